@@ -1,0 +1,90 @@
+// Package api serves lamb's HTTP endpoints: health, signup and the
+// OpenAI-compatible gateway. Handlers are thin: they decode, call the
+// service, and encode; every rule is in service.
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/charmbracelet/log"
+
+	"lamb/service"
+)
+
+// Handler is lamb's HTTP handler.
+type Handler struct {
+	svc *service.Service
+	log *log.Logger
+	mux *http.ServeMux
+}
+
+// NewHandler returns the HTTP handler of every endpoint.
+func NewHandler(svc *service.Service, logger *log.Logger) *Handler {
+	h := &Handler{svc: svc, log: logger, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("/", h.notFound)
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.log.Error("panic in http handler", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			writeError(w, http.StatusInternalServerError, "server_error", "internal_error", "internal error; the request was not completed")
+		}
+	}()
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.Healthy(r.Context()); err != nil {
+		h.log.Error("health check failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database not answering"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "invalid_request_error", "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+}
+
+// errorBody is the one shape of every JSON error (DESIGN §7).
+type errorBody struct {
+	Error struct {
+		Message string `json:"message"`
+		Type    string `json:"type"`
+		Code    string `json:"code"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, typ, code, msg string) {
+	var b errorBody
+	b.Error.Message, b.Error.Type, b.Error.Code = msg, typ, code
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// NewServer returns an http.Server for h with timeouts that protect against
+// slow clients without cutting off long streamed completions.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+

@@ -1,0 +1,220 @@
+// Command lamb runs the lamb server: the SSH console and the HTTP gateway
+// in one process.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/charmbracelet/log"
+	"github.com/charmbracelet/ssh"
+
+	"lamb/api"
+	"lamb/config"
+	"lamb/secret"
+	"lamb/service"
+	"lamb/sshserver"
+	"lamb/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// shutdownTimeout bounds how long in-flight work may take after SIGTERM.
+const shutdownTimeout = 15 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lamb", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: lamb [flags]        run the server (SSH console + HTTP gateway)")
+		fmt.Fprintln(stderr, "       lamb version        print the version")
+		fmt.Fprintln(stderr, "\nFlags override the environment and .env:")
+		fs.PrintDefaults()
+	}
+	dataDir := fs.String("data-dir", "", "data directory (LAMB_DATA_DIR, default ./data)")
+	sshAddr := fs.String("ssh-addr", "", "SSH listen address (LAMB_SSH_ADDR, default :2222)")
+	httpAddr := fs.String("http-addr", "", "HTTP listen address (LAMB_HTTP_ADDR, default :8080)")
+	envFile := fs.String("env-file", ".env", "the .env file to read (process environment wins)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	switch fs.Arg(0) {
+	case "":
+	case "version":
+		fmt.Fprintln(stdout, "lamb", version)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "lamb: unknown command %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+
+	cfg, err := config.Load(*envFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "lamb: configuration:", err)
+		return 1
+	}
+	for dst, v := range map[*string]string{&cfg.DataDir: *dataDir, &cfg.SSHAddr: *sshAddr, &cfg.HTTPAddr: *httpAddr} {
+		if v != "" {
+			*dst = v
+		}
+	}
+	logger := newLogger(cfg, stderr)
+	if err := serve(ctx, cfg, logger); err != nil {
+		logger.Error("lamb stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *log.Logger {
+	opts := log.Options{ReportTimestamp: true, TimeFormat: time.RFC3339, Prefix: "lamb"}
+	if cfg.LogFormat == "json" {
+		opts.Formatter = log.JSONFormatter
+	}
+	l := log.NewWithOptions(w, opts)
+	lvl, err := log.ParseLevel(cfg.LogLevel)
+	if err == nil {
+		l.SetLevel(lvl)
+	}
+	return l
+}
+
+// serve opens everything, serves until ctx is done or a listener fails,
+// then shuts down gracefully.
+func serve(ctx context.Context, cfg *config.Config, logger *log.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	key := cfg.SecretKey
+	if key == nil {
+		var err error
+		if key, err = secret.LoadOrCreateKeyFile(filepath.Join(cfg.DataDir, "secret.key")); err != nil {
+			return err
+		}
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		return fmt.Errorf("LAMB_SECRET_KEY: %w", err)
+	}
+	dbPath := filepath.Join(cfg.DataDir, "lamb.db")
+	st, err := store.Open(dbPath, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate %s: %w", dbPath, err)
+	}
+	svc := service.New(st, box, logger, time.Now)
+
+	if _, err := svc.SyncSystemOrg(ctx, service.SystemActor(), cfg.System); err != nil {
+		return fmt.Errorf("sync system organization from the environment: %w", err)
+	}
+	if err := svc.BootstrapAdmins(ctx, service.SystemActor(), cfg.AdminKeys, cfg.AdminEmail, cfg.AdminName); err != nil {
+		return fmt.Errorf("LAMB_ADMIN_KEYS: %w", err)
+	}
+	code, err := svc.PrepareClaim(ctx, service.SystemActor())
+	if err != nil {
+		return fmt.Errorf("prepare claim code: %w", err)
+	}
+
+	// Listen before serving so that a taken port fails the start at once,
+	// naming the address.
+	sshLn, err := net.Listen("tcp", cfg.SSHAddr)
+	if err != nil {
+		return fmt.Errorf("ssh listener on %s: %w", cfg.SSHAddr, err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		sshLn.Close()
+		return fmt.Errorf("http listener on %s: %w", cfg.HTTPAddr, err)
+	}
+
+	sshSrv, err := sshserver.New(sshserver.Options{
+		HostKeyPath: filepath.Join(cfg.DataDir, "ssh_host_ed25519_key"),
+		Service:     svc,
+		Logger:      logger.WithPrefix("ssh"),
+	})
+	if err != nil {
+		sshLn.Close()
+		httpLn.Close()
+		return err
+	}
+	httpSrv := api.NewServer(api.NewHandler(svc, logger.WithPrefix("http")))
+
+	errc := make(chan error, 2)
+	go func() { errc <- serveSSH(sshSrv, sshLn) }()
+	go func() { errc <- serveHTTP(httpSrv, httpLn) }()
+	logger.Info("ssh listening", "addr", sshLn.Addr().String(), "data_dir", cfg.DataDir)
+	logger.Info("http listening", "addr", httpLn.Addr().String(), "url", cfg.BaseURL())
+	if code != "" {
+		logger.Warn("no system admin yet: sign in over SSH and enter the claim code", "claim_code", code,
+			"hint", fmt.Sprintf("ssh -p %s <host>", portOf(sshLn.Addr())))
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "timeout", shutdownTimeout)
+	case serveErr = <-errc:
+		logger.Error("listener failed; shutting down", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	herr := httpSrv.Shutdown(sctx)
+	serr := sshSrv.Shutdown(sctx)
+	if errors.Is(serr, context.DeadlineExceeded) {
+		serr = sshSrv.Close()
+	}
+	if serveErr != nil {
+		return serveErr
+	}
+	if err := errors.Join(herr, serr); err != nil {
+		logger.Warn("shutdown was not clean", "err", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func serveSSH(srv *ssh.Server, ln net.Listener) error {
+	err := srv.Serve(ln)
+	if errors.Is(err, ssh.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("ssh server on %s: %w", ln.Addr(), err)
+}
+
+func serveHTTP(srv *http.Server, ln net.Listener) error {
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("http server on %s: %w", ln.Addr(), err)
+}
+
+func portOf(a net.Addr) string {
+	_, port, _ := net.SplitHostPort(a.String())
+	return port
+}

@@ -1,0 +1,393 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Provider names an org config may hold.
+const (
+	ProviderOpenAI = "openai"
+	ProviderOllama = "ollama"
+)
+
+// Providers lists the providers lamb can call, in display order.
+var Providers = []string{ProviderOpenAI, ProviderOllama}
+
+// Unlimited is the limit value that means "no limit".
+const Unlimited int64 = -1
+
+// Org is an organization's configuration document (one JSON per org).
+type Org struct {
+	Version     int               `json:"version"`
+	ActiveSetup string            `json:"active_setup"`
+	Setups      map[string]*Setup `json:"setups"`
+	Features    Features          `json:"features"`
+	Limits      Limits            `json:"limits"`
+}
+
+// Setup is one named set of provider settings (default, staging, prod…).
+type Setup struct {
+	DefaultProvider string               `json:"default_provider,omitempty"`
+	Providers       map[string]*Provider `json:"providers"`
+	KnowledgeBase   *KnowledgeBase       `json:"knowledge_base,omitempty"`
+}
+
+// Provider holds how to reach one AI provider.
+type Provider struct {
+	Enabled      bool     `json:"enabled"`
+	APIKey       string   `json:"api_key,omitempty"`
+	BaseURL      string   `json:"base_url,omitempty"`
+	Models       []string `json:"models,omitempty"`
+	DefaultModel string   `json:"default_model,omitempty"`
+}
+
+// KnowledgeBase is the knowledge-base server of a setup.
+type KnowledgeBase struct {
+	URL      string `json:"url,omitempty"`
+	APIToken string `json:"api_token,omitempty"`
+}
+
+// Features are the org's switches.
+type Features struct {
+	SignupEnabled bool `json:"signup_enabled"`
+}
+
+// Limits caps what an org may use. -1 means unlimited, 0 nothing allowed.
+type Limits struct {
+	TokensPerMonth       int64 `json:"tokens_per_month"`
+	RequestsPerMinute    int64 `json:"requests_per_minute"`
+	MaxUsers             int64 `json:"max_users"`
+	MaxAssistants        int64 `json:"max_assistants"`
+	MaxAssistantsPerUser int64 `json:"max_assistants_per_user"`
+	UserTokensPerMonth   int64 `json:"user_tokens_per_month"`
+}
+
+// UnlimitedLimits returns limits with every field unlimited.
+func UnlimitedLimits() Limits {
+	return Limits{Unlimited, Unlimited, Unlimited, Unlimited, Unlimited, Unlimited}
+}
+
+// DefaultSetupName is the setup every new org starts with.
+const DefaultSetupName = "default"
+
+// NewOrg returns the configuration of a new organization: one empty setup,
+// signup off, no limits.
+func NewOrg() *Org {
+	return &Org{
+		Version:     1,
+		ActiveSetup: DefaultSetupName,
+		Setups:      map[string]*Setup{DefaultSetupName: {Providers: map[string]*Provider{}}},
+		Limits:      UnlimitedLimits(),
+	}
+}
+
+// ParseOrg decodes an org config document. Absent limits are unlimited.
+// Unknown fields are rejected so that a typo doesn't silently do nothing.
+func ParseOrg(data []byte) (*Org, error) {
+	o := &Org{Limits: UnlimitedLimits()}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(o); err != nil {
+		return nil, &FieldError{Path: jsonErrorPath(err), Message: jsonErrorMessage(err)}
+	}
+	if dec.More() {
+		return nil, &FieldError{Message: "unexpected data after the JSON document"}
+	}
+	if o.Setups == nil {
+		o.Setups = map[string]*Setup{}
+	}
+	for _, s := range o.Setups {
+		if s != nil && s.Providers == nil {
+			s.Providers = map[string]*Provider{}
+		}
+	}
+	return o, nil
+}
+
+// JSON encodes the config, indented for people to read.
+func (o *Org) JSON() []byte {
+	data, err := json.MarshalIndent(o, "", "  ")
+	if err != nil {
+		// Org holds only strings, numbers, bools, slices and maps.
+		panic(fmt.Sprintf("encode org config: %v", err))
+	}
+	return data
+}
+
+// Clone returns a deep copy.
+func (o *Org) Clone() *Org {
+	c, err := ParseOrg(o.JSON())
+	if err != nil {
+		panic(fmt.Sprintf("clone org config: %v", err))
+	}
+	return c
+}
+
+// Setup returns the named setup, or the active one for "".
+func (o *Org) Setup(name string) (*Setup, bool) {
+	if name == "" {
+		name = o.ActiveSetup
+	}
+	s, ok := o.Setups[name]
+	return s, ok && s != nil
+}
+
+// SetupNames returns the setup names sorted, the active one first.
+func (o *Org) SetupNames() []string {
+	names := make([]string, 0, len(o.Setups))
+	for n := range o.Setups {
+		if n != o.ActiveSetup {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	if _, ok := o.Setups[o.ActiveSetup]; ok {
+		names = append([]string{o.ActiveSetup}, names...)
+	}
+	return names
+}
+
+// MapSecrets replaces every secret field (provider API keys, knowledge-base
+// tokens) by fn of it. It is how secrets are sealed for storage, opened on
+// load, and masked for display.
+func (o *Org) MapSecrets(fn func(path, value string) (string, error)) error {
+	for _, name := range sortedKeys(o.Setups) {
+		s := o.Setups[name]
+		if s == nil {
+			continue
+		}
+		for _, pname := range sortedKeys(s.Providers) {
+			p := s.Providers[pname]
+			if p == nil || p.APIKey == "" {
+				continue
+			}
+			v, err := fn("setups."+name+".providers."+pname+".api_key", p.APIKey)
+			if err != nil {
+				return err
+			}
+			p.APIKey = v
+		}
+		if s.KnowledgeBase != nil && s.KnowledgeBase.APIToken != "" {
+			v, err := fn("setups."+name+".knowledge_base.api_token", s.KnowledgeBase.APIToken)
+			if err != nil {
+				return err
+			}
+			s.KnowledgeBase.APIToken = v
+		}
+	}
+	return nil
+}
+
+// Mask shows only the end of a secret: "sk-…a1b2".
+func Mask(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	head := ""
+	if i := strings.IndexAny(secret, "-_"); i > 0 && i <= 8 && len(secret) > i+8 {
+		head = secret[:i+1]
+	}
+	tail := ""
+	if len(secret) >= 12 {
+		tail = secret[len(secret)-4:]
+	}
+	return head + "…" + tail
+}
+
+// Masked returns a copy with every secret masked, for display.
+func (o *Org) Masked() *Org {
+	c := o.Clone()
+	_ = c.MapSecrets(func(_, v string) (string, error) { return Mask(v), nil })
+	return c
+}
+
+// FieldError names the field of a config that is wrong and why.
+type FieldError struct {
+	Path    string
+	Message string
+}
+
+func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return e.Message
+	}
+	return e.Path + ": " + e.Message
+}
+
+var setupNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+
+// Validate checks the whole document and returns the first problem found,
+// as a *FieldError naming the field.
+func (o *Org) Validate() error {
+	if o.Version != 1 {
+		return &FieldError{"version", fmt.Sprintf("must be 1, got %d", o.Version)}
+	}
+	if len(o.Setups) == 0 {
+		return &FieldError{"setups", "at least one setup is required"}
+	}
+	for _, name := range sortedKeys(o.Setups) {
+		if !setupNameRE.MatchString(name) {
+			return &FieldError{"setups." + name, "setup names are 1-40 characters of a-z, 0-9, - and _, starting with a letter or digit"}
+		}
+		s := o.Setups[name]
+		if s == nil {
+			return &FieldError{"setups." + name, "must be an object"}
+		}
+		if err := s.validate("setups." + name); err != nil {
+			return err
+		}
+	}
+	if o.ActiveSetup == "" {
+		return &FieldError{"active_setup", "is required"}
+	}
+	if _, ok := o.Setups[o.ActiveSetup]; !ok {
+		return &FieldError{"active_setup", fmt.Sprintf("setup %q does not exist (have: %s)", o.ActiveSetup, strings.Join(sortedKeys(o.Setups), ", "))}
+	}
+	return o.Limits.validate("limits")
+}
+
+func (s *Setup) validate(path string) error {
+	for _, name := range sortedKeys(s.Providers) {
+		pp := path + ".providers." + name
+		if !slices.Contains(Providers, name) {
+			return &FieldError{pp, fmt.Sprintf("unknown provider (known: %s)", strings.Join(Providers, ", "))}
+		}
+		p := s.Providers[name]
+		if p == nil {
+			return &FieldError{pp, "must be an object"}
+		}
+		if err := p.validate(pp); err != nil {
+			return err
+		}
+	}
+	if s.DefaultProvider != "" {
+		if !slices.Contains(Providers, s.DefaultProvider) {
+			return &FieldError{path + ".default_provider", fmt.Sprintf("unknown provider %q (known: %s)", s.DefaultProvider, strings.Join(Providers, ", "))}
+		}
+		if _, ok := s.Providers[s.DefaultProvider]; !ok {
+			return &FieldError{path + ".default_provider", fmt.Sprintf("provider %q is not configured in this setup", s.DefaultProvider)}
+		}
+	}
+	if kb := s.KnowledgeBase; kb != nil && kb.URL != "" {
+		if err := checkURL(kb.URL); err != nil {
+			return &FieldError{path + ".knowledge_base.url", err.Error()}
+		}
+	}
+	return nil
+}
+
+func (p *Provider) validate(path string) error {
+	if p.BaseURL != "" {
+		if err := checkURL(p.BaseURL); err != nil {
+			return &FieldError{path + ".base_url", err.Error()}
+		}
+	} else if p.Enabled {
+		return &FieldError{path + ".base_url", "is required when the provider is enabled"}
+	}
+	seen := map[string]bool{}
+	for i, m := range p.Models {
+		if strings.TrimSpace(m) == "" || m != strings.TrimSpace(m) {
+			return &FieldError{fmt.Sprintf("%s.models[%d]", path, i), "model names can't be empty or have surrounding spaces"}
+		}
+		if seen[m] {
+			return &FieldError{fmt.Sprintf("%s.models[%d]", path, i), fmt.Sprintf("model %q is listed twice", m)}
+		}
+		seen[m] = true
+	}
+	if p.DefaultModel != "" && !seen[p.DefaultModel] {
+		return &FieldError{path + ".default_model", fmt.Sprintf("%q is not in models", p.DefaultModel)}
+	}
+	return nil
+}
+
+func (l Limits) validate(path string) error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"tokens_per_month", l.TokensPerMonth},
+		{"requests_per_minute", l.RequestsPerMinute},
+		{"max_users", l.MaxUsers},
+		{"max_assistants", l.MaxAssistants},
+		{"max_assistants_per_user", l.MaxAssistantsPerUser},
+		{"user_tokens_per_month", l.UserTokensPerMonth},
+	} {
+		if f.v < Unlimited {
+			return &FieldError{path + "." + f.name, fmt.Sprintf("must be -1 (unlimited) or 0 or more, got %d", f.v)}
+		}
+	}
+	return nil
+}
+
+// checkURL accepts absolute http and https URLs with a host.
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("not a valid URL: %q", s)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("must start with http:// or https://, got %q", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("has no host: %q", s)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// jsonErrorPath extracts the field of a decoding error where json tells it.
+func jsonErrorPath(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return te.Field
+	}
+	return ""
+}
+
+func jsonErrorMessage(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("must be %s, got %s", jsonTypeName(te.Type.Kind().String()), te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return "unknown field " + f
+	}
+	return "invalid JSON: " + strings.TrimPrefix(msg, "json: ")
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "int", "int64", "int32":
+		return "an integer"
+	case "bool":
+		return "true or false"
+	case "string":
+		return "a string"
+	case "slice":
+		return "a list"
+	case "map", "struct", "ptr":
+		return "an object"
+	}
+	return kind
+}

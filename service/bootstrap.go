@@ -1,0 +1,177 @@
+package service
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strings"
+
+	"lamb/secret"
+	"lamb/store"
+)
+
+// claimSetting holds the keyed hash of the first-run claim code.
+const claimSetting = "claim_code_hash"
+
+// BootstrapAdmins attaches each authorized-key line to the bootstrap admin
+// (created in the system org if missing, with system_admin set). It runs at
+// every start; keys already attached are left alone.
+func (s *Service) BootstrapAdmins(ctx context.Context, a Actor, keyLines []string, email, name string) error {
+	if err := requireSystem(a); err != nil {
+		return err
+	}
+	if len(keyLines) == 0 {
+		return nil
+	}
+	keys := make([]parsedKey, 0, len(keyLines))
+	for i, line := range keyLines {
+		k, err := parseSSHKey(fmt.Sprintf("admin key %d", i+1), line)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k)
+	}
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	err = s.st.InTx(ctx, func(tx *store.Tx) error {
+		sys, err := tx.SystemOrg(ctx)
+		if err != nil {
+			return fmt.Errorf("system organization: %w", err)
+		}
+		u, err := tx.UserByEmail(ctx, email)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			u, err = tx.CreateUser(ctx, store.User{OrganizationID: sys.ID, Email: email, Name: name,
+				Role: store.RoleAdmin, SystemAdmin: true, Enabled: true})
+			if err != nil {
+				return err
+			}
+			if err := s.audit(ctx, tx.Queries, a, sys.ID, "user.create", email, map[string]any{"system_admin": true, "bootstrap": true}); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case u.OrganizationID != sys.ID:
+			return invalid("LAMB_ADMIN_EMAIL", "%s belongs to another organization; system admins must be in %s", email, SystemSlug)
+		case !u.SystemAdmin || !u.Enabled || u.Role != store.RoleAdmin:
+			if err := tx.MakeSystemAdmin(ctx, u.ID); err != nil {
+				return err
+			}
+			if err := s.audit(ctx, tx.Queries, a, sys.ID, "user.set_system_admin", email, map[string]any{"bootstrap": true}); err != nil {
+				return err
+			}
+		}
+		for _, k := range keys {
+			existing, err := tx.SSHKeyByFingerprint(ctx, k.fingerprint)
+			if err == nil {
+				if existing.UserID != u.ID {
+					return conflict("admin key %s is already linked to another user; remove it there first or use another key", k.fingerprint)
+				}
+				continue
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if _, err := tx.AddSSHKey(ctx, store.SSHKey{OrganizationID: sys.ID, UserID: u.ID,
+				Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment}); err != nil {
+				return err
+			}
+			if err := s.audit(ctx, tx.Queries, a, sys.ID, "sshkey.add", email, map[string]any{"fingerprint": k.fingerprint, "bootstrap": true}); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteSetting(ctx, claimSetting)
+	})
+	return err
+}
+
+// PrepareClaim returns a new one-time claim code when the platform has no
+// system admin, replacing any earlier code; it returns "" once a system
+// admin exists. Only the code's keyed hash is stored.
+func (s *Service) PrepareClaim(ctx context.Context, a Actor) (string, error) {
+	if err := requireSystem(a); err != nil {
+		return "", err
+	}
+	n, err := s.st.CountSystemAdmins(ctx)
+	if err != nil {
+		return "", err
+	}
+	if n > 0 {
+		return "", s.st.DeleteSetting(ctx, claimSetting)
+	}
+	code, err := secret.Token(10, secret.ClaimAlphabet)
+	if err != nil {
+		return "", err
+	}
+	code = code[:5] + "-" + code[5:]
+	if err := s.st.SetSetting(ctx, claimSetting, s.box.Hash(normalizeClaim(code))); err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
+// ErrBadClaim is the answer to a wrong or used claim code.
+var ErrBadClaim = errors.New("that claim code is not valid (it works once, and only while no system admin exists)")
+
+// Claim makes the holder of the first-run claim code the system admin: a
+// user is created in the system org with the given email and name, and the
+// SSH key that entered the code is linked to it. The code then stops working.
+func (s *Service) Claim(ctx context.Context, code, keyLine, email, name string) (Actor, error) {
+	k, err := parseSSHKey("ssh_key", keyLine)
+	if err != nil {
+		return Actor{}, err
+	}
+	if email, err = normalizeEmail(email); err != nil {
+		return Actor{}, err
+	}
+	if name, err = checkName("name", name); err != nil {
+		return Actor{}, err
+	}
+	var actor Actor
+	err = s.st.InTx(ctx, func(tx *store.Tx) error {
+		want, err := tx.Setting(ctx, claimSetting)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrBadClaim
+		} else if err != nil {
+			return err
+		}
+		got := s.box.Hash(normalizeClaim(code))
+		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			return ErrBadClaim
+		}
+		if n, err := tx.CountSystemAdmins(ctx); err != nil {
+			return err
+		} else if n > 0 {
+			return ErrBadClaim
+		}
+		sys, err := tx.SystemOrg(ctx)
+		if err != nil {
+			return err
+		}
+		u, err := tx.CreateUser(ctx, store.User{OrganizationID: sys.ID, Email: email, Name: name,
+			Role: store.RoleAdmin, SystemAdmin: true, Enabled: true})
+		if err != nil {
+			return storeErr(err, "user "+email)
+		}
+		if _, err := tx.AddSSHKey(ctx, store.SSHKey{OrganizationID: sys.ID, UserID: u.ID,
+			Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment}); err != nil {
+			return storeErr(err, "ssh key "+k.fingerprint)
+		}
+		actor = actorFor(u, sys, k.fingerprint)
+		if err := s.audit(ctx, tx.Queries, actor, sys.ID, "system.claim", email, map[string]any{"fingerprint": k.fingerprint}); err != nil {
+			return err
+		}
+		return tx.DeleteSetting(ctx, claimSetting)
+	})
+	if err != nil {
+		return Actor{}, err
+	}
+	return actor, nil
+}
+
+func normalizeClaim(code string) string {
+	return strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(code), "-", ""))
+}

@@ -1,0 +1,84 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+
+	"lamb/config"
+	"lamb/store"
+)
+
+// Domain errors. Transports map them once: HTTP status codes in api, the
+// status line in tui, stderr and the exit code in SSH commands.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrForbidden    = errors.New("permission denied")
+	ErrConflict     = errors.New("already exists")
+	ErrInvalid      = errors.New("invalid input")
+	ErrDisabled     = errors.New("account disabled")
+	ErrOrgSuspended = errors.New("organization suspended")
+)
+
+// InvalidError names the field of an input that is wrong and the rule it
+// broke. errors.Is(err, ErrInvalid) holds for it.
+type InvalidError struct {
+	Field   string
+	Message string
+}
+
+func (e *InvalidError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// fromConfig turns a config validation error into an InvalidError.
+func fromConfig(err error) error {
+	var fe *config.FieldError
+	if errors.As(err, &fe) {
+		return &InvalidError{Field: fe.Path, Message: fe.Message}
+	}
+	return err
+}
+
+// conflictError says what already exists; errors.Is(err, ErrConflict) holds.
+type conflictError struct{ msg string }
+
+func (e *conflictError) Error() string        { return e.msg }
+func (e *conflictError) Is(target error) bool { return target == ErrConflict }
+
+func conflict(format string, args ...any) error {
+	return &conflictError{fmt.Sprintf(format, args...)}
+}
+
+// notFoundError names what was not found; errors.Is(err, ErrNotFound) holds.
+type notFoundError struct{ what string }
+
+func (e *notFoundError) Error() string        { return e.what + " not found" }
+func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
+
+func notFound(format string, args ...any) error {
+	return &notFoundError{fmt.Sprintf(format, args...)}
+}
+
+// storeErr maps a store error to the domain error of the same meaning,
+// naming what was looked for.
+func storeErr(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("%s", what)
+	case errors.Is(err, store.ErrConflict):
+		return conflict("%s already exists", what)
+	}
+	return err
+}

@@ -1,0 +1,108 @@
+package service
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"lamb/store"
+)
+
+// ActorForSSHKey resolves the identity of an SSH session from the
+// fingerprint of the key that signed it. An unknown key is ErrNotFound (the
+// caller offers the sign-in screen); a disabled user is ErrDisabled and a
+// suspended org ErrOrgSuspended.
+func (s *Service) ActorForSSHKey(ctx context.Context, fingerprint string) (Actor, error) {
+	k, err := s.st.SSHKeyByFingerprint(ctx, fingerprint)
+	if err != nil {
+		return Actor{}, storeErr(err, "ssh key")
+	}
+	u, err := s.st.UserByID(ctx, k.UserID)
+	if err != nil {
+		return Actor{}, storeErr(err, "user")
+	}
+	org, err := s.st.OrgByID(ctx, u.OrganizationID)
+	if err != nil {
+		return Actor{}, storeErr(err, "organization")
+	}
+	if !u.Enabled {
+		return Actor{}, ErrDisabled
+	}
+	if org.Status != store.OrgActive {
+		return Actor{}, ErrOrgSuspended
+	}
+	if err := s.st.TouchSSHKey(ctx, k.ID); err != nil {
+		s.log.Warn("record ssh key use", "err", err)
+	}
+	if err := s.st.TouchUser(ctx, u.ID); err != nil {
+		s.log.Warn("record user seen", "err", err)
+	}
+	return actorFor(u, org, fingerprint), nil
+}
+
+func actorFor(u store.User, org store.Org, via string) Actor {
+	a := Actor{UserID: u.ID, Email: u.Email, OrgID: org.ID, OrgSlug: org.Slug, Via: via, Role: RoleMember}
+	switch {
+	case u.SystemAdmin && org.IsSystem:
+		a.Role = RoleSystemAdmin
+	case u.Role == store.RoleAdmin:
+		a.Role = RoleOrgAdmin
+	}
+	return a
+}
+
+// Identity is what whoami shows.
+type Identity struct {
+	Email   string `json:"email"`
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	OrgSlug string `json:"organization"`
+	OrgName string `json:"organization_name"`
+	Via     string `json:"signed_in_with,omitempty"`
+}
+
+// Whoami describes the actor.
+func (s *Service) Whoami(ctx context.Context, a Actor) (Identity, error) {
+	if a.UserID == 0 {
+		return Identity{}, ErrForbidden
+	}
+	u, err := s.st.UserByID(ctx, a.UserID)
+	if err != nil {
+		return Identity{}, storeErr(err, "user")
+	}
+	org, err := s.st.OrgByID(ctx, u.OrganizationID)
+	if err != nil {
+		return Identity{}, storeErr(err, "organization")
+	}
+	return Identity{Email: u.Email, Name: u.Name, Role: a.Role.String(), OrgSlug: org.Slug, OrgName: org.Name, Via: a.Via}, nil
+}
+
+// normalizeEmail lower-cases and checks an email address.
+func normalizeEmail(email string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(email))
+	if e == "" {
+		return "", invalid("email", "is required")
+	}
+	if len(e) > 254 {
+		return "", invalid("email", "is longer than 254 characters")
+	}
+	addr, err := mail.ParseAddress(e)
+	if err != nil || addr.Address != e || !strings.Contains(e[strings.LastIndex(e, "@"):], ".") {
+		return "", invalid("email", "%q is not an email address like name@example.org", email)
+	}
+	return e, nil
+}
+
+// checkName trims a display name and checks it is 1-100 characters.
+func checkName(field, name string) (string, error) {
+	n := strings.TrimSpace(name)
+	if l := utf8.RuneCountInString(n); l < 1 || l > 100 {
+		return "", invalid(field, "must be 1-100 characters")
+	}
+	if strings.ContainsAny(n, "\x00\r\n\t") {
+		return "", invalid(field, "can't contain control characters")
+	}
+	return n, nil
+}
+

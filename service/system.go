@@ -1,0 +1,101 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"lamb/config"
+	"lamb/store"
+)
+
+// SystemSlug is the slug of the system organization.
+const SystemSlug = "lamb"
+
+// SyncSystemOrg creates the system organization if it is missing and writes
+// into it every field whose environment variable is set (DESIGN §4). Fields
+// whose variable is unset keep what admins stored. It returns the changes,
+// logged and audited without secret values; a second sync with the same
+// environment changes and audits nothing.
+func (s *Service) SyncSystemOrg(ctx context.Context, a Actor, env config.System) ([]config.Change, error) {
+	if err := requireSystem(a); err != nil {
+		return nil, err
+	}
+	var changes []config.Change
+	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+		changes = nil
+		org, err := tx.SystemOrg(ctx)
+		created := false
+		if errors.Is(err, store.ErrNotFound) {
+			cfg, serr := s.sealConfig(config.NewOrg())
+			if serr != nil {
+				return serr
+			}
+			org, err = tx.CreateOrg(ctx, store.Org{Slug: SystemSlug, Name: "LAMB", IsSystem: true, Config: cfg})
+			created = true
+		}
+		if err != nil {
+			return fmt.Errorf("system organization: %w", err)
+		}
+		cfg, err := s.openConfig(org)
+		if err != nil {
+			return err
+		}
+		changes = env.Apply(cfg)
+		if len(changes) > 0 {
+			sealed, err := s.sealConfig(cfg)
+			if err != nil {
+				return fmt.Errorf("system organization config after applying the environment: %w", err)
+			}
+			if err := tx.UpdateOrgConfig(ctx, org.ID, sealed); err != nil {
+				return err
+			}
+		}
+		if key := env.SignupSecretKey; key != nil {
+			current, err := s.openSignupKey(org)
+			if err != nil {
+				return err
+			}
+			if current != *key {
+				if err := s.setSignupKey(ctx, tx.Queries, org.ID, *key); err != nil {
+					return fmt.Errorf("SIGNUP_SECRET_KEY: %w", err)
+				}
+				changes = append(changes, config.Change{Field: "signup_key", Variable: "SIGNUP_SECRET_KEY", Secret: true})
+			}
+		}
+		if !created && len(changes) == 0 {
+			return nil
+		}
+		details := map[string]any{"changes": changeDetails(changes)}
+		if created {
+			details["created"] = true
+		}
+		return s.audit(ctx, tx.Queries, a, org.ID, "system.sync", SystemSlug, details)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range changes {
+		s.log.Info("system organization synced from environment", "change", c.String())
+	}
+	return changes, nil
+}
+
+// changeDetails renders changes for the audit log. Secret values never
+// reach it: Apply leaves Old and New empty for them.
+func changeDetails(changes []config.Change) []any {
+	out := make([]any, 0, len(changes))
+	for _, c := range changes {
+		m := map[string]any{"field": c.Field}
+		if c.Variable != "" {
+			m["variable"] = c.Variable
+		}
+		if c.Secret {
+			m["changed"] = true
+		} else {
+			m["old"], m["new"] = c.Old, c.New
+		}
+		out = append(out, m)
+	}
+	return out
+}

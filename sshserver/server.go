@@ -1,0 +1,99 @@
+// Package sshserver runs lamb's SSH server: public-key sign-in, the identity
+// of each session, the TUI and the non-interactive commands.
+package sshserver
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/charmbracelet/log"
+	"github.com/charmbracelet/ssh"
+	"github.com/charmbracelet/wish"
+	"github.com/charmbracelet/wish/logging"
+	"github.com/charmbracelet/wish/recover"
+	gossh "golang.org/x/crypto/ssh"
+
+	"lamb/service"
+)
+
+// Options configure the server.
+type Options struct {
+	HostKeyPath string
+	Service     *service.Service
+	Logger      *log.Logger
+	// IdleTimeout ends sessions with no traffic; 0 means 30 minutes.
+	IdleTimeout time.Duration
+}
+
+// New returns the SSH server. Serve it with Serve(listener).
+func New(opts Options) (*ssh.Server, error) {
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 30 * time.Minute
+	}
+	h := &handler{svc: opts.Service, log: opts.Logger}
+	srv, err := wish.NewServer(
+		wish.WithHostKeyPath(opts.HostKeyPath),
+		wish.WithVersion("lamb"),
+		// Every key may complete authentication; who the session is gets
+		// decided afterwards from the key that actually signed (see
+		// handler.identify). Deciding here would trust keys that were only
+		// offered, never proven.
+		wish.WithPublicKeyAuth(func(ssh.Context, ssh.PublicKey) bool { return true }),
+		wish.WithIdleTimeout(opts.IdleTimeout),
+		wish.WithMiddleware(
+			h.serve,
+			logging.StructuredMiddlewareWithLogger(opts.Logger, log.InfoLevel),
+			// Outermost: a panic ends this session only.
+			recover.MiddlewareWithLogger(opts.Logger),
+		),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create ssh server: %w", err)
+	}
+	return srv, nil
+}
+
+type handler struct {
+	svc *service.Service
+	log *log.Logger
+}
+
+// serve is the last middleware: it resolves who the session is and runs
+// what they asked for.
+func (h *handler) serve(next ssh.Handler) ssh.Handler {
+	return func(s ssh.Session) {
+		actor, err := h.identify(s)
+		switch {
+		case errors.Is(err, service.ErrNotFound):
+			wish.Fatalln(s, "This SSH key is not linked to a lamb account. Ask your organization's admin to add it, or sign up and add it to your account.")
+			return
+		case errors.Is(err, service.ErrDisabled):
+			wish.Fatalln(s, "Your lamb account is disabled. Ask your organization's admin to enable it.")
+			return
+		case errors.Is(err, service.ErrOrgSuspended):
+			wish.Fatalln(s, "Your organization is suspended on this lamb server. Contact the platform's administrators.")
+			return
+		case err != nil:
+			h.log.Error("resolve ssh identity", "err", err)
+			wish.Fatalln(s, "Sign-in failed on the server side; try again in a moment.")
+			return
+		}
+		id, err := h.svc.Whoami(s.Context(), actor)
+		if err != nil {
+			wish.Fatalln(s, "Could not read your account:", err)
+			return
+		}
+		wish.Printf(s, "Signed in as %s (%s) — %s of organization %s.\n", id.Name, id.Email, id.Role, id.OrgSlug)
+		next(s)
+	}
+}
+
+// identify returns the actor of the key that signed the session.
+func (h *handler) identify(s ssh.Session) (service.Actor, error) {
+	pk := s.PublicKey()
+	if pk == nil {
+		return service.Actor{}, service.ErrNotFound
+	}
+	return h.svc.ActorForSSHKey(s.Context(), gossh.FingerprintSHA256(pk))
+}

@@ -1,0 +1,30 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// Setting returns a platform-wide value, ErrNotFound when unset.
+func (q *Queries) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	err := q.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	return v, mapErr(err)
+}
+
+// SetSetting stores a platform-wide value.
+func (q *Queries) SetSetting(ctx context.Context, key, value string) error {
+	_, err := q.w.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+		key, value, q.stamp())
+	if err != nil {
+		return fmt.Errorf("set %s: %w", key, mapErr(err))
+	}
+	return nil
+}
+
+// DeleteSetting removes a platform-wide value.
+func (q *Queries) DeleteSetting(ctx context.Context, key string) error {
+	_, err := q.w.ExecContext(ctx, `DELETE FROM settings WHERE key = ?`, key)
+	return mapErr(err)
+}

@@ -1,0 +1,176 @@
+// Package store keeps lamb's data in SQLite: migrations, queries and
+// transactions. It knows nothing of permissions; the service layer does.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Errors returned by store methods. Callers check them with errors.Is.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrConflict   = errors.New("already exists")
+	ErrForeignKey = errors.New("referenced row missing or still referenced")
+)
+
+// Store is the database. Writes go through a single connection so that
+// concurrent writers queue in Go instead of failing with SQLITE_BUSY; reads
+// use a pool of their own, which WAL lets run beside the writer.
+type Store struct {
+	*Queries
+	w   *sql.DB
+	r   *sql.DB
+	now func() time.Time
+}
+
+// Options tune Open.
+type Options struct {
+	// Now stamps created_at and updated_at; time.Now when nil.
+	Now func() time.Time
+	// BusyTimeout bounds how long a connection waits for a lock held by
+	// another process; 5s when zero.
+	BusyTimeout time.Duration
+}
+
+// Open opens (creating if needed) the database file at path. Call Migrate
+// before use.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.BusyTimeout == 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", fmt.Sprint(opts.BusyTimeout.Milliseconds()))
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+
+	w, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.Ping(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+
+	q.Set("_query_only", "true")
+	q.Del("_txlock")
+	r, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	n := max(4, runtime.NumCPU()*2)
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+
+	s := &Store{w: w, r: r, now: opts.Now}
+	s.Queries = &Queries{r: r, w: w, now: opts.Now}
+	return s, nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Ping checks that the database answers a query.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Tx is a write transaction. Its Queries read and write through it.
+type Tx struct {
+	*Queries
+}
+
+// InTx runs fn in one write transaction, committed when fn returns nil.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", mapErr(err))
+	}
+	if err := fn(&Tx{&Queries{r: tx, w: tx, now: s.now}}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// dbtx is what Queries need of *sql.DB and *sql.Tx.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Queries are the reads and writes of every table. On a Store, reads use
+// the read pool and writes the writer; in a Tx both use the transaction.
+type Queries struct {
+	r, w dbtx
+	now  func() time.Time
+}
+
+func (q *Queries) stamp() int64 { return q.now().Unix() }
+
+// mapErr turns SQLite errors into the store's errors, keeping the cause.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.ExtendedCode {
+		case sqlite3.ErrConstraintUnique, sqlite3.ErrConstraintPrimaryKey:
+			return fmt.Errorf("%w: %v", ErrConflict, err)
+		case sqlite3.ErrConstraintForeignKey:
+			return fmt.Errorf("%w: %v", ErrForeignKey, err)
+		}
+	}
+	return err
+}
+
+// nullTime maps a nullable Unix-seconds column.
+func nullTime(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.Unix(v.Int64, 0).UTC()
+}
+
+func unix(v int64) time.Time { return time.Unix(v, 0).UTC() }
+
+// timeArg stores a zero time as NULL.
+func timeArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.Unix()
+}
