@@ -2,9 +2,10 @@ package config
 
 import (
 	"bytes"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"regexp"
 	"slices"
@@ -96,9 +97,10 @@ func ParseOrg(data []byte) (*Org, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(o); err != nil {
-		return nil, &FieldError{Path: jsonErrorPath(err), Message: jsonErrorMessage(err)}
+		return nil, &FieldError{Path: jsonErrorPath(data, err), Message: jsonErrorMessage(err)}
 	}
-	if dec.More() {
+	// Not dec.More: it reports false for a stray '}' or ']' after the document.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, &FieldError{Message: "unexpected data after the JSON document"}
 	}
 	if o.Setups == nil {
@@ -349,15 +351,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// jsonErrorPath extracts the field of a decoding error where json tells it.
-func jsonErrorPath(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return te.Field
-	}
-	return ""
 }
 
 func jsonErrorMessage(err error) string {

@@ -188,17 +188,19 @@ func (s System) Apply(o *Org) []Change {
 	openaiTouched := s.OpenAIAPIKey != nil || s.OpenAIBaseURL != nil || s.OpenAIModels != nil || s.OpenAIModel != nil
 	if p := provider(ProviderOpenAI, openaiTouched); p != nil && openaiTouched {
 		setStr(&p.APIKey, s.OpenAIAPIKey, oa+"api_key", "OPENAI_API_KEY", true)
-		setStr(&p.BaseURL, s.OpenAIBaseURL, oa+"base_url", "OPENAI_BASE_URL", false)
-		setList(&p.Models, s.OpenAIModels, oa+"models", "OPENAI_MODELS")
-		setStr(&p.DefaultModel, s.OpenAIModel, oa+"default_model", "OPENAI_MODEL", false)
+		baseURL, models, model := envProvider(p, s.OpenAIBaseURL, s.OpenAIModels, s.OpenAIModel, DefaultOpenAIBaseURL)
+		setStr(&p.BaseURL, baseURL, oa+"base_url", "OPENAI_BASE_URL", false)
+		setList(&p.Models, models, oa+"models", "OPENAI_MODELS")
+		setStr(&p.DefaultModel, model, oa+"default_model", "OPENAI_MODEL", false)
 		fillProvider(p, oa, DefaultOpenAIBaseURL, s.OpenAIAPIKey != nil && *s.OpenAIAPIKey != "", &changes)
 	}
 	ol := "setups.default.providers.ollama."
 	ollamaTouched := s.OllamaBaseURL != nil || s.OllamaModels != nil || s.OllamaModel != nil
 	if p := provider(ProviderOllama, ollamaTouched); p != nil && ollamaTouched {
-		setStr(&p.BaseURL, s.OllamaBaseURL, ol+"base_url", "OLLAMA_BASE_URL", false)
-		setList(&p.Models, s.OllamaModels, ol+"models", "OLLAMA_MODELS")
-		setStr(&p.DefaultModel, s.OllamaModel, ol+"default_model", "OLLAMA_MODEL", false)
+		baseURL, models, model := envProvider(p, s.OllamaBaseURL, s.OllamaModels, s.OllamaModel, DefaultOllamaBaseURL)
+		setStr(&p.BaseURL, baseURL, ol+"base_url", "OLLAMA_BASE_URL", false)
+		setList(&p.Models, models, ol+"models", "OLLAMA_MODELS")
+		setStr(&p.DefaultModel, model, ol+"default_model", "OLLAMA_MODEL", false)
 		fillProvider(p, ol, DefaultOllamaBaseURL, s.OllamaBaseURL != nil && *s.OllamaBaseURL != "", &changes)
 	}
 	if setup.DefaultProvider == "" || setup.Providers[setup.DefaultProvider] == nil {
@@ -221,6 +223,36 @@ func (s System) Apply(o *Org) []Change {
 		setBool(&o.Features.SignupEnabled, *s.SignupEnabled, "features.signup_enabled", "SIGNUP_ENABLED")
 	}
 	return changes
+}
+
+// envProvider returns the base URL, models and default model that a
+// provider's variables lead to, already completed the way fillProvider would
+// complete them: an empty base URL is the default one, an empty model the
+// first of the models, and the default model is among the models. Writing the
+// completed values, not the raw ones, is what makes a second Apply with the
+// same environment change nothing (otherwise each sync would undo and redo
+// fillProvider's work, and log and audit it).
+func envProvider(p *Provider, baseURL *string, models *[]string, model *string, defaultURL string) (*string, *[]string, *string) {
+	if baseURL != nil && *baseURL == "" {
+		baseURL = &defaultURL
+	}
+	list := p.Models
+	if models != nil {
+		list = *models
+	}
+	if model != nil && *model == "" && len(list) > 0 {
+		first := list[0]
+		model = &first
+	}
+	want := p.DefaultModel
+	if model != nil {
+		want = *model
+	}
+	if models != nil && want != "" && !slices.Contains(*models, want) {
+		l := append(slices.Clone(*models), want)
+		models = &l
+	}
+	return baseURL, models, model
 }
 
 // fillProvider keeps a provider configured from the environment valid: a

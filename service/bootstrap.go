@@ -18,7 +18,7 @@ const claimSetting = "claim_code_hash"
 // (created in the system org if missing, with system_admin set). It runs at
 // every start; keys already attached are left alone.
 func (s *Service) BootstrapAdmins(ctx context.Context, a Actor, keyLines []string, email, name string) error {
-	if err := requireSystem(a); err != nil {
+	if err := requireProcess(a); err != nil {
 		return err
 	}
 	if len(keyLines) == 0 {
@@ -92,7 +92,7 @@ func (s *Service) BootstrapAdmins(ctx context.Context, a Actor, keyLines []strin
 // system admin, replacing any earlier code; it returns "" once a system
 // admin exists. Only the code's keyed hash is stored.
 func (s *Service) PrepareClaim(ctx context.Context, a Actor) (string, error) {
-	if err := requireSystem(a); err != nil {
+	if err := requireProcess(a); err != nil {
 		return "", err
 	}
 	n, err := s.st.CountSystemAdmins(ctx)

@@ -4,6 +4,15 @@ package service
 // reads or writes anything; transports may hide what a role can't do, but
 // these are what enforce it.
 
+// requireProcess allows lamb itself only: start-up work driven by the
+// environment, which no person may trigger with other inputs.
+func requireProcess(a Actor) error {
+	if a.Role == RoleSystem {
+		return nil
+	}
+	return ErrForbidden
+}
+
 // requireSystem allows lamb itself and system admins: platform-wide operations.
 func requireSystem(a Actor) error {
 	if a.Role == RoleSystem || a.Role == RoleSystemAdmin {
