@@ -87,4 +87,3 @@ func NewServer(h http.Handler) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 	}
 }
-

@@ -105,4 +105,3 @@ func checkName(field, name string) (string, error) {
 	}
 	return n, nil
 }
-
