@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -322,5 +323,24 @@ func TestTimestampsFromClock(t *testing.T) {
 	got, _ := st.OrgByID(ctx, o.ID)
 	if !got.CreatedAt.Equal(at) || !got.UpdatedAt.Equal(at) {
 		t.Fatalf("created %v updated %v, want %v", got.CreatedAt, got.UpdatedAt, at)
+	}
+}
+
+func TestDatabaseFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lamb.db")
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.Migrate(context.Background())
+	for _, f := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s mode %v: readable by others", filepath.Base(f), fi.Mode().Perm())
+		}
 	}
 }
