@@ -30,7 +30,7 @@ func newServer(t *testing.T) (*httptest.Server, *store.Store) {
 	key := make([]byte, secret.KeySize)
 	rand.Read(key)
 	box, _ := secret.NewBox(key)
-	svc := service.New(st, box, log.New(io.Discard), time.Now)
+	svc := service.New(service.Deps{Store: st, Box: box, Logger: log.New(io.Discard), Now: time.Now})
 	srv := httptest.NewServer(NewHandler(svc, log.New(io.Discard)))
 	t.Cleanup(func() { srv.Close(); st.Close() })
 	return srv, st

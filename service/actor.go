@@ -42,6 +42,9 @@ type Actor struct {
 	KeyID    int64  // the API key, for RoleAPIKey
 	Personal bool   // a personal API key (limited to its user's assistants)
 	Via      string // how the actor authenticated: an SSH key fingerprint, an API key prefix
+	// ActingSystemAdmin marks a system admin working in an org as its admin
+	// ("open as org admin").
+	ActingSystemAdmin bool
 }
 
 // SystemActor is lamb acting on its own (startup sync, bootstrap).
@@ -52,6 +55,8 @@ func (a Actor) Display() string {
 	switch {
 	case a.Role == RoleSystem:
 		return "system"
+	case a.Email != "" && a.ActingSystemAdmin:
+		return a.Email + " (system admin)"
 	case a.Email != "":
 		return a.Email
 	case a.Via != "":

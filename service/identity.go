@@ -105,3 +105,7 @@ func checkName(field, name string) (string, error) {
 	}
 	return n, nil
 }
+
+// normalizeLoose lower-cases and trims, for keys of throttles and lookups
+// of input that may not be valid.
+func normalizeLoose(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

@@ -5,29 +5,56 @@ package service
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/charmbracelet/log"
 
+	"lamb/config"
 	"lamb/secret"
 	"lamb/store"
 )
 
-// Service is the application. It is safe for concurrent use.
-type Service struct {
-	st  *store.Store
-	box *secret.Box
-	log *log.Logger
-	now func() time.Time
+// Deps are what the service is built from.
+type Deps struct {
+	Store  *store.Store
+	Box    *secret.Box // seals secrets at rest
+	Logger *log.Logger
+	Now    func() time.Time // time.Now when nil
+	// SystemEnv re-reads the system-org variables (the .env file and the
+	// environment) for "sync now"; nil when the process has none.
+	SystemEnv func() (config.System, error)
+	// PublicURL is the base URL of the HTTP listener, for signup links.
+	PublicURL string
 }
 
-// New returns a Service over an open, migrated store. box seals secrets at
-// rest; now is the clock (time.Now in production).
-func New(st *store.Store, box *secret.Box, logger *log.Logger, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
+// Service is the application. It is safe for concurrent use.
+type Service struct {
+	st        *store.Store
+	box       *secret.Box
+	log       *log.Logger
+	now       func() time.Time
+	systemEnv func() (config.System, error)
+	publicURL string
+	signIns   *throttle
+
+	mu      sync.Mutex
+	managed map[string]string // system-org fields managed by the environment → variable
+}
+
+// New returns a Service over an open, migrated store.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
 	}
-	return &Service{st: st, box: box, log: logger, now: now}
+	if d.Logger == nil {
+		d.Logger = log.New(nil)
+	}
+	return &Service{
+		st: d.Store, box: d.Box, log: d.Logger, now: d.Now,
+		systemEnv: d.SystemEnv, publicURL: d.PublicURL,
+		signIns: newThrottle(), managed: map[string]string{},
+	}
 }
 
 // Healthy reports whether the database answers.

@@ -54,7 +54,7 @@ func (e *testEnv) open(t *testing.T, key []byte) {
 		t.Fatal(err)
 	}
 	e.st = st
-	e.svc = New(st, box, log.New(io.Discard), clock)
+	e.svc = New(Deps{Store: st, Box: box, Logger: log.New(io.Discard), Now: clock})
 }
 
 // newKey returns a fresh ed25519 public key as an authorized-key line.

@@ -1,9 +1,13 @@
 package service
 
 import (
+	"context"
+	"errors"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"lamb/store"
 )
 
 // parsedKey is an SSH public key checked and normalized for storage.
@@ -36,4 +40,99 @@ func parseSSHKey(field, line string) (parsedKey, error) {
 		fingerprint: ssh.FingerprintSHA256(k),
 		comment:     comment,
 	}, nil
+}
+
+// addKey links a parsed key to u and audits it.
+func (s *Service) addKey(ctx context.Context, q *store.Queries, a Actor, u store.User, k parsedKey) error {
+	_, err := q.AddSSHKey(ctx, store.SSHKey{OrganizationID: u.OrganizationID, UserID: u.ID,
+		Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment})
+	if errors.Is(err, store.ErrConflict) {
+		return conflict("ssh_key: this key (%s) is already linked to an account", k.fingerprint)
+	} else if err != nil {
+		return err
+	}
+	return s.audit(ctx, q, a, u.OrganizationID, "sshkey.add", u.Email, map[string]any{"fingerprint": k.fingerprint})
+}
+
+// keyOwner resolves whose keys an operation is about: the actor's own when
+// email is "" or theirs, otherwise a user the actor administers.
+func (s *Service) keyOwner(ctx context.Context, q *store.Queries, a Actor, email string) (store.User, error) {
+	if a.UserID == 0 || a.Role == RoleAPIKey {
+		return store.User{}, ErrForbidden
+	}
+	if email == "" || normalizeLoose(email) == a.Email {
+		u, err := q.UserByID(ctx, a.UserID)
+		return u, storeErr(err, "user")
+	}
+	u, _, err := s.userForAdmin(ctx, q, a, email)
+	return u, err
+}
+
+// ListSSHKeys lists a user's SSH keys (the actor's own for email "").
+func (s *Service) ListSSHKeys(ctx context.Context, a Actor, email string) ([]SSHKey, error) {
+	u, err := s.keyOwner(ctx, s.st.Queries, a, email)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.st.SSHKeysByUser(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SSHKey, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, sshKeyView(k, u.Email))
+	}
+	return out, nil
+}
+
+// AddSSHKey links a public key to a user (the actor's own for email "").
+func (s *Service) AddSSHKey(ctx context.Context, a Actor, email, keyLine string) (SSHKey, error) {
+	k, err := parseSSHKey("ssh_key", keyLine)
+	if err != nil {
+		return SSHKey{}, err
+	}
+	var out SSHKey
+	err = s.st.InTx(ctx, func(tx *store.Tx) error {
+		u, err := s.keyOwner(ctx, tx.Queries, a, email)
+		if err != nil {
+			return err
+		}
+		if err := s.addKey(ctx, tx.Queries, a, u, k); err != nil {
+			return err
+		}
+		out = SSHKey{Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment, UserEmail: u.Email, CreatedAt: s.now().UTC()}
+		return nil
+	})
+	return out, err
+}
+
+// RemoveSSHKey unlinks a key by fingerprint: the actor's own keys, or keys
+// of users the actor administers. Another org's key is not found.
+func (s *Service) RemoveSSHKey(ctx context.Context, a Actor, fingerprint string) error {
+	if a.UserID == 0 || a.Role == RoleAPIKey {
+		return ErrForbidden
+	}
+	fingerprint = strings.TrimSpace(fingerprint)
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
+		k, err := tx.SSHKeyByFingerprint(ctx, fingerprint)
+		if err != nil {
+			return storeErr(err, "ssh key "+fingerprint)
+		}
+		if k.UserID != a.UserID {
+			if err := requireOrgAdmin(a, k.OrganizationID); err != nil {
+				if errors.Is(err, ErrNotFound) || a.Role == RoleMember {
+					return notFound("ssh key %s", fingerprint)
+				}
+				return err
+			}
+		}
+		u, err := tx.UserByID(ctx, k.UserID)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteSSHKey(ctx, k.ID); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx.Queries, a, k.OrganizationID, "sshkey.remove", u.Email, map[string]any{"fingerprint": fingerprint})
+	})
 }

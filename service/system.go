@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"lamb/config"
 	"lamb/store"
@@ -78,7 +79,34 @@ func (s *Service) SyncSystemOrg(ctx context.Context, a Actor, env config.System)
 	for _, c := range changes {
 		s.log.Info("system organization synced from environment", "change", c.String())
 	}
+	s.mu.Lock()
+	s.managed = env.ManagedFields()
+	s.mu.Unlock()
 	return changes, nil
+}
+
+// SyncSystemOrgNow re-reads the .env file and the environment and syncs the
+// system organization ("sync now"). System admins only.
+func (s *Service) SyncSystemOrgNow(ctx context.Context, a Actor) ([]config.Change, error) {
+	if err := requireSystemAdmin(a); err != nil {
+		return nil, err
+	}
+	if s.systemEnv == nil {
+		return nil, invalid("", "this server was started without an environment to sync from")
+	}
+	env, err := s.systemEnv()
+	if err != nil {
+		return nil, invalid("", "read the environment: %v", err)
+	}
+	return s.SyncSystemOrg(ctx, a, env)
+}
+
+// ManagedFields returns the system-org config paths that the environment
+// manages, each with its variable: screens show them read-only.
+func (s *Service) ManagedFields() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.managed)
 }
 
 // changeDetails renders changes for the audit log. Secret values never

@@ -60,33 +60,41 @@ type handler struct {
 }
 
 // serve is the last middleware: it resolves who the session is and runs
-// what they asked for.
+// what they asked for: a command when one is given, the console otherwise.
 func (h *handler) serve(next ssh.Handler) ssh.Handler {
 	return func(s ssh.Session) {
 		actor, err := h.identify(s)
+		_, _, isPTY := s.Pty()
 		switch {
+		case errors.Is(err, service.ErrNotFound) && isPTY && len(s.Command()) == 0:
+			h.runSignIn(s)
+			return
 		case errors.Is(err, service.ErrNotFound):
-			wish.Fatalln(s, "This SSH key is not linked to a lamb account. Ask your organization's admin to add it, or sign up and add it to your account.")
+			fatal(s, "This SSH key is not linked to a lamb account. Connect with a terminal (ssh -t) to sign in with your email and password, or ask your organization's admin to add the key.")
 			return
 		case errors.Is(err, service.ErrDisabled):
-			wish.Fatalln(s, "Your lamb account is disabled. Ask your organization's admin to enable it.")
+			fatal(s, "Your lamb account is disabled. Ask your organization's admin to enable it.")
 			return
 		case errors.Is(err, service.ErrOrgSuspended):
-			wish.Fatalln(s, "Your organization is suspended on this lamb server. Contact the platform's administrators.")
+			fatal(s, "Your organization is suspended on this lamb server. Contact the platform's administrators.")
 			return
 		case err != nil:
 			h.log.Error("resolve ssh identity", "err", err)
-			wish.Fatalln(s, "Sign-in failed on the server side; try again in a moment.")
+			fatal(s, "Sign-in failed on the server side; try again in a moment.")
 			return
 		}
-		id, err := h.svc.Whoami(s.Context(), actor)
-		if err != nil {
-			wish.Fatalln(s, "Could not read your account:", err)
+		if len(s.Command()) > 0 {
+			s.Exit(h.runCommand(s, actor))
 			return
 		}
-		wish.Printf(s, "Signed in as %s (%s) — %s of organization %s.\n", id.Name, id.Email, id.Role, id.OrgSlug)
-		next(s)
+		h.runConsole(s, actor)
 	}
+}
+
+// fatal prints one line to the session's stderr and ends it with status 1.
+func fatal(s ssh.Session, msg string) {
+	fmt.Fprintln(s.Stderr(), msg)
+	s.Exit(1)
 }
 
 // identify returns the actor of the key that signed the session.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -115,3 +116,98 @@ func (q *Queries) updateOrg(ctx context.Context, id int64, set string, args ...a
 }
 
 func nullStr(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// OrgSummary is an org with its counts, for lists.
+type OrgSummary struct {
+	Org
+	Users      int
+	Assistants int
+}
+
+// OrgFilter selects organizations. Query matches slug or name (substring,
+// case-insensitive). Paging is by offset, which stays fast for the
+// thousands of orgs a platform has.
+type OrgFilter struct {
+	Query  string
+	Offset int
+	Limit  int
+}
+
+// ListOrgs returns organizations ordered by slug, with the total that
+// match the filter.
+func (q *Queries) ListOrgs(ctx context.Context, f OrgFilter) ([]OrgSummary, int, error) {
+	where, args := ` WHERE 1 = 1`, []any{}
+	if f.Query != "" {
+		where += ` AND (slug LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\')`
+		like := "%" + escapeLike(f.Query) + "%"
+		args = append(args, like, like)
+	}
+	var total int
+	if err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM organizations`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count organizations: %w", mapErr(err))
+	}
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	rows, err := q.r.QueryContext(ctx, `SELECT `+orgColumns+`,
+		(SELECT COUNT(*) FROM users u WHERE u.organization_id = organizations.id),
+		(SELECT COUNT(*) FROM assistants a WHERE a.organization_id = organizations.id)
+		FROM organizations`+where+` ORDER BY slug LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list organizations: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []OrgSummary
+	for rows.Next() {
+		var s OrgSummary
+		var created, updated int64
+		if err := rows.Scan(&s.ID, &s.Slug, &s.Name, &s.IsSystem, &s.Status, &s.Config, &s.SignupKeyEnc,
+			&s.SignupKeyHash, &created, &updated, &s.Users, &s.Assistants); err != nil {
+			return nil, 0, mapErr(err)
+		}
+		s.CreatedAt, s.UpdatedAt = unix(created), unix(updated)
+		out = append(out, s)
+	}
+	return out, total, mapErr(rows.Err())
+}
+
+// OrgCounts are what deleting an org would remove.
+type OrgCounts struct {
+	Users, Admins, Assistants, APIKeys, SSHKeys int
+}
+
+// CountOrg counts an organization's rows.
+func (q *Queries) CountOrg(ctx context.Context, orgID int64) (OrgCounts, error) {
+	var c OrgCounts
+	err := q.r.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM users WHERE organization_id = ?1),
+		(SELECT COUNT(*) FROM users WHERE organization_id = ?1 AND role = 'admin'),
+		(SELECT COUNT(*) FROM assistants WHERE organization_id = ?1),
+		(SELECT COUNT(*) FROM api_keys WHERE organization_id = ?1 AND revoked_at IS NULL),
+		(SELECT COUNT(*) FROM ssh_keys WHERE organization_id = ?1)`, orgID).
+		Scan(&c.Users, &c.Admins, &c.Assistants, &c.APIKeys, &c.SSHKeys)
+	if err != nil {
+		return OrgCounts{}, fmt.Errorf("count organization: %w", mapErr(err))
+	}
+	return c, nil
+}
+
+// DeleteOrg deletes an organization and, through foreign keys, its
+// assistants, API keys, usage and audit events. Its users must have been
+// deleted or moved first.
+func (q *Queries) DeleteOrg(ctx context.Context, id int64) error {
+	res, err := q.w.ExecContext(ctx, `DELETE FROM organizations WHERE id = ? AND is_system = 0`, id)
+	if err != nil {
+		return fmt.Errorf("delete organization: %w", mapErr(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// escapeLike escapes the LIKE wildcards of user input.
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}

@@ -75,3 +75,15 @@ func (q *Queries) TouchSSHKey(ctx context.Context, id int64) error {
 	_, err := q.w.ExecContext(ctx, `UPDATE ssh_keys SET last_used_at = ? WHERE id = ?`, q.stamp(), id)
 	return mapErr(err)
 }
+
+// DeleteSSHKey removes a key by id.
+func (q *Queries) DeleteSSHKey(ctx context.Context, id int64) error {
+	res, err := q.w.ExecContext(ctx, `DELETE FROM ssh_keys WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("remove ssh key: %w", mapErr(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	logger := newLogger(cfg, stderr)
-	if err := serve(ctx, cfg, logger); err != nil {
+	if err := serve(ctx, cfg, *envFile, logger); err != nil {
 		logger.Error("lamb stopped", "err", err)
 		return 1
 	}
@@ -103,7 +103,7 @@ func newLogger(cfg *config.Config, w io.Writer) *log.Logger {
 
 // serve opens everything, serves until ctx is done or a listener fails,
 // then shuts down gracefully.
-func serve(ctx context.Context, cfg *config.Config, logger *log.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, envFile string, logger *log.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
@@ -127,7 +127,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *log.Logger) error {
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate %s: %w", dbPath, err)
 	}
-	svc := service.New(st, box, logger, time.Now)
+	svc := service.New(service.Deps{
+		Store: st, Box: box, Logger: logger, Now: time.Now, PublicURL: cfg.BaseURL(),
+		SystemEnv: func() (config.System, error) {
+			lookup, err := config.EnvLookup(envFile)
+			if err != nil {
+				return config.System{}, err
+			}
+			return config.ParseSystem(lookup)
+		},
+	})
 
 	if _, err := svc.SyncSystemOrg(ctx, service.SystemActor(), cfg.System); err != nil {
 		return fmt.Errorf("sync system organization from the environment: %w", err)

@@ -202,7 +202,7 @@ func runSSH(t *testing.T, addr string, signer ssh.Signer) string {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	out, _ := sess.CombinedOutput("")
+	out, _ := sess.CombinedOutput("whoami")
 	return string(out)
 }
 
