@@ -97,7 +97,7 @@ func ParseOrg(data []byte) (*Org, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(o); err != nil {
-		return nil, &FieldError{Path: jsonErrorPath(data, err), Message: jsonErrorMessage(err)}
+		return nil, &FieldError{Path: jsonErrorPath(data, err), Message: jsonErrorMessage(data, err)}
 	}
 	// Not dec.More: it reports false for a stray '}' or ']' after the document.
 	if _, err := dec.Token(); err != io.EOF {
@@ -353,14 +353,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func jsonErrorMessage(err error) string {
+func jsonErrorMessage(data []byte, err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return fmt.Sprintf("must be %s, got %s", jsonTypeName(te.Type.Kind().String()), te.Value)
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)
+		line, col := lineCol(data, se.Offset)
+		return fmt.Sprintf("invalid JSON at line %d, column %d: %v", line, col, se)
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
@@ -383,4 +384,17 @@ func jsonTypeName(kind string) string {
 		return "an object"
 	}
 	return kind
+}
+
+// lineCol turns a byte offset into a 1-based line and column.
+func lineCol(data []byte, offset int64) (line, col int) {
+	line, col = 1, 1
+	for i := int64(0); i < offset-1 && i < int64(len(data)); i++ {
+		if data[i] == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
 }

@@ -103,6 +103,9 @@ func (c Change) String() string {
 	if c.Secret {
 		return fmt.Sprintf("%s changed (from %s)", c.Field, c.Variable)
 	}
+	if c.Variable == "" {
+		return fmt.Sprintf("%s: %q → %q", c.Field, c.Old, c.New)
+	}
 	return fmt.Sprintf("%s: %q → %q (from %s)", c.Field, c.Old, c.New, c.Variable)
 }
 

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"lamb/store"
@@ -40,6 +41,38 @@ func (s *Service) ListAudit(ctx context.Context, a Actor, orgSlug string, since 
 	if err != nil {
 		return nil, err
 	}
+	return s.auditViews(ctx, rows), nil
+}
+
+// AuditPage is ListAudit by offset with a filter (substring of action,
+// actor or target) and the total, for paged screens.
+func (s *Service) AuditPage(ctx context.Context, a Actor, orgSlug, query string, offset, limit int) (Page[AuditEvent], error) {
+	f := store.AuditFilter{Query: strings.TrimSpace(query), Offset: offset, Limit: limit}
+	switch {
+	case orgSlug != "":
+		o, err := s.orgForAdmin(ctx, s.st.Queries, a, orgSlug)
+		if err != nil {
+			return Page[AuditEvent]{}, err
+		}
+		f.OrganizationID = o.ID
+	case a.Role == RoleSystemAdmin:
+	case a.Role == RoleOrgAdmin:
+		f.OrganizationID = a.OrgID
+	default:
+		return Page[AuditEvent]{}, ErrForbidden
+	}
+	total, err := s.st.CountAudit(ctx, f)
+	if err != nil {
+		return Page[AuditEvent]{}, err
+	}
+	rows, err := s.st.ListAudit(ctx, f)
+	if err != nil {
+		return Page[AuditEvent]{}, err
+	}
+	return Page[AuditEvent]{Items: s.auditViews(ctx, rows), Total: total}, nil
+}
+
+func (s *Service) auditViews(ctx context.Context, rows []store.AuditEvent) []AuditEvent {
 	slugs := map[int64]string{}
 	out := make([]AuditEvent, 0, len(rows))
 	for _, r := range rows {
@@ -54,5 +87,5 @@ func (s *Service) ListAudit(ctx context.Context, a Actor, orgSlug string, since 
 		_ = json.Unmarshal([]byte(r.Details), &ev.Details)
 		out = append(out, ev)
 	}
-	return out, nil
+	return out
 }

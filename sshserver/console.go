@@ -1,24 +1,64 @@
 package sshserver
 
 import (
-	"fmt"
+	"strings"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/ssh"
+	bm "github.com/charmbracelet/wish/bubbletea"
+	"github.com/muesli/termenv"
+	gossh "golang.org/x/crypto/ssh"
 
 	"lamb/service"
+	"lamb/tui"
+	"lamb/tui/console"
 )
+
+// sessionKey carries what runConsole decided into the Bubble Tea handler.
+type sessionKey struct{}
+
+type sessionInfo struct {
+	actor    service.Actor
+	signedIn bool
+}
+
+// console is the Bubble Tea middleware, built once: it handles the PTY,
+// window resizes and the session's renderer.
+func (h *handler) console() ssh.Handler {
+	mw := bm.MiddlewareWithColorProfile(h.teaHandler, termenv.ANSI256)
+	return mw(func(ssh.Session) {})
+}
 
 // runConsole shows the console of the actor's role.
 func (h *handler) runConsole(s ssh.Session, actor service.Actor) {
-	id, err := h.svc.Whoami(s.Context(), actor)
-	if err != nil {
-		fatal(s, err.Error())
+	if _, _, ok := s.Pty(); !ok {
+		fatal(s, "The lamb console needs a terminal: connect with ssh -t, or run a command such as `ssh -p PORT HOST whoami` (`help` lists them).")
 		return
 	}
-	fmt.Fprintf(s, "Signed in as %s (%s) — %s of organization %s.\n", id.Name, id.Email, id.Role, id.OrgSlug)
+	s.Context().SetValue(sessionKey{}, sessionInfo{actor: actor, signedIn: true})
+	h.tea(s)
 }
 
 // runSignIn shows the sign-in screen to a key that no account has yet.
 func (h *handler) runSignIn(s ssh.Session) {
-	fatal(s, "This SSH key is not linked to a lamb account.")
+	s.Context().SetValue(sessionKey{}, sessionInfo{})
+	h.tea(s)
+}
+
+func (h *handler) teaHandler(s ssh.Session) (tea.Model, []tea.ProgramOption) {
+	info, _ := s.Context().Value(sessionKey{}).(sessionInfo)
+	pty, _, _ := s.Pty()
+	c := &tui.Common{
+		Ctx:    s.Context(),
+		Svc:    h.svc,
+		Actor:  info.actor,
+		Styles: tui.NewStyles(bm.MakeRenderer(s)),
+		Width:  pty.Window.Width,
+		Height: pty.Window.Height,
+	}
+	keyLine := ""
+	if pk := s.PublicKey(); pk != nil {
+		keyLine = strings.TrimSpace(string(gossh.MarshalAuthorizedKey(pk)))
+	}
+	return console.New(c, info.signedIn, keyLine), []tea.ProgramOption{tea.WithAltScreen()}
 }

@@ -32,6 +32,7 @@ func New(opts Options) (*ssh.Server, error) {
 		opts.IdleTimeout = 30 * time.Minute
 	}
 	h := &handler{svc: opts.Service, log: opts.Logger}
+	h.tea = h.console()
 	srv, err := wish.NewServer(
 		wish.WithHostKeyPath(opts.HostKeyPath),
 		wish.WithVersion("lamb"),
@@ -57,6 +58,7 @@ func New(opts Options) (*ssh.Server, error) {
 type handler struct {
 	svc *service.Service
 	log *log.Logger
+	tea ssh.Handler // the TUI, through wish's Bubble Tea middleware
 }
 
 // serve is the last middleware: it resolves who the session is and runs

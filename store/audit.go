@@ -44,36 +44,48 @@ type AuditFilter struct {
 	OrganizationID int64
 	Action         string
 	Since          time.Time
-	BeforeID       int64 // paging: events with a smaller id
+	Query          string // substring of action, actor or target
+	BeforeID       int64  // paging: events with a smaller id
+	Offset         int
 	Limit          int
+}
+
+func auditWhere(f AuditFilter) (string, []any) {
+	where, args := "", []any{}
+	if f.OrganizationID != 0 {
+		where += ` AND organization_id = ?`
+		args = append(args, f.OrganizationID)
+	}
+	if f.Action != "" {
+		where += ` AND action = ?`
+		args = append(args, f.Action)
+	}
+	if f.Query != "" {
+		like := "%" + escapeLike(f.Query) + "%"
+		where += ` AND (action LIKE ? ESCAPE '\' OR actor LIKE ? ESCAPE '\' OR target LIKE ? ESCAPE '\')`
+		args = append(args, like, like, like)
+	}
+	if !f.Since.IsZero() {
+		where += ` AND created_at >= ?`
+		args = append(args, f.Since.Unix())
+	}
+	if f.BeforeID != 0 {
+		where += ` AND id < ?`
+		args = append(args, f.BeforeID)
+	}
+	return where, args
 }
 
 // ListAudit returns events newest first.
 func (q *Queries) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	where, args := auditWhere(f)
 	query := `SELECT id, organization_id, COALESCE(actor_user_id, 0), actor, action, target, details, created_at
-		FROM audit_events WHERE 1 = 1`
-	var args []any
-	if f.OrganizationID != 0 {
-		query += ` AND organization_id = ?`
-		args = append(args, f.OrganizationID)
-	}
-	if f.Action != "" {
-		query += ` AND action = ?`
-		args = append(args, f.Action)
-	}
-	if !f.Since.IsZero() {
-		query += ` AND created_at >= ?`
-		args = append(args, f.Since.Unix())
-	}
-	if f.BeforeID != 0 {
-		query += ` AND id < ?`
-		args = append(args, f.BeforeID)
-	}
+		FROM audit_events WHERE 1 = 1` + where
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, f.Limit)
+	query += ` ORDER BY id DESC LIMIT ? OFFSET ?`
+	args = append(args, f.Limit, f.Offset)
 	rows, err := q.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", mapErr(err))
@@ -90,4 +102,12 @@ func (q *Queries) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, e
 		out = append(out, e)
 	}
 	return out, mapErr(rows.Err())
+}
+
+// CountAudit counts the events ListAudit would page through.
+func (q *Queries) CountAudit(ctx context.Context, f AuditFilter) (int, error) {
+	where, args := auditWhere(f)
+	var n int
+	err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE 1 = 1`+where, args...).Scan(&n)
+	return n, mapErr(err)
 }

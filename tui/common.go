@@ -1,0 +1,97 @@
+// Package tui holds the console's shared parts: the shell (header, screens,
+// status line, help), tables, forms, confirmations, and the sign-in screen.
+// Role screens live in sysadmin/, orgadmin/ and member/; console/ picks them
+// for the actor that signed in.
+package tui
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"lamb/service"
+)
+
+// callTimeout bounds every service call made from the console.
+const callTimeout = 30 * time.Second
+
+// Common is what every screen shares: the session, the service, who is
+// signed in, styles from the session's renderer, and the screen size.
+type Common struct {
+	Ctx    context.Context // the SSH session's context
+	Svc    *service.Service
+	Actor  service.Actor
+	Styles *Styles
+	Width  int
+	Height int
+
+	pending int // service calls in flight, for the spinner
+}
+
+// resultMsg carries the result of a service call made with Do, and the
+// Common that made it (whose spinner count it settles).
+type resultMsg struct {
+	c   *Common
+	msg tea.Msg
+}
+
+// Do runs fn as a tea.Cmd with the session context and a deadline. The
+// shell shows a spinner while calls are in flight; the message fn returns
+// is delivered to the screens.
+func (c *Common) Do(fn func(ctx context.Context) tea.Msg) tea.Cmd {
+	c.pending++
+	parent := c.Ctx
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(parent, callTimeout)
+		defer cancel()
+		return resultMsg{c, fn(ctx)}
+	}
+}
+
+// Sub returns a Common for the same session acting as another actor
+// ("open as org admin").
+func (c *Common) Sub(a service.Actor) *Common {
+	return &Common{Ctx: c.Ctx, Svc: c.Svc, Actor: a, Styles: c.Styles, Width: c.Width, Height: c.Height}
+}
+
+// Busy reports whether service calls are in flight.
+func (c *Common) Busy() bool { return c.pending > 0 }
+
+// StatusMsg sets the status line.
+type StatusMsg struct {
+	Text string
+	Err  error
+}
+
+// Status returns a command that shows text on the status line.
+func Status(text string) tea.Cmd { return func() tea.Msg { return StatusMsg{Text: text} } }
+
+// Error returns a command that shows err on the status line.
+func Error(err error) tea.Cmd { return func() tea.Msg { return StatusMsg{Err: err} } }
+
+// ErrorText turns a service error into one line that says what to do.
+func ErrorText(err error) string {
+	var te *service.ThrottledError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the server took too long to answer; try again"
+	case errors.Is(err, service.ErrForbidden):
+		return "permission denied: your role can't do that"
+	case errors.As(err, &te):
+		return te.Error()
+	}
+	return err.Error()
+}
+
+// FieldOf returns the field an error names (service.InvalidError), or "".
+func FieldOf(err error) string {
+	var ie *service.InvalidError
+	if errors.As(err, &ie) {
+		return ie.Field
+	}
+	return ""
+}

@@ -1,0 +1,33 @@
+package tui
+
+import (
+	"fmt"
+	"time"
+)
+
+// Ago renders a time as "3m ago", "2d ago", or "never".
+func Ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	case d < 60*24*time.Hour:
+		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	}
+	return t.Format("2006-01-02")
+}
+
+// YesNo renders a bool for a table cell.
+func YesNo(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
+}

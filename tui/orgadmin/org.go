@@ -1,0 +1,406 @@
+// Package orgadmin holds the screens of an organization's admin: the
+// organization itself, its users and its audit log.
+package orgadmin
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textarea"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"lamb/config"
+	"lamb/service"
+	"lamb/tui"
+)
+
+type orgMode int
+
+const (
+	orgViewing orgMode = iota
+	orgRenaming
+	orgEditingConfig
+	orgAddingAdmin
+	orgConfirmRemoveAdmin
+	orgConfirmSuspend
+)
+
+// Org shows one organization: its name, status, counts, limits, admins and
+// config, and edits them.
+type Org struct {
+	c        *tui.Common
+	slug     string
+	embedded bool // inside the system admin's org list: esc goes back
+	detail   *service.OrgDetail
+	err      error
+	mode     orgMode
+	admin    int // selected admin
+	form     *tui.Form
+	confirm  *tui.Confirm
+	editor   textarea.Model
+	edErr    string
+	width    int
+	height   int
+}
+
+// NewOrg returns the screen of org slug. embedded marks it as a detail view
+// that esc leaves (BackMsg).
+func NewOrg(c *tui.Common, slug string, embedded bool) *Org {
+	return &Org{c: c, slug: slug, embedded: embedded}
+}
+
+// BackMsg asks the parent to close an embedded org view.
+type BackMsg struct{}
+
+type orgLoadedMsg struct {
+	slug   string
+	detail service.OrgDetail
+	err    error
+}
+
+type orgSavedMsg struct {
+	slug string
+	text string
+	err  error
+}
+
+type configLoadedMsg struct {
+	slug string
+	cfg  *config.Org
+	err  error
+}
+
+func (m *Org) Title() string { return "Organization" }
+
+func (m *Org) Init() tea.Cmd { return m.load() }
+
+func (m *Org) load() tea.Cmd {
+	slug := m.slug
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		d, err := m.c.Svc.GetOrg(ctx, m.c.Actor, slug)
+		return orgLoadedMsg{slug, d, err}
+	})
+}
+
+func (m *Org) SetSize(w, h int) {
+	m.width, m.height = w, h
+	if m.form != nil {
+		m.form.SetWidth(w)
+	}
+	if m.mode == orgEditingConfig {
+		m.editor.SetWidth(max(w-4, 20))
+		m.editor.SetHeight(max(h-4, 5))
+	}
+}
+
+func (m *Org) Capturing() bool {
+	return m.mode == orgRenaming || m.mode == orgEditingConfig || m.mode == orgAddingAdmin
+}
+
+var (
+	keyRename  = tui.Bind("e", "rename")
+	keyConfig  = tui.Bind("c", "edit config")
+	keyAdd     = tui.Bind("a", "add admin")
+	keyRemove  = tui.Bind("x", "remove admin")
+	keySuspend = tui.Bind("s", "suspend/resume")
+)
+
+func (m *Org) Keys() []key.Binding {
+	switch m.mode {
+	case orgRenaming, orgAddingAdmin:
+		return tui.FormKeys
+	case orgEditingConfig:
+		return []key.Binding{tui.Bind("ctrl+s", "validate and save"), tui.Bind("esc", "cancel")}
+	case orgConfirmRemoveAdmin, orgConfirmSuspend:
+		return m.confirm.Keys()
+	}
+	ks := []key.Binding{keyRename, keyConfig, keyAdd, keyRemove, tui.KeyUp, tui.KeyDown}
+	if m.c.Actor.Role == service.RoleSystemAdmin && m.detail != nil && !m.detail.IsSystem {
+		ks = append(ks, keySuspend)
+	}
+	ks = append(ks, tui.KeyRefresh)
+	if m.embedded {
+		ks = append(ks, tui.KeyBack)
+	}
+	return ks
+}
+
+func (m *Org) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
+	switch msg := msg.(type) {
+	case orgLoadedMsg:
+		if msg.slug != m.slug {
+			return m, nil
+		}
+		m.err = msg.err
+		if msg.err == nil {
+			d := msg.detail
+			m.detail = &d
+			m.admin = min(m.admin, max(len(d.Admins)-1, 0))
+		}
+		return m, nil
+	case orgSavedMsg:
+		if msg.slug != m.slug {
+			return m, nil
+		}
+		if msg.err != nil {
+			switch m.mode {
+			case orgEditingConfig:
+				m.edErr = tui.ErrorText(msg.err)
+				return m, nil
+			case orgRenaming, orgAddingAdmin:
+				m.form.SetError(msg.err)
+				return m, nil
+			}
+			m.mode = orgViewing
+			return m, tui.Error(msg.err)
+		}
+		m.mode = orgViewing
+		return m, tea.Batch(tui.Status(msg.text), m.load())
+	case configLoadedMsg:
+		if msg.slug != m.slug {
+			return m, nil
+		}
+		if msg.err != nil {
+			m.mode = orgViewing
+			return m, tui.Error(msg.err)
+		}
+		m.editor.SetValue(string(msg.cfg.JSON()))
+		for m.editor.Line() > 0 {
+			m.editor.CursorUp()
+		}
+		m.editor.CursorStart()
+		return m, m.editor.Focus()
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	if m.mode == orgEditingConfig {
+		var cmd tea.Cmd
+		m.editor, cmd = m.editor.Update(msg)
+		return m, cmd
+	}
+	if m.form != nil && (m.mode == orgRenaming || m.mode == orgAddingAdmin) {
+		_, _, cmd := m.form.Update(msg)
+		return m, cmd
+	}
+	return m, nil
+}
+
+func (m *Org) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
+	switch m.mode {
+	case orgRenaming, orgAddingAdmin:
+		submit, cancel, cmd := m.form.Update(msg)
+		switch {
+		case cancel:
+			m.mode = orgViewing
+		case submit && m.mode == orgRenaming:
+			return m, m.save("renamed", func(ctx context.Context) error {
+				return m.c.Svc.RenameOrg(ctx, m.c.Actor, m.slug, m.form.Value("name"))
+			})
+		case submit:
+			email := m.form.Value("email")
+			return m, m.save(email+" is now an admin", func(ctx context.Context) error {
+				_, err := m.c.Svc.SetUserRole(ctx, m.c.Actor, email, "admin")
+				return err
+			})
+		}
+		return m, cmd
+	case orgEditingConfig:
+		switch msg.String() {
+		case "esc":
+			m.mode = orgViewing
+			m.editor.Blur()
+			return m, tui.Status("config edit cancelled; nothing saved")
+		case "ctrl+s":
+			cfg, err := config.ParseOrg([]byte(m.editor.Value()))
+			if err != nil {
+				m.edErr = err.Error()
+				return m, nil
+			}
+			return m, m.save("", func(ctx context.Context) error {
+				changed, err := m.c.Svc.SetOrgConfig(ctx, m.c.Actor, m.slug, cfg, false)
+				if err == nil && len(changed) == 0 {
+					return nil
+				}
+				return err
+			})
+		}
+		m.edErr = ""
+		var cmd tea.Cmd
+		m.editor, cmd = m.editor.Update(msg)
+		return m, cmd
+	case orgConfirmRemoveAdmin, orgConfirmSuspend:
+		choice := m.confirm.Update(msg)
+		mode := m.mode
+		switch choice {
+		case "":
+			return m, nil
+		case "esc":
+			m.mode = orgViewing
+			return m, nil
+		}
+		m.mode = orgViewing
+		if mode == orgConfirmSuspend {
+			suspend := m.detail.Status == "active"
+			verb := map[bool]string{true: "suspended", false: "resumed"}[suspend]
+			return m, m.save(m.slug+" "+verb, func(ctx context.Context) error {
+				_, err := m.c.Svc.SetOrgSuspended(ctx, m.c.Actor, m.slug, suspend)
+				return err
+			})
+		}
+		email := m.detail.Admins[m.admin].Email
+		return m, m.save(email+" is now a member", func(ctx context.Context) error {
+			_, err := m.c.Svc.SetUserRole(ctx, m.c.Actor, email, "member")
+			return err
+		})
+	}
+
+	switch {
+	case key.Matches(msg, tui.KeyBack) && m.embedded:
+		return m, func() tea.Msg { return BackMsg{} }
+	case key.Matches(msg, tui.KeyRefresh):
+		return m, m.load()
+	}
+	if m.detail == nil {
+		return m, nil
+	}
+	switch {
+	case key.Matches(msg, tui.KeyUp):
+		m.admin = max(m.admin-1, 0)
+	case key.Matches(msg, tui.KeyDown):
+		m.admin = min(m.admin+1, max(len(m.detail.Admins)-1, 0))
+	case key.Matches(msg, keyRename):
+		m.form = tui.NewForm(m.c, "Rename "+m.slug, tui.NewField(tui.TextField, "name", "Name", "display name").WithValue(m.detail.Name))
+		m.form.SetWidth(m.width)
+		m.mode = orgRenaming
+	case key.Matches(msg, keyAdd):
+		m.form = tui.NewForm(m.c, "Add an admin to "+m.slug,
+			tui.NewField(tui.TextField, "email", "Email", "a user of this organization").
+				WithHint("The user must already belong to "+m.slug+"; create them on the Users screen first."))
+		m.form.SetWidth(m.width)
+		m.mode = orgAddingAdmin
+	case key.Matches(msg, keyRemove):
+		if len(m.detail.Admins) == 0 {
+			return m, tui.Status("this organization has no admins to remove")
+		}
+		a := m.detail.Admins[m.admin]
+		m.confirm = tui.NewConfirm(m.c, "Remove admin "+a.Email+"?",
+			a.Email+" stays a member of "+m.slug+" but loses admin rights. The last enabled admin can't be removed.")
+		m.mode = orgConfirmRemoveAdmin
+	case key.Matches(msg, keySuspend) && m.c.Actor.Role == service.RoleSystemAdmin && !m.detail.IsSystem:
+		if m.detail.Status == "active" {
+			m.confirm = tui.NewConfirm(m.c, "Suspend "+m.slug+"?",
+				fmt.Sprintf("Its %d users can't sign in and its API keys stop working until it is resumed. Nothing is deleted.", m.detail.Users))
+		} else {
+			m.confirm = tui.NewConfirm(m.c, "Resume "+m.slug+"?", "Its users can sign in again and its API keys work again.")
+		}
+		m.mode = orgConfirmSuspend
+	case key.Matches(msg, keyConfig):
+		m.editor = textarea.New()
+		m.editor.ShowLineNumbers = true
+		m.editor.CharLimit = 1 << 20
+		m.editor.SetWidth(max(m.width-4, 20))
+		m.editor.SetHeight(max(m.height-4, 5))
+		m.edErr = ""
+		m.mode = orgEditingConfig
+		slug := m.slug
+		return m, m.c.Do(func(ctx context.Context) tea.Msg {
+			cfg, err := m.c.Svc.OrgConfig(ctx, m.c.Actor, slug, false)
+			return configLoadedMsg{slug, cfg, err}
+		})
+	}
+	return m, nil
+}
+
+func (m *Org) save(done string, fn func(ctx context.Context) error) tea.Cmd {
+	slug := m.slug
+	if done == "" {
+		done = "config saved"
+	}
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		return orgSavedMsg{slug, done, fn(ctx)}
+	})
+}
+
+func (m *Org) View() string {
+	st := m.c.Styles
+	switch m.mode {
+	case orgRenaming, orgAddingAdmin:
+		return m.form.View()
+	case orgEditingConfig:
+		head := " " + st.Title.Render("Config of "+m.slug) + "  " + st.Muted.Render("secrets are masked; leave them as they are to keep them")
+		if m.edErr != "" {
+			head += "\n " + st.Error.Render("✗ "+m.edErr)
+		} else {
+			head += "\n"
+		}
+		return head + "\n" + m.editor.View()
+	case orgConfirmRemoveAdmin, orgConfirmSuspend:
+		return m.confirm.View()
+	}
+	if m.err != nil {
+		return " " + st.Error.Render(tui.ErrorText(m.err)) + "\n " + st.Muted.Render("r to retry")
+	}
+	d := m.detail
+	if d == nil {
+		return st.Muted.Render(" loading…")
+	}
+	var b strings.Builder
+	row := func(label, value string) {
+		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-16s", label)) + " " + value + "\n")
+	}
+	status := st.Success.Render(d.Status)
+	if d.Status != "active" {
+		status = st.Warning.Render(d.Status)
+	}
+	title := d.Name + st.Muted.Render("  ("+d.Slug+")")
+	if d.IsSystem {
+		title += st.Muted.Render("  system organization")
+	}
+	b.WriteString(" " + st.Title.Render(title) + "\n\n")
+	row("Status", status)
+	row("Users", fmt.Sprint(d.Users))
+	row("Assistants", fmt.Sprint(d.Assistants))
+	row("Signup", tui.YesNo(d.SignupEnabled, "enabled", "disabled"))
+	row("Active setup", d.Setup)
+	row("Created", d.CreatedAt.Format("2006-01-02 15:04"))
+	b.WriteString("\n " + st.Title.Render("Limits") + "\n")
+	l := d.Limits
+	row("Tokens/month", limit(l.TokensPerMonth))
+	row("Requests/min", limit(l.RequestsPerMinute))
+	row("Max users", limit(l.MaxUsers))
+	row("Max assistants", limit(l.MaxAssistants)+st.Muted.Render("  ("+limit(l.MaxAssistantsPerUser)+" per user)"))
+	b.WriteString("\n " + st.Title.Render("Admins") + "\n")
+	if len(d.Admins) == 0 {
+		b.WriteString(" " + st.Warning.Render("no admins yet: press a to make a user of this organization its admin") + "\n")
+	}
+	for i, a := range d.Admins {
+		line := fmt.Sprintf("%-36s %-24s %s", a.Email, a.Name, tui.YesNo(a.Enabled, "enabled", "disabled"))
+		if i == m.admin {
+			b.WriteString(" " + st.Selected.Render(line) + "\n")
+		} else {
+			b.WriteString(" " + line + "\n")
+		}
+	}
+	if len(d.Managed) > 0 {
+		b.WriteString("\n " + st.Title.Render("Managed by .env") + st.Muted.Render("  (read-only here; change the variable and sync)") + "\n")
+		fields := make([]string, 0, len(d.Managed))
+		for f := range d.Managed {
+			fields = append(fields, f)
+		}
+		sort.Strings(fields)
+		for _, f := range fields {
+			b.WriteString(" " + st.Muted.Render(fmt.Sprintf("%-48s %s", f, d.Managed[f])) + "\n")
+		}
+	}
+	return b.String()
+}
+
+func limit(v int64) string {
+	if v == config.Unlimited {
+		return "unlimited"
+	}
+	return fmt.Sprint(v)
+}

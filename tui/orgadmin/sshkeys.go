@@ -1,0 +1,204 @@
+package orgadmin
+
+import (
+	"context"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"lamb/service"
+	"lamb/tui"
+)
+
+// SSHKeys lists one user's SSH keys and adds or removes them. With email ""
+// it manages the signed-in user's own keys.
+type SSHKeys struct {
+	c       *tui.Common
+	email   string
+	keys    []service.SSHKey
+	cursor  int
+	err     error
+	loaded  bool
+	adding  bool
+	form    *tui.Form
+	confirm *tui.Confirm
+	width   int
+	// Standalone is true on a screen of its own (no esc back).
+	Standalone bool
+}
+
+// NewSSHKeys returns the SSH key manager of a user ("" = yourself).
+func NewSSHKeys(c *tui.Common, email string) *SSHKeys { return &SSHKeys{c: c, email: email} }
+
+type keysLoadedMsg struct {
+	owner *SSHKeys
+	keys  []service.SSHKey
+	err   error
+}
+
+type keyDoneMsg struct {
+	owner *SSHKeys
+	text  string
+	err   error
+}
+
+// Init loads the keys.
+func (m *SSHKeys) Init() tea.Cmd {
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		ks, err := m.c.Svc.ListSSHKeys(ctx, m.c.Actor, m.email)
+		return keysLoadedMsg{m, ks, err}
+	})
+}
+
+// SetSize sets the width.
+func (m *SSHKeys) SetSize(w, h int) {
+	m.width = w
+	if m.form != nil {
+		m.form.SetWidth(w)
+	}
+}
+
+// Capturing is true while the add form has focus.
+func (m *SSHKeys) Capturing() bool { return m.adding }
+
+var (
+	keyAddKey    = tui.Bind("a", "add key")
+	keyRemoveKey = tui.Bind("x", "remove key")
+)
+
+// Keys for the help line.
+func (m *SSHKeys) Keys() []key.Binding {
+	switch {
+	case m.adding:
+		return tui.FormKeys
+	case m.confirm != nil:
+		return m.confirm.Keys()
+	}
+	ks := []key.Binding{keyAddKey, keyRemoveKey, tui.KeyUp, tui.KeyDown}
+	if !m.Standalone {
+		ks = append(ks, tui.KeyBack)
+	}
+	return ks
+}
+
+// Update handles msg; back reports esc (leave the key view).
+func (m *SSHKeys) Update(msg tea.Msg) (back bool, cmd tea.Cmd) {
+	switch msg := msg.(type) {
+	case keysLoadedMsg:
+		if msg.owner == m {
+			m.loaded, m.err, m.keys = true, msg.err, msg.keys
+			m.cursor = min(m.cursor, max(len(m.keys)-1, 0))
+		}
+		return false, nil
+	case keyDoneMsg:
+		if msg.owner != m {
+			return false, nil
+		}
+		if msg.err != nil {
+			if m.adding {
+				m.form.SetError(msg.err)
+				return false, nil
+			}
+			return false, tui.Error(msg.err)
+		}
+		m.adding = false
+		return false, tea.Batch(tui.Status(msg.text), m.Init())
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	if m.adding {
+		_, _, cmd := m.form.Update(msg)
+		return false, cmd
+	}
+	return false, nil
+}
+
+func (m *SSHKeys) key(msg tea.KeyMsg) (bool, tea.Cmd) {
+	a := m.c.Actor
+	if m.adding {
+		submit, cancel, cmd := m.form.Update(msg)
+		if cancel {
+			m.adding = false
+		}
+		if submit {
+			line := m.form.Value("ssh_key")
+			return false, m.c.Do(func(ctx context.Context) tea.Msg {
+				k, err := m.c.Svc.AddSSHKey(ctx, a, m.email, line)
+				return keyDoneMsg{m, "added " + k.Fingerprint, err}
+			})
+		}
+		return false, cmd
+	}
+	if m.confirm != nil {
+		switch m.confirm.Update(msg) {
+		case "esc":
+			m.confirm = nil
+		case "y":
+			m.confirm = nil
+			fp := m.keys[m.cursor].Fingerprint
+			return false, m.c.Do(func(ctx context.Context) tea.Msg {
+				return keyDoneMsg{m, "removed " + fp, m.c.Svc.RemoveSSHKey(ctx, a, fp)}
+			})
+		}
+		return false, nil
+	}
+	switch {
+	case key.Matches(msg, tui.KeyBack) && !m.Standalone:
+		return true, nil
+	case key.Matches(msg, tui.KeyUp):
+		m.cursor = max(m.cursor-1, 0)
+	case key.Matches(msg, tui.KeyDown):
+		m.cursor = min(m.cursor+1, max(len(m.keys)-1, 0))
+	case key.Matches(msg, keyAddKey):
+		m.form = tui.NewForm(m.c, "Add an SSH key",
+			tui.NewField(tui.TextField, "ssh_key", "Public key", "ssh-ed25519 AAAA… user@host").
+				WithHint("Paste one line of a .pub file (cat ~/.ssh/id_ed25519.pub)."))
+		m.form.SetWidth(m.width)
+		m.adding = true
+	case key.Matches(msg, keyRemoveKey) && len(m.keys) > 0:
+		k := m.keys[m.cursor]
+		body := "Whoever holds this key can no longer sign in with it."
+		if k.Fingerprint == a.Via {
+			body = "This is the key you are signed in with now. After removing it you need another key, or your email and password, to sign in again."
+		} else if len(m.keys) == 1 {
+			body = "This is the only key of the account; signing in will need the password."
+		}
+		m.confirm = tui.NewConfirm(m.c, "Remove "+k.Fingerprint+"?", body)
+	}
+	return false, nil
+}
+
+// View draws the keys.
+func (m *SSHKeys) View() string {
+	st := m.c.Styles
+	if m.adding {
+		return m.form.View()
+	}
+	if m.confirm != nil {
+		return m.confirm.View()
+	}
+	who := m.email
+	if who == "" {
+		who = "your account"
+	}
+	out := " " + st.Title.Render("SSH keys of "+who) + "\n\n"
+	switch {
+	case m.err != nil:
+		return out + " " + st.Error.Render(tui.ErrorText(m.err))
+	case !m.loaded:
+		return out + st.Muted.Render(" loading…")
+	case len(m.keys) == 0:
+		return out + st.Muted.Render(" no keys: press a to add one")
+	}
+	for i, k := range m.keys {
+		line := k.Fingerprint + "  " + st.Muted.Render(k.Comment) + "  " + st.Muted.Render("last used "+tui.Ago(k.LastUsedAt))
+		if k.Fingerprint == m.c.Actor.Via {
+			line += st.Success.Render("  (this session)")
+		}
+		if i == m.cursor {
+			line = st.Selected.Render(k.Fingerprint) + line[len(k.Fingerprint):]
+		}
+		out += " " + line + "\n"
+	}
+	return out
+}

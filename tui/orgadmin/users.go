@@ -1,0 +1,330 @@
+package orgadmin
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"lamb/service"
+	"lamb/tui"
+)
+
+type usersMode int
+
+const (
+	usersListing usersMode = iota
+	usersCreating
+	usersConfirming
+	usersNotice
+	usersKeys
+)
+
+// Users lists users (all orgs for a system admin, one org for its admin)
+// and changes them.
+type Users struct {
+	c       *tui.Common
+	list    *tui.List
+	mode    usersMode
+	form    *tui.Form
+	confirm *tui.Confirm
+	action  func(ctx context.Context) (text, notice string, err error) // what the confirmation does
+	notice  *tui.Notice
+	keys    *SSHKeys
+	width   int
+	height  int
+}
+
+// NewUsers returns the users screen.
+func NewUsers(c *tui.Common) *Users {
+	m := &Users{c: c}
+	cols := []tui.Column{{Title: "Email", Width: 28, Flex: true}, {Title: "Name", Width: 18, Flex: true}}
+	if c.Actor.Role == service.RoleSystemAdmin {
+		cols = append(cols, tui.Column{Title: "Org", Width: 12})
+	}
+	cols = append(cols, tui.Column{Title: "Role", Width: 12}, tui.Column{Title: "Status", Width: 8}, tui.Column{Title: "Last seen", Width: 10})
+	m.list = tui.NewList(c, cols, func(ctx context.Context, q string, off, lim int) (tui.Page, error) {
+		p, err := c.Svc.ListUsers(ctx, c.Actor, "", q, off, lim)
+		if err != nil {
+			return tui.Page{}, err
+		}
+		var out tui.Page
+		out.Total = p.Total
+		for _, u := range p.Items {
+			role := u.Role
+			if u.SystemAdmin {
+				role = "system admin"
+			}
+			row := []string{u.Email, u.Name}
+			if c.Actor.Role == service.RoleSystemAdmin {
+				row = append(row, u.OrgSlug)
+			}
+			row = append(row, role, tui.YesNo(u.Enabled, "enabled", "disabled"), tui.Ago(u.LastSeenAt))
+			out.Rows = append(out.Rows, row)
+			out.Items = append(out.Items, u)
+		}
+		return out, nil
+	})
+	m.list.Empty = "no users yet: press n to create one"
+	return m
+}
+
+type userDoneMsg struct {
+	owner  *Users
+	text   string
+	notice string // shown in a box (a one-time password)
+	err    error
+}
+
+func (m *Users) Title() string { return "Users" }
+func (m *Users) Init() tea.Cmd { return m.list.Load() }
+
+func (m *Users) SetSize(w, h int) {
+	m.width, m.height = w, h
+	m.list.SetSize(w, h)
+	if m.form != nil {
+		m.form.SetWidth(w)
+	}
+	if m.keys != nil {
+		m.keys.SetSize(w, h)
+	}
+}
+
+func (m *Users) Capturing() bool {
+	switch m.mode {
+	case usersCreating:
+		return true
+	case usersKeys:
+		return m.keys.Capturing()
+	case usersListing:
+		return m.list.Filtering()
+	}
+	return false
+}
+
+var (
+	keyNew      = tui.Bind("n", "new user")
+	keyEnable   = tui.Bind("e", "enable/disable")
+	keyRole     = tui.Bind("a", "admin/member")
+	keySysAdmin = tui.Bind("S", "system admin on/off")
+	keyPassword = tui.Bind("p", "reset password")
+	keySSH      = tui.Bind("enter", "ssh keys")
+	keyDelete   = tui.Bind("d", "delete")
+)
+
+func (m *Users) Keys() []key.Binding {
+	switch m.mode {
+	case usersCreating:
+		return tui.FormKeys
+	case usersConfirming:
+		return m.confirm.Keys()
+	case usersNotice:
+		return []key.Binding{tui.Bind("enter", "close")}
+	case usersKeys:
+		return m.keys.Keys()
+	}
+	if m.list.Filtering() {
+		return m.list.Keys()
+	}
+	ks := []key.Binding{keyNew, keyEnable, keyRole}
+	if m.c.Actor.Role == service.RoleSystemAdmin {
+		ks = append(ks, keySysAdmin)
+	}
+	return append(append(ks, keyPassword, keySSH, keyDelete), m.list.Keys()...)
+}
+
+func (m *Users) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
+	if done, ok := msg.(userDoneMsg); ok && done.owner == m {
+		return m.done(done)
+	}
+	if m.mode == usersKeys {
+		var cmd tea.Cmd
+		back := false
+		back, cmd = m.keys.Update(msg)
+		if back {
+			m.mode = usersListing
+			return m, tea.Batch(cmd, m.list.Load())
+		}
+		return m, cmd
+	}
+	if _, isKey := msg.(tea.KeyMsg); !isKey || m.mode == usersListing {
+		if used, cmd := m.list.Update(msg); used {
+			return m, cmd
+		}
+	}
+	km, ok := msg.(tea.KeyMsg)
+	if !ok {
+		if m.mode == usersCreating {
+			_, _, cmd := m.form.Update(msg)
+			return m, cmd
+		}
+		return m, nil
+	}
+	switch m.mode {
+	case usersCreating:
+		submit, cancel, cmd := m.form.Update(km)
+		if cancel {
+			m.mode = usersListing
+			return m, nil
+		}
+		if submit {
+			return m, m.create()
+		}
+		return m, cmd
+	case usersConfirming:
+		switch m.confirm.Update(km) {
+		case "esc":
+			m.mode = usersListing
+		case "y":
+			m.mode = usersListing
+			return m, m.run(m.action)
+		}
+		return m, nil
+	case usersNotice:
+		if km.String() == "enter" || km.String() == "esc" {
+			m.mode = usersListing
+		}
+		return m, nil
+	}
+	if key.Matches(km, keyNew) {
+		m.newForm()
+		return m, nil
+	}
+	u, ok := m.list.Selected().(service.User)
+	if !ok {
+		return m, nil
+	}
+	a := m.c.Actor
+	switch {
+	case key.Matches(km, keyEnable):
+		enable := !u.Enabled
+		verb := map[bool]string{true: "enabled", false: "disabled"}[enable]
+		return m, m.run(func(ctx context.Context) (string, string, error) {
+			_, err := m.c.Svc.SetUserEnabled(ctx, a, u.Email, enable)
+			return u.Email + " " + verb, "", err
+		})
+	case key.Matches(km, keyRole):
+		role := map[bool]string{true: "member", false: "admin"}[u.Role == "admin"]
+		return m, m.run(func(ctx context.Context) (string, string, error) {
+			_, err := m.c.Svc.SetUserRole(ctx, a, u.Email, role)
+			return u.Email + " is now " + role, "", err
+		})
+	case key.Matches(km, keySysAdmin) && a.Role == service.RoleSystemAdmin:
+		on := !u.SystemAdmin
+		m.ask(fmt.Sprintf("%s system admin rights of %s?", map[bool]string{true: "Grant", false: "Remove"}[on], u.Email),
+			map[bool]string{true: "A system admin can manage every organization of the platform.", false: u.Email + " keeps their account in lamb as an admin of org lamb."}[on],
+			func(ctx context.Context) (string, string, error) {
+				_, err := m.c.Svc.SetSystemAdmin(ctx, a, u.Email, on)
+				return u.Email + map[bool]string{true: " is now a system admin", false: " is no longer a system admin"}[on], "", err
+			})
+	case key.Matches(km, keyPassword):
+		m.ask("Reset the password of "+u.Email+"?",
+			"A one-time password is generated and shown once; their current password stops working.",
+			func(ctx context.Context) (string, string, error) {
+				pw, err := m.c.Svc.ResetPassword(ctx, a, u.Email, "")
+				return "Password of " + u.Email + " reset", oneTimeNotice(pw), err
+			})
+	case key.Matches(km, keyDelete):
+		m.ask("Delete "+u.Email+"?",
+			"Their SSH keys, assistants and personal API keys are deleted too. Usage history stays. This can't be undone.",
+			func(ctx context.Context) (string, string, error) {
+				return u.Email + " deleted", "", m.c.Svc.DeleteUser(ctx, a, u.Email)
+			})
+	case key.Matches(km, keySSH):
+		m.keys = NewSSHKeys(m.c, u.Email)
+		m.keys.SetSize(m.width, m.height)
+		m.mode = usersKeys
+		return m, m.keys.Init()
+	}
+	return m, nil
+}
+
+func (m *Users) ask(title, body string, fn func(ctx context.Context) (string, string, error)) {
+	m.confirm = tui.NewConfirm(m.c, title, body)
+	m.action = fn
+	m.mode = usersConfirming
+}
+
+func (m *Users) run(fn func(ctx context.Context) (text, notice string, err error)) tea.Cmd {
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		text, notice, err := fn(ctx)
+		return userDoneMsg{owner: m, text: text, notice: notice, err: err}
+	})
+}
+
+// oneTimeNotice is the text around a generated password.
+func oneTimeNotice(pw string) string {
+	return "One-time password: " + pw + "\n\nHand it over in person or through a channel you trust. It is not shown again; the user changes it with `ssh -t HOST password` or in My account."
+}
+
+func (m *Users) done(msg userDoneMsg) (tui.Screen, tea.Cmd) {
+	if msg.err != nil {
+		if m.mode == usersCreating {
+			m.form.SetError(msg.err)
+			return m, nil
+		}
+		return m, tui.Error(msg.err)
+	}
+	if msg.notice != "" {
+		m.notice = tui.NewNotice(m.c, msg.text, msg.notice)
+		m.mode = usersNotice
+		return m, tea.Batch(tui.Status(msg.text), m.list.Load())
+	}
+	if m.mode == usersCreating {
+		m.mode = usersListing
+	}
+	return m, tea.Batch(tui.Status(msg.text), m.list.Load())
+}
+
+func (m *Users) newForm() {
+	fields := []*tui.Field{}
+	if m.c.Actor.Role == service.RoleSystemAdmin {
+		fields = append(fields, tui.NewField(tui.TextField, "org", "Organization", "slug, e.g. lamb"))
+	}
+	fields = append(fields,
+		tui.NewField(tui.TextField, "email", "Email", "name@example.org"),
+		tui.NewField(tui.TextField, "name", "Name", "full name"),
+		tui.Choice("role", "Role", "member", "admin"),
+		tui.NewField(tui.PasswordField, "password", "Password", "optional (8+ characters)").
+			WithHint("Leave empty with no SSH key to get a one-time password to hand over."),
+		tui.NewField(tui.TextField, "ssh_key", "SSH public key", "optional: ssh-ed25519 AAAA… user@host"),
+	)
+	m.form = tui.NewForm(m.c, "New user", fields...)
+	m.form.SetWidth(m.width)
+	m.mode = usersCreating
+}
+
+func (m *Users) create() tea.Cmd {
+	in := service.CreateUserInput{
+		OrgSlug: m.form.Value("org"), Email: m.form.Value("email"), Name: m.form.Value("name"),
+		Role: m.form.Value("role"), Password: m.form.Value("password"), SSHKey: m.form.Value("ssh_key"),
+	}
+	if in.OrgSlug == "" {
+		in.OrgSlug = m.c.Actor.OrgSlug
+	}
+	a := m.c.Actor
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		res, err := m.c.Svc.CreateUser(ctx, a, in)
+		msg := userDoneMsg{owner: m, err: err, text: "created " + res.User.Email}
+		if err == nil && res.Password != "" {
+			msg.text = "Created " + res.User.Email
+			msg.notice = oneTimeNotice(res.Password)
+		}
+		return msg
+	})
+}
+
+func (m *Users) View() string {
+	switch m.mode {
+	case usersCreating:
+		return m.form.View()
+	case usersConfirming:
+		return m.confirm.View()
+	case usersNotice:
+		return m.notice.View()
+	case usersKeys:
+		return m.keys.View()
+	}
+	return m.list.View()
+}
