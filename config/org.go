@@ -226,6 +226,9 @@ func (e *FieldError) Error() string {
 
 var setupNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
 
+// ValidSetupName reports whether name can name a setup.
+func ValidSetupName(name string) bool { return setupNameRE.MatchString(name) }
+
 // Validate checks the whole document and returns the first problem found,
 // as a *FieldError naming the field.
 func (o *Org) Validate() error {

@@ -5,12 +5,14 @@ package service
 
 import (
 	"context"
+	"io"
 	"sync"
 	"time"
 
 	"github.com/charmbracelet/log"
 
 	"lamb/config"
+	"lamb/provider"
 	"lamb/secret"
 	"lamb/store"
 )
@@ -19,6 +21,8 @@ import (
 type Deps struct {
 	Store  *store.Store
 	Box    *secret.Box // seals secrets at rest
+	// Providers calls AI providers; a new pool when nil.
+	Providers *provider.Clients
 	Logger *log.Logger
 	Now    func() time.Time // time.Now when nil
 	// SystemEnv re-reads the system-org variables (the .env file and the
@@ -36,10 +40,12 @@ type Service struct {
 	now       func() time.Time
 	systemEnv func() (config.System, error)
 	publicURL string
+	providers *provider.Clients
 	signIns   *throttle
 
 	mu      sync.Mutex
-	managed map[string]string // system-org fields managed by the environment → variable
+	managed map[string]string         // system-org fields managed by the environment → variable
+	tests   map[testKey]ProviderCheck // last "test connection" results
 }
 
 // New returns a Service over an open, migrated store.
@@ -48,12 +54,15 @@ func New(d Deps) *Service {
 		d.Now = time.Now
 	}
 	if d.Logger == nil {
-		d.Logger = log.New(nil)
+		d.Logger = log.New(io.Discard)
+	}
+	if d.Providers == nil {
+		d.Providers = provider.NewClients()
 	}
 	return &Service{
 		st: d.Store, box: d.Box, log: d.Logger, now: d.Now,
-		systemEnv: d.SystemEnv, publicURL: d.PublicURL,
-		signIns: newThrottle(), managed: map[string]string{},
+		systemEnv: d.SystemEnv, publicURL: d.PublicURL, providers: d.Providers,
+		signIns: newThrottle(), managed: map[string]string{}, tests: map[testKey]ProviderCheck{},
 	}
 }
 

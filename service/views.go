@@ -1,6 +1,7 @@
 package service
 
 import (
+	"strconv"
 	"time"
 
 	"lamb/store"
@@ -60,3 +61,5 @@ func sshKeyView(k store.SSHKey, email string) SSHKey {
 	return SSHKey{Fingerprint: k.Fingerprint, PublicKey: k.PublicKey, Comment: k.Comment,
 		UserEmail: email, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt}
 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -173,7 +173,7 @@ func (q *Queries) ListOrgs(ctx context.Context, f OrgFilter) ([]OrgSummary, int,
 
 // OrgCounts are what deleting an org would remove.
 type OrgCounts struct {
-	Users, Admins, Assistants, APIKeys, SSHKeys int
+	Users, EnabledUsers, Admins, Assistants, APIKeys, SSHKeys int
 }
 
 // CountOrg counts an organization's rows.
@@ -181,11 +181,12 @@ func (q *Queries) CountOrg(ctx context.Context, orgID int64) (OrgCounts, error) 
 	var c OrgCounts
 	err := q.r.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM users WHERE organization_id = ?1),
+		(SELECT COUNT(*) FROM users WHERE organization_id = ?1 AND enabled = 1),
 		(SELECT COUNT(*) FROM users WHERE organization_id = ?1 AND role = 'admin'),
 		(SELECT COUNT(*) FROM assistants WHERE organization_id = ?1),
 		(SELECT COUNT(*) FROM api_keys WHERE organization_id = ?1 AND revoked_at IS NULL),
 		(SELECT COUNT(*) FROM ssh_keys WHERE organization_id = ?1)`, orgID).
-		Scan(&c.Users, &c.Admins, &c.Assistants, &c.APIKeys, &c.SSHKeys)
+		Scan(&c.Users, &c.EnabledUsers, &c.Admins, &c.Assistants, &c.APIKeys, &c.SSHKeys)
 	if err != nil {
 		return OrgCounts{}, fmt.Errorf("count organization: %w", mapErr(err))
 	}

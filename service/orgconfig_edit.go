@@ -1,0 +1,58 @@
+package service
+
+import (
+	"context"
+
+	"lamb/config"
+	"lamb/store"
+)
+
+// editConfig is how every screen that changes part of an org's config saves:
+// it loads the config, lets fn change it, refuses changes to fields the
+// environment manages (system org), validates the whole document, stores it
+// with secrets sealed and audits action with the changed paths. fn returns
+// extra audit details (never secret values).
+func (s *Service) editConfig(ctx context.Context, a Actor, slug, action string, fn func(tx *store.Tx, o store.Org, c *config.Org) (map[string]any, error)) error {
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
+		o, err := s.orgForAdmin(ctx, tx.Queries, a, slug)
+		if err != nil {
+			return err
+		}
+		cur, err := s.openConfig(o)
+		if err != nil {
+			return err
+		}
+		next := cur.Clone()
+		details, err := fn(tx, o, next)
+		if err != nil {
+			return err
+		}
+		if err := next.Validate(); err != nil {
+			return fromConfig(err)
+		}
+		changed := diffPaths(cur, next)
+		if len(changed) == 0 {
+			return nil
+		}
+		if o.IsSystem {
+			managed := s.ManagedFields()
+			for _, p := range changed {
+				if v, ok := managed[p]; ok {
+					return invalid(p, "is managed by .env (%s); change it there and sync", v)
+				}
+			}
+		}
+		sealed, err := s.sealConfig(next)
+		if err != nil {
+			return err
+		}
+		if err := tx.UpdateOrgConfig(ctx, o.ID, sealed); err != nil {
+			return err
+		}
+		if details == nil {
+			details = map[string]any{}
+		}
+		details["changed"] = changed
+		return s.audit(ctx, tx.Queries, a, o.ID, action, o.Slug, details)
+	})
+}

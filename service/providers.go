@@ -1,0 +1,277 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"lamb/config"
+	"lamb/provider"
+	"lamb/store"
+)
+
+// testTimeout bounds "test connection": a provider that doesn't answer
+// fails the test instead of hanging the console.
+const testTimeout = 10 * time.Second
+
+type testKey struct {
+	orgID    int64
+	setup    string
+	provider string
+}
+
+// ProviderCheck is the result of a "test connection".
+type ProviderCheck struct {
+	OK     bool      `json:"ok"`
+	Models []string  `json:"models,omitempty"`
+	Error  string    `json:"error,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// ProviderInput changes one provider of a setup. APIKey nil keeps the
+// stored key; "" clears it.
+type ProviderInput struct {
+	Enabled      bool
+	APIKey       *string
+	BaseURL      string
+	Models       []string
+	DefaultModel string
+}
+
+func checkSetupName(field, name string) error {
+	if !config.ValidSetupName(name) {
+		return invalid(field, "setup names are 1-40 characters of a-z, 0-9, - and _, starting with a letter or digit")
+	}
+	return nil
+}
+
+func knownProvider(name string) error {
+	if !slices.Contains(config.Providers, name) {
+		return invalid("provider", "unknown provider %q (known: %s)", name, strings.Join(config.Providers, ", "))
+	}
+	return nil
+}
+
+// UpdateProvider writes one provider's settings in a setup, validating the
+// whole config first.
+func (s *Service) UpdateProvider(ctx context.Context, a Actor, slug, setup, name string, in ProviderInput) error {
+	if err := knownProvider(name); err != nil {
+		return err
+	}
+	models := make([]string, 0, len(in.Models))
+	for _, m := range in.Models {
+		if m = strings.TrimSpace(m); m != "" && !slices.Contains(models, m) {
+			models = append(models, m)
+		}
+	}
+	return s.editConfig(ctx, a, slug, "provider.update", func(_ *store.Tx, _ store.Org, c *config.Org) (map[string]any, error) {
+		st, ok := c.Setups[setup]
+		if !ok {
+			return nil, notFound("setup %q", setup)
+		}
+		p := st.Providers[name]
+		if p == nil {
+			p = &config.Provider{}
+			st.Providers[name] = p
+		}
+		p.Enabled = in.Enabled
+		p.BaseURL = strings.TrimRight(strings.TrimSpace(in.BaseURL), "/")
+		p.Models = models
+		p.DefaultModel = strings.TrimSpace(in.DefaultModel)
+		if p.DefaultModel == "" && len(models) > 0 {
+			p.DefaultModel = models[0]
+		}
+		if in.APIKey != nil {
+			p.APIKey = strings.TrimSpace(*in.APIKey)
+		}
+		if st.DefaultProvider == "" || st.Providers[st.DefaultProvider] == nil {
+			st.DefaultProvider = name
+		}
+		return map[string]any{"setup": setup, "provider": name, "api_key_changed": in.APIKey != nil}, nil
+	})
+}
+
+// TestProvider lists the models a provider serves, with the setup's base URL
+// and key, within testTimeout. The result is remembered for the dashboard.
+func (s *Service) TestProvider(ctx context.Context, a Actor, slug, setup, name string) (ProviderCheck, error) {
+	if err := knownProvider(name); err != nil {
+		return ProviderCheck{}, err
+	}
+	o, err := s.orgForAdmin(ctx, s.st.Queries, a, slug)
+	if err != nil {
+		return ProviderCheck{}, err
+	}
+	c, err := s.openConfig(o)
+	if err != nil {
+		return ProviderCheck{}, err
+	}
+	st, ok := c.Setups[setup]
+	if !ok {
+		return ProviderCheck{}, notFound("setup %q", setup)
+	}
+	p := st.Providers[name]
+	if p == nil || p.BaseURL == "" {
+		return ProviderCheck{}, invalid("base_url", "set the %s base URL first", name)
+	}
+	tctx, cancel := context.WithTimeout(ctx, testTimeout)
+	defer cancel()
+	models, err := s.providers.ListModels(tctx, provider.Target{Provider: name, BaseURL: p.BaseURL, APIKey: p.APIKey})
+	res := ProviderCheck{OK: err == nil, Models: models, At: s.now().UTC()}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	s.mu.Lock()
+	s.tests[testKey{o.ID, setup, name}] = res
+	s.mu.Unlock()
+	return res, nil
+}
+
+// lastCheck returns the remembered test result of a provider.
+func (s *Service) lastCheck(orgID int64, setup, name string) (ProviderCheck, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.tests[testKey{orgID, setup, name}]
+	return r, ok
+}
+
+// UpdateKnowledgeBase sets a setup's knowledge base URL and, when token is
+// not nil, its token ("" clears).
+func (s *Service) UpdateKnowledgeBase(ctx context.Context, a Actor, slug, setup, kbURL string, token *string) error {
+	return s.editConfig(ctx, a, slug, "knowledge_base.update", func(_ *store.Tx, _ store.Org, c *config.Org) (map[string]any, error) {
+		st, ok := c.Setups[setup]
+		if !ok {
+			return nil, notFound("setup %q", setup)
+		}
+		if st.KnowledgeBase == nil {
+			st.KnowledgeBase = &config.KnowledgeBase{}
+		}
+		st.KnowledgeBase.URL = strings.TrimRight(strings.TrimSpace(kbURL), "/")
+		if token != nil {
+			st.KnowledgeBase.APIToken = strings.TrimSpace(*token)
+		}
+		if st.KnowledgeBase.URL == "" && st.KnowledgeBase.APIToken == "" {
+			st.KnowledgeBase = nil
+		}
+		return map[string]any{"setup": setup, "api_token_changed": token != nil}, nil
+	})
+}
+
+// TestKnowledgeBase calls GET {url}/health of a setup's knowledge base.
+func (s *Service) TestKnowledgeBase(ctx context.Context, a Actor, slug, setup string) (ProviderCheck, error) {
+	o, err := s.orgForAdmin(ctx, s.st.Queries, a, slug)
+	if err != nil {
+		return ProviderCheck{}, err
+	}
+	c, err := s.openConfig(o)
+	if err != nil {
+		return ProviderCheck{}, err
+	}
+	st, ok := c.Setups[setup]
+	if !ok {
+		return ProviderCheck{}, notFound("setup %q", setup)
+	}
+	if st.KnowledgeBase == nil || st.KnowledgeBase.URL == "" {
+		return ProviderCheck{}, invalid("knowledge_base.url", "set the knowledge base URL first")
+	}
+	tctx, cancel := context.WithTimeout(ctx, testTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(tctx, http.MethodGet, st.KnowledgeBase.URL+"/health", nil)
+	if err != nil {
+		return ProviderCheck{}, invalid("knowledge_base.url", "%v", err)
+	}
+	if st.KnowledgeBase.APIToken != "" {
+		req.Header.Set("Authorization", "Bearer "+st.KnowledgeBase.APIToken)
+	}
+	res := ProviderCheck{At: s.now().UTC()}
+	resp, err := s.providers.HTTP().Do(req)
+	switch {
+	case err != nil:
+		res.Error = provider.Explain(provider.Target{Provider: "knowledge base", BaseURL: st.KnowledgeBase.URL}, err).Error()
+	case resp.StatusCode != http.StatusOK:
+		resp.Body.Close()
+		res.Error = fmt.Sprintf("knowledge base at %s answered HTTP %d to /health", st.KnowledgeBase.URL, resp.StatusCode)
+	default:
+		resp.Body.Close()
+		res.OK = true
+	}
+	return res, nil
+}
+
+// AddSetup adds an empty setup (or a copy of from).
+func (s *Service) AddSetup(ctx context.Context, a Actor, slug, name, from string) error {
+	if err := checkSetupName("setup", name); err != nil {
+		return err
+	}
+	return s.editConfig(ctx, a, slug, "setup.add", func(_ *store.Tx, _ store.Org, c *config.Org) (map[string]any, error) {
+		if _, ok := c.Setups[name]; ok {
+			return nil, conflict("setup: %q already exists", name)
+		}
+		st := &config.Setup{Providers: map[string]*config.Provider{}}
+		if from != "" {
+			if _, ok := c.Setups[from]; !ok {
+				return nil, notFound("setup %q", from)
+			}
+			st = c.Clone().Setups[from]
+		}
+		c.Setups[name] = st
+		return map[string]any{"setup": name, "from": from}, nil
+	})
+}
+
+// RenameSetup renames a setup; the active setup name follows.
+func (s *Service) RenameSetup(ctx context.Context, a Actor, slug, from, to string) error {
+	if err := checkSetupName("setup", to); err != nil {
+		return err
+	}
+	return s.editConfig(ctx, a, slug, "setup.rename", func(_ *store.Tx, _ store.Org, c *config.Org) (map[string]any, error) {
+		st, ok := c.Setups[from]
+		if !ok {
+			return nil, notFound("setup %q", from)
+		}
+		if _, ok := c.Setups[to]; ok {
+			return nil, conflict("setup: %q already exists", to)
+		}
+		delete(c.Setups, from)
+		c.Setups[to] = st
+		if c.ActiveSetup == from {
+			c.ActiveSetup = to
+		}
+		return map[string]any{"from": from, "to": to}, nil
+	})
+}
+
+// DeleteSetup deletes a setup other than the active one.
+func (s *Service) DeleteSetup(ctx context.Context, a Actor, slug, name string) error {
+	return s.editConfig(ctx, a, slug, "setup.delete", func(_ *store.Tx, _ store.Org, c *config.Org) (map[string]any, error) {
+		if _, ok := c.Setups[name]; !ok {
+			return nil, notFound("setup %q", name)
+		}
+		if c.ActiveSetup == name {
+			return nil, invalid("setup", "%q is the active setup; make another setup active first", name)
+		}
+		delete(c.Setups, name)
+		return map[string]any{"setup": name}, nil
+	})
+}
+
+// SetActiveSetup picks the setup completions use by default.
+func (s *Service) SetActiveSetup(ctx context.Context, a Actor, slug, name string) error {
+	return s.editConfig(ctx, a, slug, "setup.activate", func(_ *store.Tx, _ store.Org, c *config.Org) (map[string]any, error) {
+		if _, ok := c.Setups[name]; !ok {
+			return nil, notFound("setup %q", name)
+		}
+		c.ActiveSetup = name
+		return map[string]any{"setup": name}, nil
+	})
+}
+
+// SetLimits replaces an org's limits (-1 unlimited, 0 nothing allowed).
+func (s *Service) SetLimits(ctx context.Context, a Actor, slug string, l config.Limits) error {
+	return s.editConfig(ctx, a, slug, "limits.update", func(_ *store.Tx, _ store.Org, c *config.Org) (map[string]any, error) {
+		c.Limits = l
+		return nil, nil
+	})
+}

@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Assistant is a row of assistants.
+type Assistant struct {
+	ID             int64
+	OrganizationID int64
+	OwnerUserID    int64
+	Name           string
+	Description    string
+	SystemPrompt   string
+	Provider       string
+	Model          string
+	Temperature    *float64
+	Setup          string
+	Enabled        bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// AssistantWithOwner adds the owner's email, for lists.
+type AssistantWithOwner struct {
+	Assistant
+	OwnerEmail string
+}
+
+const assistantColumns = `a.id, a.organization_id, a.owner_user_id, a.name, a.description, a.system_prompt,
+	a.provider, a.model, a.temperature, a.setup, a.enabled, a.created_at, a.updated_at`
+
+func scanAssistant(row interface{ Scan(...any) error }, extra ...any) (Assistant, error) {
+	var a Assistant
+	var temp sql.NullFloat64
+	var created, updated int64
+	dest := append([]any{&a.ID, &a.OrganizationID, &a.OwnerUserID, &a.Name, &a.Description, &a.SystemPrompt,
+		&a.Provider, &a.Model, &temp, &a.Setup, &a.Enabled, &created, &updated}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return Assistant{}, mapErr(err)
+	}
+	if temp.Valid {
+		t := temp.Float64
+		a.Temperature = &t
+	}
+	a.CreatedAt, a.UpdatedAt = unix(created), unix(updated)
+	return a, nil
+}
+
+// AssistantFilter selects assistants of an org (and owner, when set).
+type AssistantFilter struct {
+	OrganizationID int64
+	OwnerUserID    int64
+	Query          string
+	Offset         int
+	Limit          int
+}
+
+// ListAssistants returns assistants ordered by name, and the total.
+func (q *Queries) ListAssistants(ctx context.Context, f AssistantFilter) ([]AssistantWithOwner, int, error) {
+	where, args := ` WHERE a.organization_id = ?`, []any{f.OrganizationID}
+	if f.OwnerUserID != 0 {
+		where += ` AND a.owner_user_id = ?`
+		args = append(args, f.OwnerUserID)
+	}
+	if f.Query != "" {
+		like := "%" + escapeLike(f.Query) + "%"
+		where += ` AND (a.name LIKE ? ESCAPE '\' OR u.email LIKE ? ESCAPE '\')`
+		args = append(args, like, like)
+	}
+	from := ` FROM assistants a JOIN users u ON u.id = a.owner_user_id`
+	var total int
+	if err := q.r.QueryRowContext(ctx, `SELECT COUNT(*)`+from+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count assistants: %w", mapErr(err))
+	}
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	rows, err := q.r.QueryContext(ctx, `SELECT `+assistantColumns+`, u.email`+from+where+
+		` ORDER BY a.name, a.id LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list assistants: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []AssistantWithOwner
+	for rows.Next() {
+		var email string
+		a, err := scanAssistant(rows, &email)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, AssistantWithOwner{a, email})
+	}
+	return out, total, mapErr(rows.Err())
+}
+
+// AssistantByID returns one assistant.
+func (q *Queries) AssistantByID(ctx context.Context, id int64) (Assistant, error) {
+	return scanAssistant(q.r.QueryRowContext(ctx, `SELECT `+assistantColumns+` FROM assistants a WHERE a.id = ?`, id))
+}
+
+// SetAssistantEnabled enables or disables an assistant.
+func (q *Queries) SetAssistantEnabled(ctx context.Context, id int64, enabled bool) error {
+	res, err := q.w.ExecContext(ctx, `UPDATE assistants SET enabled = ?, updated_at = ? WHERE id = ?`, enabled, q.stamp(), id)
+	if err != nil {
+		return fmt.Errorf("update assistant: %w", mapErr(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
