@@ -19,12 +19,12 @@ import (
 
 // Deps are what the service is built from.
 type Deps struct {
-	Store  *store.Store
-	Box    *secret.Box // seals secrets at rest
+	Store *store.Store
+	Box   *secret.Box // seals secrets at rest
 	// Providers calls AI providers; a new pool when nil.
 	Providers *provider.Clients
-	Logger *log.Logger
-	Now    func() time.Time // time.Now when nil
+	Logger    *log.Logger
+	Now       func() time.Time // time.Now when nil
 	// SystemEnv re-reads the system-org variables (the .env file and the
 	// environment) for "sync now"; nil when the process has none.
 	SystemEnv func() (config.System, error)
