@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"lamb/store"
@@ -100,7 +101,7 @@ func checkName(field, name string) (string, error) {
 	if l := utf8.RuneCountInString(n); l < 1 || l > 100 {
 		return "", invalid(field, "must be 1-100 characters")
 	}
-	if strings.ContainsAny(n, "\x00\r\n\t") {
+	if strings.ContainsFunc(n, unicode.IsControl) {
 		return "", invalid(field, "can't contain control characters")
 	}
 	return n, nil

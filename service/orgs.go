@@ -473,7 +473,9 @@ func (s *Service) SetOrgConfig(ctx context.Context, a Actor, slug string, next *
 			return err
 		}
 		next = next.Clone()
-		keepMaskedSecrets(cur, next)
+		if err := keepMaskedSecrets(cur, next); err != nil {
+			return err
+		}
 		if err := next.Validate(); err != nil {
 			return fromConfig(err)
 		}
@@ -504,13 +506,19 @@ func (s *Service) SetOrgConfig(ctx context.Context, a Actor, slug string, next *
 	return changed, nil
 }
 
-// keepMaskedSecrets puts back stored secrets that next carries masked.
-func keepMaskedSecrets(cur, next *config.Org) {
+// keepMaskedSecrets puts back stored secrets that next carries masked. A
+// masked value with no stored secret of that mask at its path (a config
+// read from another org, a renamed setup) is refused: stored as is, it
+// would replace the secret with its mask.
+func keepMaskedSecrets(cur, next *config.Org) error {
 	stored := map[string]string{}
 	_ = cur.MapSecrets(func(path, v string) (string, error) { stored[path] = v; return v, nil })
-	_ = next.MapSecrets(func(path, v string) (string, error) {
+	return next.MapSecrets(func(path, v string) (string, error) {
 		if old, ok := stored[path]; ok && v == config.Mask(old) {
 			return old, nil
+		}
+		if strings.Contains(v, "…") {
+			return "", invalid(path, "is a masked secret that matches no stored one here; enter the whole secret")
 		}
 		return v, nil
 	})

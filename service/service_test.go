@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"database/sql"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -111,3 +113,167 @@ func storeOrg(slug string) store.Org {
 }
 
 func readFileIfExists(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// rawDB opens a second connection to the test database, for rows the store
+// has no query for yet (assistants, API keys) and for whole-table checks.
+func (e *testEnv) rawDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(e.dir, "lamb.db")+"?_foreign_keys=on&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// count runs a SELECT COUNT(*) query on the raw database.
+func (e *testEnv) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := e.rawDB(t).QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// dump renders every row of every table: a refused operation must leave it
+// byte for byte the same.
+func (e *testEnv) dump(t *testing.T) string {
+	t.Helper()
+	db := e.rawDB(t)
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	var b strings.Builder
+	for _, table := range tables {
+		rows, err := db.Query(`SELECT * FROM ` + table + ` ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		fmt.Fprintf(&b, "%s %v\n", table, cols)
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range vals {
+				if bs, ok := v.([]byte); ok {
+					vals[i] = string(bs)
+				}
+			}
+			fmt.Fprintf(&b, "  %v\n", vals)
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+// snapshotDir closes e and returns the directory of its database file, to
+// be copied by cloneEnv: building a populated database once and copying it
+// per test case is much faster than hashing its passwords again.
+func (e *testEnv) snapshotDir(t *testing.T) string {
+	t.Helper()
+	if err := e.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return e.dir
+}
+
+// cloneEnv opens a copy of the database that snapshotDir left in dir,
+// under the same secret key and clock.
+func cloneEnv(t *testing.T, dir string, key []byte) *testEnv {
+	t.Helper()
+	e := &testEnv{key: key, dir: t.TempDir(), now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	for _, f := range []string{"lamb.db", "lamb.db-wal"} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		if os.IsNotExist(err) {
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(e.dir, f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.open(t, key)
+	return e
+}
+
+// mustUser reads a user row by email.
+func (e *testEnv) mustUser(t *testing.T, email string) store.User {
+	t.Helper()
+	u, err := e.st.UserByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatalf("user %s: %v", email, err)
+	}
+	return u
+}
+
+// mustOrg reads an org row by slug.
+func (e *testEnv) mustOrg(t *testing.T, slug string) store.Org {
+	t.Helper()
+	o, err := e.st.OrgBySlug(context.Background(), slug)
+	if err != nil {
+		t.Fatalf("organization %s: %v", slug, err)
+	}
+	return o
+}
+
+// sysAdmin bootstraps a system admin with a key and returns their actor.
+func sysAdmin(t *testing.T, e *testEnv, email string) Actor {
+	t.Helper()
+	ctx := context.Background()
+	line, fp := newKey(t, email)
+	if err := e.svc.BootstrapAdmins(ctx, SystemActor(), []string{line}, email, "Root"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.svc.ActorForSSHKey(ctx, fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// userWithKey creates a user through the service (as a) with a fresh SSH
+// key and password, and returns the actor that key signs in as.
+func userWithKey(t *testing.T, e *testEnv, a Actor, org, email, role, password string) (Actor, string) {
+	t.Helper()
+	ctx := context.Background()
+	line, fp := newKey(t, email)
+	if _, err := e.svc.CreateUser(ctx, a, CreateUserInput{OrgSlug: org, Email: email, Name: email, Role: role, Password: password, SSHKey: line}); err != nil {
+		t.Fatalf("create %s: %v", email, err)
+	}
+	u, err := e.svc.ActorForSSHKey(ctx, fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, fp
+}
+
+// lastAudit returns the newest audit event of action.
+func (e *testEnv) lastAudit(t *testing.T, action string) store.AuditEvent {
+	t.Helper()
+	evs, err := e.st.ListAudit(context.Background(), store.AuditFilter{Action: action, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) == 0 {
+		t.Fatalf("no %s audit event", action)
+	}
+	return evs[0]
+}

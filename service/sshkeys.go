@@ -97,6 +97,11 @@ func (s *Service) AddSSHKey(ctx context.Context, a Actor, email, keyLine string)
 		if err != nil {
 			return err
 		}
+		if u.ID != a.UserID {
+			if err := guardSystemAdmin(a, u); err != nil {
+				return err
+			}
+		}
 		if err := s.addKey(ctx, tx.Queries, a, u, k); err != nil {
 			return err
 		}
@@ -129,6 +134,11 @@ func (s *Service) RemoveSSHKey(ctx context.Context, a Actor, fingerprint string)
 		u, err := tx.UserByID(ctx, k.UserID)
 		if err != nil {
 			return err
+		}
+		if k.UserID != a.UserID {
+			if err := guardSystemAdmin(a, u); err != nil {
+				return err
+			}
 		}
 		if err := tx.DeleteSSHKey(ctx, k.ID); err != nil {
 			return err

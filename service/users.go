@@ -32,6 +32,17 @@ func (s *Service) userForAdmin(ctx context.Context, q *store.Queries, a Actor, e
 	return u, o, nil
 }
 
+// guardSystemAdmin refuses a change to a system admin's account by anyone
+// but a system admin. An admin of org lamb administers lamb's users, but
+// resetting a system admin's password or linking a key to their account
+// would let them sign in as that system admin.
+func guardSystemAdmin(a Actor, u store.User) error {
+	if u.SystemAdmin && a.Role != RoleSystemAdmin && a.Role != RoleSystem {
+		return ErrForbidden
+	}
+	return nil
+}
+
 // ListUsers lists users: system admins see every org (or the one named),
 // org admins their own org (naming another is not found).
 func (s *Service) ListUsers(ctx context.Context, a Actor, orgSlug, query string, offset, limit int) (Page[User], error) {
@@ -210,6 +221,9 @@ func (s *Service) userChange(ctx context.Context, a Actor, email, action string,
 		if err != nil {
 			return err
 		}
+		if err := guardSystemAdmin(a, u); err != nil {
+			return err
+		}
 		before := u
 		changed, err := fn(&u)
 		if err != nil || !changed {
@@ -380,6 +394,9 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, email string) error {
 	return s.st.InTx(ctx, func(tx *store.Tx) error {
 		u, o, err := s.userForAdmin(ctx, tx.Queries, a, email)
 		if err != nil {
+			return err
+		}
+		if err := guardSystemAdmin(a, u); err != nil {
 			return err
 		}
 		if err := s.checkProtections(ctx, tx.Queries, a, o, u, nil); err != nil {

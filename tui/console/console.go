@@ -41,7 +41,11 @@ func shellFor(c *tui.Common) *tui.Shell {
 	case service.RoleSystemAdmin:
 		return tui.NewShell(c, sysadmin.NewOrgs(c), orgadmin.NewUsers(c), sysadmin.NewSystem(c), orgadmin.NewAudit(c), member.NewAccount(c))
 	case service.RoleOrgAdmin:
-		s := tui.NewShell(c, orgadmin.NewOrg(c, c.Actor.OrgSlug, false), orgadmin.NewUsers(c), orgadmin.NewAudit(c), member.NewAccount(c))
+		slug := c.Actor.OrgSlug
+		s := tui.NewShell(c,
+			orgadmin.NewDashboard(c, slug), orgadmin.NewUsers(c), orgadmin.NewSignup(c, slug),
+			orgadmin.NewProviders(c, slug), orgadmin.NewLimits(c, slug), orgadmin.NewAssistants(c, slug),
+			orgadmin.NewOrg(c, slug, false), orgadmin.NewAudit(c), member.NewAccount(c))
 		if c.Actor.ActingSystemAdmin {
 			s.Banner = "You are working in " + c.Actor.OrgSlug + " as its admin. Changes are audited under your name. ctrl+b returns to the system console."
 			s.Extra = []key.Binding{keyLeave}

@@ -49,6 +49,13 @@ type orgsDoneMsg struct {
 	err    error
 }
 
+// openedMsg is the result of OpenAsOrgAdmin; the screen turns it into an
+// OpenOrgMsg for the console, which sits above the shell.
+type openedMsg struct {
+	owner *Orgs
+	actor service.Actor
+}
+
 type deletePreviewMsg struct {
 	owner  *Orgs
 	detail service.OrgDetail
@@ -153,6 +160,11 @@ func (m *Orgs) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			tui.Option{Key: "M", Label: "delete the org, move its users to lamb (disabled)"})
 		m.mode = orgsConfirmDelete
 		return m, nil
+	case openedMsg:
+		if msg.owner != m {
+			return m, nil
+		}
+		return m, func() tea.Msg { return OpenOrgMsg{Actor: msg.actor} }
 	case orgadmin.BackMsg:
 		m.mode = orgsListing
 		m.detail = nil
@@ -245,7 +257,7 @@ func (m *Orgs) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			if err != nil {
 				return orgsDoneMsg{owner: m, err: err}
 			}
-			return OpenOrgMsg{Actor: as}
+			return openedMsg{m, as}
 		})
 	}
 	return m, nil

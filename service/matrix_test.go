@@ -1,0 +1,352 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"lamb/config"
+)
+
+// The permission matrix (STYLE.md, Tests): every role × every operation
+// that takes an Actor. Targets are objects of org A ("acme"). Each cell runs
+// on its own copy of one populated database, so cells can't interfere, and
+// a refused cell must leave every table exactly as it was.
+
+// The roles, in the column order of matrixOp.want.
+var matrixRoles = []string{"system admin", "org admin A", "org admin B", "member A", "api key A", "personal key", "unknown"}
+
+const matrixPassword = "password-1"
+
+// matrixFixture is what the populated database holds.
+type matrixFixture struct {
+	actors   map[string]Actor
+	ownFP    map[string]string // each signed-in role's own SSH key
+	targetFP string            // the key of target@acme.edu
+}
+
+const (
+	matrixTarget = "target@acme.edu"  // a member of A that operations act on
+	matrixSpare  = "spare@lamb.local" // a plain user of lamb
+)
+
+// buildMatrix populates a database: lamb with a system admin and a spare
+// user; acme (A) with its admin, a member and a target member; beta (B)
+// with its admin. It returns the directory of the closed database.
+func buildMatrix(t *testing.T) (dir string, key []byte, fx matrixFixture) {
+	t.Helper()
+	ctx := context.Background()
+	e := newTestEnv(t)
+	mustSync(t, e, config.System{})
+	fx = matrixFixture{actors: map[string]Actor{}, ownFP: map[string]string{}}
+	sys := sysAdmin(t, e, "root@lamb.local")
+	fx.actors["system admin"], fx.ownFP["system admin"] = sys, sys.Via
+	for _, o := range []struct{ slug, admin, role string }{{"acme", "admin@acme.edu", "org admin A"}, {"beta", "admin@beta.edu", "org admin B"}} {
+		line, fp := newKey(t, o.admin)
+		if _, err := e.svc.CreateOrg(ctx, sys, CreateOrgInput{Slug: o.slug, Name: strings.ToUpper(o.slug),
+			Admin: &NewAdmin{Email: o.admin, Name: "Admin", SSHKey: line, Password: matrixPassword}}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := e.svc.ActorForSSHKey(ctx, fp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx.actors[o.role], fx.ownFP[o.role] = a, fp
+	}
+	member, memberFP := userWithKey(t, e, sys, "acme", "member@acme.edu", "member", matrixPassword)
+	fx.actors["member A"], fx.ownFP["member A"] = member, memberFP
+	_, fx.targetFP = userWithKey(t, e, sys, "acme", matrixTarget, "member", "")
+	userWithKey(t, e, sys, SystemSlug, matrixSpare, "member", "")
+
+	// A holds a secret, so that revealing it means something.
+	cfg, err := e.svc.OrgConfig(ctx, sys, "acme", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Setups["default"].Providers["openai"] = &config.Provider{Enabled: true, APIKey: "sk-acme-secret-0123456789",
+		BaseURL: "https://api.openai.com/v1", Models: []string{"gpt-4o-mini"}, DefaultModel: "gpt-4o-mini"}
+	if _, err := e.svc.SetOrgConfig(ctx, sys, "acme", cfg, false); err != nil {
+		t.Fatal(err)
+	}
+
+	acme := e.mustOrg(t, "acme")
+	fx.actors["api key A"] = Actor{Role: RoleAPIKey, OrgID: acme.ID, OrgSlug: "acme", KeyID: 1, Via: "lamb_abc"}
+	fx.actors["personal key"] = Actor{Role: RoleAPIKey, OrgID: acme.ID, OrgSlug: "acme", KeyID: 2, Personal: true,
+		UserID: member.UserID, Via: "lamb_def"}
+	fx.actors["unknown"] = Actor{}
+	return e.snapshotDir(t), e.key, fx
+}
+
+// matrixOp is one operation. want has one letter per role of matrixRoles:
+// a = allowed, F = ErrForbidden, N = ErrNotFound (the answer for a missing
+// object, so another org's objects can't be probed).
+type matrixOp struct {
+	name  string
+	want  string
+	audit string // the action an allowed call writes, "" for reads
+	run   func(t *testing.T, ctx context.Context, e *testEnv, fx matrixFixture, role string, a Actor) error
+}
+
+var matrixOps = []matrixOp{
+	{"ListOrgs", "aFFFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		p, err := e.svc.ListOrgs(ctx, a, "", 0, 0)
+		if err == nil && p.Total != 3 {
+			return fmt.Errorf("listed %d orgs, want 3", p.Total)
+		}
+		return err
+	}},
+	{"GetOrg", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		d, err := e.svc.GetOrg(ctx, a, "acme")
+		if err == nil && (d.Slug != "acme" || d.Users != 3) {
+			return fmt.Errorf("got %+v", d.Org)
+		}
+		return err
+	}},
+	{"CreateOrg", "aFFFFFF", "org.create", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.CreateOrg(ctx, a, CreateOrgInput{Slug: "gamma", Name: "Gamma"})
+		return err
+	}},
+	{"DeleteOrg", "aFFFFFF", "org.delete", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.DeleteOrg(ctx, a, "acme", DeleteUsers)
+		return err
+	}},
+	{"SetOrgSuspended", "aFFFFFF", "org.suspend", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.SetOrgSuspended(ctx, a, "acme", true)
+		return err
+	}},
+	{"RenameOrg", "aaNFFFF", "org.rename", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		return e.svc.RenameOrg(ctx, a, "acme", "Acme University")
+	}},
+	{"OrgConfig", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		c, err := e.svc.OrgConfig(ctx, a, "acme", false)
+		if err == nil && strings.Contains(string(c.JSON()), "sk-acme-secret") {
+			return errors.New("secret shown without asking")
+		}
+		return err
+	}},
+	{"OrgConfig with secrets", "aaNFFFF", "config.reveal", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		c, err := e.svc.OrgConfig(ctx, a, "acme", true)
+		if err == nil && c.Setups["default"].Providers["openai"].APIKey != "sk-acme-secret-0123456789" {
+			return errors.New("secret not revealed")
+		}
+		return err
+	}},
+	{"SetOrgConfig", "aaNFFFF", "config.update", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		c := config.NewOrg()
+		c.Limits.MaxUsers = 50
+		_, err := e.svc.SetOrgConfig(ctx, a, "acme", c, false)
+		return err
+	}},
+	{"OpenAsOrgAdmin", "aFFFFFF", "org.open_as_admin", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		got, err := e.svc.OpenAsOrgAdmin(ctx, a, "acme")
+		if err == nil && (got.Role != RoleOrgAdmin || got.OrgSlug != "acme") {
+			return fmt.Errorf("opened as %+v", got)
+		}
+		return err
+	}},
+	{"SyncSystemOrgNow", "aFFFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.SyncSystemOrgNow(ctx, a)
+		return err
+	}},
+	{"ListUsers(acme)", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		p, err := e.svc.ListUsers(ctx, a, "acme", "", 0, 0)
+		if err == nil && p.Total != 3 {
+			return fmt.Errorf("listed %d users of acme, want 3", p.Total)
+		}
+		return err
+	}},
+	{"ListUsers(default org)", "aaaFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, role string, a Actor) error {
+		p, err := e.svc.ListUsers(ctx, a, "", "", 0, 0)
+		if err != nil {
+			return err
+		}
+		for _, u := range p.Items {
+			if role != "system admin" && u.OrgSlug != a.OrgSlug {
+				return fmt.Errorf("listed %s of %s", u.Email, u.OrgSlug)
+			}
+		}
+		return nil
+	}},
+	{"GetUser(target)", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.GetUser(ctx, a, matrixTarget)
+		return err
+	}},
+	{"GetUser(self)", "aaaaFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		email := a.Email
+		if a.Personal {
+			email = "member@acme.edu"
+		}
+		u, err := e.svc.GetUser(ctx, a, email)
+		if err == nil && u.Email != a.Email {
+			return fmt.Errorf("got %s", u.Email)
+		}
+		return err
+	}},
+	{"CreateUser", "aaNFFFF", "user.create", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		line, _ := newKey(t, "")
+		_, err := e.svc.CreateUser(ctx, a, CreateUserInput{OrgSlug: "acme", Email: "new@acme.edu", Name: "New", SSHKey: line})
+		return err
+	}},
+	{"SetUserEnabled", "aaNFFFF", "user.disable", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.SetUserEnabled(ctx, a, matrixTarget, false)
+		return err
+	}},
+	{"SetUserRole", "aaNFFFF", "user.set_role", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.SetUserRole(ctx, a, matrixTarget, "admin")
+		return err
+	}},
+	{"SetSystemAdmin", "aFFFFFF", "user.set_system_admin", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.SetSystemAdmin(ctx, a, matrixSpare, true)
+		return err
+	}},
+	{"ResetPassword", "aaNFFFF", "user.reset_password", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.ResetPassword(ctx, a, matrixTarget, "")
+		return err
+	}},
+	{"ChangePassword", "aaaaFFF", "user.change_password", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		return e.svc.ChangePassword(ctx, a, matrixPassword, "password-2")
+	}},
+	{"DeleteUser", "aaNFFFF", "user.delete", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		return e.svc.DeleteUser(ctx, a, matrixTarget)
+	}},
+	{"ListSSHKeys(own)", "aaaaFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, fx matrixFixture, role string, a Actor) error {
+		keys, err := e.svc.ListSSHKeys(ctx, a, "")
+		if err == nil && (len(keys) != 1 || keys[0].Fingerprint != fx.ownFP[role]) {
+			return fmt.Errorf("own keys = %+v", keys)
+		}
+		return err
+	}},
+	{"ListSSHKeys(target)", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.ListSSHKeys(ctx, a, matrixTarget)
+		return err
+	}},
+	{"AddSSHKey(own)", "aaaaFFF", "sshkey.add", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		line, _ := newKey(t, "new")
+		_, err := e.svc.AddSSHKey(ctx, a, "", line)
+		return err
+	}},
+	{"AddSSHKey(target)", "aaNFFFF", "sshkey.add", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		line, _ := newKey(t, "new")
+		_, err := e.svc.AddSSHKey(ctx, a, matrixTarget, line)
+		return err
+	}},
+	{"RemoveSSHKey(own)", "aaaaFFF", "sshkey.remove", func(t *testing.T, ctx context.Context, e *testEnv, fx matrixFixture, role string, a Actor) error {
+		fp := fx.ownFP[role]
+		if fp == "" { // API keys and nobody have no key of their own
+			fp = fx.targetFP
+		}
+		return e.svc.RemoveSSHKey(ctx, a, fp)
+	}},
+	{"RemoveSSHKey(target)", "aaNNFFF", "sshkey.remove", func(t *testing.T, ctx context.Context, e *testEnv, fx matrixFixture, _ string, a Actor) error {
+		return e.svc.RemoveSSHKey(ctx, a, fx.targetFP)
+	}},
+	{"ListAudit(acme)", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		evs, err := e.svc.ListAudit(ctx, a, "acme", e.now.AddDate(0, 0, -1), 0, 0)
+		if err == nil && len(evs) == 0 {
+			return errors.New("no events")
+		}
+		for _, ev := range evs {
+			if ev.OrgSlug != "acme" {
+				return fmt.Errorf("event of %s listed", ev.OrgSlug)
+			}
+		}
+		return err
+	}},
+	{"ListAudit(default org)", "aaaFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, role string, a Actor) error {
+		evs, err := e.svc.ListAudit(ctx, a, "", e.now.AddDate(0, 0, -1), 0, 0)
+		for _, ev := range evs {
+			if role != "system admin" && ev.OrgSlug != a.OrgSlug {
+				return fmt.Errorf("event of %s listed", ev.OrgSlug)
+			}
+		}
+		return err
+	}},
+	{"Whoami", "aaaaFaF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		id, err := e.svc.Whoami(ctx, a)
+		if err == nil && a.Email != "" && id.Email != a.Email {
+			return fmt.Errorf("whoami = %+v", id)
+		}
+		return err
+	}},
+}
+
+func TestPermissionMatrix(t *testing.T) {
+	dir, key, fx := buildMatrix(t)
+	for _, op := range matrixOps {
+		if len(op.want) != len(matrixRoles) {
+			t.Fatalf("%s: want has %d letters for %d roles", op.name, len(op.want), len(matrixRoles))
+		}
+		for i, role := range matrixRoles {
+			t.Run(op.name+"/"+role, func(t *testing.T) {
+				ctx := context.Background()
+				e := cloneEnv(t, dir, key)
+				e.svc.systemEnv = func() (config.System, error) { return config.System{}, nil }
+				before := e.dump(t)
+				auditsBefore := 0
+				if op.audit != "" {
+					auditsBefore = e.auditCount(t, op.audit)
+				}
+				err := op.run(t, ctx, e, fx, role, fx.actors[role])
+				switch op.want[i] {
+				case 'a':
+					if err != nil {
+						t.Fatalf("refused: %v", err)
+					}
+					if op.audit != "" && e.auditCount(t, op.audit) != auditsBefore+1 {
+						t.Errorf("allowed %s not audited as %s", op.name, op.audit)
+					}
+					return
+				case 'F':
+					if !errors.Is(err, ErrForbidden) {
+						t.Fatalf("got %v, want ErrForbidden", err)
+					}
+				case 'N':
+					if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrForbidden) {
+						t.Fatalf("got %v, want ErrNotFound (the answer for a missing object)", err)
+					}
+				default:
+					t.Fatalf("bad letter %q", op.want[i])
+				}
+				if after := e.dump(t); after != before {
+					t.Errorf("refused %s changed the database:\nbefore:\n%s\nafter:\n%s", op.name, before, after)
+				}
+			})
+		}
+	}
+}
+
+// An org admin of B probing A's objects gets exactly the answer for an
+// object that doesn't exist, so A's slugs, emails and keys can't be
+// discovered.
+func TestOrgAdminOfBCannotProbeA(t *testing.T) {
+	dir, key, fx := buildMatrix(t)
+	e := cloneEnv(t, dir, key)
+	ctx := context.Background()
+	b := fx.actors["org admin B"]
+	same := func(what string, existing, missing error, name, missingName string) {
+		t.Helper()
+		if !errors.Is(existing, ErrNotFound) {
+			t.Fatalf("%s of A: %v, want ErrNotFound", what, existing)
+		}
+		if missing == nil || strings.ReplaceAll(existing.Error(), name, missingName) != missing.Error() {
+			t.Errorf("%s: A's object answers %q, a missing one %q", what, existing, missing)
+		}
+	}
+	_, e1 := e.svc.GetOrg(ctx, b, "acme")
+	_, e2 := e.svc.GetOrg(ctx, b, "nope")
+	same("GetOrg", e1, e2, "acme", "nope")
+	e1 = e.svc.RenameOrg(ctx, b, "acme", "x")
+	e2 = e.svc.RenameOrg(ctx, b, "nope", "x")
+	same("RenameOrg", e1, e2, "acme", "nope")
+	_, e1 = e.svc.GetUser(ctx, b, matrixTarget)
+	_, e2 = e.svc.GetUser(ctx, b, "nobody@acme.edu")
+	same("GetUser", e1, e2, matrixTarget, "nobody@acme.edu")
+	e1 = e.svc.DeleteUser(ctx, b, matrixTarget)
+	e2 = e.svc.DeleteUser(ctx, b, "nobody@acme.edu")
+	same("DeleteUser", e1, e2, matrixTarget, "nobody@acme.edu")
+	e1 = e.svc.RemoveSSHKey(ctx, b, fx.targetFP)
+	e2 = e.svc.RemoveSSHKey(ctx, b, "SHA256:nope")
+	same("RemoveSSHKey", e1, e2, fx.targetFP, "SHA256:nope")
+}

@@ -1,0 +1,85 @@
+package sshserver
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+func TestWhoami(t *testing.T) {
+	t.Parallel()
+	e := newTwoOrgs(t)
+	for _, c := range []struct {
+		signer gossh.Signer
+		want   string
+	}{
+		{e.admin, "Administrator (admin@lamb.local) — system admin of lamb\n"},
+		{e.acmeAdmin, "User boss@acme.example (boss@acme.example) — org admin of acme\n"},
+		{e.acmeMember, "User ana@acme.example (ana@acme.example) — member of acme\n"},
+	} {
+		if r := e.run(t, c.signer, "", "whoami").wantOK(t); r.stdout != c.want {
+			t.Errorf("whoami = %q, want %q", r.stdout, c.want)
+		}
+	}
+}
+
+func TestAudit(t *testing.T) {
+	t.Parallel()
+	e := newTwoOrgs(t)
+	e.run(t, e.acmeMember, "", "audit").wantFail(t, 1, "permission denied: a member of acme can't run \"audit\"")
+	e.run(t, e.acmeAdmin, "", "user", "disable", acmeMemberEmail).wantOK(t)
+	e.run(t, e.globexAdmin, "", "user", "create", "--email", "x@globex.example", "--name", "X").wantOK(t)
+
+	r := e.run(t, e.admin, "", "audit").wantOK(t)
+	for _, want := range []string{"user.disable", "ana@acme.example", "boss@acme.example", "user.create", "x@globex.example", "system.sync"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("system admin's audit lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = e.run(t, e.admin, "", "audit", "--org", "globex", "--since", "1h").wantOK(t)
+	if strings.Contains(r.stdout, "acme") || !strings.Contains(r.stdout, "x@globex.example") {
+		t.Fatalf("audit --org globex:\n%s", r.stdout)
+	}
+	// An org admin sees their own org's events only.
+	r = e.run(t, e.acmeAdmin, "", "audit").wantOK(t)
+	if !strings.Contains(r.stdout, "user.disable") || strings.Contains(r.stdout, "globex") || strings.Contains(r.stdout, "system.sync") {
+		t.Fatalf("org admin's audit:\n%s", r.stdout)
+	}
+	r = e.run(t, e.acmeAdmin, "", "audit", "--limit", "1").wantOK(t)
+	if strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stdout, "user.disable") ||
+		!strings.Contains(r.stderr, "showing the newest 1; use --before") {
+		t.Fatalf("audit --limit 1: %q %q", r.stdout, r.stderr)
+	}
+	// A date in the future leaves nothing.
+	r = e.run(t, e.acmeAdmin, "", "audit", "--since", "2999-01-01").wantOK(t)
+	if strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("audit --since 2999-01-01:\n%s", r.stdout)
+	}
+	e.run(t, e.acmeAdmin, "", "audit", "--org", "globex").wantFail(t, 1, `organization "globex" not found`)
+}
+
+func TestPassword(t *testing.T) {
+	t.Parallel()
+	e := newTwoOrgs(t)
+	ctx := context.Background()
+	// The member was created with a key and no password: the old line is empty.
+	r := e.run(t, e.acmeMember, "\nfirst-password\n", "password").wantOK(t)
+	if r.stdout != "Password changed.\n" {
+		t.Fatalf("password: %q", r.stdout)
+	}
+	e.run(t, e.acmeMember, "wrong-password\nsecond-password\n", "password").wantFail(t, 1, "old_password: is not your current password")
+	r = e.run(t, e.acmeMember, "first-password\r\nsecond-password", "password", "--json").wantOK(t)
+	if strings.TrimSpace(r.stdout) != "{\n  \"password_changed\": true\n}" {
+		t.Fatalf("password --json: %q", r.stdout)
+	}
+	_, line := newTestSigner(t)
+	if _, err := e.svc.SignIn(ctx, line, acmeMemberEmail, "second-password"); err != nil {
+		t.Fatalf("sign in with the new password: %v", err)
+	}
+	e.run(t, e.acmeMember, "second-password\nshort\n", "password").wantFail(t, 1, "new_password: must be at least 8 characters")
+	e.run(t, e.acmeMember, "second-password\n", "password").wantFail(t, 1, "new password: expected a line on stdin")
+	e.run(t, e.acmeMember, "", "password").wantFail(t, 1, "old password: expected a line on stdin")
+	e.run(t, e.acmeMember, strings.Repeat("x", maxLine+10)+"\n", "password").wantFail(t, 1, "old password: line longer than 16 KiB")
+}

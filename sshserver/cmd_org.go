@@ -1,0 +1,279 @@
+package sshserver
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"lamb/config"
+	"lamb/service"
+)
+
+func (c *cli) orgCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "org",
+		Short: "Manage organizations",
+		RunE:  groupRunE,
+	}
+	cmd.AddCommand(
+		c.orgListCommand(),
+		c.orgShowCommand(),
+		c.orgCreateCommand(),
+		c.orgDeleteCommand(),
+		c.orgSuspendCommand("suspend", true),
+		c.orgSuspendCommand("resume", false),
+		c.orgSyncSystemCommand(),
+		c.orgConfigCommand(),
+	)
+	return cmd
+}
+
+func (c *cli) orgListCommand() *cobra.Command {
+	var lf listFlags
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List organizations with their counts (system admins)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := lf.check(); err != nil {
+				return err
+			}
+			page, err := c.svc.ListOrgs(cmd.Context(), c.actor, lf.filter, lf.offset, lf.limit)
+			if err != nil {
+				return err
+			}
+			return c.show(cmd, page, func(w io.Writer) {
+				t := newTable(w, "SLUG", "NAME", "STATUS", "USERS", "ASSISTANTS", "SIGNUP", "CREATED")
+				for _, o := range page.Items {
+					t.row(o.Slug, o.Name, o.Status, fmt.Sprint(o.Users), fmt.Sprint(o.Assistants),
+						enabledText(o.SignupEnabled), when(o.CreatedAt))
+				}
+				t.flush()
+				pageHint(cmd, lf.offset, len(page.Items), page.Total)
+			})
+		},
+	}
+	lf.add(cmd)
+	return cmd
+}
+
+func (c *cli) orgShowCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show SLUG",
+		Short: "Show an organization: status, counts, limits and admins",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := c.svc.GetOrg(cmd.Context(), c.actor, args[0])
+			if err != nil {
+				return err
+			}
+			return c.show(cmd, d, func(w io.Writer) {
+				admins := make([]string, 0, len(d.Admins))
+				for _, a := range d.Admins {
+					admins = append(admins, a.Email)
+				}
+				l := d.Limits
+				fields(w,
+					"slug", d.Slug,
+					"name", d.Name,
+					"status", d.Status,
+					"system", yesNo(d.IsSystem),
+					"signup", enabledText(d.SignupEnabled),
+					"users", fmt.Sprintf("%d (admins: %d)", d.Counts.Users, d.Counts.Admins),
+					"assistants", fmt.Sprint(d.Counts.Assistants),
+					"api keys", fmt.Sprint(d.Counts.APIKeys),
+					"ssh keys", fmt.Sprint(d.Counts.SSHKeys),
+					"active setup", d.Setup,
+					"limits", fmt.Sprintf("tokens/month %s, requests/minute %s, users %s, assistants %s (%s per user), user tokens/month %s",
+						limit(l.TokensPerMonth), limit(l.RequestsPerMinute), limit(l.MaxUsers),
+						limit(l.MaxAssistants), limit(l.MaxAssistantsPerUser), limit(l.UserTokensPerMonth)),
+					"admins", strings.Join(admins, ", "),
+					"created", when(d.CreatedAt),
+				)
+				for _, path := range slices.Sorted(maps.Keys(d.Managed)) {
+					fmt.Fprintf(w, "managed by .env: %s (%s)\n", path, d.Managed[path])
+				}
+			})
+		},
+	}
+}
+
+func limit(n int64) string {
+	if n == config.Unlimited {
+		return "unlimited"
+	}
+	return fmt.Sprint(n)
+}
+
+func (c *cli) orgCreateCommand() *cobra.Command {
+	var (
+		in    service.CreateOrgInput
+		admin service.NewAdmin
+	)
+	cmd := &cobra.Command{
+		Use:   "create SLUG --name NAME",
+		Short: "Create an organization, optionally with its admin (system admins)",
+		Long: "Create an organization. With --admin-email its admin is an existing user of the system\n" +
+			"organization (moved in), or a new user (then --admin-name is required). A new admin\n" +
+			"without --admin-ssh-key gets a one-time password, printed once.",
+		Example: c.example(`SSH 'org create acme --name "Acme University" --admin-email it@acme.example --admin-name "IT Desk"'`),
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in.Slug = args[0]
+			if admin.Email != "" {
+				in.Admin = &admin
+			} else if admin.Name != "" || admin.SSHKey != "" {
+				return usageErrorf("--admin-name and --admin-ssh-key need --admin-email")
+			}
+			res, err := c.svc.CreateOrg(cmd.Context(), c.actor, in)
+			if err != nil {
+				return err
+			}
+			return c.show(cmd, res, func(w io.Writer) {
+				fmt.Fprintf(w, "Created organization %s (%s).\n", res.Org.Slug, clean(res.Org.Name))
+				if res.Admin != nil {
+					fmt.Fprintf(w, "Admin: %s (%s).\n", res.Admin.Email, clean(res.Admin.Name))
+				}
+				if res.AdminPassword != "" {
+					fmt.Fprintf(w, "One-time password for %s: %s\n", res.Admin.Email, res.AdminPassword)
+					fmt.Fprintln(w, "It is shown once: hand it over privately and ask them to change it with the password command.")
+				}
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&in.Name, "name", "", "display name (required)")
+	f.StringVar(&admin.Email, "admin-email", "", "the admin: a user of the system org, or a new user")
+	f.StringVar(&admin.Name, "admin-name", "", "name of a new admin user")
+	f.StringVar(&admin.SSHKey, "admin-ssh-key", "", "SSH public key of the admin (\"ssh-ed25519 AAAA…\")")
+	f.StringVar(&in.SignupKey, "signup-key", "", "signup key (8-64 characters of A-Z a-z 0-9 - _)")
+	f.BoolVar(&in.CopySystemProviders, "copy-system-providers", false, "start with the system org's providers, API keys included")
+	_ = cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func (c *cli) orgDeleteCommand() *cobra.Command {
+	var (
+		yes   bool
+		users string
+	)
+	cmd := &cobra.Command{
+		Use:   "delete SLUG --yes --users delete|move",
+		Short: "Delete an organization with its assistants, keys, usage and audit (system admins)",
+		Long: "Delete an organization with its assistants, API keys, SSH keys, usage and audit history.\n" +
+			"--users says what happens to its users: delete them, or move them to the system\n" +
+			"organization, disabled. Without --yes nothing is deleted.",
+		Example: c.example("SSH org delete acme --yes --users move"),
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var fate service.UserFate
+			switch users {
+			case "delete":
+				fate = service.DeleteUsers
+			case "move":
+				fate = service.MoveUsersToSystem
+			case "":
+			default:
+				return usageErrorf("--users must be delete or move, got %q", users)
+			}
+			if !yes {
+				d, err := c.svc.GetOrg(cmd.Context(), c.actor, args[0])
+				if err != nil {
+					return err
+				}
+				then := "Re-run with --yes and --users delete (delete its users) or --users move (move them to " +
+					service.SystemSlug + ", disabled)"
+				switch fate {
+				case service.DeleteUsers:
+					then = "Re-run with --yes to delete it and its users"
+				case service.MoveUsersToSystem:
+					then = "Re-run with --yes to delete it and move its users to " + service.SystemSlug + ", disabled"
+				}
+				return failf("not deleted: %s has %d users (%d SSH keys), %d assistants and %d API keys; "+
+					"deleting it also removes its assistants, API keys, usage and audit history. %s",
+					d.Slug, d.Counts.Users, d.Counts.SSHKeys, d.Counts.Assistants, d.Counts.APIKeys, then)
+			}
+			if fate == 0 {
+				return usageErrorf("--users is required: delete (delete the users) or move (move them to %s, disabled)", service.SystemSlug)
+			}
+			res, err := c.svc.DeleteOrg(cmd.Context(), c.actor, args[0], fate)
+			if err != nil {
+				return err
+			}
+			return c.show(cmd, res, func(w io.Writer) {
+				users := fmt.Sprintf("%d users deleted", res.UsersDeleted)
+				if fate == service.MoveUsersToSystem {
+					users = fmt.Sprintf("%d users moved to %s, disabled", res.UsersMoved, service.SystemSlug)
+				}
+				fmt.Fprintf(w, "Deleted organization %s: %s, %d assistants and %d API keys deleted.\n",
+					res.Slug, users, res.Assistants, res.APIKeys)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "really delete")
+	cmd.Flags().StringVar(&users, "users", "", "what happens to the users: delete or move")
+	return cmd
+}
+
+func (c *cli) orgSuspendCommand(verb string, suspend bool) *cobra.Command {
+	short := "Suspend an organization: its users can't sign in and its keys stop working (system admins)"
+	if !suspend {
+		short = "Resume a suspended organization (system admins)"
+	}
+	return &cobra.Command{
+		Use:   verb + " SLUG",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := c.svc.SetOrgSuspended(cmd.Context(), c.actor, args[0], suspend)
+			if err != nil {
+				return err
+			}
+			return c.show(cmd, o, func(w io.Writer) {
+				fmt.Fprintf(w, "Organization %s is %s.\n", o.Slug, o.Status)
+			})
+		},
+	}
+}
+
+// changeJSON is a config.Change for --json.
+type changeJSON struct {
+	Field    string `json:"field"`
+	Variable string `json:"variable,omitempty"`
+	Old      string `json:"old,omitempty"`
+	New      string `json:"new,omitempty"`
+	Secret   bool   `json:"secret,omitempty"`
+}
+
+func (c *cli) orgSyncSystemCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "sync-system",
+		Short: "Re-read .env and the environment into the system organization (system admins)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			changes, err := c.svc.SyncSystemOrgNow(cmd.Context(), c.actor)
+			if err != nil {
+				return err
+			}
+			out := struct {
+				Changes []changeJSON `json:"changes"`
+			}{Changes: make([]changeJSON, 0, len(changes))}
+			for _, ch := range changes {
+				out.Changes = append(out.Changes, changeJSON{ch.Field, ch.Variable, ch.Old, ch.New, ch.Secret})
+			}
+			return c.show(cmd, out, func(w io.Writer) {
+				if len(changes) == 0 {
+					fmt.Fprintln(w, "No changes: the system organization matches the environment.")
+					return
+				}
+				for _, ch := range changes {
+					fmt.Fprintln(w, clean(ch.String()))
+				}
+			})
+		},
+	}
+}

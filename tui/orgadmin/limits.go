@@ -1,0 +1,157 @@
+package orgadmin
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"lamb/config"
+	"lamb/service"
+	"lamb/tui"
+)
+
+// Limits edits an org's limits.
+type Limits struct {
+	c     *tui.Common
+	slug  string
+	form  *tui.Form
+	err   error
+	width int
+}
+
+// NewLimits returns the limits screen of org slug.
+func NewLimits(c *tui.Common, slug string) *Limits { return &Limits{c: c, slug: slug} }
+
+type limitsMsg struct {
+	owner  *Limits
+	limits config.Limits
+	text   string
+	err    error
+}
+
+var limitFields = []struct{ key, label, hint string }{
+	{"tokens_per_month", "Tokens per month", "prompt + completion tokens of the whole organization, per calendar month (UTC)"},
+	{"requests_per_minute", "Requests per minute", "completion requests of the whole organization"},
+	{"user_tokens_per_month", "Tokens per user/month", "per assistant owner, per calendar month"},
+	{"max_users", "Max users", "accounts in the organization (signup and admin-created)"},
+	{"max_assistants", "Max assistants", "assistants in the organization"},
+	{"max_assistants_per_user", "Assistants per user", "assistants one user may own"},
+}
+
+func (m *Limits) Title() string { return "Limits" }
+
+func (m *Limits) Init() tea.Cmd {
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		d, err := m.c.Svc.GetOrg(ctx, m.c.Actor, m.slug)
+		return limitsMsg{owner: m, limits: d.Limits, err: err}
+	})
+}
+
+func (m *Limits) SetSize(w, h int) {
+	m.width = w
+	if m.form != nil {
+		m.form.SetWidth(w)
+	}
+}
+
+// Capturing: the form always has focus on this screen, but digits and
+// letters typed into it must not switch screens.
+func (m *Limits) Capturing() bool { return m.form != nil }
+
+func (m *Limits) Keys() []key.Binding {
+	return []key.Binding{tui.Bind("tab", "next field"), tui.Bind("ctrl+s", "save"), tui.Bind("esc", "reset")}
+}
+
+func (m *Limits) build(l config.Limits) {
+	values := map[string]int64{
+		"tokens_per_month": l.TokensPerMonth, "requests_per_minute": l.RequestsPerMinute,
+		"user_tokens_per_month": l.UserTokensPerMonth, "max_users": l.MaxUsers,
+		"max_assistants": l.MaxAssistants, "max_assistants_per_user": l.MaxAssistantsPerUser,
+	}
+	var fields []*tui.Field
+	for _, f := range limitFields {
+		fields = append(fields, tui.NewField(tui.TextField, f.key, f.label, "-1 = unlimited").
+			WithValue(strconv.FormatInt(values[f.key], 10)).WithHint(f.hint+"; -1 unlimited, 0 none"))
+	}
+	m.form = tui.NewForm(m.c, "Limits of "+m.slug, fields...)
+	m.form.Intro = "-1 means unlimited, 0 allows nothing. esc puts back the saved values; tab leaves for other screens once saved."
+	m.form.SetWidth(m.width)
+}
+
+func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
+	switch msg := msg.(type) {
+	case limitsMsg:
+		if msg.owner != m {
+			return m, nil
+		}
+		if msg.err != nil {
+			if m.form != nil {
+				m.form.SetError(msg.err)
+				return m, nil
+			}
+			m.err = msg.err
+			return m, nil
+		}
+		m.build(msg.limits)
+		if msg.text != "" {
+			return m, tui.Status(msg.text)
+		}
+		return m, nil
+	case tea.KeyMsg:
+		if m.form == nil {
+			return m, nil
+		}
+		if msg.String() == "esc" {
+			return m, m.Init()
+		}
+		submit, _, cmd := m.form.Update(msg)
+		if submit {
+			l, err := m.parse()
+			if err != nil {
+				m.form.SetError(err)
+				return m, nil
+			}
+			return m, m.c.Do(func(ctx context.Context) tea.Msg {
+				err := m.c.Svc.SetLimits(ctx, m.c.Actor, m.slug, l)
+				return limitsMsg{owner: m, limits: l, text: "limits saved", err: err}
+			})
+		}
+		return m, cmd
+	}
+	if m.form != nil {
+		_, _, cmd := m.form.Update(msg)
+		return m, cmd
+	}
+	return m, nil
+}
+
+func (m *Limits) parse() (config.Limits, error) {
+	v := map[string]int64{}
+	for _, f := range limitFields {
+		s := strings.ReplaceAll(strings.TrimSpace(m.form.Value(f.key)), ",", "")
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return config.Limits{}, &service.InvalidError{Field: f.key, Message: fmt.Sprintf("%q is not a whole number (-1 = unlimited)", s)}
+		}
+		v[f.key] = n
+	}
+	return config.Limits{
+		TokensPerMonth: v["tokens_per_month"], RequestsPerMinute: v["requests_per_minute"],
+		UserTokensPerMonth: v["user_tokens_per_month"], MaxUsers: v["max_users"],
+		MaxAssistants: v["max_assistants"], MaxAssistantsPerUser: v["max_assistants_per_user"],
+	}, nil
+}
+
+func (m *Limits) View() string {
+	if m.form == nil {
+		if m.err != nil {
+			return " " + m.c.Styles.Error.Render(tui.ErrorText(m.err))
+		}
+		return m.c.Styles.Muted.Render(" loading…")
+	}
+	return m.form.View()
+}

@@ -1,0 +1,198 @@
+package orgadmin
+
+import (
+	"context"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"lamb/service"
+	"lamb/tui"
+)
+
+// Signup turns an org's self-service signup on and off and manages its key.
+type Signup struct {
+	c       *tui.Common
+	slug    string
+	info    *service.Signup
+	err     error
+	form    *tui.Form
+	confirm *tui.Confirm
+	width   int
+}
+
+// NewSignup returns the signup screen of org slug.
+func NewSignup(c *tui.Common, slug string) *Signup { return &Signup{c: c, slug: slug} }
+
+type signupMsg struct {
+	owner *Signup
+	info  service.Signup
+	text  string
+	err   error
+}
+
+var (
+	keyToggle = tui.Bind("e", "enable/disable")
+	keyReveal = tui.Bind("v", "reveal key")
+	keySetKey = tui.Bind("k", "set key")
+	keyRotate = tui.Bind("g", "generate new key")
+)
+
+func (m *Signup) Title() string { return "Signup" }
+
+func (m *Signup) Init() tea.Cmd { return m.call("", false) }
+
+func (m *Signup) call(done string, reveal bool) tea.Cmd {
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		info, err := m.c.Svc.SignupInfo(ctx, m.c.Actor, m.slug, reveal)
+		return signupMsg{m, info, done, err}
+	})
+}
+
+func (m *Signup) SetSize(w, h int) {
+	m.width = w
+	if m.form != nil {
+		m.form.SetWidth(w)
+	}
+}
+
+func (m *Signup) Capturing() bool { return m.form != nil }
+
+func (m *Signup) Keys() []key.Binding {
+	switch {
+	case m.form != nil:
+		return tui.FormKeys
+	case m.confirm != nil:
+		return m.confirm.Keys()
+	}
+	return []key.Binding{keyToggle, keyReveal, keySetKey, keyRotate, tui.KeyRefresh}
+}
+
+func (m *Signup) run(fn func(ctx context.Context) (service.Signup, error), done string) tea.Cmd {
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		info, err := fn(ctx)
+		return signupMsg{m, info, done, err}
+	})
+}
+
+func (m *Signup) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
+	a, slug := m.c.Actor, m.slug
+	switch msg := msg.(type) {
+	case signupMsg:
+		if msg.owner != m {
+			return m, nil
+		}
+		if msg.err != nil {
+			if m.form != nil {
+				m.form.SetError(msg.err)
+				return m, nil
+			}
+			m.err = msg.err
+			return m, tui.Error(msg.err)
+		}
+		m.err, m.form = nil, nil
+		m.info = &msg.info
+		if msg.text != "" {
+			return m, tui.Status(msg.text)
+		}
+		return m, nil
+	case tea.KeyMsg:
+		if m.form != nil {
+			submit, cancel, cmd := m.form.Update(msg)
+			switch {
+			case cancel:
+				m.form = nil
+			case submit:
+				k := strings.TrimSpace(m.form.Value("signup_key"))
+				return m, m.run(func(ctx context.Context) (service.Signup, error) {
+					return m.c.Svc.SetSignupKey(ctx, a, slug, k)
+				}, "signup key set")
+			}
+			return m, cmd
+		}
+		if m.confirm != nil {
+			switch m.confirm.Update(msg) {
+			case "esc":
+				m.confirm = nil
+			case "y":
+				m.confirm = nil
+				return m, m.run(func(ctx context.Context) (service.Signup, error) {
+					return m.c.Svc.RotateSignupKey(ctx, a, slug)
+				}, "new signup key generated; the old one no longer works")
+			}
+			return m, nil
+		}
+		switch {
+		case key.Matches(msg, tui.KeyRefresh):
+			return m, m.Init()
+		case key.Matches(msg, keyReveal):
+			return m, m.call("", true)
+		case key.Matches(msg, keyToggle) && m.info != nil:
+			on := !m.info.Enabled
+			return m, m.run(func(ctx context.Context) (service.Signup, error) {
+				return m.c.Svc.SetSignupEnabled(ctx, a, slug, on)
+			}, map[bool]string{true: "signup enabled", false: "signup disabled"}[on])
+		case key.Matches(msg, keySetKey):
+			m.form = tui.NewForm(m.c, "Set the signup key",
+				tui.NewField(tui.TextField, "signup_key", "Signup key", "8-64 of A-Z a-z 0-9 - _").
+					WithHint("Keys are unique across all organizations of the platform."))
+			m.form.SetWidth(m.width)
+			return m, nil
+		case key.Matches(msg, keyRotate):
+			m.confirm = tui.NewConfirm(m.c, "Generate a new signup key?",
+				"The current key and the links that carry it stop working at once; hand out the new link.")
+			return m, nil
+		}
+	}
+	if m.form != nil {
+		_, _, cmd := m.form.Update(msg)
+		return m, cmd
+	}
+	return m, nil
+}
+
+func (m *Signup) View() string {
+	st := m.c.Styles
+	if m.form != nil {
+		return m.form.View()
+	}
+	if m.confirm != nil {
+		return m.confirm.View()
+	}
+	if m.info == nil {
+		if m.err != nil {
+			return " " + st.Error.Render(tui.ErrorText(m.err))
+		}
+		return st.Muted.Render(" loading…")
+	}
+	i := m.info
+	var b strings.Builder
+	b.WriteString(" " + st.Title.Render("Self-service signup") + "\n")
+	b.WriteString(" " + st.Muted.Render("People who have the key (or the link) can create an account in this organization as members.") + "\n\n")
+	row := func(l, v string) { b.WriteString(" " + st.Label.Render(pad(l, 12)) + " " + v + "\n") }
+	row("Status", tui.YesNo(i.Enabled, st.Success.Render("enabled"), st.Muted.Render("disabled")))
+	switch {
+	case i.Key != "":
+		row("Key", i.Key)
+		row("Link", i.URL)
+	case i.HasKey:
+		row("Key", st.Muted.Render("•••••••• (v reveals it)"))
+	default:
+		row("Key", st.Muted.Render("none yet (enabling signup generates one)"))
+	}
+	if i.Managed != "" {
+		row("", st.Warning.Render("the key is managed by .env ("+i.Managed+")"))
+	}
+	if i.Enabled && i.Key != "" {
+		b.WriteString("\n " + st.Muted.Render("Hand out the link; the form works in any browser and phone.") + "\n")
+	}
+	return b.String()
+}
+
+func pad(s string, w int) string {
+	for len(s) < w {
+		s += " "
+	}
+	return s
+}
