@@ -16,15 +16,25 @@ import (
 
 // Handler is lamb's HTTP handler.
 type Handler struct {
-	svc *service.Service
-	log *log.Logger
-	mux *http.ServeMux
+	svc  *service.Service
+	log  *log.Logger
+	opts Options
+	mux  *http.ServeMux
+}
+
+// Options are what the pages tell people.
+type Options struct {
+	PublicURL string // base URL of this listener, e.g. https://lamb.example.edu
+	SSHHint   string // how to reach the console: "ssh -p 2222 lamb.example.edu"
 }
 
 // NewHandler returns the HTTP handler of every endpoint.
-func NewHandler(svc *service.Service, logger *log.Logger) *Handler {
-	h := &Handler{svc: svc, log: logger, mux: http.NewServeMux()}
+func NewHandler(svc *service.Service, logger *log.Logger, opts Options) *Handler {
+	h := &Handler{svc: svc, log: logger, opts: opts, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("GET /signup", h.signupForm)
+	h.mux.HandleFunc("POST /signup", h.signupSubmit)
+	h.mux.HandleFunc("POST /v1/signup", h.signupJSON)
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }

@@ -31,7 +31,7 @@ func newServer(t *testing.T) (*httptest.Server, *store.Store) {
 	rand.Read(key)
 	box, _ := secret.NewBox(key)
 	svc := service.New(service.Deps{Store: st, Box: box, Logger: log.New(io.Discard), Now: time.Now})
-	srv := httptest.NewServer(NewHandler(svc, log.New(io.Discard)))
+	srv := httptest.NewServer(NewHandler(svc, log.New(io.Discard), Options{PublicURL: "http://lamb.test", SSHHint: "ssh -p 2222 lamb.test"}))
 	t.Cleanup(func() { srv.Close(); st.Close() })
 	return srv, st
 }

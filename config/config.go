@@ -122,6 +122,25 @@ func (c *Config) SSHPort() string {
 	return port
 }
 
+// SSHHint is the command people run to reach the console, with the host of
+// BaseURL and the SSH port (the listener's actual port when given).
+func (c *Config) SSHHint(port string) string {
+	if port == "" {
+		port = c.SSHPort()
+	}
+	host := strings.TrimPrefix(strings.TrimPrefix(c.BaseURL(), "https://"), "http://")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if i := strings.IndexByte(host, '/'); i >= 0 {
+		host = host[:i]
+	}
+	if port == "22" {
+		return "ssh " + host
+	}
+	return "ssh -p " + port + " " + host
+}
+
 // BaseURL is LAMB_PUBLIC_URL, or one derived from the HTTP address.
 func (c *Config) BaseURL() string {
 	if c.PublicURL != "" {

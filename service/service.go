@@ -42,6 +42,8 @@ type Service struct {
 	publicURL string
 	providers *provider.Clients
 	signIns   *throttle
+	// signups limits signup attempts per address, signupKeys per key.
+	signups, signupKeys *window
 
 	mu      sync.Mutex
 	managed map[string]string         // system-org fields managed by the environment → variable
@@ -62,7 +64,8 @@ func New(d Deps) *Service {
 	return &Service{
 		st: d.Store, box: d.Box, log: d.Logger, now: d.Now,
 		systemEnv: d.SystemEnv, publicURL: d.PublicURL, providers: d.Providers,
-		signIns: newThrottle(), managed: map[string]string{}, tests: map[testKey]ProviderCheck{},
+		signIns: newThrottle(), signups: newWindow(signupPerMinute, signupWindow),
+		signupKeys: newWindow(signupPerMinute, signupWindow), managed: map[string]string{}, tests: map[testKey]ProviderCheck{},
 	}
 }
 

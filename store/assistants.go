@@ -113,3 +113,60 @@ func (q *Queries) SetAssistantEnabled(ctx context.Context, id int64, enabled boo
 	}
 	return nil
 }
+
+// CreateAssistant inserts a; a name its owner already uses is ErrConflict.
+func (q *Queries) CreateAssistant(ctx context.Context, a Assistant) (Assistant, error) {
+	now := q.stamp()
+	res, err := q.w.ExecContext(ctx, `INSERT INTO assistants
+		(organization_id, owner_user_id, name, description, system_prompt, provider, model, temperature, setup, enabled, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.OrganizationID, a.OwnerUserID, a.Name, a.Description, a.SystemPrompt, a.Provider, a.Model,
+		nullFloat(a.Temperature), a.Setup, a.Enabled, now, now)
+	if err != nil {
+		return Assistant{}, fmt.Errorf("create assistant %s: %w", a.Name, mapErr(err))
+	}
+	a.ID, _ = res.LastInsertId()
+	a.CreatedAt, a.UpdatedAt = unix(now), unix(now)
+	return a, nil
+}
+
+// UpdateAssistant writes the editable fields of a.
+func (q *Queries) UpdateAssistant(ctx context.Context, a Assistant) error {
+	res, err := q.w.ExecContext(ctx, `UPDATE assistants SET name = ?, description = ?, system_prompt = ?, provider = ?,
+		model = ?, temperature = ?, setup = ?, enabled = ?, updated_at = ? WHERE id = ?`,
+		a.Name, a.Description, a.SystemPrompt, a.Provider, a.Model, nullFloat(a.Temperature), a.Setup, a.Enabled, q.stamp(), a.ID)
+	if err != nil {
+		return fmt.Errorf("update assistant %s: %w", a.Name, mapErr(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeleteAssistant deletes an assistant; its usage history stays.
+func (q *Queries) DeleteAssistant(ctx context.Context, id int64) error {
+	res, err := q.w.ExecContext(ctx, `DELETE FROM assistants WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete assistant: %w", mapErr(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// CountAssistants counts an org's assistants, and one owner's when ownerID
+// is not 0.
+func (q *Queries) CountAssistants(ctx context.Context, orgID, ownerID int64) (org, owner int, err error) {
+	err = q.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(owner_user_id = ?), 0) FROM assistants WHERE organization_id = ?`,
+		ownerID, orgID).Scan(&org, &owner)
+	return org, owner, mapErr(err)
+}
+
+func nullFloat(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return *f
+}

@@ -63,3 +63,38 @@ func (q *Queries) AddUsageDaily(ctx context.Context, orgID int64, day int, assis
 	}
 	return nil
 }
+
+// UsageGroup is the totals of one day, assistant or user.
+type UsageGroup struct {
+	Key int64 // the day (YYYYMMDD), assistant id or user id
+	UsageTotals
+}
+
+// GroupUsage sums the rollups of the filter by "day", "assistant" or "user".
+func (q *Queries) GroupUsage(ctx context.Context, f UsageFilter, by string) ([]UsageGroup, error) {
+	col := map[string]string{"day": "day", "assistant": "assistant_id", "user": "user_id"}[by]
+	if col == "" {
+		return nil, fmt.Errorf("group usage by %q: want day, assistant or user", by)
+	}
+	query := `SELECT ` + col + `, SUM(requests), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens)
+		FROM usage_daily WHERE organization_id = ? AND day BETWEEN ? AND ?`
+	args := []any{f.OrganizationID, f.From, f.To}
+	if f.UserID != 0 {
+		query += ` AND user_id = ?`
+		args = append(args, f.UserID)
+	}
+	rows, err := q.r.QueryContext(ctx, query+` GROUP BY `+col+` ORDER BY `+col, args...)
+	if err != nil {
+		return nil, fmt.Errorf("group usage: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []UsageGroup
+	for rows.Next() {
+		var g UsageGroup
+		if err := rows.Scan(&g.Key, &g.Requests, &g.Errors, &g.PromptTokens, &g.CompletionTokens); err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, g)
+	}
+	return out, mapErr(rows.Err())
+}

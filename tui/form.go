@@ -118,6 +118,15 @@ func (f *Form) Value(key string) string {
 	return ""
 }
 
+// Clear empties a text field (a password after a failed attempt).
+func (f *Form) Clear(key string) {
+	for _, fl := range f.fields {
+		if fl.Key == key {
+			fl.input.SetValue("")
+		}
+	}
+}
+
 // Bool returns a toggle's state.
 func (f *Form) Bool(key string) bool { return f.Value(key) == "true" }
 

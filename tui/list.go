@@ -107,6 +107,11 @@ func (l *List) Keys() []key.Binding {
 // it used msg.
 func (l *List) Update(msg tea.Msg) (bool, tea.Cmd) {
 	switch msg := msg.(type) {
+	case ShownMsg:
+		if l.loaded {
+			return true, l.Load()
+		}
+		return true, nil
 	case listPageMsg:
 		if msg.list != l {
 			return false, nil

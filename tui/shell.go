@@ -50,10 +50,16 @@ func (s *Shell) Init() tea.Cmd {
 	return s.activate(0)
 }
 
+// ShownMsg tells a screen it was switched to again, so it can refresh
+// what may have changed elsewhere.
+type ShownMsg struct{}
+
 func (s *Shell) activate(i int) tea.Cmd {
 	s.active = i
 	if s.inited[i] {
-		return nil
+		var cmd tea.Cmd
+		s.screens[i], cmd = s.screens[i].Update(ShownMsg{})
+		return s.afterUpdate(cmd)
 	}
 	s.inited[i] = true
 	s.layout()

@@ -64,6 +64,7 @@ func (m *SignIn) Update(msg tea.Msg) (*SignIn, tea.Cmd) {
 		return m.Update(msg.msg)
 	case signInFailedMsg:
 		m.form.SetError(msg.err)
+		m.form.Clear("password")
 		return m, nil
 	case tea.KeyMsg:
 		switch msg.String() {

@@ -171,7 +171,9 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, logger *log.
 		httpLn.Close()
 		return err
 	}
-	httpSrv := api.NewServer(api.NewHandler(svc, logger.WithPrefix("http")))
+	httpSrv := api.NewServer(api.NewHandler(svc, logger.WithPrefix("http"), api.Options{
+		PublicURL: cfg.BaseURL(), SSHHint: cfg.SSHHint(portOf(sshLn.Addr())),
+	}))
 
 	errc := make(chan error, 2)
 	go func() { errc <- serveSSH(sshSrv, sshLn) }()

@@ -46,6 +46,8 @@ func (m *Dashboard) Init() tea.Cmd {
 
 func (m *Dashboard) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	switch msg := msg.(type) {
+	case tui.ShownMsg:
+		return m, m.Init()
 	case dashboardMsg:
 		if msg.slug == m.slug {
 			m.err = msg.err

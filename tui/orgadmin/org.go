@@ -130,6 +130,11 @@ func (m *Org) Keys() []key.Binding {
 
 func (m *Org) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	switch msg := msg.(type) {
+	case tui.ShownMsg:
+		if m.mode == orgViewing {
+			return m, m.load()
+		}
+		return m, nil
 	case orgLoadedMsg:
 		if msg.slug != m.slug {
 			return m, nil

@@ -139,6 +139,11 @@ func (m *Providers) do(text string, fn func(ctx context.Context) error) tea.Cmd 
 
 func (m *Providers) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	switch msg := msg.(type) {
+	case tui.ShownMsg:
+		if m.mode == provViewing {
+			return m, m.Init()
+		}
+		return m, nil
 	case provLoadedMsg:
 		if msg.owner != m {
 			return m, nil

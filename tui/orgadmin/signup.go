@@ -79,6 +79,11 @@ func (m *Signup) run(fn func(ctx context.Context) (service.Signup, error), done 
 func (m *Signup) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	a, slug := m.c.Actor, m.slug
 	switch msg := msg.(type) {
+	case tui.ShownMsg:
+		if m.form == nil && m.confirm == nil {
+			return m, m.Init()
+		}
+		return m, nil
 	case signupMsg:
 		if msg.owner != m {
 			return m, nil

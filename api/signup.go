@@ -1,0 +1,198 @@
+package api
+
+import (
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"lamb/service"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+var signupPage = template.Must(template.ParseFS(templates, "templates/signup.html"))
+
+// Body limits (DESIGN §7).
+const (
+	maxSignupBody     = 64 << 10
+	maxCompletionBody = 1 << 20
+)
+
+// signupRequest is the JSON body of POST /v1/signup.
+type signupRequest struct {
+	Email        string `json:"email"`
+	Name         string `json:"name"`
+	Password     string `json:"password"`
+	SignupKey    string `json:"signup_key"`
+	SSHPublicKey string `json:"ssh_public_key"`
+}
+
+type signupResponse struct {
+	ID           int64  `json:"id"`
+	Email        string `json:"email"`
+	Name         string `json:"name"`
+	Organization struct {
+		Slug string `json:"slug"`
+		Name string `json:"name"`
+	} `json:"organization"`
+	Role string `json:"role"`
+}
+
+// signupJSON is POST /v1/signup.
+func (h *Handler) signupJSON(w http.ResponseWriter, r *http.Request) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_content_type", "send the body as JSON with Content-Type: application/json")
+		return
+	}
+	var req signupRequest
+	if !decodeJSON(w, r, maxSignupBody, &req) {
+		return
+	}
+	res, err := h.svc.Signup(r.Context(), service.SignupInput{Email: req.Email, Name: req.Name, Password: req.Password,
+		SignupKey: req.SignupKey, SSHKey: req.SSHPublicKey, RemoteAddr: r.RemoteAddr})
+	if err != nil {
+		h.signupError(w, err)
+		return
+	}
+	var out signupResponse
+	out.ID, out.Email, out.Name, out.Role = res.ID, res.Email, res.Name, res.Role
+	out.Organization.Slug, out.Organization.Name = res.OrgSlug, res.OrgName
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// decodeJSON reads a JSON body of at most limit bytes into v. It answers
+// 413 for a larger body and 400 for malformed JSON or wrong types; unknown
+// fields are ignored.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	err := dec.Decode(v)
+	var tooBig *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large",
+			"the request body is larger than "+strconv.FormatInt(limit>>10, 10)+" KiB")
+	case errors.As(err, &typeErr):
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_type",
+			typeErr.Field+": must be "+jsonType(typeErr.Type.Kind().String()))
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_json", "the body is not valid JSON: "+strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return false
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "slice":
+		return "a list"
+	case "struct", "map", "ptr":
+		return "an object"
+	}
+	return "a number"
+}
+
+func (h *Handler) signupError(w http.ResponseWriter, err error) {
+	var rl *service.RateLimitedError
+	var limit *service.LimitError
+	switch {
+	case errors.As(err, &rl):
+		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+		writeError(w, http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded", rl.Error())
+	case errors.Is(err, service.ErrInvalid):
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request_error", err.Error())
+	case errors.Is(err, service.ErrSignupDenied):
+		writeError(w, http.StatusForbidden, "permission_error", "signup_denied", err.Error())
+	case errors.Is(err, service.ErrEmailTaken):
+		writeError(w, http.StatusConflict, "invalid_request_error", "email_taken", err.Error())
+	case errors.As(err, &limit):
+		writeError(w, http.StatusForbidden, "permission_error", "user_limit_reached", "this organization has no room for more accounts; ask its admin")
+	default:
+		h.log.Error("signup failed", "err", err)
+		writeError(w, http.StatusInternalServerError, "server_error", "internal_error", "signup failed on the server; try again later")
+	}
+}
+
+// signupView is what the signup page shows.
+type signupView struct {
+	Values   map[string]string
+	Errors   map[string]string
+	Done     bool
+	Result   service.SignupResult
+	KeyAdded bool
+	SSHHint  string
+	APIBase  string
+}
+
+// signupForm is GET /signup: the form, the key prefilled from ?key=.
+func (h *Handler) signupForm(w http.ResponseWriter, r *http.Request) {
+	h.renderSignup(w, http.StatusOK, signupView{Values: map[string]string{"signup_key": r.URL.Query().Get("key")}})
+}
+
+// signupSubmit is POST /signup: the form posted, answered with a page.
+func (h *Handler) signupSubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxSignupBody)
+	if err := r.ParseForm(); err != nil {
+		h.renderSignup(w, http.StatusRequestEntityTooLarge, signupView{Errors: map[string]string{"form": "The form was too large to read; shorten the SSH key field and try again."}})
+		return
+	}
+	v := signupView{Values: map[string]string{}, Errors: map[string]string{}}
+	for _, f := range []string{"email", "name", "signup_key", "ssh_public_key"} {
+		v.Values[f] = r.PostForm.Get(f)
+	}
+	res, err := h.svc.Signup(r.Context(), service.SignupInput{Email: v.Values["email"], Name: v.Values["name"],
+		Password: r.PostForm.Get("password"), SignupKey: v.Values["signup_key"], SSHKey: v.Values["ssh_public_key"],
+		RemoteAddr: r.RemoteAddr})
+	if err == nil {
+		h.renderSignup(w, http.StatusCreated, signupView{Done: true, Result: res, KeyAdded: strings.TrimSpace(v.Values["ssh_public_key"]) != "",
+			SSHHint: h.opts.SSHHint, APIBase: h.opts.PublicURL + "/v1"})
+		return
+	}
+	status := http.StatusBadRequest
+	var ie *service.InvalidError
+	var rl *service.RateLimitedError
+	var limit *service.LimitError
+	switch {
+	case errors.As(err, &ie) && ie.Field != "":
+		v.Errors[ie.Field] = ie.Message
+	case errors.As(err, &rl):
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+		v.Errors["form"] = rl.Error()
+	case errors.Is(err, service.ErrSignupDenied):
+		status = http.StatusForbidden
+		v.Errors["signup_key"] = err.Error()
+	case errors.Is(err, service.ErrEmailTaken):
+		status = http.StatusConflict
+		v.Errors["email"] = "An account with this email already exists. Sign in over SSH instead, or ask your admin to reset your password."
+	case errors.As(err, &limit):
+		status = http.StatusForbidden
+		v.Errors["form"] = "This organization has no room for more accounts; ask its admin."
+	default:
+		h.log.Error("signup failed", "err", err)
+		status = http.StatusInternalServerError
+		v.Errors["form"] = "Signup failed on the server; try again in a moment."
+	}
+	h.renderSignup(w, status, v)
+}
+
+func (h *Handler) renderSignup(w http.ResponseWriter, status int, v signupView) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	if err := signupPage.Execute(w, v); err != nil {
+		h.log.Error("render signup page", "err", err)
+	}
+}

@@ -1,0 +1,185 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"lamb/config"
+	"lamb/store"
+)
+
+// ErrSignupDenied is the one answer for an unknown key, a disabled signup
+// and a suspended org, so that keys can't be probed.
+var ErrSignupDenied = errors.New("this signup key is not valid, or signup is closed; ask your organization's admin for a current signup link")
+
+// Signup rate limits: attempts per minute from one address, and per key.
+const (
+	signupPerMinute = 10
+	signupWindow    = time.Minute
+)
+
+// RateLimitedError asks the caller to come back later.
+type RateLimitedError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("too many signup attempts; try again in %d seconds", int(e.RetryAfter.Seconds()+0.999))
+}
+
+// window counts events per key in a sliding window, in memory.
+type window struct {
+	mu     sync.Mutex
+	limit  int
+	period time.Duration
+	events map[string][]time.Time
+}
+
+func newWindow(limit int, period time.Duration) *window {
+	return &window{limit: limit, period: period, events: map[string][]time.Time{}}
+}
+
+// take records an attempt for key, or returns how long to wait.
+func (w *window) take(key string, now time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ev := w.events[key]
+	i := 0
+	for i < len(ev) && now.Sub(ev[i]) >= w.period {
+		i++
+	}
+	ev = ev[i:]
+	if len(ev) >= w.limit {
+		w.events[key] = ev
+		return ev[0].Add(w.period).Sub(now)
+	}
+	w.events[key] = append(ev, now)
+	if len(w.events) > 100_000 {
+		for k, e := range w.events {
+			if len(e) == 0 || now.Sub(e[len(e)-1]) >= w.period {
+				delete(w.events, k)
+			}
+		}
+	}
+	return 0
+}
+
+// SignupInput is what a person sends to sign up.
+type SignupInput struct {
+	Email      string
+	Name       string
+	Password   string
+	SignupKey  string
+	SSHKey     string // optional
+	RemoteAddr string // the caller's address, for rate limiting
+}
+
+// SignupResult is the new account.
+type SignupResult struct {
+	ID      int64  `json:"id"`
+	Email   string `json:"email"`
+	Name    string `json:"name"`
+	OrgSlug string `json:"-"`
+	OrgName string `json:"-"`
+	Role    string `json:"role"`
+}
+
+// Signup creates a member account in the org whose signup key matches. The
+// key is found by its keyed hash (no plain text is compared or stored);
+// the org must be active with signup enabled. The legacy SIGNUP_SECRET_KEY
+// is org lamb's key, so it takes the same path.
+func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, error) {
+	now := s.now()
+	if wait := s.signups.take("addr:"+clientKey(in.RemoteAddr), now); wait > 0 {
+		return SignupResult{}, &RateLimitedError{RetryAfter: wait}
+	}
+	if in.SignupKey != "" {
+		if wait := s.signupKeys.take("key:"+s.box.Hash(in.SignupKey), now); wait > 0 {
+			return SignupResult{}, &RateLimitedError{RetryAfter: wait}
+		}
+	}
+	email, err := normalizeEmail(in.Email)
+	if err != nil {
+		return SignupResult{}, err
+	}
+	name, err := checkName("name", in.Name)
+	if err != nil {
+		return SignupResult{}, err
+	}
+	if err := checkPassword("password", in.Password); err != nil {
+		return SignupResult{}, err
+	}
+	var key *parsedKey
+	if strings.TrimSpace(in.SSHKey) != "" {
+		k, err := parseSSHKey("ssh_public_key", in.SSHKey)
+		if err != nil {
+			return SignupResult{}, err
+		}
+		key = &k
+	}
+	if strings.TrimSpace(in.SignupKey) == "" {
+		return SignupResult{}, invalid("signup_key", "is required")
+	}
+	hash, err := hashPassword(in.Password)
+	if err != nil {
+		return SignupResult{}, err
+	}
+	var out SignupResult
+	err = s.st.InTx(ctx, func(tx *store.Tx) error {
+		o, err := tx.OrgBySignupKeyHash(ctx, s.box.Hash(strings.TrimSpace(in.SignupKey)))
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrSignupDenied
+		} else if err != nil {
+			return err
+		}
+		cfg, err := config.ParseOrg([]byte(o.Config))
+		if err != nil {
+			return err
+		}
+		if o.Status != store.OrgActive || !cfg.Features.SignupEnabled {
+			return ErrSignupDenied
+		}
+		if err := s.checkMaxUsers(ctx, tx.Queries, o); err != nil {
+			return err
+		}
+		u, err := tx.CreateUser(ctx, store.User{OrganizationID: o.ID, Email: email, Name: name,
+			PasswordHash: hash, Role: store.RoleMember, Enabled: true})
+		if errors.Is(err, store.ErrConflict) {
+			return ErrEmailTaken
+		} else if err != nil {
+			return err
+		}
+		actor := actorFor(u, o, "signup")
+		if key != nil {
+			if err := s.addKey(ctx, tx.Queries, actor, u, *key); err != nil {
+				return err
+			}
+		}
+		out = SignupResult{ID: u.ID, Email: u.Email, Name: u.Name, OrgSlug: o.Slug, OrgName: o.Name, Role: u.Role}
+		return s.audit(ctx, tx.Queries, actor, o.ID, "user.signup", u.Email, map[string]any{"ssh_key": key != nil})
+	})
+	return out, err
+}
+
+// ErrEmailTaken says an account with that email exists.
+var ErrEmailTaken = &conflictError{"email: an account with this email already exists; sign in instead, or ask your admin to reset your password"}
+
+// clientKey groups IPv6 clients by /64, since one host usually holds a
+// whole /64; IPv4 clients by address.
+func clientKey(remote string) string {
+	ap, err := netip.ParseAddrPort(remote)
+	var addr netip.Addr
+	if err == nil {
+		addr = ap.Addr()
+	} else if addr, err = netip.ParseAddr(remote); err != nil {
+		return remote
+	}
+	if addr.Is6() && !addr.Is4In6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.Unmap().String()
+}

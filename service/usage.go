@@ -1,0 +1,107 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"lamb/store"
+)
+
+// UsageRow is the usage of one day, assistant or user.
+type UsageRow struct {
+	Key              string `json:"key"` // 2026-11-29, an assistant's name, a user's email
+	Requests         int64  `json:"requests"`
+	Errors           int64  `json:"errors"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	Tokens           int64  `json:"tokens"`
+}
+
+// UsageReport is usage over a period, in total and grouped.
+type UsageReport struct {
+	OrgSlug string     `json:"organization"`
+	User    string     `json:"user,omitempty"`
+	From    string     `json:"from"`
+	To      string     `json:"to"`
+	By      string     `json:"by"`
+	Total   UsageRow   `json:"total"`
+	Rows    []UsageRow `json:"rows"`
+}
+
+func usageRow(key string, t store.UsageTotals) UsageRow {
+	return UsageRow{Key: key, Requests: t.Requests, Errors: t.Errors, PromptTokens: t.PromptTokens,
+		CompletionTokens: t.CompletionTokens, Tokens: t.Tokens()}
+}
+
+// Usage reports usage since a time, grouped by day, assistant or user, from
+// the daily rollups. Members see their own usage (as assistant owners); org
+// admins their org (orgSlug "" = own); system admins any org. mine limits an
+// admin's report to their own assistants.
+func (s *Service) Usage(ctx context.Context, a Actor, orgSlug string, since time.Time, by string, mine bool) (UsageReport, error) {
+	if a.UserID == 0 || a.Role == RoleAPIKey {
+		return UsageReport{}, ErrForbidden
+	}
+	if by == "" {
+		by = "assistant"
+	}
+	if by != "day" && by != "assistant" && by != "user" {
+		return UsageReport{}, invalid("by", "want day, assistant or user, got %q", by)
+	}
+	f := store.UsageFilter{From: store.Day(since), To: store.Day(s.now())}
+	var org store.Org
+	var err error
+	switch {
+	case mine || a.Role == RoleMember:
+		if orgSlug != "" && orgSlug != a.OrgSlug {
+			return UsageReport{}, ErrForbidden
+		}
+		org, err = s.st.OrgByID(ctx, a.OrgID)
+		f.UserID = a.UserID
+	default:
+		if orgSlug == "" {
+			orgSlug = a.OrgSlug
+		}
+		org, err = s.orgForAdmin(ctx, s.st.Queries, a, orgSlug)
+	}
+	if err != nil {
+		return UsageReport{}, storeErr(err, "organization")
+	}
+	f.OrganizationID = org.ID
+	total, err := s.st.SumUsage(ctx, f)
+	if err != nil {
+		return UsageReport{}, err
+	}
+	groups, err := s.st.GroupUsage(ctx, f, by)
+	if err != nil {
+		return UsageReport{}, err
+	}
+	r := UsageReport{OrgSlug: org.Slug, From: dayString(f.From), To: dayString(f.To), By: by, Total: usageRow("total", total)}
+	if f.UserID != 0 {
+		r.User = a.Email
+	}
+	for _, g := range groups {
+		r.Rows = append(r.Rows, usageRow(s.usageKey(ctx, by, g.Key), g.UsageTotals))
+	}
+	return r, nil
+}
+
+func dayString(d int) string { return fmt.Sprintf("%04d-%02d-%02d", d/10000, d/100%100, d%100) }
+
+// usageKey names a group: a day, an assistant, a user ("deleted" when gone).
+func (s *Service) usageKey(ctx context.Context, by string, key int64) string {
+	switch by {
+	case "day":
+		return dayString(int(key))
+	case "assistant":
+		if a, err := s.st.AssistantByID(ctx, key); err == nil {
+			return fmt.Sprintf("%s (#%d)", a.Name, a.ID)
+		}
+		return fmt.Sprintf("deleted assistant #%d", key)
+	}
+	if u, err := s.st.UserByID(ctx, key); err == nil {
+		return u.Email
+	}
+	return strings.TrimSpace(fmt.Sprintf("deleted user #%d", key))
+}
