@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -211,6 +212,9 @@ func (f *Form) Update(msg tea.Msg) (submit, cancel bool, cmd tea.Cmd) {
 		}
 		return false, false, nil
 	case ChoiceField:
+		if len(fl.Options) == 0 {
+			return false, false, nil
+		}
 		switch km.String() {
 		case "left", "h":
 			fl.choice = (fl.choice + len(fl.Options) - 1) % len(fl.Options)
@@ -249,6 +253,11 @@ func (f *Form) View() string {
 				value = "[x]"
 			}
 		case ChoiceField:
+			if len(fl.Options) > 3 {
+				// Long lists show the chosen option only: ◂ option ▸ (2/9).
+				value = st.Muted.Render("◂ ") + st.Focused.Render(fl.Value()) + st.Muted.Render(fmt.Sprintf(" ▸  (%d/%d, ←/→)", fl.choice+1, len(fl.Options)))
+				break
+			}
 			parts := make([]string, len(fl.Options))
 			for j, o := range fl.Options {
 				if j == fl.choice {

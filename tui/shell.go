@@ -129,6 +129,41 @@ func (s *Shell) Update(msg tea.Msg) (*Shell, tea.Cmd) {
 	return s, s.afterUpdate(cmd)
 }
 
+// tabs renders the screen names that fit in width w, keeping the active
+// one in view.
+func (s *Shell) tabs(w int) []string {
+	st := s.c.Styles
+	all := make([]string, len(s.screens))
+	for i, sc := range s.screens {
+		label := sc.Title()
+		if i < 9 {
+			label = string(rune('1'+i)) + " " + label
+		}
+		if i == s.active {
+			all[i] = st.ActiveTab.Render(label)
+		} else {
+			all[i] = st.Tab.Render(label)
+		}
+	}
+	from, to := 0, len(all)
+	width := func() int { return lipgloss.Width(strings.Join(all[from:to], "")) + 2 }
+	for width() > w && to-from > 1 {
+		if to-1 > s.active {
+			to--
+		} else {
+			from++
+		}
+	}
+	out := all[from:to]
+	if from > 0 {
+		out = append([]string{st.Muted.Render("…")}, out...)
+	}
+	if to < len(all) {
+		out = append(out, st.Muted.Render("…"))
+	}
+	return out
+}
+
 // afterUpdate starts the spinner when a screen started a service call.
 func (s *Shell) afterUpdate(cmd tea.Cmd) tea.Cmd {
 	if s.c.Busy() && !s.spinning {
@@ -181,15 +216,7 @@ func (s *Shell) View() string {
 	a := s.c.Actor
 	org := a.OrgSlug
 	header := st.Brand.Render("lamb") + st.Muted.Render(" · ") + org + st.Muted.Render(" · ") + a.Email + " " + st.Role.Render("("+a.Role.String()+")")
-	var tabs []string
-	for i, sc := range s.screens {
-		label := string(rune('1'+i)) + " " + sc.Title()
-		if i == s.active {
-			tabs = append(tabs, st.ActiveTab.Render(label))
-		} else {
-			tabs = append(tabs, st.Tab.Render(label))
-		}
-	}
+	tabs := s.tabs(w)
 	var b strings.Builder
 	b.WriteString(st.Header.Render(header) + "\n")
 	if s.Banner != "" {

@@ -62,6 +62,10 @@ func (m *SignIn) Update(msg tea.Msg) (*SignIn, tea.Cmd) {
 		msg.c.pending--
 		m.busy = false
 		return m.Update(msg.msg)
+	case SignedInMsg:
+		// Results of service calls arrive wrapped; hand this one up to the
+		// console, which swaps this screen for the user's console.
+		return m, func() tea.Msg { return msg }
 	case signInFailedMsg:
 		m.form.SetError(msg.err)
 		m.form.Clear("password")

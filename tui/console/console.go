@@ -44,15 +44,16 @@ func shellFor(c *tui.Common) *tui.Shell {
 		slug := c.Actor.OrgSlug
 		s := tui.NewShell(c,
 			orgadmin.NewDashboard(c, slug), orgadmin.NewUsers(c), orgadmin.NewSignup(c, slug),
-			orgadmin.NewProviders(c, slug), orgadmin.NewLimits(c, slug), orgadmin.NewAssistants(c, slug),
-			orgadmin.NewOrg(c, slug, false), orgadmin.NewAudit(c), member.NewAccount(c))
+			orgadmin.NewProviders(c, slug), orgadmin.NewLimits(c, slug), member.NewAssistants(c, true),
+			member.NewAPIKeys(c, true), member.NewUsage(c, true), orgadmin.NewOrg(c, slug, false),
+			orgadmin.NewAudit(c), member.NewAccount(c))
 		if c.Actor.ActingSystemAdmin {
 			s.Banner = "You are working in " + c.Actor.OrgSlug + " as its admin. Changes are audited under your name. ctrl+b returns to the system console."
 			s.Extra = []key.Binding{keyLeave}
 		}
 		return s
 	}
-	return tui.NewShell(c, member.NewAccount(c))
+	return tui.NewShell(c, member.NewAssistants(c, false), member.NewAPIKeys(c, false), member.NewUsage(c, false), member.NewAccount(c))
 }
 
 // Init starts the first screen.
