@@ -35,6 +35,8 @@ func NewHandler(svc *service.Service, logger *log.Logger, opts Options) *Handler
 	h.mux.HandleFunc("GET /signup", h.signupForm)
 	h.mux.HandleFunc("POST /signup", h.signupSubmit)
 	h.mux.HandleFunc("POST /v1/signup", h.signupJSON)
+	h.mux.HandleFunc("GET /v1/models", h.models)
+	h.mux.HandleFunc("POST /v1/chat/completions", h.chatCompletions)
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }

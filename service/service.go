@@ -30,6 +30,9 @@ type Deps struct {
 	SystemEnv func() (config.System, error)
 	// PublicURL is the base URL of the HTTP listener, for signup links.
 	PublicURL string
+	// ProviderTimeout bounds a provider's silence: the wait for its
+	// answer, and each gap between streamed chunks. 120 s when zero.
+	ProviderTimeout time.Duration
 }
 
 // Service is the application. It is safe for concurrent use.
@@ -44,6 +47,15 @@ type Service struct {
 	signIns   *throttle
 	// signups limits signup attempts per address, signupKeys per key.
 	signups, signupKeys *window
+
+	// The gateway's caches, limits and usage writer.
+	providerTimeout time.Duration
+	keys            *ttlCache[string, store.APIKeyWithOwner]
+	assistants      *ttlCache[int64, routedAssistant]
+	orgConfigs      *ttlCache[int64, orgConfigEntry]
+	limits          *limiter
+	usage           *usageWriter
+	keyTouched      map[int64]time.Time
 
 	mu      sync.Mutex
 	managed map[string]string         // system-org fields managed by the environment → variable
@@ -61,12 +73,32 @@ func New(d Deps) *Service {
 	if d.Providers == nil {
 		d.Providers = provider.NewClients()
 	}
+	if d.ProviderTimeout == 0 {
+		d.ProviderTimeout = 120 * time.Second
+	}
 	return &Service{
 		st: d.Store, box: d.Box, log: d.Logger, now: d.Now,
 		systemEnv: d.SystemEnv, publicURL: d.PublicURL, providers: d.Providers,
 		signIns: newThrottle(), signups: newWindow(signupPerMinute, signupWindow),
 		signupKeys: newWindow(signupPerMinute, signupWindow), managed: map[string]string{}, tests: map[testKey]ProviderCheck{},
+		providerTimeout: d.ProviderTimeout,
+		keys:            newTTLCache[string, store.APIKeyWithOwner](cacheTTL, 100_000),
+		assistants:      newTTLCache[int64, routedAssistant](cacheTTL, 100_000),
+		orgConfigs:      newTTLCache[int64, orgConfigEntry](cacheTTL, 10_000),
+		limits:          newLimiter(),
+		usage:           newUsageWriter(d.Store, d.Logger),
+		keyTouched:      map[int64]time.Time{},
 	}
+}
+
+// cacheTTL is how long the gateway trusts what it read: a revoked key or a
+// suspended org stops working within this time.
+const cacheTTL = time.Second
+
+// Close flushes the usage events still queued. Call it after the HTTP
+// server has stopped taking requests.
+func (s *Service) Close() {
+	s.usage.close()
 }
 
 // Healthy reports whether the database answers.

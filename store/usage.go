@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -97,4 +98,112 @@ func (q *Queries) GroupUsage(ctx context.Context, f UsageFilter, by string) ([]U
 		out = append(out, g)
 	}
 	return out, mapErr(rows.Err())
+}
+
+// UsageEvent is a row of usage_events: one completion request. IDs of 0
+// are stored as NULL (unknown or not applicable).
+type UsageEvent struct {
+	OrganizationID   int64
+	AssistantID      int64
+	UserID           int64 // the assistant's owner
+	APIKeyID         int64
+	Provider         string
+	Model            string
+	PromptTokens     int64
+	CompletionTokens int64
+	Status           string // ok, or an error class
+	HTTPStatus       int
+	LatencyMS        int64
+	Stream           bool
+	Estimated        bool
+	CreatedAt        time.Time
+}
+
+// InsertUsage writes events and adds them to the daily rollups, in the
+// caller's transaction. Events are written with one multi-row statement per
+// chunk, and rollups once per (org, day, assistant, user) of the batch.
+func (q *Queries) InsertUsage(ctx context.Context, events []UsageEvent) error {
+	const perStatement = 50 // 15 columns × 50 rows stays far below SQLite's variable limit
+	for start := 0; start < len(events); start += perStatement {
+		chunk := events[start:min(start+perStatement, len(events))]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO usage_events (organization_id, assistant_id, user_id, api_key_id, provider, model,
+			prompt_tokens, completion_tokens, status, http_status, latency_ms, stream, estimated, created_at) VALUES `)
+		args := make([]any, 0, len(chunk)*14)
+		for i, e := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			// Ids are looked up so that an assistant, user or key deleted
+			// while its events waited for the writer becomes NULL, as the
+			// foreign keys would make it, instead of failing the batch.
+			sb.WriteString(`(?, (SELECT id FROM assistants WHERE id = ?), (SELECT id FROM users WHERE id = ?),
+				(SELECT id FROM api_keys WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			args = append(args, e.OrganizationID, nullID(e.AssistantID), nullID(e.UserID), nullID(e.APIKeyID), e.Provider,
+				e.Model, e.PromptTokens, e.CompletionTokens, e.Status, e.HTTPStatus, e.LatencyMS, e.Stream, e.Estimated, e.CreatedAt.Unix())
+		}
+		if _, err := q.w.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("insert usage events: %w", mapErr(err))
+		}
+	}
+	type rollupKey struct {
+		org       int64
+		day       int
+		assistant int64
+		user      int64
+	}
+	sums := map[rollupKey]*UsageTotals{}
+	var order []rollupKey
+	for _, e := range events {
+		k := rollupKey{e.OrganizationID, Day(e.CreatedAt), e.AssistantID, e.UserID}
+		t := sums[k]
+		if t == nil {
+			t = &UsageTotals{}
+			sums[k] = t
+			order = append(order, k)
+		}
+		t.Requests++
+		if e.Status != "ok" {
+			t.Errors++
+		}
+		t.PromptTokens += e.PromptTokens
+		t.CompletionTokens += e.CompletionTokens
+	}
+	for _, k := range order {
+		if err := q.AddUsageDaily(ctx, k.org, k.day, k.assistant, k.user, *sums[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CountUsageEvents counts raw events of an org (all orgs for 0).
+func (q *Queries) CountUsageEvents(ctx context.Context, orgID int64) (int64, error) {
+	query, args := `SELECT COUNT(*) FROM usage_events`, []any{}
+	if orgID != 0 {
+		query += ` WHERE organization_id = ?`
+		args = append(args, orgID)
+	}
+	var n int64
+	err := q.r.QueryRowContext(ctx, query, args...).Scan(&n)
+	return n, mapErr(err)
+}
+
+// DeleteUsageBefore deletes raw events older than t (rollups stay), in
+// batches so the writer is never held for long. It returns how many went.
+func (q *Queries) DeleteUsageBefore(ctx context.Context, t time.Time, batch int) (int64, error) {
+	res, err := q.w.ExecContext(ctx, `DELETE FROM usage_events WHERE id IN
+		(SELECT id FROM usage_events WHERE created_at < ? ORDER BY id LIMIT ?)`, t.Unix(), batch)
+	if err != nil {
+		return 0, fmt.Errorf("delete old usage events: %w", mapErr(err))
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
 }

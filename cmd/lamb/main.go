@@ -195,6 +195,7 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, logger *log.
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	herr := httpSrv.Shutdown(sctx)
+	svc.Close() // flush usage events of the requests that just finished
 	serr := sshSrv.Shutdown(sctx)
 	if errors.Is(serr, context.DeadlineExceeded) {
 		serr = sshSrv.Close()

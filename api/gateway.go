@@ -1,0 +1,142 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	openai "github.com/sashabaranov/go-openai"
+
+	"lamb/service"
+)
+
+// bearer returns the API key of an Authorization: Bearer header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// writeGatewayError writes a service error in the OpenAI shape.
+func (h *Handler) writeGatewayError(w http.ResponseWriter, err error) {
+	var ge *service.GatewayError
+	if !errors.As(err, &ge) {
+		h.log.Error("gateway", "err", err)
+		writeError(w, http.StatusInternalServerError, "server_error", "internal_error", "internal error; the request was not completed")
+		return
+	}
+	if ge.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ge.RetryAfter+999_999_999)/1_000_000_000)))
+	}
+	if ge.Status == 499 { // nobody is listening any more
+		return
+	}
+	writeError(w, ge.Status, ge.Type, ge.Code, ge.Message)
+}
+
+// models is GET /v1/models: the assistants the key may call.
+func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
+	c, err := h.svc.Authenticate(r.Context(), bearer(r))
+	if err != nil {
+		h.writeGatewayError(w, err)
+		return
+	}
+	ms, err := h.svc.Models(r.Context(), c)
+	if err != nil {
+		h.writeGatewayError(w, err)
+		return
+	}
+	if ms == nil {
+		ms = []service.Model{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": ms})
+}
+
+// chatCompletions is POST /v1/chat/completions (DESIGN §7).
+func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
+	c, err := h.svc.Authenticate(r.Context(), bearer(r))
+	if err != nil {
+		h.writeGatewayError(w, err)
+		return
+	}
+	var req service.ChatRequest
+	if !decodeJSON(w, r, maxCompletionBody, &req) {
+		return
+	}
+	if len(req.Messages) == 0 {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request_error", "messages: at least one message is required")
+		return
+	}
+	if req.Stream {
+		h.stream(w, r, c, &req)
+		return
+	}
+	resp, err := h.svc.Chat(r.Context(), c, &req)
+	if err != nil {
+		h.writeGatewayError(w, err)
+		return
+	}
+	w.Header().Set("X-Lamb-Model", resp.Model)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// stream relays the provider's chunks as server-sent events, flushing each
+// one as it arrives, and ends with [DONE]. An error after the first chunk
+// is sent as an error event.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c service.Caller, req *service.ChatRequest) {
+	flusher, _ := w.(http.Flusher)
+	started := false
+	var buf bytes.Buffer
+	err := h.svc.ChatStream(r.Context(), c, req, func(model string) {
+		hd := w.Header()
+		hd.Set("Content-Type", "text/event-stream")
+		hd.Set("Cache-Control", "no-cache")
+		hd.Set("X-Accel-Buffering", "no") // tell proxies not to hold chunks back
+		hd.Set("X-Lamb-Model", model)
+		w.WriteHeader(http.StatusOK)
+		if flusher != nil {
+			flusher.Flush()
+		}
+		started = true
+	}, func(chunk *openai.ChatCompletionStreamResponse) error {
+		buf.Reset()
+		buf.WriteString("data: ")
+		if err := json.NewEncoder(&buf).Encode(chunk); err != nil {
+			return err
+		}
+		buf.WriteString("\n") // Encode ended the line; a blank line ends the event
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	})
+	if err != nil && !started {
+		h.writeGatewayError(w, err)
+		return
+	}
+	if err != nil {
+		var ge *service.GatewayError
+		if errors.As(err, &ge) && ge.Status == 499 {
+			return
+		}
+		var body errorBody
+		body.Error.Message, body.Error.Type, body.Error.Code = err.Error(), "api_error", "provider_error"
+		if errors.As(err, &ge) {
+			body.Error.Type, body.Error.Code = ge.Type, ge.Code
+		}
+		data, _ := json.Marshal(body)
+		w.Write([]byte("data: " + string(data) + "\n\n"))
+	}
+	w.Write([]byte("data: [DONE]\n\n"))
+	if flusher != nil {
+		flusher.Flush()
+	}
+}

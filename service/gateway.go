@@ -1,0 +1,481 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	openai "github.com/sashabaranov/go-openai"
+
+	"lamb/config"
+	"lamb/provider"
+	"lamb/store"
+)
+
+// GatewayError is an OpenAI-shaped error of the completion gateway.
+type GatewayError struct {
+	Status     int
+	Type       string
+	Code       string
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *GatewayError) Error() string { return e.Message }
+
+var (
+	errInvalidKey = &GatewayError{Status: 401, Type: "invalid_request_error", Code: "invalid_api_key",
+		Message: "invalid API key: it is unknown, revoked or expired, or its organization is suspended"}
+)
+
+func modelNotFound(model string) *GatewayError {
+	return &GatewayError{Status: 404, Type: "invalid_request_error", Code: "model_not_found",
+		Message: fmt.Sprintf("the model %q does not exist or this key can't call it; GET /v1/models lists the assistants it can", model)}
+}
+
+// Caller is who calls the gateway: an API key of an org, personal or not.
+type Caller struct {
+	KeyID    int64
+	OrgID    int64
+	OrgSlug  string
+	UserID   int64 // a personal key's user
+	Personal bool
+}
+
+// Authenticate resolves a bearer API key. Results are cached for a second,
+// so revocations and suspensions take effect within a second while a
+// request costs no database round trip.
+func (s *Service) Authenticate(ctx context.Context, key string) (Caller, error) {
+	if !looksLikeAPIKey(key) {
+		return Caller{}, errInvalidKey
+	}
+	now := s.now()
+	hash := HashAPIKey(key)
+	k, err := s.keys.get(hash, now, func() (store.APIKeyWithOwner, error) {
+		k, err := s.st.APIKeyByHash(ctx, hash)
+		if err == nil && k.UserID != 0 {
+			u, uerr := s.st.UserByID(ctx, k.UserID)
+			if uerr != nil || !u.Enabled {
+				return k, errInvalidKey
+			}
+		}
+		return k, err
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, errInvalidKey):
+		return Caller{}, errInvalidKey
+	case err != nil:
+		s.keys.forget(hash) // don't remember a database failure
+		return Caller{}, err
+	case !k.RevokedAt.IsZero(), !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt), k.OrgStatus != store.OrgActive:
+		return Caller{}, errInvalidKey
+	}
+	s.touchKey(k.ID, now)
+	return Caller{KeyID: k.ID, OrgID: k.OrganizationID, OrgSlug: k.OrgSlug, UserID: k.UserID, Personal: k.UserID != 0}, nil
+}
+
+// touchKey records last use, at most once a minute per key.
+func (s *Service) touchKey(id int64, now time.Time) {
+	s.mu.Lock()
+	last := s.keyTouched[id]
+	if now.Sub(last) < time.Minute {
+		s.mu.Unlock()
+		return
+	}
+	s.keyTouched[id] = now
+	s.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.st.TouchAPIKey(ctx, id, now); err != nil {
+			s.log.Warn("record api key use", "err", err)
+		}
+	}()
+}
+
+// routedAssistant is an assistant with what calling it needs.
+type routedAssistant struct {
+	a         store.Assistant
+	ownerOK   bool // the owner is enabled
+	orgCfg    *config.Org
+	orgSlug   string
+	orgActive bool
+}
+
+func (s *Service) routeAssistant(ctx context.Context, id int64) (routedAssistant, error) {
+	now := s.now()
+	return s.assistants.get(id, now, func() (routedAssistant, error) {
+		a, err := s.st.AssistantByID(ctx, id)
+		if err != nil {
+			return routedAssistant{}, err
+		}
+		u, err := s.st.UserByID(ctx, a.OwnerUserID)
+		if err != nil {
+			return routedAssistant{}, err
+		}
+		cfg, slug, active, err := s.orgConfig(ctx, a.OrganizationID)
+		if err != nil {
+			return routedAssistant{}, err
+		}
+		return routedAssistant{a: a, ownerOK: u.Enabled, orgCfg: cfg, orgSlug: slug, orgActive: active}, nil
+	})
+}
+
+// orgConfigEntry is an org's decrypted config and state, cached.
+type orgConfigEntry struct {
+	cfg    *config.Org
+	slug   string
+	active bool
+}
+
+// orgConfig returns an org's decrypted config, cached like keys.
+func (s *Service) orgConfig(ctx context.Context, orgID int64) (*config.Org, string, bool, error) {
+	e, err := s.orgConfigs.get(orgID, s.now(), func() (orgConfigEntry, error) {
+		o, err := s.st.OrgByID(ctx, orgID)
+		if err != nil {
+			return orgConfigEntry{}, err
+		}
+		cfg, err := s.openConfig(o)
+		return orgConfigEntry{cfg, o.Slug, o.Status == store.OrgActive}, err
+	})
+	return e.cfg, e.slug, e.active, err
+}
+
+// parseModel accepts "lamb_assistant.<id>" or the bare id.
+func parseModel(model string) (int64, bool) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(model, ModelPrefix), 10, 64)
+	return id, err == nil && id > 0
+}
+
+// Model is an assistant as /v1/models lists it.
+type Model struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+	Name    string `json:"name"`
+}
+
+// Models lists the assistants a caller may call.
+func (s *Service) Models(ctx context.Context, c Caller) ([]Model, error) {
+	f := store.AssistantFilter{OrganizationID: c.OrgID, Limit: 500}
+	if c.Personal {
+		f.OwnerUserID = c.UserID
+	}
+	var out []Model
+	for {
+		rows, total, err := s.st.ListAssistants(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if r.Enabled {
+				out = append(out, Model{ID: ModelPrefix + itoa(r.ID), Object: "model", Created: r.CreatedAt.Unix(), OwnedBy: c.OrgSlug, Name: r.Name})
+			}
+		}
+		f.Offset += len(rows)
+		if len(rows) == 0 || f.Offset >= total {
+			return out, nil
+		}
+	}
+}
+
+// ChatRequest is an OpenAI chat completion request. Temperature is a
+// pointer so that an explicit 0 is told apart from "not given".
+type ChatRequest struct {
+	openai.ChatCompletionRequest
+	Temperature *float32 `json:"temperature,omitempty"`
+}
+
+// call is one routed request on its way to a provider.
+type call struct {
+	caller    Caller
+	assistant store.Assistant
+	orgSlug   string
+	setup     string
+	target    provider.Target
+	model     string
+	res       reservation
+	estimate  int64
+	started   time.Time
+	stream    bool
+}
+
+// route applies DESIGN §7 rules 2-6: the assistant must be the caller's to
+// call, the setup is its pin or the org's active one, the provider must be
+// enabled there, the model falls back to the provider's default; limits
+// are admitted last.
+func (s *Service) route(ctx context.Context, c Caller, req *ChatRequest) (*call, error) {
+	id, ok := parseModel(req.Model)
+	if !ok {
+		return nil, modelNotFound(req.Model)
+	}
+	ra, err := s.routeAssistant(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, modelNotFound(req.Model)
+	} else if err != nil {
+		return nil, err
+	}
+	a := ra.a
+	// Another org's assistant answers exactly like a missing one.
+	if a.OrganizationID != c.OrgID || (c.Personal && a.OwnerUserID != c.UserID) || !a.Enabled || !ra.ownerOK || !ra.orgActive {
+		return nil, modelNotFound(req.Model)
+	}
+	cfg := ra.orgCfg
+	setupName := a.Setup
+	if _, ok := cfg.Setups[setupName]; !ok || setupName == "" {
+		setupName = cfg.ActiveSetup // a pin to a deleted setup falls back
+	}
+	setup := cfg.Setups[setupName]
+	p := setup.Providers[a.Provider]
+	if p == nil || !p.Enabled {
+		return nil, &GatewayError{Status: 400, Type: "invalid_request_error", Code: "provider_not_enabled",
+			Message: fmt.Sprintf("provider %s is not enabled in setup %s of organization %s; an admin can enable it in the Providers screen", a.Provider, setupName, ra.orgSlug)}
+	}
+	model := a.Model
+	if len(p.Models) > 0 && !slices.Contains(p.Models, model) {
+		model = p.DefaultModel
+		if model == "" {
+			model = p.Models[0]
+		}
+	}
+	cl := &call{caller: c, assistant: a, orgSlug: ra.orgSlug, setup: setupName, model: model, started: s.now(),
+		target: provider.Target{Provider: a.Provider, BaseURL: p.BaseURL, APIKey: p.APIKey}, stream: req.Stream}
+	cl.estimate = estimateRequest(req)
+	cl.res, err = s.admit(ctx, a.OrganizationID, a.OwnerUserID, cfg.Limits, cl.estimate)
+	if err != nil {
+		return cl, err
+	}
+	return cl, nil
+}
+
+// prepare turns the caller's request into the provider's: the assistant's
+// model, its system prompt first, its temperature unless the caller set one.
+func (cl *call) prepare(req *ChatRequest) openai.ChatCompletionRequest {
+	out := req.ChatCompletionRequest
+	out.Model = cl.model
+	if sp := cl.assistant.SystemPrompt; sp != "" {
+		msgs := make([]openai.ChatCompletionMessage, 0, len(out.Messages)+1)
+		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: sp})
+		out.Messages = append(msgs, out.Messages...)
+	}
+	t := req.Temperature
+	if t == nil && cl.assistant.Temperature != nil {
+		v := float32(*cl.assistant.Temperature)
+		t = &v
+	}
+	if t != nil {
+		out.Temperature = *t
+		if *t == 0 {
+			// go-openai omits a zero temperature; the smallest positive
+			// float is the documented way to send "0".
+			out.Temperature = math.SmallestNonzeroFloat32
+		}
+	}
+	if cl.stream {
+		out.Stream = true
+		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+	}
+	return out
+}
+
+// estimateRequest is the token reservation of a request: its prompt, at
+// about four characters a token, plus what it may generate.
+func estimateRequest(req *ChatRequest) int64 {
+	var chars int
+	for _, m := range req.Messages {
+		chars += len(m.Content) + 16
+		for _, p := range m.MultiContent {
+			chars += len(p.Text)
+		}
+	}
+	out := int64(req.MaxCompletionTokens)
+	if out == 0 {
+		out = int64(req.MaxTokens)
+	}
+	if out == 0 {
+		out = defaultReservation
+	}
+	return int64(chars/4) + out
+}
+
+// defaultReservation is what a request without max_tokens reserves for its
+// answer until the real usage is known.
+const defaultReservation = 1024
+
+// estimateTokens counts the tokens of text the way estimateRequest does,
+// for providers that report no usage.
+func estimateTokens(s string) int64 { return int64((len(s) + 3) / 4) }
+
+// finish settles the reservation, queues the usage event and logs the
+// request's one line.
+func (s *Service) finish(cl *call, status string, httpStatus int, usage *openai.Usage, estimatedCompletion string, promptReq *ChatRequest) {
+	latency := s.now().Sub(cl.started)
+	var prompt, completion int64
+	estimated := false
+	switch {
+	case usage != nil && (usage.PromptTokens > 0 || usage.CompletionTokens > 0):
+		prompt, completion = int64(usage.PromptTokens), int64(usage.CompletionTokens)
+	case status == "ok":
+		estimated = true
+		prompt = estimateRequest(promptReq) - defaultReservation
+		if prompt < 0 {
+			prompt = 0
+		}
+		completion = estimateTokens(estimatedCompletion)
+	}
+	s.settle(cl.res, prompt+completion)
+	s.usage.record(store.UsageEvent{OrganizationID: cl.caller.OrgID, AssistantID: cl.assistant.ID, UserID: cl.assistant.OwnerUserID,
+		APIKeyID: cl.caller.KeyID, Provider: cl.target.Provider, Model: cl.model, PromptTokens: prompt, CompletionTokens: completion,
+		Status: status, HTTPStatus: httpStatus, LatencyMS: latency.Milliseconds(), Stream: cl.stream, Estimated: estimated,
+		CreatedAt: cl.started})
+	s.log.Info("completion", "org", cl.orgSlug, "setup", cl.setup, "provider", cl.target.Provider, "model", cl.model,
+		"assistant", cl.assistant.ID, "status", httpStatus, "latency_ms", latency.Milliseconds(), "stream", cl.stream,
+		"prompt_tokens", prompt, "completion_tokens", completion, "estimated", estimated)
+}
+
+// refuse records a request refused before reaching a provider.
+func (s *Service) refuse(c Caller, cl *call, err error) {
+	ge := asGatewayError(err)
+	e := store.UsageEvent{OrganizationID: c.OrgID, APIKeyID: c.KeyID, Status: ge.Code, HTTPStatus: ge.Status, CreatedAt: s.now()}
+	if cl != nil {
+		e.AssistantID, e.UserID, e.Provider, e.Model = cl.assistant.ID, cl.assistant.OwnerUserID, cl.target.Provider, cl.model
+		e.LatencyMS = s.now().Sub(cl.started).Milliseconds()
+	}
+	s.usage.record(e)
+	s.log.Info("completion refused", "org", c.OrgSlug, "assistant", e.AssistantID, "status", ge.Status, "code", ge.Code)
+}
+
+// asGatewayError maps any error of the gateway path to its HTTP answer.
+func asGatewayError(err error) *GatewayError {
+	var ge *GatewayError
+	if errors.As(err, &ge) {
+		return ge
+	}
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		switch {
+		case errors.Is(pe, provider.ErrTimeout):
+			return &GatewayError{Status: 504, Type: "api_error", Code: "provider_timeout", Message: pe.Message}
+		case pe.Status == http.StatusBadRequest || pe.Status == http.StatusUnprocessableEntity:
+			return &GatewayError{Status: 400, Type: "invalid_request_error", Code: "provider_rejected_request", Message: pe.Message}
+		case pe.Status == http.StatusTooManyRequests:
+			return &GatewayError{Status: 429, Type: "rate_limit_error", Code: "provider_rate_limited", Message: pe.Message, RetryAfter: 10 * time.Second}
+		}
+		return &GatewayError{Status: 502, Type: "api_error", Code: "provider_error", Message: pe.Message}
+	}
+	if errors.Is(err, context.Canceled) {
+		return &GatewayError{Status: 499, Type: "api_error", Code: "client_closed", Message: "the client closed the request"}
+	}
+	return &GatewayError{Status: 500, Type: "server_error", Code: "internal_error", Message: "internal error; the request was not completed"}
+}
+
+// Chat runs a non-streaming completion (DESIGN §7). It returns the
+// provider's response with the model used.
+func (s *Service) Chat(ctx context.Context, c Caller, req *ChatRequest) (openai.ChatCompletionResponse, error) {
+	cl, err := s.route(ctx, c, req)
+	if err != nil {
+		s.refuse(c, cl, err)
+		return openai.ChatCompletionResponse{}, asGatewayError(err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.providerTimeout)
+	defer cancel()
+	resp, err := s.providers.Client(cl.target).CreateChatCompletion(pctx, cl.prepare(req))
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err() // the client went away, not the provider
+		} else {
+			err = provider.Explain(cl.target, err)
+		}
+		ge := asGatewayError(err)
+		s.finish(cl, ge.Code, ge.Status, nil, "", req)
+		return openai.ChatCompletionResponse{}, ge
+	}
+	text := ""
+	if resp.Usage.TotalTokens == 0 && len(resp.Choices) > 0 {
+		text = resp.Choices[0].Message.Content
+	}
+	s.finish(cl, "ok", 200, &resp.Usage, text, req)
+	resp.Model = cl.model
+	return resp, nil
+}
+
+// ChatStream runs a streaming completion: start is called with the model
+// once the provider accepted the request, then send for every chunk as it
+// arrives. An error before start is the request's answer; an error after
+// it happened mid-stream.
+func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, start func(model string), send func(*openai.ChatCompletionStreamResponse) error) error {
+	cl, err := s.route(ctx, c, req)
+	if err != nil {
+		s.refuse(c, cl, err)
+		return asGatewayError(err)
+	}
+	// The deadline covers waiting for the provider to answer and each gap
+	// between chunks, not the whole stream: a long answer that keeps
+	// coming is never cut off.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idle := time.AfterFunc(s.providerTimeout, cancel)
+	defer idle.Stop()
+	timedOut := func() bool { return ctx.Err() == nil && pctx.Err() != nil }
+
+	stream, err := s.providers.Client(cl.target).CreateChatCompletionStream(pctx, cl.prepare(req))
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			err = ctx.Err()
+		case timedOut():
+			err = provider.Explain(cl.target, context.DeadlineExceeded)
+		default:
+			err = provider.Explain(cl.target, err)
+		}
+		ge := asGatewayError(err)
+		s.finish(cl, ge.Code, ge.Status, nil, "", req)
+		return ge
+	}
+	defer stream.Close()
+	start(cl.model)
+	var usage *openai.Usage
+	var text strings.Builder
+	for {
+		idle.Reset(s.providerTimeout)
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				err = ctx.Err()
+			case timedOut():
+				err = provider.Explain(cl.target, context.DeadlineExceeded)
+			default:
+				err = provider.Explain(cl.target, err)
+			}
+			ge := asGatewayError(err)
+			s.finish(cl, ge.Code, ge.Status, usage, text.String(), req)
+			return ge
+		}
+		if chunk.Usage != nil {
+			usage = chunk.Usage
+		}
+		if usage == nil && len(chunk.Choices) > 0 {
+			text.WriteString(chunk.Choices[0].Delta.Content)
+		}
+		chunk.Model = cl.model
+		if err := send(&chunk); err != nil {
+			ge := asGatewayError(context.Canceled)
+			s.finish(cl, ge.Code, ge.Status, usage, text.String(), req)
+			return ge
+		}
+	}
+	s.finish(cl, "ok", 200, usage, text.String(), req)
+	return nil
+}
