@@ -1,39 +1,19 @@
 package api
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/charmbracelet/log"
-
-	"lamb/secret"
-	"lamb/service"
 	"lamb/store"
 )
 
 func newServer(t *testing.T) (*httptest.Server, *store.Store) {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "lamb.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, secret.KeySize)
-	rand.Read(key)
-	box, _ := secret.NewBox(key)
-	svc := service.New(service.Deps{Store: st, Box: box, Logger: log.New(io.Discard), Now: time.Now})
-	srv := httptest.NewServer(NewHandler(svc, log.New(io.Discard), Options{PublicURL: "http://lamb.test", SSHHint: "ssh -p 2222 lamb.test"}))
-	t.Cleanup(func() { srv.Close(); st.Close() })
-	return srv, st
+	e := newTestEnv(t)
+	return e.srv, e.st
 }
 
 func TestHealthz(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -72,6 +73,16 @@ func (h *Handler) signupJSON(w http.ResponseWriter, r *http.Request) {
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	err := dec.Decode(v)
+	if err == nil {
+		// One JSON value and nothing after it: Decode alone stops at the
+		// end of the first value and would accept `{…} garbage`.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = terr
+			if err == nil {
+				err = errors.New("unexpected data after the JSON object")
+			}
+		}
+	}
 	var tooBig *http.MaxBytesError
 	var typeErr *json.UnmarshalTypeError
 	switch {
@@ -81,8 +92,12 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 		writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large",
 			"the request body is larger than "+strconv.FormatInt(limit>>10, 10)+" KiB")
 	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" { // the body itself, e.g. a list
+			field = "body"
+		}
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_type",
-			typeErr.Field+": must be "+jsonType(typeErr.Type.Kind().String()))
+			field+": must be "+jsonType(typeErr.Type.Kind().String()))
 	default:
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_json", "the body is not valid JSON: "+strings.TrimPrefix(err.Error(), "json: "))
 	}
@@ -108,7 +123,7 @@ func (h *Handler) signupError(w http.ResponseWriter, err error) {
 	var limit *service.LimitError
 	switch {
 	case errors.As(err, &rl):
-		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+		w.Header().Set("Retry-After", strconv.Itoa(rl.Seconds()))
 		writeError(w, http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded", rl.Error())
 	case errors.Is(err, service.ErrInvalid):
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request_error", err.Error())
@@ -144,7 +159,12 @@ func (h *Handler) signupForm(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) signupSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxSignupBody)
 	if err := r.ParseForm(); err != nil {
-		h.renderSignup(w, http.StatusRequestEntityTooLarge, signupView{Errors: map[string]string{"form": "The form was too large to read; shorten the SSH key field and try again."}})
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.renderSignup(w, http.StatusRequestEntityTooLarge, signupView{Errors: map[string]string{"form": "The form was too large to read; shorten the SSH key field and try again."}})
+		} else {
+			h.renderSignup(w, http.StatusBadRequest, signupView{Errors: map[string]string{"form": "The form could not be read; reload the page and try again."}})
+		}
 		return
 	}
 	v := signupView{Values: map[string]string{}, Errors: map[string]string{}}
@@ -168,7 +188,7 @@ func (h *Handler) signupSubmit(w http.ResponseWriter, r *http.Request) {
 		v.Errors[ie.Field] = ie.Message
 	case errors.As(err, &rl):
 		status = http.StatusTooManyRequests
-		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+		w.Header().Set("Retry-After", strconv.Itoa(rl.Seconds()))
 		v.Errors["form"] = rl.Error()
 	case errors.Is(err, service.ErrSignupDenied):
 		status = http.StatusForbidden

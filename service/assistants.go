@@ -45,7 +45,8 @@ func checkAssistant(in *AssistantInput, cfg *config.Org) error {
 	if utf8.RuneCountInString(in.SystemPrompt) > maxSystemPrompt {
 		return invalid("system_prompt", "must be at most %d characters", maxSystemPrompt)
 	}
-	if t := in.Temperature; t != nil && (*t < 0 || *t > 2) {
+	// Written so that NaN, which compares false with everything, fails.
+	if t := in.Temperature; t != nil && !(*t >= 0 && *t <= 2) {
 		return invalid("temperature", "must be between 0 and 2")
 	}
 	in.Setup = strings.TrimSpace(in.Setup)
@@ -288,7 +289,7 @@ func (s *Service) ModelChoices(ctx context.Context, a Actor) ([]ModelChoice, err
 	if err != nil {
 		return nil, err
 	}
-	var out []ModelChoice
+	out := []ModelChoice{} // an empty list, not null, in JSON
 	for _, name := range cfg.SetupNames() {
 		st := cfg.Setups[name]
 		for _, pn := range config.Providers {

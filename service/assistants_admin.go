@@ -56,6 +56,11 @@ func (s *Service) ListOrgAssistants(ctx context.Context, a Actor, slug, query st
 // SetAssistantEnabled enables or disables an assistant of the org. A
 // disabled assistant answers callers like a missing one.
 func (s *Service) SetAssistantEnabled(ctx context.Context, a Actor, id int64, enabled bool) error {
+	// Like orgForAdmin: roles that administer no org are refused before the
+	// lookup, the same answer whichever org the assistant is in.
+	if a.Role == RoleMember || a.Role == RoleAPIKey || a.Role == RoleNone {
+		return ErrForbidden
+	}
 	return s.st.InTx(ctx, func(tx *store.Tx) error {
 		as, err := tx.AssistantByID(ctx, id)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"lamb/config"
+	"lamb/store"
 )
 
 // The permission matrix (STYLE.md, Tests): every role × every operation
@@ -22,30 +23,39 @@ const matrixPassword = "password-1"
 
 // matrixFixture is what the populated database holds.
 type matrixFixture struct {
-	actors   map[string]Actor
-	ownFP    map[string]string // each signed-in role's own SSH key
-	targetFP string            // the key of target@acme.edu
+	actors      map[string]Actor
+	ownFP       map[string]string // each signed-in role's own SSH key
+	targetFP    string            // the key of target@acme.edu
+	assistantID int64             // an assistant of A, owned by member A
 }
 
 const (
-	matrixTarget = "target@acme.edu"  // a member of A that operations act on
-	matrixSpare  = "spare@lamb.local" // a plain user of lamb
+	matrixTarget    = "target@acme.edu"      // a member of A that operations act on
+	matrixSpare     = "spare@lamb.local"     // a plain user of lamb
+	matrixSignupKey = "acme-signup-key-2026" // A's signup key
 )
 
 // buildMatrix populates a database: lamb with a system admin and a spare
 // user; acme (A) with its admin, a member and a target member; beta (B)
-// with its admin. It returns the directory of the closed database.
+// with its admin. A has a signup key, an assistant, and besides its default
+// setup a "lab" setup whose provider and knowledge base are a local fake
+// (alive until t ends), so that tests of connections succeed. It returns the
+// directory of the closed database.
 func buildMatrix(t *testing.T) (dir string, key []byte, fx matrixFixture) {
 	t.Helper()
 	ctx := context.Background()
+	fake := fakeProvider(t, "")
 	e := newTestEnv(t)
 	mustSync(t, e, config.System{})
 	fx = matrixFixture{actors: map[string]Actor{}, ownFP: map[string]string{}}
 	sys := sysAdmin(t, e, "root@lamb.local")
 	fx.actors["system admin"], fx.ownFP["system admin"] = sys, sys.Via
-	for _, o := range []struct{ slug, admin, role string }{{"acme", "admin@acme.edu", "org admin A"}, {"beta", "admin@beta.edu", "org admin B"}} {
+	for _, o := range []struct{ slug, admin, role, signupKey string }{
+		{"acme", "admin@acme.edu", "org admin A", matrixSignupKey},
+		{"beta", "admin@beta.edu", "org admin B", ""},
+	} {
 		line, fp := newKey(t, o.admin)
-		if _, err := e.svc.CreateOrg(ctx, sys, CreateOrgInput{Slug: o.slug, Name: strings.ToUpper(o.slug),
+		if _, err := e.svc.CreateOrg(ctx, sys, CreateOrgInput{Slug: o.slug, Name: strings.ToUpper(o.slug), SignupKey: o.signupKey,
 			Admin: &NewAdmin{Email: o.admin, Name: "Admin", SSHKey: line, Password: matrixPassword}}); err != nil {
 			t.Fatal(err)
 		}
@@ -67,11 +77,21 @@ func buildMatrix(t *testing.T) (dir string, key []byte, fx matrixFixture) {
 	}
 	cfg.Setups["default"].Providers["openai"] = &config.Provider{Enabled: true, APIKey: "sk-acme-secret-0123456789",
 		BaseURL: "https://api.openai.com/v1", Models: []string{"gpt-4o-mini"}, DefaultModel: "gpt-4o-mini"}
+	cfg.Setups["lab"] = &config.Setup{DefaultProvider: "openai",
+		Providers: map[string]*config.Provider{"openai": {Enabled: true, APIKey: "sk-acme-lab-0123456789",
+			BaseURL: fake.URL + "/v1", Models: []string{"gpt-4o"}, DefaultModel: "gpt-4o"}},
+		KnowledgeBase: &config.KnowledgeBase{URL: fake.URL, APIToken: "kb-acme-token"}}
 	if _, err := e.svc.SetOrgConfig(ctx, sys, "acme", cfg, false); err != nil {
 		t.Fatal(err)
 	}
 
 	acme := e.mustOrg(t, "acme")
+	as, err := e.st.CreateAssistant(ctx, store.Assistant{OrganizationID: acme.ID, OwnerUserID: member.UserID,
+		Name: "Tutor", Provider: "openai", Model: "gpt-4o-mini", Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.assistantID = as.ID
 	fx.actors["api key A"] = Actor{Role: RoleAPIKey, OrgID: acme.ID, OrgSlug: "acme", KeyID: 1, Via: "lamb_abc"}
 	fx.actors["personal key"] = Actor{Role: RoleAPIKey, OrgID: acme.ID, OrgSlug: "acme", KeyID: 2, Personal: true,
 		UserID: member.UserID, Via: "lamb_def"}
@@ -270,6 +290,96 @@ var matrixOps = []matrixOp{
 		}
 		return err
 	}},
+	// The org-admin console (issue 4): dashboard, signup, providers, setups,
+	// limits and the org's assistants. System admins and A's own admins only;
+	// B's admin gets the answer for an org that doesn't exist.
+	{"Dashboard", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		d, err := e.svc.Dashboard(ctx, a, "acme")
+		if err == nil && (d.Org.Slug != "acme" || d.Users != 3 || d.Assistants != 1) {
+			return fmt.Errorf("dashboard = %+v", d)
+		}
+		return err
+	}},
+	{"SignupInfo", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		s, err := e.svc.SignupInfo(ctx, a, "acme", false)
+		if err == nil && (!s.HasKey || s.Key != "" || s.URL != "") {
+			return fmt.Errorf("signup info without reveal = %+v", s)
+		}
+		return err
+	}},
+	{"SignupInfo reveal", "aaNFFFF", "signup_key.reveal", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		s, err := e.svc.SignupInfo(ctx, a, "acme", true)
+		if err == nil && s.Key != matrixSignupKey {
+			return fmt.Errorf("revealed key %q", s.Key)
+		}
+		return err
+	}},
+	{"SetSignupEnabled", "aaNFFFF", "signup.enable", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		s, err := e.svc.SetSignupEnabled(ctx, a, "acme", true)
+		if err == nil && !s.Enabled {
+			return errors.New("signup not enabled")
+		}
+		return err
+	}},
+	{"SetSignupKey", "aaNFFFF", "signup_key.set", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.SetSignupKey(ctx, a, "acme", "acme-signup-key-2027")
+		return err
+	}},
+	{"RotateSignupKey", "aaNFFFF", "signup_key.rotate", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		s, err := e.svc.RotateSignupKey(ctx, a, "acme")
+		if err == nil && (s.Key == "" || s.Key == matrixSignupKey) {
+			return fmt.Errorf("rotated key %q", s.Key)
+		}
+		return err
+	}},
+	{"UpdateProvider", "aaNFFFF", "provider.update", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		return e.svc.UpdateProvider(ctx, a, "acme", "default", "openai", ProviderInput{Enabled: true,
+			BaseURL: "https://api.openai.com/v1", Models: []string{"gpt-4o-mini", "gpt-4o"}, DefaultModel: "gpt-4o-mini"})
+	}},
+	{"TestProvider", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		res, err := e.svc.TestProvider(ctx, a, "acme", "lab", "openai")
+		if err == nil && !res.OK {
+			return fmt.Errorf("test against the fake failed: %s", res.Error)
+		}
+		return err
+	}},
+	{"UpdateKnowledgeBase", "aaNFFFF", "knowledge_base.update", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		return e.svc.UpdateKnowledgeBase(ctx, a, "acme", "lab", "http://kb.acme.internal:9090", nil)
+	}},
+	{"TestKnowledgeBase", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		res, err := e.svc.TestKnowledgeBase(ctx, a, "acme", "lab")
+		if err == nil && !res.OK {
+			return fmt.Errorf("test against the fake failed: %s", res.Error)
+		}
+		return err
+	}},
+	{"AddSetup", "aaNFFFF", "setup.add", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		return e.svc.AddSetup(ctx, a, "acme", "staging", "default")
+	}},
+	{"RenameSetup", "aaNFFFF", "setup.rename", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		return e.svc.RenameSetup(ctx, a, "acme", "lab", "research")
+	}},
+	{"DeleteSetup", "aaNFFFF", "setup.delete", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		return e.svc.DeleteSetup(ctx, a, "acme", "lab")
+	}},
+	{"SetActiveSetup", "aaNFFFF", "setup.activate", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		return e.svc.SetActiveSetup(ctx, a, "acme", "lab")
+	}},
+	{"SetLimits", "aaNFFFF", "limits.update", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		l := config.UnlimitedLimits()
+		l.TokensPerMonth = 5000
+		return e.svc.SetLimits(ctx, a, "acme", l)
+	}},
+	{"ListOrgAssistants", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, fx matrixFixture, _ string, a Actor) error {
+		p, err := e.svc.ListOrgAssistants(ctx, a, "acme", "", 0, 0)
+		if err == nil && (p.Total != 1 || p.Items[0].ID != fx.assistantID) {
+			return fmt.Errorf("listed %+v", p)
+		}
+		return err
+	}},
+	{"SetAssistantEnabled", "aaNFFFF", "assistant.disable", func(t *testing.T, ctx context.Context, e *testEnv, fx matrixFixture, _ string, a Actor) error {
+		return e.svc.SetAssistantEnabled(ctx, a, fx.assistantID, false)
+	}},
 }
 
 func TestPermissionMatrix(t *testing.T) {
@@ -349,4 +459,20 @@ func TestOrgAdminOfBCannotProbeA(t *testing.T) {
 	e1 = e.svc.RemoveSSHKey(ctx, b, fx.targetFP)
 	e2 = e.svc.RemoveSSHKey(ctx, b, "SHA256:nope")
 	same("RemoveSSHKey", e1, e2, fx.targetFP, "SHA256:nope")
+	_, e1 = e.svc.Dashboard(ctx, b, "acme")
+	_, e2 = e.svc.Dashboard(ctx, b, "nope")
+	same("Dashboard", e1, e2, "acme", "nope")
+	_, e1 = e.svc.SignupInfo(ctx, b, "acme", true)
+	_, e2 = e.svc.SignupInfo(ctx, b, "nope", true)
+	same("SignupInfo", e1, e2, "acme", "nope")
+	_, e1 = e.svc.TestProvider(ctx, b, "acme", "lab", "openai")
+	_, e2 = e.svc.TestProvider(ctx, b, "nope", "lab", "openai")
+	same("TestProvider", e1, e2, "acme", "nope")
+	e1 = e.svc.SetLimits(ctx, b, "acme", config.UnlimitedLimits())
+	e2 = e.svc.SetLimits(ctx, b, "nope", config.UnlimitedLimits())
+	same("SetLimits", e1, e2, "acme", "nope")
+	missing := fx.assistantID + 1000
+	e1 = e.svc.SetAssistantEnabled(ctx, b, fx.assistantID, false)
+	e2 = e.svc.SetAssistantEnabled(ctx, b, missing, false)
+	same("SetAssistantEnabled", e1, e2, fmt.Sprint(fx.assistantID), fmt.Sprint(missing))
 }

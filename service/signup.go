@@ -54,10 +54,14 @@ func (s *Service) SignupInfo(ctx context.Context, a Actor, slug string, reveal b
 // generates one.
 func (s *Service) SetSignupEnabled(ctx context.Context, a Actor, slug string, on bool) (Signup, error) {
 	generated := false
-	err := s.editConfig(ctx, a, slug, map[bool]string{true: "signup.enable", false: "signup.disable"}[on],
+	action := map[bool]string{true: "signup.enable", false: "signup.disable"}[on]
+	err := s.editConfig(ctx, a, slug, action,
 		func(tx *store.Tx, o store.Org, c *config.Org) (map[string]any, error) {
+			already := c.Features.SignupEnabled == on
 			c.Features.SignupEnabled = on
-			if on && o.SignupKeyHash == "" {
+			// A key that SIGNUP_SECRET_KEY manages is the environment's to set.
+			_, envKey := s.ManagedFields()["signup_key"]
+			if on && o.SignupKeyHash == "" && !(o.IsSystem && envKey) {
 				key, err := secret.Token(20, secret.Base62)
 				if err != nil {
 					return nil, err
@@ -66,6 +70,13 @@ func (s *Service) SetSignupEnabled(ctx context.Context, a Actor, slug string, on
 					return nil, err
 				}
 				generated = true
+				// Signup was already on, so the document doesn't change and
+				// editConfig writes no event; the new key still needs one.
+				if already {
+					if err := s.audit(ctx, tx.Queries, a, o.ID, action, o.Slug, map[string]any{"signup_key_generated": true}); err != nil {
+						return nil, err
+					}
+				}
 			}
 			return map[string]any{"signup_key_generated": generated}, nil
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"sync"
@@ -27,7 +28,13 @@ const (
 type RateLimitedError struct{ RetryAfter time.Duration }
 
 func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("too many signup attempts; try again in %d seconds", int(e.RetryAfter.Seconds()+0.999))
+	return fmt.Sprintf("too many signup attempts; try again in %d seconds", e.Seconds())
+}
+
+// Seconds is RetryAfter in whole seconds, rounded up and at least 1, as
+// Retry-After wants it: "0" would invite an immediate retry that fails again.
+func (e *RateLimitedError) Seconds() int {
+	return max(1, int(math.Ceil(e.RetryAfter.Seconds())))
 }
 
 // window counts events per key in a sliding window, in memory.
@@ -96,8 +103,10 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, err
 	if wait := s.signups.take("addr:"+clientKey(in.RemoteAddr), now); wait > 0 {
 		return SignupResult{}, &RateLimitedError{RetryAfter: wait}
 	}
-	if in.SignupKey != "" {
-		if wait := s.signupKeys.take("key:"+s.box.Hash(in.SignupKey), now); wait > 0 {
+	// Counted by the key as it is looked up (trimmed), so that padding it
+	// with spaces doesn't make a fresh key for the limit.
+	if k := strings.TrimSpace(in.SignupKey); k != "" {
+		if wait := s.signupKeys.take("key:"+s.box.Hash(k), now); wait > 0 {
 			return SignupResult{}, &RateLimitedError{RetryAfter: wait}
 		}
 	}
@@ -154,7 +163,12 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, err
 		}
 		actor := actorFor(u, o, "signup")
 		if key != nil {
-			if err := s.addKey(ctx, tx.Queries, actor, u, *key); err != nil {
+			err := s.addKey(ctx, tx.Queries, actor, u, *key)
+			// A key linked to another account is bad input of this form,
+			// named by its field, not a server failure.
+			if errors.Is(err, ErrConflict) {
+				return invalid("ssh_public_key", "this key is already linked to an account; use another key, or leave the field empty")
+			} else if err != nil {
 				return err
 			}
 		}

@@ -77,30 +77,35 @@ func (s *Service) Usage(ctx context.Context, a Actor, orgSlug string, since time
 	if err != nil {
 		return UsageReport{}, err
 	}
-	r := UsageReport{OrgSlug: org.Slug, From: dayString(f.From), To: dayString(f.To), By: by, Total: usageRow("total", total)}
+	r := UsageReport{OrgSlug: org.Slug, From: dayString(f.From), To: dayString(f.To), By: by, Total: usageRow("total", total),
+		Rows: make([]UsageRow, 0, len(groups))}
 	if f.UserID != 0 {
 		r.User = a.Email
 	}
 	for _, g := range groups {
-		r.Rows = append(r.Rows, usageRow(s.usageKey(ctx, by, g.Key), g.UsageTotals))
+		r.Rows = append(r.Rows, usageRow(s.usageKey(ctx, org.ID, by, g.Key), g.UsageTotals))
 	}
 	return r, nil
 }
 
 func dayString(d int) string { return fmt.Sprintf("%04d-%02d-%02d", d/10000, d/100%100, d%100) }
 
-// usageKey names a group: a day, an assistant, a user ("deleted" when gone).
-func (s *Service) usageKey(ctx context.Context, by string, key int64) string {
+// usageKey names a group of org orgID: a day, an assistant, a user
+// ("deleted" when gone). Rollups outlive assistants and users, and SQLite
+// may give a deleted row's id to a new one, possibly in another org: only
+// an assistant or user of orgID is named, so that another org's names
+// never show.
+func (s *Service) usageKey(ctx context.Context, orgID int64, by string, key int64) string {
 	switch by {
 	case "day":
 		return dayString(int(key))
 	case "assistant":
-		if a, err := s.st.AssistantByID(ctx, key); err == nil {
+		if a, err := s.st.AssistantByID(ctx, key); err == nil && a.OrganizationID == orgID {
 			return fmt.Sprintf("%s (#%d)", a.Name, a.ID)
 		}
 		return fmt.Sprintf("deleted assistant #%d", key)
 	}
-	if u, err := s.st.UserByID(ctx, key); err == nil {
+	if u, err := s.st.UserByID(ctx, key); err == nil && u.OrganizationID == orgID {
 		return u.Email
 	}
 	return strings.TrimSpace(fmt.Sprintf("deleted user #%d", key))

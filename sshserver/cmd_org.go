@@ -28,6 +28,7 @@ func (c *cli) orgCommand() *cobra.Command {
 		c.orgSuspendCommand("resume", false),
 		c.orgSyncSystemCommand(),
 		c.orgConfigCommand(),
+		c.orgLimitsCommand(),
 	)
 	return cmd
 }

@@ -113,6 +113,10 @@ func (c *cli) rootCommand(hint string) *cobra.Command {
 		c.orgCommand(),
 		c.userCommand(),
 		c.sshkeyCommand(),
+		c.signupCommand(),
+		c.assistantCommand(),
+		c.apikeyCommand(),
+		c.usageCommand(),
 		c.auditCommand(),
 		c.passwordCommand(),
 	)

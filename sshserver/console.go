@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/ssh"
 	bm "github.com/charmbracelet/wish/bubbletea"
 	"github.com/muesli/termenv"
@@ -52,7 +53,7 @@ func (h *handler) teaHandler(s ssh.Session) (tea.Model, []tea.ProgramOption) {
 		Ctx:    s.Context(),
 		Svc:    h.svc,
 		Actor:  info.actor,
-		Styles: tui.NewStyles(bm.MakeRenderer(s)),
+		Styles: tui.NewStyles(newRenderer(s)),
 		Width:  pty.Window.Width,
 		Height: pty.Window.Height,
 	}
@@ -61,4 +62,33 @@ func (h *handler) teaHandler(s ssh.Session) (tea.Model, []tea.ProgramOption) {
 		keyLine = strings.TrimSpace(string(gossh.MarshalAuthorizedKey(pk)))
 	}
 	return console.New(c, info.signedIn, keyLine), []tea.ProgramOption{tea.WithAltScreen()}
+}
+
+// newRenderer builds the session's renderer from its TERM and environment.
+// It doesn't ask the terminal for its background color: a terminal that
+// never answers would leave the session blank, and one that does costs a
+// round trip before the first screen. Dark backgrounds are assumed.
+func newRenderer(s ssh.Session) *lipgloss.Renderer {
+	pty, _, _ := s.Pty()
+	env := sessionEnv(append(s.Environ(), "TERM="+pty.Term))
+	r := lipgloss.NewRenderer(s, termenv.WithEnvironment(env), termenv.WithUnsafe(), termenv.WithColorCache(true))
+	if pty.Term == "" || pty.Term == "dumb" {
+		r.SetColorProfile(termenv.Ascii)
+	}
+	r.SetHasDarkBackground(true)
+	return r
+}
+
+// sessionEnv is the environment an SSH client sent, for termenv.
+type sessionEnv []string
+
+func (e sessionEnv) Environ() []string { return e }
+
+func (e sessionEnv) Getenv(k string) string {
+	for i := len(e) - 1; i >= 0; i-- { // the last value wins, as in a shell
+		if v, ok := strings.CutPrefix(e[i], k+"="); ok {
+			return v
+		}
+	}
+	return ""
 }

@@ -31,6 +31,7 @@ const sessionDeadline = 20 * time.Second
 type testServer struct {
 	addr      string
 	svc       *service.Service
+	st        *store.Store // for fixtures the service has no call for (usage rollups)
 	admin     gossh.Signer // the bootstrap system admin, admin@lamb.local
 	adminMail string
 
@@ -58,7 +59,7 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{adminMail: "admin@lamb.local"}
+	ts := &testServer{adminMail: "admin@lamb.local", st: st}
 	logger := log.New(io.Discard)
 	ts.svc = service.New(service.Deps{Store: st, Box: box, Logger: logger,
 		SystemEnv: func() (config.System, error) {

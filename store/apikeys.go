@@ -51,12 +51,16 @@ func (q *Queries) CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error) {
 	if k.UserID != 0 {
 		user = k.UserID
 	}
-	res, err := q.w.ExecContext(ctx, `INSERT INTO api_keys (organization_id, user_id, name, prefix, hash, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, k.OrganizationID, user, k.Name, k.Prefix, k.Hash, now, timeArg(k.ExpiresAt))
+	id, err := q.nextID(ctx, "api_keys")
+	if err != nil {
+		return APIKey{}, err
+	}
+	_, err = q.w.ExecContext(ctx, `INSERT INTO api_keys (id, organization_id, user_id, name, prefix, hash, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, k.OrganizationID, user, k.Name, k.Prefix, k.Hash, now, timeArg(k.ExpiresAt))
 	if err != nil {
 		return APIKey{}, fmt.Errorf("create api key: %w", mapErr(err))
 	}
-	k.ID, _ = res.LastInsertId()
+	k.ID = id
 	k.CreatedAt = unix(now)
 	return k, nil
 }

@@ -117,15 +117,19 @@ func (q *Queries) SetAssistantEnabled(ctx context.Context, id int64, enabled boo
 // CreateAssistant inserts a; a name its owner already uses is ErrConflict.
 func (q *Queries) CreateAssistant(ctx context.Context, a Assistant) (Assistant, error) {
 	now := q.stamp()
-	res, err := q.w.ExecContext(ctx, `INSERT INTO assistants
-		(organization_id, owner_user_id, name, description, system_prompt, provider, model, temperature, setup, enabled, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.OrganizationID, a.OwnerUserID, a.Name, a.Description, a.SystemPrompt, a.Provider, a.Model,
+	id, err := q.nextID(ctx, "assistants")
+	if err != nil {
+		return Assistant{}, err
+	}
+	_, err = q.w.ExecContext(ctx, `INSERT INTO assistants
+		(id, organization_id, owner_user_id, name, description, system_prompt, provider, model, temperature, setup, enabled, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, a.OrganizationID, a.OwnerUserID, a.Name, a.Description, a.SystemPrompt, a.Provider, a.Model,
 		nullFloat(a.Temperature), a.Setup, a.Enabled, now, now)
 	if err != nil {
 		return Assistant{}, fmt.Errorf("create assistant %s: %w", a.Name, mapErr(err))
 	}
-	a.ID, _ = res.LastInsertId()
+	a.ID = id
 	a.CreatedAt, a.UpdatedAt = unix(now), unix(now)
 	return a, nil
 }

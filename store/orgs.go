@@ -50,14 +50,18 @@ func (q *Queries) CreateOrg(ctx context.Context, o Org) (Org, error) {
 	if o.Status == "" {
 		o.Status = OrgActive
 	}
-	res, err := q.w.ExecContext(ctx, `INSERT INTO organizations
-		(slug, name, is_system, status, config, signup_key_enc, signup_key_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		o.Slug, o.Name, o.IsSystem, o.Status, o.Config, nullStr(o.SignupKeyEnc), nullStr(o.SignupKeyHash), now, now)
+	id, err := q.nextID(ctx, "organizations")
+	if err != nil {
+		return Org{}, err
+	}
+	_, err = q.w.ExecContext(ctx, `INSERT INTO organizations
+		(id, slug, name, is_system, status, config, signup_key_enc, signup_key_hash, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, o.Slug, o.Name, o.IsSystem, o.Status, o.Config, nullStr(o.SignupKeyEnc), nullStr(o.SignupKeyHash), now, now)
 	if err != nil {
 		return Org{}, fmt.Errorf("create organization %s: %w", o.Slug, mapErr(err))
 	}
-	o.ID, _ = res.LastInsertId()
+	o.ID = id
 	o.CreatedAt, o.UpdatedAt = unix(now), unix(now)
 	return o, nil
 }

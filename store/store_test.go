@@ -344,3 +344,33 @@ func TestDatabaseFileIsPrivate(t *testing.T) {
 		}
 	}
 }
+
+// Deleting the newest row must not hand its id to the next one: callers
+// name assistants by id, and usage rollups are keyed by user id.
+func TestIDsAreNeverReused(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t)
+	org, _ := st.CreateOrg(ctx, Org{Slug: "acme", Name: "Acme", Config: "{}"})
+	u1, err := st.CreateUser(ctx, User{OrganizationID: org.ID, Email: "a@acme.example", Name: "A", Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, err := st.CreateAssistant(ctx, Assistant{OrganizationID: org.ID, OwnerUserID: u1.ID, Name: "T", Provider: "openai", Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, _ := st.CreateAPIKey(ctx, APIKey{OrganizationID: org.ID, UserID: u1.ID, Name: "k", Prefix: "lamb_abc", Hash: "h1"})
+	if err := st.DeleteUser(ctx, u1.ID); err != nil { // takes the assistant and key with it
+		t.Fatal(err)
+	}
+	if err := st.DeleteOrg(ctx, org.ID); err != nil {
+		t.Fatal(err)
+	}
+	org2, _ := st.CreateOrg(ctx, Org{Slug: "beta", Name: "Beta", Config: "{}"})
+	u2, _ := st.CreateUser(ctx, User{OrganizationID: org2.ID, Email: "b@beta.example", Name: "B", Enabled: true})
+	a2, _ := st.CreateAssistant(ctx, Assistant{OrganizationID: org2.ID, OwnerUserID: u2.ID, Name: "T", Provider: "openai", Model: "m"})
+	k2, _ := st.CreateAPIKey(ctx, APIKey{OrganizationID: org2.ID, UserID: u2.ID, Name: "k", Prefix: "lamb_def", Hash: "h2"})
+	if org2.ID == org.ID || u2.ID == u1.ID || a2.ID == a1.ID || k2.ID == k1.ID {
+		t.Fatalf("ids reused: org %d→%d user %d→%d assistant %d→%d key %d→%d", org.ID, org2.ID, u1.ID, u2.ID, a1.ID, a2.ID, k1.ID, k2.ID)
+	}
+}

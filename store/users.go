@@ -50,14 +50,18 @@ func (q *Queries) CreateUser(ctx context.Context, u User) (User, error) {
 	if u.Role == "" {
 		u.Role = RoleMember
 	}
-	res, err := q.w.ExecContext(ctx, `INSERT INTO users
-		(organization_id, email, name, password_hash, role, system_admin, enabled, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.OrganizationID, u.Email, u.Name, u.PasswordHash, u.Role, u.SystemAdmin, u.Enabled, now, now)
+	id, err := q.nextID(ctx, "users")
+	if err != nil {
+		return User{}, err
+	}
+	_, err = q.w.ExecContext(ctx, `INSERT INTO users
+		(id, organization_id, email, name, password_hash, role, system_admin, enabled, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, u.OrganizationID, u.Email, u.Name, u.PasswordHash, u.Role, u.SystemAdmin, u.Enabled, now, now)
 	if err != nil {
 		return User{}, fmt.Errorf("create user %s: %w", u.Email, mapErr(err))
 	}
-	u.ID, _ = res.LastInsertId()
+	u.ID = id
 	u.CreatedAt, u.UpdatedAt = unix(now), unix(now)
 	return u, nil
 }

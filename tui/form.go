@@ -141,14 +141,26 @@ func (f *Form) SetError(err error) {
 		return
 	}
 	name := FieldOf(err)
+	// The service names nested fields with dots (admin.name); forms name
+	// them with underscores (admin_name). An exact match wins over a field
+	// whose key only ends the name (name for admin.name).
+	match := -1
 	for i, fl := range f.fields {
-		if name != "" && (fl.Key == name || strings.HasSuffix(name, "."+fl.Key) && fl.Key != "") {
-			msg := ErrorText(err)
-			msg = strings.TrimPrefix(msg, name+": ")
-			fl.err = msg
-			f.setFocus(i)
-			return
+		if name != "" && fl.Key != "" && (fl.Key == name || fl.Key == strings.ReplaceAll(name, ".", "_")) {
+			match = i
+			break
 		}
+	}
+	for i, fl := range f.fields {
+		if match < 0 && name != "" && fl.Key != "" && strings.HasSuffix(name, "."+fl.Key) {
+			match = i
+		}
+	}
+	if match >= 0 {
+		fl := f.fields[match]
+		fl.err = strings.TrimPrefix(ErrorText(err), name+": ")
+		f.setFocus(match)
+		return
 	}
 	f.err = ErrorText(err)
 }

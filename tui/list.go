@@ -82,6 +82,11 @@ func (l *List) Load() tea.Cmd {
 func (l *List) SetSize(w, h int) {
 	l.width, l.height = w, h
 	l.limit = max(h-3, 1) // header, footer, filter line
+	// A page fetched for a taller screen is cut to fit until the next load.
+	if len(l.page.Rows) > l.limit {
+		l.page.Rows, l.page.Items = l.page.Rows[:l.limit], l.page.Items[:l.limit]
+		l.cursor = min(l.cursor, l.limit-1)
+	}
 }
 
 // Selected returns the item of the selected row, or nil.

@@ -244,7 +244,11 @@ func (s *Shell) View() string {
 	b.WriteString(st.Status.Render(truncate(status, w-2)) + "\n")
 	s.help.Width = w - 2
 	s.help.ShowAll = s.fullHelp
-	b.WriteString(" " + s.help.View(keyMap(s.helpKeys())))
+	helpView := " " + s.help.View(keyMap(s.helpKeys()))
+	if !s.fullHelp {
+		helpView = truncate(helpView, w-1) // the short help may overrun its width
+	}
+	b.WriteString(helpView)
 	return b.String()
 }
 

@@ -16,11 +16,13 @@ import (
 
 // Limits edits an org's limits.
 type Limits struct {
-	c     *tui.Common
-	slug  string
-	form  *tui.Form
-	err   error
-	width int
+	c       *tui.Common
+	slug    string
+	limits  *config.Limits
+	form    *tui.Form
+	editing bool
+	err     error
+	width   int
 }
 
 // NewLimits returns the limits screen of org slug.
@@ -58,12 +60,16 @@ func (m *Limits) SetSize(w, h int) {
 	}
 }
 
-// Capturing: the form always has focus on this screen, but digits and
-// letters typed into it must not switch screens.
-func (m *Limits) Capturing() bool { return m.form != nil }
+// Capturing is true while the limits are edited.
+func (m *Limits) Capturing() bool { return m.editing }
+
+var keyEditLimits = tui.Bind("e", "edit limits")
 
 func (m *Limits) Keys() []key.Binding {
-	return []key.Binding{tui.Bind("tab", "next field"), tui.Bind("ctrl+s", "save"), tui.Bind("esc", "reset")}
+	if m.editing {
+		return tui.FormKeys
+	}
+	return []key.Binding{keyEditLimits, tui.KeyRefresh}
 }
 
 func (m *Limits) build(l config.Limits) {
@@ -78,7 +84,7 @@ func (m *Limits) build(l config.Limits) {
 			WithValue(strconv.FormatInt(values[f.key], 10)).WithHint(f.hint+"; -1 unlimited, 0 none"))
 	}
 	m.form = tui.NewForm(m.c, "Limits of "+m.slug, fields...)
-	m.form.Intro = "-1 means unlimited, 0 allows nothing. esc puts back the saved values; tab leaves for other screens once saved."
+	m.form.Intro = "-1 means unlimited, 0 allows nothing. ctrl+s saves, esc leaves without saving."
 	m.form.SetWidth(m.width)
 }
 
@@ -89,26 +95,40 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			return m, nil
 		}
 		if msg.err != nil {
-			if m.form != nil {
+			if m.editing {
 				m.form.SetError(msg.err)
 				return m, nil
 			}
 			m.err = msg.err
 			return m, nil
 		}
-		m.build(msg.limits)
+		l := msg.limits
+		m.limits, m.editing = &l, false
 		if msg.text != "" {
 			return m, tui.Status(msg.text)
 		}
 		return m, nil
-	case tea.KeyMsg:
-		if m.form == nil {
-			return m, nil
-		}
-		if msg.String() == "esc" {
+	case tui.ShownMsg:
+		if !m.editing {
 			return m, m.Init()
 		}
-		submit, _, cmd := m.form.Update(msg)
+		return m, nil
+	case tea.KeyMsg:
+		if !m.editing {
+			switch {
+			case key.Matches(msg, keyEditLimits) && m.limits != nil:
+				m.build(*m.limits)
+				m.editing = true
+			case key.Matches(msg, tui.KeyRefresh):
+				return m, m.Init()
+			}
+			return m, nil
+		}
+		submit, cancel, cmd := m.form.Update(msg)
+		if cancel {
+			m.editing = false
+			return m, tui.Status("limits not changed")
+		}
 		if submit {
 			l, err := m.parse()
 			if err != nil {
@@ -122,7 +142,7 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		}
 		return m, cmd
 	}
-	if m.form != nil {
+	if m.editing {
 		_, _, cmd := m.form.Update(msg)
 		return m, cmd
 	}
@@ -147,11 +167,26 @@ func (m *Limits) parse() (config.Limits, error) {
 }
 
 func (m *Limits) View() string {
-	if m.form == nil {
-		if m.err != nil {
-			return " " + m.c.Styles.Error.Render(tui.ErrorText(m.err))
-		}
-		return m.c.Styles.Muted.Render(" loading…")
+	st := m.c.Styles
+	if m.editing {
+		return m.form.View()
 	}
-	return m.form.View()
+	if m.limits == nil {
+		if m.err != nil {
+			return " " + st.Error.Render(tui.ErrorText(m.err))
+		}
+		return st.Muted.Render(" loading…")
+	}
+	l := m.limits
+	values := map[string]int64{
+		"tokens_per_month": l.TokensPerMonth, "requests_per_minute": l.RequestsPerMinute,
+		"user_tokens_per_month": l.UserTokensPerMonth, "max_users": l.MaxUsers,
+		"max_assistants": l.MaxAssistants, "max_assistants_per_user": l.MaxAssistantsPerUser,
+	}
+	var b strings.Builder
+	b.WriteString(" " + st.Title.Render("Limits of "+m.slug) + st.Muted.Render("  (e to edit)") + "\n\n")
+	for _, f := range limitFields {
+		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-24s", f.label)) + " " + fmt.Sprintf("%-12s", limit(values[f.key])) + " " + st.Muted.Render(f.hint) + "\n")
+	}
+	return b.String()
 }

@@ -1,0 +1,181 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"lamb/config"
+	"lamb/service"
+)
+
+func (e *gwEnv) setLimits(slug string, l config.Limits) {
+	e.t.Helper()
+	if err := e.svc.SetLimits(context.Background(), e.admins[slug], slug, l); err != nil {
+		e.t.Fatal(err)
+	}
+	e.expireCaches() // the gateway reads configs through a one-second cache
+}
+
+func unlimited() config.Limits { return config.UnlimitedLimits() }
+
+func TestRequestsPerMinute(t *testing.T) {
+	e := newGwEnv(t, 5*time.Second)
+	a := e.assistant(e.members["acme"], service.AssistantInput{})
+	key := e.apiKey(e.members["acme"], true)
+	l := unlimited()
+	l.RequestsPerMinute = 3
+	e.setLimits("acme", l)
+	// Pin the clock inside one minute.
+	base := time.Now().Truncate(time.Minute).Add(10 * time.Second)
+	e.setNow(base)
+	body := `{"model":"` + a.Model + `","messages":[{"role":"user","content":"hi"}]}`
+	for i := range 3 {
+		if resp, b := e.post(key, body); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %v", i+1, resp.StatusCode, b)
+		}
+	}
+	resp, b := e.post(key, body)
+	if resp.StatusCode != 429 || errCode(b) != "rate_limit_exceeded" {
+		t.Fatalf("4th request in a minute: %d %v", resp.StatusCode, b)
+	}
+	ra, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || ra < 1 || ra > 60 {
+		t.Fatalf("Retry-After = %q", resp.Header.Get("Retry-After"))
+	}
+	// Another org is not affected.
+	other := e.assistant(e.members["beta"], service.AssistantInput{})
+	if resp, b := e.post(e.apiKey(e.members["beta"], true), `{"model":"`+other.Model+`","messages":[{"role":"user","content":"hi"}]}`); resp.StatusCode != 200 {
+		t.Fatalf("other org: %d %v", resp.StatusCode, b)
+	}
+	// The next minute admits again.
+	e.setNow(base.Add(time.Minute))
+	if resp, b := e.post(key, body); resp.StatusCode != 200 {
+		t.Fatalf("next minute: %d %v", resp.StatusCode, b)
+	}
+}
+
+// 100 concurrent requests against a budget that admits only a few: the
+// reservations taken before the calls keep the total within the budget.
+func TestTokenBudgetUnderConcurrency(t *testing.T) {
+	e := newGwEnv(t, 5*time.Second)
+	a := e.assistant(e.members["acme"], service.AssistantInput{})
+	key := e.apiKey(e.members["acme"], true)
+	l := unlimited()
+	// Each request reserves its prompt (~6 tokens) + max_tokens 100.
+	l.TokensPerMonth = 1000
+	e.setLimits("acme", l)
+	e.fake.SetDelay(50*time.Millisecond, 0) // keep requests in flight together
+	body := `{"model":"` + a.Model + `","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, b := e.post(key, body)
+			mu.Lock()
+			codes[resp.StatusCode]++
+			mu.Unlock()
+			if resp.StatusCode == 429 && errCode(b) != "insufficient_quota" {
+				t.Errorf("429 code %q", errCode(b))
+			}
+		}()
+	}
+	wg.Wait()
+	admitted := codes[200]
+	if admitted == 0 || admitted > 10 || codes[200]+codes[429] != 100 {
+		t.Fatalf("answers %v: want some 200s, the rest 429, and no more admitted than the budget holds", codes)
+	}
+	// What the provider was asked for stays within the budget.
+	if got := e.fake.Requests(); got != int64(admitted) {
+		t.Fatalf("provider saw %d requests, %d admitted", got, admitted)
+	}
+	e.svc.Close()
+	used := e.tokensThisMonth("acme")
+	if used > 1000 {
+		t.Fatalf("org used %d tokens of a 1000 budget", used)
+	}
+}
+
+func (e *gwEnv) tokensThisMonth(slug string) int64 {
+	e.t.Helper()
+	d, err := e.svc.Dashboard(context.Background(), e.admins[slug], slug)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d.TokensThisMonth
+}
+
+func TestMonthRollover(t *testing.T) {
+	e := newGwEnv(t, 5*time.Second)
+	a := e.assistant(e.members["acme"], service.AssistantInput{})
+	key := e.apiKey(e.members["acme"], true)
+	l := unlimited()
+	l.UserTokensPerMonth = 150 // the owner's budget: one request of max_tokens 100
+	e.setLimits("acme", l)
+	endOfMonth := time.Date(2031, 1, 31, 23, 59, 0, 0, time.UTC)
+	e.setNow(endOfMonth)
+	body := `{"model":"` + a.Model + `","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
+	if resp, b := e.post(key, body); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d %v", resp.StatusCode, b)
+	}
+	// The real usage was small, but a second reservation doesn't fit with
+	// the first one's usage... so force it: spend the budget.
+	for i := 0; i < 20; i++ {
+		resp, b := e.post(key, body)
+		if resp.StatusCode == 429 {
+			if errCode(b) != "insufficient_quota" {
+				t.Fatalf("code %q", errCode(b))
+			}
+			ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			if ra < 1 || ra > 61 {
+				t.Fatalf("Retry-After %d s; the month ends in 60 s", ra)
+			}
+			break
+		}
+		if i == 19 {
+			t.Fatal("the owner's monthly budget never ran out")
+		}
+	}
+	// February: a fresh budget, without any job having run.
+	e.setNow(endOfMonth.Add(2 * time.Minute))
+	if resp, b := e.post(key, body); resp.StatusCode != 200 {
+		t.Fatalf("after the month turned: %d %v", resp.StatusCode, b)
+	}
+}
+
+// One usage row per request that reached an org, successes and failures.
+func TestUsageRowPerRequest(t *testing.T) {
+	e := newGwEnv(t, 300*time.Millisecond)
+	ctx := context.Background()
+	a := e.assistant(e.members["acme"], service.AssistantInput{})
+	key := e.apiKey(e.members["acme"], true)
+	body := `{"model":"` + a.Model + `","messages":[{"role":"user","content":"hi"}]}`
+	e.post(key, body)                                                                           // ok
+	e.post(key, `{"model":"lamb_assistant.424242","messages":[{"role":"user","content":"x"}]}`) // 404
+	e.post(key, `{"model":"`+a.Model+`","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	e.fake.SetMode(1) // ServerError
+	e.post(key, body) // 502
+	e.svc.Close()
+	org, err := e.st.OrgBySlug(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.st.CountUsageEvents(ctx, org.ID)
+	if err != nil || n != 4 {
+		t.Fatalf("usage rows = %d, %v; want 4", n, err)
+	}
+	r, err := e.svc.Usage(ctx, e.admins["acme"], "acme", time.Now().AddDate(0, 0, -1), "day", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Total.Requests != 4 || r.Total.Errors != 2 || r.Total.Tokens == 0 {
+		t.Fatalf("usage report %+v", r.Total)
+	}
+	_ = http.StatusOK
+}

@@ -1,0 +1,375 @@
+// Command bench measures the gateway's overhead (DESIGN §9) in one run:
+// the same requests go to a fake OpenAI-compatible provider directly,
+// through a bare httputil.ReverseProxy hop (the least any gateway can
+// cost), and through lamb with auth, routing, limits and usage logging on.
+//
+//	go run ./bench                  # defaults: 5 s per phase
+//	go run ./bench -duration 10s -rate 500 -concurrency 32
+//
+// It prints throughput (closed loop, fixed concurrency), latency at a fixed
+// request rate (open loop), streaming time to first byte, and checks that
+// every request lamb answered left a usage row.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/charmbracelet/log"
+	"golang.org/x/crypto/ssh"
+
+	"lamb/api"
+	"lamb/config"
+	"lamb/internal/fakeopenai"
+	"lamb/secret"
+	"lamb/service"
+	"lamb/store"
+)
+
+func main() {
+	duration := flag.Duration("duration", 5*time.Second, "length of each measured phase")
+	rate := flag.Int("rate", 500, "requests per second of the latency phase")
+	concurrency := flag.Int("concurrency", 32, "concurrent clients of the throughput phase")
+	flag.Parse()
+	if err := run(*duration, *rate, *concurrency); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// target is one way to reach the provider.
+type target struct {
+	name  string
+	url   string // chat completions URL
+	auth  string // Authorization header
+	model string
+}
+
+func run(duration time.Duration, rate, concurrency int) error {
+	ctx := context.Background()
+	fake := fakeopenai.New()
+	fakeURL, stopFake, err := serve(fake)
+	if err != nil {
+		return err
+	}
+	defer stopFake()
+
+	proxyTarget, _ := url.Parse(fakeURL)
+	proxy := httputil.NewSingleHostReverseProxy(proxyTarget)
+	proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024}
+	proxyURL, stopProxy, err := serve(proxy)
+	if err != nil {
+		return err
+	}
+	defer stopProxy()
+
+	dir, err := os.MkdirTemp("", "lamb-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(filepath.Join(dir, "lamb.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	key := make([]byte, secret.KeySize)
+	rand.Read(key)
+	box, _ := secret.NewBox(key)
+	logger := log.New(io.Discard) // formatted as in production, then dropped
+	svc := service.New(service.Deps{Store: st, Box: box, Logger: logger})
+	apiKey, model, err := setup(ctx, svc, fakeURL)
+	if err != nil {
+		return err
+	}
+	lambURL, stopLamb, err := serve(api.NewHandler(svc, logger, api.Options{}))
+	if err != nil {
+		return err
+	}
+	defer stopLamb()
+
+	targets := []target{
+		{"direct", fakeURL + "/v1/chat/completions", "Bearer sk-bench", "gpt-4o-mini"},
+		{"reverse proxy", proxyURL + "/v1/chat/completions", "Bearer sk-bench", "gpt-4o-mini"},
+		{"lamb", lambURL + "/v1/chat/completions", "Bearer " + apiKey, model},
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024}}
+
+	fmt.Printf("lamb gateway benchmark — %d CPUs, %s per phase\n\n", runtimeCPUs(), duration)
+	for _, t := range targets { // warm up connections and caches
+		closedLoop(client, t, concurrency, time.Second, false)
+	}
+
+	fmt.Printf("Throughput, non-streaming, %d concurrent clients\n", concurrency)
+	var proxyRPS float64
+	for _, t := range targets {
+		r := closedLoop(client, t, concurrency, duration, false)
+		rps := float64(r.ok) / duration.Seconds()
+		ratio := ""
+		switch t.name {
+		case "reverse proxy":
+			proxyRPS = rps
+		case "lamb":
+			ratio = fmt.Sprintf("  = %.2f× the reverse proxy (target ≥ 0.70)", rps/proxyRPS)
+		}
+		fmt.Printf("  %-14s %8.0f req/s  (%d errors)%s\n", t.name, rps, r.errors, ratio)
+	}
+
+	fmt.Printf("\nLatency at %d req/s, non-streaming\n", rate)
+	var direct latency
+	for _, t := range targets {
+		l := openLoop(client, t, rate, duration)
+		extra := ""
+		if t.name == "direct" {
+			direct = l
+		} else {
+			extra = fmt.Sprintf("  overhead p50 %+.2f ms, p99 %+.2f ms", ms(l.p50-direct.p50), ms(l.p99-direct.p99))
+			if t.name == "lamb" {
+				extra += " (targets ≤ 1 ms, ≤ 5 ms)"
+			}
+		}
+		fmt.Printf("  %-14s p50 %6.2f ms  p99 %6.2f ms  (%d sent, %d errors)%s\n", t.name, ms(l.p50), ms(l.p99), l.sent, l.errors, extra)
+	}
+
+	fmt.Printf("\nStreaming time to first byte (provider sends a chunk every 20 ms)\n")
+	fake.SetDelay(0, 20*time.Millisecond)
+	var directTTFB time.Duration
+	for _, t := range []target{targets[0], targets[2]} {
+		ttfb := firstByte(client, t, 200)
+		extra := ""
+		if t.name == "direct" {
+			directTTFB = ttfb
+		} else {
+			extra = fmt.Sprintf("  overhead %+.2f ms (target ≤ 2 ms)", ms(ttfb-directTTFB))
+		}
+		fmt.Printf("  %-14s median %6.2f ms%s\n", t.name, ms(ttfb), extra)
+	}
+
+	// Every answered request must have left its usage row.
+	svc.Close()
+	rows, err := st.CountUsageEvents(ctx, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nUsage rows written: %d, requests lamb answered: %d", rows, lambAnswered.Load())
+	if rows != lambAnswered.Load() {
+		fmt.Printf("  MISMATCH\n")
+		return fmt.Errorf("usage rows lost: %d of %d", lambAnswered.Load()-rows, lambAnswered.Load())
+	}
+	fmt.Printf("  (none lost)\n")
+	return nil
+}
+
+// lambAnswered counts the requests lamb answered (any status).
+var lambAnswered atomic.Int64
+
+func runtimeCPUs() int {
+	n := 0
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		n = strings.Count(string(data), "processor\t:")
+	}
+	if n == 0 {
+		n = 1
+	}
+	return n
+}
+
+// setup creates an org with a provider on the fake, an assistant and an
+// org API key, through the service as an admin would.
+func setup(ctx context.Context, svc *service.Service, fakeURL string) (apiKey, model string, err error) {
+	if _, err := svc.SyncSystemOrg(ctx, service.SystemActor(), config.System{}); err != nil {
+		return "", "", err
+	}
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	pk, _ := ssh.NewPublicKey(pub)
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))
+	if err := svc.BootstrapAdmins(ctx, service.SystemActor(), []string{line}, "bench@lamb.local", "Bench"); err != nil {
+		return "", "", err
+	}
+	root, err := svc.ActorForSSHKey(ctx, ssh.FingerprintSHA256(pk))
+	if err != nil {
+		return "", "", err
+	}
+	if _, err := svc.CreateOrg(ctx, root, service.CreateOrgInput{Slug: "bench", Name: "Bench"}); err != nil {
+		return "", "", err
+	}
+	admin, err := svc.OpenAsOrgAdmin(ctx, root, "bench")
+	if err != nil {
+		return "", "", err
+	}
+	k := "sk-bench"
+	if err := svc.UpdateProvider(ctx, admin, "bench", "default", "openai", service.ProviderInput{Enabled: true,
+		BaseURL: fakeURL + "/v1", APIKey: &k, Models: []string{"gpt-4o-mini"}}); err != nil {
+		return "", "", err
+	}
+	// Limits on, generous: the admission path is measured, not a refusal.
+	if err := svc.SetLimits(ctx, admin, "bench", config.Limits{TokensPerMonth: 1 << 50, RequestsPerMinute: 1 << 40,
+		MaxUsers: -1, MaxAssistants: -1, MaxAssistantsPerUser: -1, UserTokensPerMonth: 1 << 50}); err != nil {
+		return "", "", err
+	}
+	if _, err := svc.CreateUser(ctx, root, service.CreateUserInput{OrgSlug: "bench", Email: "owner@bench.example", Name: "Owner", Password: "benchmark-pw"}); err != nil {
+		return "", "", err
+	}
+	a, err := svc.CreateAssistant(ctx, admin, service.AssistantInput{Owner: "owner@bench.example", Name: "Bench", Provider: "openai", Model: "gpt-4o-mini",
+		SystemPrompt: "You are a helpful assistant.", Enabled: true})
+	if err != nil {
+		return "", "", err
+	}
+	key, err := svc.CreateAPIKey(ctx, admin, "bench", "bench", false, time.Time{})
+	if err != nil {
+		return "", "", err
+	}
+	return key.Key, a.Model, nil
+}
+
+// serve runs h on a loopback port.
+func serve(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+func body(t target, stream bool) []byte {
+	return []byte(fmt.Sprintf(`{"model":%q,"stream":%v,"max_tokens":64,"messages":[{"role":"user","content":"Explain inertia in one sentence."}]}`, t.model, stream))
+}
+
+// do sends one request and reads the whole answer.
+func do(client *http.Client, t target, b []byte) (time.Duration, bool) {
+	req, _ := http.NewRequest(http.MethodPost, t.url, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", t.auth)
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if t.name == "lamb" {
+		lambAnswered.Add(1)
+	}
+	return time.Since(start), resp.StatusCode == http.StatusOK
+}
+
+type result struct{ ok, errors int64 }
+
+// closedLoop runs n clients back to back for d.
+func closedLoop(client *http.Client, t target, n int, d time.Duration, stream bool) result {
+	var ok, bad atomic.Int64
+	b := body(t, stream)
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				if _, good := do(client, t, b); good {
+					ok.Add(1)
+				} else {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return result{ok.Load(), bad.Load()}
+}
+
+type latency struct {
+	p50, p99     time.Duration
+	sent, errors int
+}
+
+// openLoop sends rate requests per second for d regardless of answers, so
+// a slow target can't slow the load down (no coordinated omission).
+func openLoop(client *http.Client, t target, rate int, d time.Duration) latency {
+	b := body(t, false)
+	total := int(d.Seconds() * float64(rate))
+	lat := make([]time.Duration, total)
+	oks := make([]bool, total)
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range total {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat[i], oks[i] = do(client, t, b)
+		}()
+	}
+	wg.Wait()
+	var good []time.Duration
+	errs := 0
+	for i, l := range lat {
+		if oks[i] {
+			good = append(good, l)
+		} else {
+			errs++
+		}
+	}
+	slices.Sort(good)
+	if len(good) == 0 {
+		return latency{sent: total, errors: errs}
+	}
+	return latency{p50: good[len(good)/2], p99: good[len(good)*99/100], sent: total, errors: errs}
+}
+
+// firstByte returns the median time to the first streamed chunk.
+func firstByte(client *http.Client, t target, n int) time.Duration {
+	b := body(t, true)
+	var times []time.Duration
+	for range n {
+		req, _ := http.NewRequest(http.MethodPost, t.url, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", t.auth)
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			continue
+		}
+		buf := make([]byte, 1)
+		if _, err := resp.Body.Read(buf); err == nil {
+			times = append(times, time.Since(start))
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if t.name == "lamb" {
+			lambAnswered.Add(1)
+		}
+	}
+	slices.Sort(times)
+	if len(times) == 0 {
+		return 0
+	}
+	return times[len(times)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

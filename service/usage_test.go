@@ -1,0 +1,192 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"lamb/store"
+)
+
+// usageEnv is memberEnv with usage rollups: a1 and a2 each own an
+// assistant of A, used this month (November 2026) and last month; B has
+// usage of its own that A's reports must never show.
+type usageEnv struct {
+	*memberEnv
+	x1, x2 Assistant // of a1 and a2
+}
+
+func newUsageEnv(t *testing.T) *usageEnv {
+	t.Helper()
+	e := &usageEnv{memberEnv: newMemberEnv(t)}
+	e.x1 = e.assistant(t, e.a1, AssistantInput{Name: "Tutor"})
+	e.x2 = e.assistant(t, e.a2, AssistantInput{Name: "Grader"})
+	e.enableOpenAI(t, e.adminB, "beta")
+	xb := e.assistant(t, e.adminB, AssistantInput{Name: "Beta bot"})
+	acme, beta := e.a1.OrgID, e.adminB.OrgID
+	for _, u := range []struct {
+		org, assistant, user int64
+		day                  int
+		req, errs, p, c      int64
+	}{
+		{acme, e.x1.ID, e.a1.UserID, 20261003, 100, 0, 1000, 500}, // last month
+		{acme, e.x1.ID, e.a1.UserID, 20261102, 10, 1, 100, 50},
+		{acme, e.x1.ID, e.a1.UserID, 20261129, 5, 0, 40, 20},
+		{acme, e.x2.ID, e.a2.UserID, 20261102, 7, 2, 70, 30},
+		{acme, e.x2.ID, e.a2.UserID, 20261015, 200, 0, 2000, 1000}, // last month
+		{beta, xb.ID, e.adminB.UserID, 20261110, 9999, 0, 99999, 99999},
+	} {
+		if err := e.st.AddUsageDaily(context.Background(), u.org, u.day, u.assistant, u.user,
+			store.UsageTotals{Requests: u.req, Errors: u.errs, PromptTokens: u.p, CompletionTokens: u.c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+var (
+	thisMonth = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	lastMonth = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// rows renders a report's rows as "key:requests/errors/tokens" for
+// comparisons.
+func rows(r UsageReport) string {
+	var parts []string
+	for _, row := range r.Rows {
+		parts = append(parts, fmt.Sprintf("%s:%d/%d/%d", row.Key, row.Requests, row.Errors, row.Tokens))
+	}
+	return strings.Join(parts, " ")
+}
+
+func TestUsageMemberSeesOwnOnly(t *testing.T) {
+	e := newUsageEnv(t)
+	ctx := context.Background()
+	r, err := e.svc.Usage(ctx, e.a1, "", thisMonth, "day", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OrgSlug != "acme" || r.User != emailA1 || r.From != "2026-11-01" || r.To != "2026-11-29" || r.By != "day" {
+		t.Fatalf("report header %+v", r)
+	}
+	if got := rows(r); got != "2026-11-02:10/1/150 2026-11-29:5/0/60" {
+		t.Fatalf("a1 by day: %s", got)
+	}
+	if r.Total != (UsageRow{Key: "total", Requests: 15, Errors: 1, PromptTokens: 140, CompletionTokens: 70, Tokens: 210}) {
+		t.Fatalf("a1 total %+v", r.Total)
+	}
+	r, err = e.svc.Usage(ctx, e.a1, "acme", lastMonth, "assistant", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rows(r), fmt.Sprintf("Tutor (#%d):115/1/1710", e.x1.ID); got != want {
+		t.Fatalf("a1 by assistant since last month: %s, want %s", got, want)
+	}
+	r, err = e.svc.Usage(ctx, e.a2, "", thisMonth, "user", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(r); got != emailA2+":7/2/100" || r.Total.Requests != 7 {
+		t.Fatalf("a2 by user: %s", got)
+	}
+	// "mine" changes nothing for a member; another org is refused.
+	if r2, err := e.svc.Usage(ctx, e.a2, "", thisMonth, "user", true); err != nil || rows(r2) != rows(r) {
+		t.Fatalf("a2 mine: %+v, %v", r2, err)
+	}
+	if _, err := e.svc.Usage(ctx, e.a1, "beta", thisMonth, "day", false); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("member naming beta: %v", err)
+	}
+	// A member with no usage gets an empty report (rows [] in JSON).
+	empty, err := e.svc.Usage(ctx, e.adminA, "", thisMonth, "day", true)
+	if err != nil || empty.Rows == nil || len(empty.Rows) != 0 || empty.Total.Requests != 0 || empty.User != emailAdminA {
+		t.Fatalf("admin's own usage: %#v, %v", empty, err)
+	}
+}
+
+func TestUsageOrgAdmin(t *testing.T) {
+	e := newUsageEnv(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		by    string
+		since time.Time
+		want  string
+	}{
+		{"day", thisMonth, "2026-11-02:17/3/250 2026-11-29:5/0/60"},
+		{"day", lastMonth, "2026-10-03:100/0/1500 2026-10-15:200/0/3000 2026-11-02:17/3/250 2026-11-29:5/0/60"},
+		{"user", thisMonth, emailA1 + ":15/1/210 " + emailA2 + ":7/2/100"},
+		{"assistant", thisMonth, fmt.Sprintf("Tutor (#%d):15/1/210 Grader (#%d):7/2/100", e.x1.ID, e.x2.ID)},
+		{"", thisMonth, fmt.Sprintf("Tutor (#%d):15/1/210 Grader (#%d):7/2/100", e.x1.ID, e.x2.ID)}, // by assistant by default
+	} {
+		r, err := e.svc.Usage(ctx, e.adminA, "", c.since, c.by, false)
+		if err != nil {
+			t.Fatalf("by %q: %v", c.by, err)
+		}
+		if got := rows(r); got != c.want || r.User != "" || r.OrgSlug != "acme" {
+			t.Fatalf("by %q since %s: %s, want %s", c.by, r.From, got, c.want)
+		}
+	}
+	r, err := e.svc.Usage(ctx, e.adminA, "acme", lastMonth, "day", false)
+	if err != nil || r.Total.Requests != 322 || r.Total.Tokens != 4810 || r.Total.Errors != 3 {
+		t.Fatalf("acme total since last month: %+v, %v", r.Total, err)
+	}
+	// The system admin names any org.
+	r, err = e.svc.Usage(ctx, e.sys, "beta", thisMonth, "user", false)
+	if err != nil || rows(r) != emailAdminB+":9999/0/199998" {
+		t.Fatalf("system admin on beta: %s, %v", rows(r), err)
+	}
+	// B's admin gets the answer for an org that doesn't exist.
+	_, err = e.svc.Usage(ctx, e.adminB, "acme", thisMonth, "day", false)
+	_, errMissing := e.svc.Usage(ctx, e.adminB, "nope", thisMonth, "day", false)
+	if !errors.Is(err, ErrNotFound) || strings.ReplaceAll(err.Error(), "acme", "nope") != errMissing.Error() {
+		t.Fatalf("B's admin naming acme: %v (missing: %v)", err, errMissing)
+	}
+	for _, by := range []string{"week", "Day", "model"} {
+		_, err := e.svc.Usage(ctx, e.adminA, "", thisMonth, by, false)
+		wantInvalidSays(t, err, "by", "day, assistant or user")
+	}
+	for _, a := range []Actor{{}, {Role: RoleAPIKey, OrgID: e.a1.OrgID, OrgSlug: "acme", KeyID: 1}} {
+		if _, err := e.svc.Usage(ctx, a, "acme", thisMonth, "day", false); !errors.Is(err, ErrForbidden) {
+			t.Fatalf("%v: %v", a, err)
+		}
+	}
+}
+
+// Usage outlives assistants and users, whose ids SQLite may hand out again
+// (INTEGER PRIMARY KEY reuses the largest id once its row is gone). A
+// report of A grouped by assistant or user must never name what another
+// org now has under an old id: the name of B's assistant, the email of
+// B's user.
+func TestUsageDoesNotNameAnotherOrgsReusedIDs(t *testing.T) {
+	e := newMemberEnv(t)
+	ctx := context.Background()
+	// The last assistant and the last user created are A's, with usage.
+	gone, _ := userWithKey(t, e.testEnv, e.adminA, "acme", "gone@acme.edu", "member", "")
+	x := e.assistant(t, gone, AssistantInput{Name: "Old tutor"})
+	if err := e.st.AddUsageDaily(ctx, gone.OrgID, 20261120, x.ID, gone.UserID, store.UsageTotals{Requests: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteUser(ctx, e.adminA, "gone@acme.edu"); err != nil { // deletes the assistant too
+		t.Fatal(err)
+	}
+	e.enableOpenAI(t, e.adminB, "beta")
+	spy, _ := userWithKey(t, e.testEnv, e.adminB, "beta", "spy@beta.edu", "member", "")
+	secret := e.assistant(t, spy, AssistantInput{Name: "Beta secret project"})
+	if spy.UserID != gone.UserID || secret.ID != x.ID {
+		t.Skipf("ids not reused (user %d→%d, assistant %d→%d); nothing to check", gone.UserID, spy.UserID, x.ID, secret.ID)
+	}
+	for by, want := range map[string]string{
+		"assistant": fmt.Sprintf("deleted assistant #%d:3/0/0", x.ID),
+		"user":      fmt.Sprintf("deleted user #%d:3/0/0", gone.UserID),
+	} {
+		r, err := e.svc.Usage(ctx, e.adminA, "", thisMonth, by, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rows(r); got != want {
+			t.Fatalf("A's usage by %s: %s, want %s", by, got, want)
+		}
+	}
+}

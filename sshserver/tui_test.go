@@ -1,0 +1,276 @@
+package sshserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	gossh "golang.org/x/crypto/ssh"
+
+	"lamb/service"
+)
+
+// screenDeadline bounds each wait for the console to draw something.
+const screenDeadline = 10 * time.Second
+
+// screen collects what the server sends to the terminal.
+type screen struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+// text is the output from byte offset from on, without escape sequences.
+func (s *screen) text(from int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ansi.Strip(string(s.buf.Bytes()[min(from, s.buf.Len()):]))
+}
+
+// raw is the output from byte offset from on, as sent.
+func (s *screen) raw(from int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.buf.Bytes()[min(from, s.buf.Len()):])
+}
+
+func (s *screen) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Len()
+}
+
+// waitFor polls the output (from byte offset from) until it holds every
+// one of texts, and fails at the deadline.
+func (s *screen) waitFor(t *testing.T, from int, texts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(screenDeadline)
+	for {
+		out := s.text(from)
+		missing := ""
+		for _, w := range texts {
+			if !strings.Contains(out, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q on the terminal within %s; it shows:\n%s", missing, screenDeadline, out)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+}
+
+// ptySession is an interactive SSH session with a terminal of 40×120.
+type ptySession struct {
+	sess   *gossh.Session
+	stdin  io.WriteCloser
+	out    *screen
+	stderr *screen
+	done   chan error // Wait's result
+}
+
+func (ts *testServer) openConsole(t *testing.T, signer gossh.Signer) *ptySession {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", ts.addr, sessionDeadline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(sessionDeadline)); err != nil {
+		t.Fatal(err)
+	}
+	cc, chans, reqs, err := gossh.NewClientConn(conn, ts.addr, &gossh.ClientConfig{
+		User:            "someone",
+		Auth:            []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+	})
+	if err != nil {
+		t.Fatalf("ssh handshake: %v", err)
+	}
+	client := gossh.NewClient(cc, chans, reqs)
+	t.Cleanup(func() { client.Close() })
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &ptySession{sess: sess, out: &screen{}, stderr: &screen{}, done: make(chan error, 1)}
+	sess.Stdout, sess.Stderr = p.out, p.stderr
+	if p.stdin, err = sess.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestPty("xterm-256color", 40, 120, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- sess.Wait() }()
+	return p
+}
+
+func (p *ptySession) send(t *testing.T, keys string) {
+	t.Helper()
+	if _, err := io.WriteString(p.stdin, keys); err != nil {
+		t.Fatalf("send %q: %v", keys, err)
+	}
+}
+
+// ended fails unless the session ends within the deadline, and returns
+// its exit status.
+func (p *ptySession) ended(t *testing.T) int {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		var ee *gossh.ExitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &ee):
+			return ee.ExitStatus()
+		}
+		t.Fatalf("session ended with %v", err)
+	case <-time.After(screenDeadline):
+		t.Fatalf("the session did not end within %s; the terminal shows:\n%s", screenDeadline, p.out.text(0))
+	}
+	return -1
+}
+
+func TestTUIConsoleOverSSH(t *testing.T) {
+	ts := newTestServer(t)
+	p := ts.openConsole(t, ts.admin)
+	p.out.waitFor(t, 0, "Organizations", "lamb", "LAMB (system)", ts.adminMail, "(system admin)")
+
+	// A bigger window: the console draws itself again and goes on.
+	mark := p.out.len()
+	if err := p.sess.WindowChange(50, 140); err != nil {
+		t.Fatal(err)
+	}
+	p.out.waitFor(t, mark, "Organizations", "LAMB (system)")
+
+	// It still takes keys: n opens the create form, esc leaves it.
+	mark = p.out.len()
+	p.send(t, "n")
+	p.out.waitFor(t, mark, "New organization")
+	mark = p.out.len()
+	p.send(t, "\x1b")
+	p.out.waitFor(t, mark, "LAMB (system)")
+
+	p.send(t, "q")
+	if code := p.ended(t); code != 0 {
+		t.Fatalf("exit status %d after q", code)
+	}
+}
+
+func TestTUIOrgAdminAndMemberOverSSH(t *testing.T) {
+	ts := newTwoOrgs(t)
+	p := ts.openConsole(t, ts.acmeAdmin)
+	p.out.waitFor(t, 0, acmeAdminEmail, "(org admin)", "Users")
+	p.send(t, "\x03") // ctrl+c
+	p.ended(t)
+
+	p = ts.openConsole(t, ts.acmeMember)
+	p.out.waitFor(t, 0, acmeMemberEmail, "(member)", "My account")
+	p.send(t, "q")
+	p.ended(t)
+}
+
+func TestTUISignInOverSSH(t *testing.T) {
+	ts := newTestServer(t)
+	ts.createOrg(t, "acme")
+	ctx := context.Background()
+	if _, err := ts.svc.CreateUser(ctx, ts.adminActor(t), service.CreateUserInput{
+		OrgSlug: "acme", Email: "ann@acme.example", Name: "Ann", Password: "ann-password"}); err != nil {
+		t.Fatal(err)
+	}
+
+	stranger, _ := newTestSigner(t)
+	p := ts.openConsole(t, stranger)
+	p.out.waitFor(t, 0, "Sign in to lamb", "not linked to an account yet")
+
+	mark := p.out.len()
+	p.send(t, "ann@acme.example\r")
+	p.send(t, "wrong-password\r")
+	p.out.waitFor(t, mark, "email or password is not right")
+
+	// The password field keeps the focus (the screen empties it after a
+	// failure; the backspaces cover a screen that does not).
+	p.send(t, strings.Repeat("\x7f", len("wrong-password")))
+	mark = p.out.len()
+	p.send(t, "ann-password\r")
+	fp := gossh.FingerprintSHA256(stranger.PublicKey())
+	deadline := time.Now().Add(screenDeadline)
+	for {
+		a, err := ts.svc.ActorForSSHKey(ctx, fp)
+		if err == nil {
+			if a.Email != "ann@acme.example" {
+				t.Fatalf("the key signs in as %v", a)
+			}
+			break
+		}
+		if !errors.Is(err, service.ErrNotFound) || time.Now().After(deadline) {
+			t.Fatalf("key not linked after the right password: %v; the terminal shows:\n%s", err, p.out.text(mark))
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	// The console of the account follows.
+	p.out.waitFor(t, mark, "ann@acme.example", "(member)")
+	p.send(t, "q")
+	p.ended(t)
+}
+
+func TestTUIRefusalsOverSSH(t *testing.T) {
+	ts := newTwoOrgs(t)
+
+	// An unknown key without a terminal gets one line and status 1.
+	stranger, _ := newTestSigner(t)
+	ts.run(t, stranger, "", "whoami").wantFail(t, 1, "not linked")
+
+	// A known key without a terminal and without a command: the console
+	// needs one.
+	r := ts.runRaw(t, ts.admin, "", "")
+	if r.code != 1 || !strings.Contains(r.stderr, "needs a terminal") {
+		t.Fatalf("no command, no pty: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	// A disabled user with a terminal gets the refusal, not a console.
+	if _, err := ts.svc.SetUserEnabled(context.Background(), ts.adminActor(t), acmeMemberEmail, false); err != nil {
+		t.Fatal(err)
+	}
+	p := ts.openConsole(t, ts.acmeMember)
+	if code := p.ended(t); code != 1 {
+		t.Fatalf("disabled user: exit %d", code)
+	}
+	if !strings.Contains(p.stderr.text(0), "disabled") {
+		t.Fatalf("disabled user: stderr %q, stdout %q", p.stderr.text(0), p.out.text(0))
+	}
+}
+
+// The server never asks the terminal questions before drawing: a terminal
+// that doesn't answer them (many don't over SSH) would otherwise see a blank
+// screen until its first key, which the question would eat.
+func TestTUIDrawsWithoutQueryingTheTerminal(t *testing.T) {
+	ts := newTestServer(t)
+	p := ts.openConsole(t, ts.admin)
+	p.out.waitFor(t, 0, "Organizations", "lamb")
+	if strings.Contains(p.out.raw(0), "\x1b]11;?") {
+		t.Fatal("the server asked the terminal for its background color")
+	}
+	p.send(t, "q")
+	p.ended(t)
+}
