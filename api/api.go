@@ -26,6 +26,7 @@ type Handler struct {
 type Options struct {
 	PublicURL string // base URL of this listener, e.g. https://lamb.example.edu
 	SSHHint   string // how to reach the console: "ssh -p 2222 lamb.example.edu"
+	Metrics   bool   // serve GET /metrics (LAMB_METRICS)
 }
 
 // NewHandler returns the HTTP handler of every endpoint.
@@ -37,6 +38,9 @@ func NewHandler(svc *service.Service, logger *log.Logger, opts Options) *Handler
 	h.mux.HandleFunc("POST /v1/signup", h.signupJSON)
 	h.mux.HandleFunc("GET /v1/models", h.models)
 	h.mux.HandleFunc("POST /v1/chat/completions", h.chatCompletions)
+	if opts.Metrics {
+		h.mux.HandleFunc("GET /metrics", h.metrics)
+	}
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }

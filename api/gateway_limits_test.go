@@ -2,11 +2,16 @@ package api
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/charmbracelet/log"
 
 	"lamb/config"
 	"lamb/service"
@@ -178,4 +183,30 @@ func TestUsageRowPerRequest(t *testing.T) {
 		t.Fatalf("usage report %+v", r.Total)
 	}
 	_ = http.StatusOK
+}
+
+func TestMetrics(t *testing.T) {
+	e := newGwEnv(t, 5*time.Second)
+	metricsSrv := httptest.NewServer(NewHandler(e.svc, log.New(io.Discard), Options{Metrics: true}))
+	defer metricsSrv.Close()
+	a := e.assistant(e.members["acme"], service.AssistantInput{})
+	key := e.apiKey(e.members["acme"], true)
+	e.post(key, `{"model":"`+a.Model+`","messages":[{"role":"user","content":"hi"}]}`)
+	e.post(key, `{"model":"lamb_assistant.777777","messages":[{"role":"user","content":"hi"}]}`)
+	resp, err := http.Get(metricsSrv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`lamb_completion_requests_total{status="ok"} 1`, `lamb_completion_requests_total{status="model_not_found"} 1`,
+		`lamb_completion_tokens_total{kind="completion"} 3`, "lamb_database_up 1", "lamb_provider_latency_seconds_count 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	// Off by default.
+	if resp, _ := http.Get(e.srv.URL + "/metrics"); resp.StatusCode != 404 {
+		t.Errorf("/metrics served without LAMB_METRICS: %d", resp.StatusCode)
+	}
 }

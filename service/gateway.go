@@ -332,6 +332,7 @@ func (s *Service) finish(cl *call, status string, httpStatus int, usage *openai.
 		completion = estimateTokens(estimatedCompletion)
 	}
 	s.settle(cl.res, prompt+completion)
+	s.stats.add(status, prompt, completion, latency, true)
 	s.usage.record(store.UsageEvent{OrganizationID: cl.caller.OrgID, AssistantID: cl.assistant.ID, UserID: cl.assistant.OwnerUserID,
 		APIKeyID: cl.caller.KeyID, Provider: cl.target.Provider, Model: cl.model, PromptTokens: prompt, CompletionTokens: completion,
 		Status: status, HTTPStatus: httpStatus, LatencyMS: latency.Milliseconds(), Stream: cl.stream, Estimated: estimated,
@@ -350,6 +351,7 @@ func (s *Service) refuse(c Caller, cl *call, err error) {
 		e.LatencyMS = s.now().Sub(cl.started).Milliseconds()
 	}
 	s.usage.record(e)
+	s.stats.add(ge.Code, 0, 0, 0, false)
 	s.log.Info("completion refused", "org", c.OrgSlug, "assistant", e.AssistantID, "status", ge.Status, "code", ge.Code)
 }
 

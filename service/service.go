@@ -56,6 +56,7 @@ type Service struct {
 	limits          *limiter
 	usage           *usageWriter
 	keyTouched      map[int64]time.Time
+	stats           gatewayStats
 
 	mu      sync.Mutex
 	managed map[string]string         // system-org fields managed by the environment → variable

@@ -374,3 +374,20 @@ func TestIDsAreNeverReused(t *testing.T) {
 		t.Fatalf("ids reused: org %d→%d user %d→%d assistant %d→%d key %d→%d", org.ID, org2.ID, u1.ID, u2.ID, a1.ID, a2.ID, k1.ID, k2.ID)
 	}
 }
+
+func TestListUsersFilterMatchesOrgSlug(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t)
+	acme, _ := st.CreateOrg(ctx, Org{Slug: "acme", Name: "Acme", Config: "{}"})
+	beta, _ := st.CreateOrg(ctx, Org{Slug: "beta", Name: "Beta", Config: "{}"})
+	st.CreateUser(ctx, User{OrganizationID: acme.ID, Email: "ana@uni.example", Name: "Ana"})
+	st.CreateUser(ctx, User{OrganizationID: beta.ID, Email: "bob@uni.example", Name: "Bob"})
+	st.CreateUser(ctx, User{OrganizationID: beta.ID, Email: "acme-fan@uni.example", Name: "Fan"})
+	rows, total, err := st.ListUsers(ctx, UserFilter{Query: "acme"})
+	if err != nil || total != 2 || len(rows) != 2 {
+		t.Fatalf("filter acme: %d rows, total %d, %v (want ana by org, acme-fan by email)", len(rows), total, err)
+	}
+	if _, total, _ := st.ListUsers(ctx, UserFilter{Query: "BOB"}); total != 1 {
+		t.Fatalf("case-insensitive email filter: %d", total)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -112,7 +113,7 @@ type UserWithOrg struct {
 }
 
 // UserFilter selects users. OrganizationID 0 means all orgs; Query matches
-// email or name (substring, case-insensitive).
+// email or name (substring, case-insensitive) or the org's slug (exactly).
 type UserFilter struct {
 	OrganizationID int64
 	Query          string
@@ -131,16 +132,16 @@ func (q *Queries) ListUsers(ctx context.Context, f UserFilter) ([]UserWithOrg, i
 		args = append(args, f.OrganizationID)
 	}
 	if f.Query != "" {
-		where += ` AND (u.email LIKE ? ESCAPE '\' OR u.name LIKE ? ESCAPE '\')`
+		where += ` AND (u.email LIKE ? ESCAPE '\' OR u.name LIKE ? ESCAPE '\' OR o.slug = ?)`
 		like := "%" + escapeLike(f.Query) + "%"
-		args = append(args, like, like)
+		args = append(args, like, like, strings.ToLower(strings.TrimSpace(f.Query)))
 	}
 	if f.Role != "" {
 		where += ` AND u.role = ?`
 		args = append(args, f.Role)
 	}
 	var total int
-	if err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u`+where, args...).Scan(&total); err != nil {
+	if err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u JOIN organizations o ON o.id = u.organization_id`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count users: %w", mapErr(err))
 	}
 	if f.Limit <= 0 || f.Limit > 500 {

@@ -172,8 +172,12 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, logger *log.
 		return err
 	}
 	httpSrv := api.NewServer(api.NewHandler(svc, logger.WithPrefix("http"), api.Options{
-		PublicURL: cfg.BaseURL(), SSHHint: cfg.SSHHint(portOf(sshLn.Addr())),
+		PublicURL: cfg.BaseURL(), SSHHint: cfg.SSHHint(portOf(sshLn.Addr())), Metrics: cfg.Metrics,
 	}))
+
+	retentionCtx, stopRetention := context.WithCancel(ctx)
+	defer stopRetention()
+	go svc.RunRetention(retentionCtx, cfg.UsageRetentionDays)
 
 	errc := make(chan error, 2)
 	go func() { errc <- serveSSH(sshSrv, sshLn) }()

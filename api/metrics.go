@@ -1,0 +1,41 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// metrics is GET /metrics in the Prometheus text format (LAMB_METRICS).
+func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) {
+	st := h.svc.GatewayStats()
+	var b strings.Builder
+	metric := func(name, typ, help string) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+	}
+	metric("lamb_completion_requests_total", "counter", "Completion requests by outcome (ok or the error code).")
+	statuses := make([]string, 0, len(st.Requests))
+	for s := range st.Requests {
+		statuses = append(statuses, s)
+	}
+	sort.Strings(statuses)
+	for _, s := range statuses {
+		fmt.Fprintf(&b, "lamb_completion_requests_total{status=%q} %d\n", s, st.Requests[s])
+	}
+	metric("lamb_completion_tokens_total", "counter", "Tokens of answered completions.")
+	fmt.Fprintf(&b, "lamb_completion_tokens_total{kind=\"prompt\"} %d\n", st.PromptTokens)
+	fmt.Fprintf(&b, "lamb_completion_tokens_total{kind=\"completion\"} %d\n", st.CompletionTokens)
+	metric("lamb_provider_latency_seconds", "summary", "Time from routing to the provider's last byte.")
+	fmt.Fprintf(&b, "lamb_provider_latency_seconds_sum %g\nlamb_provider_latency_seconds_count %d\n", st.ProviderLatency.Seconds(), st.ProviderCalls)
+	metric("lamb_usage_queue_events", "gauge", "Usage events waiting to be written.")
+	fmt.Fprintf(&b, "lamb_usage_queue_events %d\n", st.UsageQueue)
+	healthy := 1
+	if err := h.svc.Healthy(r.Context()); err != nil {
+		healthy = 0
+	}
+	metric("lamb_database_up", "gauge", "1 when the database answers.")
+	fmt.Fprintf(&b, "lamb_database_up %d\n", healthy)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Write([]byte(b.String()))
+}
