@@ -426,21 +426,25 @@ func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, st
 	defer cancel()
 	idle := time.AfterFunc(s.providerTimeout, cancel)
 	defer idle.Stop()
-	timedOut := func() bool { return ctx.Err() == nil && pctx.Err() != nil }
-
-	stream, err := s.providers.Client(cl.target).CreateChatCompletionStream(pctx, cl.prepare(req))
-	if err != nil {
+	// fail tells who broke the stream: the client (gone), lamb's idle
+	// deadline (a silent provider), or the provider.
+	fail := func(err error, usage *openai.Usage, text string) error {
 		switch {
 		case ctx.Err() != nil:
 			err = ctx.Err()
-		case timedOut():
+		case pctx.Err() != nil:
 			err = provider.Explain(cl.target, context.DeadlineExceeded)
 		default:
 			err = provider.Explain(cl.target, err)
 		}
 		ge := asGatewayError(err)
-		s.finish(cl, ge.Code, ge.Status, nil, "", req)
+		s.finish(cl, ge.Code, ge.Status, usage, text, req)
 		return ge
+	}
+
+	stream, err := s.providers.Client(cl.target).CreateChatCompletionStream(pctx, cl.prepare(req))
+	if err != nil {
+		return fail(err, nil, "")
 	}
 	defer stream.Close()
 	start(cl.model)
@@ -453,17 +457,7 @@ func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, st
 			break
 		}
 		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				err = ctx.Err()
-			case timedOut():
-				err = provider.Explain(cl.target, context.DeadlineExceeded)
-			default:
-				err = provider.Explain(cl.target, err)
-			}
-			ge := asGatewayError(err)
-			s.finish(cl, ge.Code, ge.Status, usage, text.String(), req)
-			return ge
+			return fail(err, usage, text.String())
 		}
 		if chunk.Usage != nil {
 			usage = chunk.Usage

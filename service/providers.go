@@ -100,17 +100,9 @@ func (s *Service) TestProvider(ctx context.Context, a Actor, slug, setup, name s
 	if err := knownProvider(name); err != nil {
 		return ProviderCheck{}, err
 	}
-	o, err := s.orgForAdmin(ctx, s.st.Queries, a, slug)
+	o, st, err := s.setupForAdmin(ctx, a, slug, setup)
 	if err != nil {
 		return ProviderCheck{}, err
-	}
-	c, err := s.openConfig(o)
-	if err != nil {
-		return ProviderCheck{}, err
-	}
-	st, ok := c.Setups[setup]
-	if !ok {
-		return ProviderCheck{}, notFound("setup %q", setup)
 	}
 	p := st.Providers[name]
 	if p == nil || p.BaseURL == "" {
@@ -127,6 +119,24 @@ func (s *Service) TestProvider(ctx context.Context, a Actor, slug, setup, name s
 	s.tests[testKey{o.ID, setup, name}] = res
 	s.mu.Unlock()
 	return res, nil
+}
+
+// setupForAdmin loads one setup of an org the actor administers, secrets
+// decrypted, for connection tests.
+func (s *Service) setupForAdmin(ctx context.Context, a Actor, slug, setup string) (store.Org, *config.Setup, error) {
+	o, err := s.orgForAdmin(ctx, s.st.Queries, a, slug)
+	if err != nil {
+		return store.Org{}, nil, err
+	}
+	c, err := s.openConfig(o)
+	if err != nil {
+		return store.Org{}, nil, err
+	}
+	st, ok := c.Setups[setup]
+	if !ok {
+		return store.Org{}, nil, notFound("setup %q", setup)
+	}
+	return o, st, nil
 }
 
 // lastCheck returns the remembered test result of a provider.
@@ -161,17 +171,9 @@ func (s *Service) UpdateKnowledgeBase(ctx context.Context, a Actor, slug, setup,
 
 // TestKnowledgeBase calls GET {url}/health of a setup's knowledge base.
 func (s *Service) TestKnowledgeBase(ctx context.Context, a Actor, slug, setup string) (ProviderCheck, error) {
-	o, err := s.orgForAdmin(ctx, s.st.Queries, a, slug)
+	_, st, err := s.setupForAdmin(ctx, a, slug, setup)
 	if err != nil {
 		return ProviderCheck{}, err
-	}
-	c, err := s.openConfig(o)
-	if err != nil {
-		return ProviderCheck{}, err
-	}
-	st, ok := c.Setups[setup]
-	if !ok {
-		return ProviderCheck{}, notFound("setup %q", setup)
 	}
 	if st.KnowledgeBase == nil || st.KnowledgeBase.URL == "" {
 		return ProviderCheck{}, invalid("knowledge_base.url", "set the knowledge base URL first")

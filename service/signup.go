@@ -92,6 +92,22 @@ func (s *Service) SetSignupKey(ctx context.Context, a Actor, slug, key string) (
 	if !config.SignupKeyRE.MatchString(key) {
 		return Signup{}, invalid("signup_key", "want 8-64 characters of A-Z, a-z, 0-9, - and _, not starting or ending with - or _")
 	}
+	return s.replaceSignupKey(ctx, a, slug, key, "signup_key.set")
+}
+
+// RotateSignupKey replaces an org's signup key with a random one; the old
+// key stops working at once.
+func (s *Service) RotateSignupKey(ctx context.Context, a Actor, slug string) (Signup, error) {
+	key, err := secret.Token(20, secret.Base62)
+	if err != nil {
+		return Signup{}, err
+	}
+	return s.replaceSignupKey(ctx, a, slug, key, "signup_key.rotate")
+}
+
+// replaceSignupKey stores key as the org's signup key (unless the
+// environment manages it) and audits action; it returns the key revealed.
+func (s *Service) replaceSignupKey(ctx context.Context, a Actor, slug, key, action string) (Signup, error) {
 	err := s.st.InTx(ctx, func(tx *store.Tx) error {
 		o, err := s.orgForAdmin(ctx, tx.Queries, a, slug)
 		if err != nil {
@@ -105,35 +121,7 @@ func (s *Service) SetSignupKey(ctx context.Context, a Actor, slug, key string) (
 		if err := s.setSignupKey(ctx, tx.Queries, o.ID, key); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx.Queries, a, o.ID, "signup_key.set", o.Slug, nil)
-	})
-	if err != nil {
-		return Signup{}, err
-	}
-	return s.SignupInfo(ctx, a, slug, true)
-}
-
-// RotateSignupKey replaces an org's signup key with a random one; the old
-// key stops working at once.
-func (s *Service) RotateSignupKey(ctx context.Context, a Actor, slug string) (Signup, error) {
-	key, err := secret.Token(20, secret.Base62)
-	if err != nil {
-		return Signup{}, err
-	}
-	err = s.st.InTx(ctx, func(tx *store.Tx) error {
-		o, err := s.orgForAdmin(ctx, tx.Queries, a, slug)
-		if err != nil {
-			return err
-		}
-		if o.IsSystem {
-			if v, ok := s.ManagedFields()["signup_key"]; ok {
-				return invalid("signup_key", "is managed by .env (%s); change it there and sync", v)
-			}
-		}
-		if err := s.setSignupKey(ctx, tx.Queries, o.ID, key); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx.Queries, a, o.ID, "signup_key.rotate", o.Slug, nil)
+		return s.audit(ctx, tx.Queries, a, o.ID, action, o.Slug, nil)
 	})
 	if err != nil {
 		return Signup{}, err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -100,25 +99,11 @@ func (c *cli) apikeyListCommand() *cobra.Command {
 // parseExpires reads --expires: a duration from now ("30d", "12h") or a
 // date or time ("2026-12-31" is its first instant, in UTC; RFC 3339).
 func parseExpires(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, nil
+	t, ok := parseWhen(s, now, 1)
+	if !ok {
+		return time.Time{}, usageErrorf("--expires %q: want a positive duration such as 30d or 12h, or a date such as 2026-12-31", s)
 	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err == nil && days > 0 && days <= 100*366 {
-			return now.AddDate(0, 0, days), nil
-		}
-	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return now.Add(d), nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, usageErrorf("--expires %q: want a positive duration such as 30d or 12h, or a date such as 2026-12-31", s)
+	return t, nil
 }
 
 func (c *cli) apikeyCreateCommand() *cobra.Command {

@@ -168,23 +168,34 @@ func (l *lineReader) line(what string) (string, error) {
 // parseSince reads --since: a duration back from now ("7d", "12h", "30m")
 // or a date ("2026-01-31", RFC 3339).
 func parseSince(s string, now time.Time) (time.Time, error) {
+	t, ok := parseWhen(s, now, -1)
+	if !ok {
+		return time.Time{}, usageErrorf("--since %q: want a positive duration such as 7d, 12h or 30m, or a date such as 2026-01-31", s)
+	}
+	return t, nil
+}
+
+// parseWhen reads a time given as a duration from now ("30d", "12h"),
+// backwards for dir -1 and forwards for dir 1, or as a date ("2026-12-31",
+// its first instant in UTC) or an RFC 3339 time. "" is the zero time.
+func parseWhen(s string, now time.Time, dir int) (time.Time, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return time.Time{}, nil
+		return time.Time{}, true
 	}
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
 		if err == nil && days > 0 && days <= 100*366 {
-			return now.AddDate(0, 0, -days), nil
+			return now.AddDate(0, 0, dir*days), true
 		}
 	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return now.Add(-d), nil
+		return now.Add(time.Duration(dir) * d), true
 	}
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
+		return t, true
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+		return t, true
 	}
-	return time.Time{}, usageErrorf("--since %q: want a positive duration such as 7d, 12h or 30m, or a date such as 2026-01-31", s)
+	return time.Time{}, false
 }
