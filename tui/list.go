@@ -269,6 +269,9 @@ func (l *List) titles() []string {
 	return t
 }
 
+// widths fits the columns into the list's width: flex columns share what
+// is left over, or give up room (down to 8 cells) when the terminal is
+// narrow, rightmost first; if that is not enough, the rightmost columns are hidden (0).
 func (l *List) widths() []int {
 	w := make([]int, len(l.cols))
 	used, flex := 1, 0
@@ -279,12 +282,25 @@ func (l *List) widths() []int {
 			flex++
 		}
 	}
-	if spare := l.width - used; spare > 0 && flex > 0 {
+	spare := l.width - used
+	if spare > 0 && flex > 0 {
 		for i, c := range l.cols {
 			if c.Flex {
 				w[i] += spare / flex
 			}
 		}
+		return w
+	}
+	for i := len(l.cols) - 1; i >= 0 && spare < 0; i-- { // the first columns matter most
+		if c := l.cols[i]; c.Flex && w[i] > 8 {
+			give := min(w[i]-8, -spare)
+			w[i] -= give
+			spare += give
+		}
+	}
+	for i := len(w) - 1; i > 0 && spare < 0; i-- {
+		spare += w[i] + 2
+		w[i] = 0
 	}
 	return w
 }
@@ -293,6 +309,9 @@ func (l *List) row(cells []string, widths []int, style lipgloss.Style) string {
 	var b strings.Builder
 	b.WriteString(" ")
 	for i, w := range widths {
+		if w == 0 {
+			continue // hidden: the terminal is too narrow
+		}
 		cell := ""
 		if i < len(cells) {
 			cell = cells[i]

@@ -244,9 +244,11 @@ func (s *Shell) View() string {
 	b.WriteString(st.Status.Render(truncate(status, w-2)) + "\n")
 	s.help.Width = w - 2
 	s.help.ShowAll = s.fullHelp
-	helpView := " " + s.help.View(keyMap(s.helpKeys()))
-	if !s.fullHelp {
-		helpView = truncate(helpView, w-1) // the short help may overrun its width
+	helpView := s.help.View(keyMap(s.helpKeys()))
+	if s.fullHelp {
+		helpView = s.c.Styles.R.NewStyle().PaddingLeft(1).Render(helpView)
+	} else {
+		helpView = truncate(" "+helpView, w-1) // the short help may overrun its width
 	}
 	b.WriteString(helpView)
 	return b.String()
