@@ -174,7 +174,7 @@ func (m *Signup) View() string {
 	i := m.info
 	var b strings.Builder
 	b.WriteString(" " + st.Title.Render("Self-service signup") + "\n")
-	b.WriteString(" " + st.Muted.Render("People who have the key (or the link) can create an account in this organization as members.") + "\n\n")
+	b.WriteString(st.Muted.PaddingLeft(1).Width(max(m.width-1, 20)).Render("People who have the key (or the link) can create an account in this organization as members.") + "\n\n")
 	row := func(l, v string) { b.WriteString(" " + st.Label.Render(pad(l, 12)) + " " + v + "\n") }
 	row("Status", tui.YesNo(i.Enabled, st.Success.Render("enabled"), st.Muted.Render("disabled")))
 	switch {

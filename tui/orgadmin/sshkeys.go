@@ -191,10 +191,11 @@ func (m *SSHKeys) View() string {
 		return out + st.Muted.Render(" no keys: press a to add one")
 	}
 	for i, k := range m.keys {
-		line := k.Fingerprint + "  " + st.Muted.Render(k.Comment) + "  " + st.Muted.Render("last used "+tui.Ago(k.LastUsedAt))
+		line := k.Fingerprint
 		if k.Fingerprint == m.c.Actor.Via {
 			line += st.Success.Render("  (this session)")
 		}
+		line += "  " + st.Muted.Render("last used "+tui.Ago(k.LastUsedAt)) + "  " + st.Muted.Render(k.Comment)
 		if i == m.cursor {
 			line = st.Selected.Render(k.Fingerprint) + line[len(k.Fingerprint):]
 		}

@@ -17,6 +17,7 @@ import (
 // it again from .env and the environment.
 type System struct {
 	c       *tui.Common
+	width   int
 	changes []config.Change
 	synced  bool
 	err     error
@@ -34,7 +35,7 @@ var keySync = tui.Bind("s", "sync from .env now")
 
 func (m *System) Title() string       { return "System" }
 func (m *System) Init() tea.Cmd       { return nil }
-func (m *System) SetSize(w, h int)    {}
+func (m *System) SetSize(w, h int)    { m.width = w }
 func (m *System) Capturing() bool     { return false }
 func (m *System) Keys() []key.Binding { return []key.Binding{keySync} }
 
@@ -62,8 +63,9 @@ func (m *System) View() string {
 	st := m.c.Styles
 	var b strings.Builder
 	b.WriteString(" " + st.Title.Render("System organization lamb") + "\n")
-	b.WriteString(" " + st.Muted.Render("Fields whose variable is set in .env or the environment are written at every start and on sync;") + "\n")
-	b.WriteString(" " + st.Muted.Render("the others keep what admins store. Press s to re-read .env and sync now.") + "\n\n")
+	intro := "Fields whose variable is set in .env or the environment are written at every start and on sync; " +
+		"the others keep what admins store. Press s to re-read .env and sync now."
+	b.WriteString(st.Muted.PaddingLeft(1).Width(max(m.width-1, 20)).Render(intro) + "\n\n")
 	managed := m.c.Svc.ManagedFields()
 	b.WriteString(" " + st.Title.Render("Managed by .env") + "\n")
 	if len(managed) == 0 {
