@@ -30,7 +30,7 @@ type testEnv struct {
 	now time.Time
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	key := make([]byte, secret.KeySize)
@@ -40,7 +40,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	return e
 }
 
-func (e *testEnv) open(t *testing.T, key []byte) {
+func (e *testEnv) open(t testing.TB, key []byte) {
 	t.Helper()
 	clock := func() time.Time { return e.now }
 	st, err := store.Open(filepath.Join(e.dir, "lamb.db"), store.Options{Now: clock})
