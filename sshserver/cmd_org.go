@@ -29,6 +29,8 @@ func (c *cli) orgCommand() *cobra.Command {
 		c.orgSyncSystemCommand(),
 		c.orgConfigCommand(),
 		c.orgLimitsCommand(),
+		c.orgExportCommand(),
+		c.orgImportCommand(),
 	)
 	return cmd
 }

@@ -1,0 +1,87 @@
+package sshserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"lamb/service"
+)
+
+// maxImport bounds an import document: large orgs with many users fit.
+const maxImport = 64 << 20
+
+func (c *cli) orgExportCommand() *cobra.Command {
+	var withSecrets bool
+	cmd := &cobra.Command{
+		Use:   "export SLUG",
+		Short: "Print an organization as a JSON document (config, signup, users, SSH keys, assistants)",
+		Long: "Print an organization as JSON: its config, signup state, users with their SSH keys, and\n" +
+			"assistants. Passwords, API keys and usage are not exported. Secrets are masked unless\n" +
+			"--with-secrets is given (audited); masked secrets are cleared on import.",
+		Example: c.example("SSH org export acme > acme.json", "SSH org export acme --with-secrets > acme-full.json"),
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ex, err := c.svc.ExportOrg(cmd.Context(), c.actor, args[0], withSecrets)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(ex)
+		},
+	}
+	cmd.Flags().BoolVar(&withSecrets, "with-secrets", false, "include provider keys, tokens and the signup key in clear (audited)")
+	return cmd
+}
+
+func (c *cli) orgImportCommand() *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "import < export.json",
+		Short: "Create an organization from an export document on stdin",
+		Long: "Create the organization described by an `org export` document on stdin, in one\n" +
+			"transaction: org, config, signup, users (without passwords: they sign in with their SSH\n" +
+			"keys, or an admin resets their password) and assistants. The slug must be free; edit it\n" +
+			"in the file to import a copy. With --dry-run everything is checked and nothing kept.",
+		Example: c.example("SSH org import --dry-run < acme.json", "SSH org import < acme.json"),
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := readAll(cmd, "export", maxImport)
+			if err != nil {
+				return err
+			}
+			if len(bytes.TrimSpace(data)) == 0 {
+				return failf("export: stdin is empty; send the document from `org export` on stdin")
+			}
+			var ex service.Export
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&ex); err != nil {
+				return failf("export: not an org export document: %v", err)
+			}
+			res, err := c.svc.ImportOrg(cmd.Context(), c.actor, ex, dryRun)
+			if err != nil {
+				return err
+			}
+			return c.show(cmd, res, func(w io.Writer) {
+				verb := "Imported"
+				if dryRun {
+					verb = "Would import (dry run, nothing stored)"
+				}
+				fmt.Fprintf(w, "%s %s: %d users, %d SSH keys, %d assistants.\n", verb, clean(res.Slug), res.Users, res.SSHKeys, res.Assistants)
+				for _, p := range res.SecretsCleared {
+					fmt.Fprintf(w, "Cleared (masked in the export; set it again): %s\n", clean(p))
+				}
+				if res.Users > 0 && !dryRun {
+					fmt.Fprintln(w, "Users have no password: they sign in with their SSH keys, or reset one with `user reset-password EMAIL`.")
+				}
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check the document and report without storing anything")
+	return cmd
+}
