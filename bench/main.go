@@ -5,6 +5,7 @@
 //
 //	go run ./bench                  # defaults: 5 s per phase
 //	go run ./bench -duration 10s -rate 500 -concurrency 32
+//	go run ./bench -ssh 500         # the SSH console instead
 //
 // It prints throughput (closed loop, fixed concurrency), latency at a fixed
 // request rate (open loop), streaming time to first byte, and checks that
@@ -46,8 +47,19 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "length of each measured phase")
 	rate := flag.Int("rate", 500, "requests per second of the latency phase")
 	concurrency := flag.Int("concurrency", 32, "concurrent clients of the throughput phase")
+	sessions := flag.Int("ssh", 0, "measure the SSH console with this many concurrent sessions instead of the gateway")
+	clients := flag.String("ssh-clients", "", "internal: run as the SSH client process")
 	flag.Parse()
-	if err := run(*duration, *rate, *concurrency); err != nil {
+	var err error
+	switch {
+	case *clients != "":
+		err = sshClients(*clients)
+	case *sessions > 0:
+		err = runSSH(*sessions)
+	default:
+		err = run(*duration, *rate, *concurrency)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
