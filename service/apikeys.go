@@ -72,6 +72,9 @@ func (s *Service) CreateAPIKey(ctx context.Context, a Actor, orgSlug, name strin
 		var userID int64
 		owner := ""
 		if personal {
+			if a.ActingSystemAdmin {
+				return invalid("personal", "you are working in %s as a system admin; create an org key here, or a personal key from your own console", a.OrgSlug)
+			}
 			if orgSlug != "" && orgSlug != a.OrgSlug {
 				return invalid("org", "personal keys belong to your own organization")
 			}

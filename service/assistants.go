@@ -93,6 +93,11 @@ func (s *Service) assistantOwner(ctx context.Context, q *store.Queries, a Actor,
 	if a.UserID == 0 || a.Role == RoleAPIKey {
 		return store.User{}, store.Org{}, ErrForbidden
 	}
+	if a.ActingSystemAdmin && (email == "" || normalizeLoose(email) == a.Email) {
+		// The system admin's own account lives in lamb, not in the org
+		// they opened: an assistant made here must belong to its users.
+		return store.User{}, store.Org{}, invalid("owner", "you are working in %s as a system admin; name the owner, a user of %s", a.OrgSlug, a.OrgSlug)
+	}
 	if email == "" || normalizeLoose(email) == a.Email {
 		u, err := q.UserByID(ctx, a.UserID)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"lamb/config"
 	"lamb/store"
@@ -465,5 +466,34 @@ func TestModelChoices(t *testing.T) {
 		if _, err := e.svc.ModelChoices(ctx, a); !errors.Is(err, ErrForbidden) {
 			t.Fatalf("%v: %v", a, err)
 		}
+	}
+}
+
+// A system admin working in an org through "open as org admin" must not
+// create things in their home org by accident.
+func TestActingSystemAdminMustNameOwner(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	mustSync(t, e, config.System{})
+	line, fp := newKey(t, "")
+	if err := e.svc.BootstrapAdmins(ctx, SystemActor(), []string{line}, "root@lamb.local", "Root"); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := e.svc.ActorForSSHKey(ctx, fp)
+	if _, err := e.svc.CreateOrg(ctx, root, CreateOrgInput{Slug: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	acting, err := e.svc.OpenAsOrgAdmin(ctx, root, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CreateAssistant(ctx, acting, AssistantInput{Name: "X", Provider: "openai", Model: "m"}); FieldOf(err) != "owner" {
+		t.Fatalf("assistant without owner while acting: %v", err)
+	}
+	if _, err := e.svc.CreateAPIKey(ctx, acting, "", "k", true, time.Time{}); FieldOf(err) != "personal" {
+		t.Fatalf("personal key while acting: %v", err)
+	}
+	if k, err := e.svc.CreateAPIKey(ctx, acting, "", "k", false, time.Time{}); err != nil || k.OrgSlug != "acme" {
+		t.Fatalf("org key while acting: %+v %v", k, err)
 	}
 }

@@ -304,7 +304,11 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 	}
 	fields := []*tui.Field{}
 	if m.all && a == nil {
-		fields = append(fields, tui.NewField(tui.TextField, "owner", "Owner", "email of a member; empty = you"))
+		hint := "email of a member; empty = you"
+		if m.c.Actor.ActingSystemAdmin {
+			hint = "email of a user of " + m.c.Actor.OrgSlug
+		}
+		fields = append(fields, tui.NewField(tui.TextField, "owner", "Owner", hint))
 	}
 	fields = append(fields,
 		tui.NewField(tui.TextField, "name", "Name", "e.g. Physics tutor").WithValue(name),
