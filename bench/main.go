@@ -91,24 +91,12 @@ func run(duration time.Duration, rate, concurrency int) error {
 	}
 	defer stopProxy()
 
-	dir, err := os.MkdirTemp("", "lamb-bench")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	st, err := store.Open(filepath.Join(dir, "lamb.db"), store.Options{})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
-	key := make([]byte, secret.KeySize)
-	rand.Read(key)
-	box, _ := secret.NewBox(key)
 	logger := log.New(io.Discard) // formatted as in production, then dropped
-	svc := service.New(service.Deps{Store: st, Box: box, Logger: logger})
+	svc, st, cleanup, err := newService(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	apiKey, model, err := setup(ctx, svc, fakeURL)
 	if err != nil {
 		return err
@@ -209,9 +197,6 @@ func runtimeCPUs() int {
 // setup creates an org with a provider on the fake, an assistant and an
 // org API key, through the service as an admin would.
 func setup(ctx context.Context, svc *service.Service, fakeURL string) (apiKey, model string, err error) {
-	if _, err := svc.SyncSystemOrg(ctx, service.SystemActor(), config.System{}); err != nil {
-		return "", "", err
-	}
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	pk, _ := ssh.NewPublicKey(pub)
 	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))
@@ -252,6 +237,34 @@ func setup(ctx context.Context, svc *service.Service, fakeURL string) (apiKey, m
 		return "", "", err
 	}
 	return key.Key, a.Model, nil
+}
+
+// newService opens a real database in a temp dir, migrated, with the
+// system org synced, and the service over it.
+func newService(ctx context.Context, logger *log.Logger) (*service.Service, *store.Store, func(), error) {
+	dir, err := os.MkdirTemp("", "lamb-bench")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := store.Open(filepath.Join(dir, "lamb.db"), store.Options{})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	cleanup := func() { st.Close(); os.RemoveAll(dir) }
+	if err := st.Migrate(ctx); err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	key := make([]byte, secret.KeySize)
+	rand.Read(key)
+	box, _ := secret.NewBox(key)
+	svc := service.New(service.Deps{Store: st, Box: box, Logger: logger})
+	if _, err := svc.SyncSystemOrg(ctx, service.SystemActor(), config.System{}); err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	return svc, st, cleanup, nil
 }
 
 // serve runs h on a loopback port.

@@ -28,37 +28,24 @@ import (
 	"github.com/charmbracelet/log"
 	"golang.org/x/crypto/ssh"
 
-	"lamb/config"
-	"lamb/secret"
 	"lamb/service"
 	"lamb/sshserver"
-	"lamb/store"
 )
 
 // runSSH serves the console and measures n idle sessions opened by a child.
 func runSSH(n int) error {
 	ctx := context.Background()
+	svc, _, cleanup, err := newService(ctx, log.New(io.Discard))
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	defer svc.Close()
 	dir, err := os.MkdirTemp("", "lamb-bench-ssh")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	st, err := store.Open(filepath.Join(dir, "lamb.db"), store.Options{})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
-	key := make([]byte, secret.KeySize)
-	rand.Read(key)
-	box, _ := secret.NewBox(key)
-	svc := service.New(service.Deps{Store: st, Box: box, Logger: log.New(io.Discard)})
-	defer svc.Close()
-	if _, err := svc.SyncSystemOrg(ctx, service.SystemActor(), config.System{}); err != nil {
-		return err
-	}
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	signer, _ := ssh.NewSignerFromKey(priv)
 	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
