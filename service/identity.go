@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"net/mail"
 	"strings"
 	"unicode"
@@ -110,3 +111,47 @@ func checkName(field, name string) (string, error) {
 // normalizeLoose lower-cases and trims, for keys of throttles and lookups
 // of input that may not be valid.
 func normalizeLoose(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// ErrSessionChanged says the account behind an open session changed (its
+// role, or the key it signed in with) so the session must sign in again.
+var ErrSessionChanged = errors.New("your account changed since you signed in (role or SSH key); connect again")
+
+// CheckActor confirms that a signed-in actor still holds: the key it signed
+// in with still belongs to its user, who is still enabled, in an active
+// org, with the same role. Long-lived sessions (the console) call it before
+// each action, so disabling a user, removing a key or demoting an admin
+// takes effect in sessions already open. It only reads.
+func (s *Service) CheckActor(ctx context.Context, a Actor) error {
+	if a.Role == RoleSystem || a.Role == RoleAPIKey || a.Role == RoleNone {
+		return nil
+	}
+	k, err := s.st.SSHKeyByFingerprint(ctx, a.Via)
+	if err != nil || k.UserID != a.UserID {
+		return ErrSessionChanged
+	}
+	u, err := s.st.UserByID(ctx, a.UserID)
+	if err != nil {
+		return ErrSessionChanged
+	}
+	home, err := s.st.OrgByID(ctx, u.OrganizationID)
+	if err != nil {
+		return ErrSessionChanged
+	}
+	switch {
+	case !u.Enabled:
+		return ErrDisabled
+	case home.Status != store.OrgActive:
+		return ErrOrgSuspended
+	}
+	now := actorFor(u, home, a.Via)
+	if a.ActingSystemAdmin {
+		if now.Role != RoleSystemAdmin {
+			return ErrSessionChanged
+		}
+		return nil
+	}
+	if now.Role != a.Role || now.OrgID != a.OrgID {
+		return ErrSessionChanged
+	}
+	return nil
+}

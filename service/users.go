@@ -408,3 +408,17 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, email string) error {
 		return s.audit(ctx, tx.Queries, a, o.ID, "user.delete", u.Email, nil)
 	})
 }
+
+// AddOrgAdmin makes a user of org slug its admin. The user must already
+// belong to that org; a user of another org is not found, as if missing.
+func (s *Service) AddOrgAdmin(ctx context.Context, a Actor, slug, email string) (User, error) {
+	o, err := s.orgForAdmin(ctx, s.st.Queries, a, slug)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := s.st.UserByEmail(ctx, normalizeLoose(email))
+	if err != nil || u.OrganizationID != o.ID {
+		return User{}, notFound("user %q in %s (create them on the Users screen first)", email, o.Slug)
+	}
+	return s.SetUserRole(ctx, a, u.Email, store.RoleAdmin)
+}
