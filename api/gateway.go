@@ -65,11 +65,13 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req service.ChatRequest
-	if !decodeJSON(w, r, maxCompletionBody, &req) {
-		return
+	e := decodeJSON(w, r, maxCompletionBody, &req)
+	if e == nil && len(req.Messages) == 0 {
+		e = &bodyError{http.StatusBadRequest, "invalid_request_error", "messages: at least one message is required"}
 	}
-	if len(req.Messages) == 0 {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request_error", "messages: at least one message is required")
+	if e != nil {
+		h.svc.RecordRejected(c, e.status, e.code) // every request of an org leaves its usage row
+		e.write(w)
 		return
 	}
 	if req.Stream {

@@ -164,22 +164,24 @@ func TestUsageRowPerRequest(t *testing.T) {
 	e.post(key, body)                                                                           // ok
 	e.post(key, `{"model":"lamb_assistant.424242","messages":[{"role":"user","content":"x"}]}`) // 404
 	e.post(key, `{"model":"`+a.Model+`","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
-	e.fake.SetMode(1) // ServerError
-	e.post(key, body) // 502
+	e.fake.SetMode(1)                          // ServerError
+	e.post(key, body)                          // 502
+	e.post(key, `{"model":`)                   // malformed: 400, still the org's request
+	e.post(key, `{"model":"x","messages":[]}`) // no messages: 400
 	e.svc.Close()
 	org, err := e.st.OrgBySlug(ctx, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
 	n, err := e.st.CountUsageEvents(ctx, org.ID)
-	if err != nil || n != 4 {
-		t.Fatalf("usage rows = %d, %v; want 4", n, err)
+	if err != nil || n != 6 {
+		t.Fatalf("usage rows = %d, %v; want 6", n, err)
 	}
 	r, err := e.svc.Usage(ctx, e.admins["acme"], "acme", time.Now().AddDate(0, 0, -1), "day", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Total.Requests != 4 || r.Total.Errors != 2 || r.Total.Tokens == 0 {
+	if r.Total.Requests != 6 || r.Total.Errors != 4 || r.Total.Tokens == 0 {
 		t.Fatalf("usage report %+v", r.Total)
 	}
 	_ = http.StatusOK

@@ -52,7 +52,8 @@ func (h *Handler) signupJSON(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req signupRequest
-	if !decodeJSON(w, r, maxSignupBody, &req) {
+	if e := decodeJSON(w, r, maxSignupBody, &req); e != nil {
+		e.write(w)
 		return
 	}
 	res, err := h.svc.Signup(r.Context(), service.SignupInput{Email: req.Email, Name: req.Name, Password: req.Password,
@@ -67,10 +68,20 @@ func (h *Handler) signupJSON(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
-// decodeJSON reads a JSON body of at most limit bytes into v. It answers
-// 413 for a larger body and 400 for malformed JSON or wrong types; unknown
-// fields are ignored.
-func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+// bodyError is why a request body was refused.
+type bodyError struct {
+	status    int
+	code, msg string
+}
+
+func (e *bodyError) write(w http.ResponseWriter) {
+	writeError(w, e.status, "invalid_request_error", e.code, e.msg)
+}
+
+// decodeJSON reads a JSON body of at most limit bytes into v. It refuses a
+// larger body (413) and malformed JSON or wrong types (400); unknown fields
+// are ignored.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) *bodyError {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	err := dec.Decode(v)
 	if err == nil {
@@ -87,21 +98,18 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
-		return true
+		return nil
 	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large",
-			"the request body is larger than "+strconv.FormatInt(limit>>10, 10)+" KiB")
+		return &bodyError{http.StatusRequestEntityTooLarge, "request_too_large",
+			"the request body is larger than " + strconv.FormatInt(limit>>10, 10) + " KiB"}
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
 		if field == "" { // the body itself, e.g. a list
 			field = "body"
 		}
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_type",
-			field+": must be "+jsonType(typeErr.Type.Kind().String()))
-	default:
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_json", "the body is not valid JSON: "+strings.TrimPrefix(err.Error(), "json: "))
+		return &bodyError{http.StatusBadRequest, "invalid_type", field + ": must be " + jsonType(typeErr.Type.Kind().String())}
 	}
-	return false
+	return &bodyError{http.StatusBadRequest, "invalid_json", "the body is not valid JSON: " + strings.TrimPrefix(err.Error(), "json: ")}
 }
 
 func jsonType(kind string) string {

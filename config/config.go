@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -286,10 +287,11 @@ func (p *parser) adminKeys(name string) []string {
 }
 
 // parseList splits a comma list of model names.
+// A name listed twice counts once.
 func parseList(v string) []string {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
+		if s = strings.TrimSpace(s); s != "" && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}

@@ -56,11 +56,16 @@ func (s *Service) BootstrapAdmins(ctx context.Context, a Actor, keyLines []strin
 			return err
 		case u.OrganizationID != sys.ID:
 			return invalid("LAMB_ADMIN_EMAIL", "%s belongs to another organization; system admins must be in %s", email, SystemSlug)
-		case !u.SystemAdmin || !u.Enabled || u.Role != store.RoleAdmin:
+		case !u.SystemAdmin:
+			// Promoting an existing account would hand system admin to
+			// whoever holds its password and keys (someone who signed up
+			// with this email, say). A person must do that on purpose.
+			return invalid("LAMB_ADMIN_EMAIL", "%s is an existing account that is not a system admin; make it one with `user set-system-admin %s on`, or set LAMB_ADMIN_EMAIL to another address", email, email)
+		case !u.Enabled || u.Role != store.RoleAdmin:
 			if err := tx.MakeSystemAdmin(ctx, u.ID); err != nil {
 				return err
 			}
-			if err := s.audit(ctx, tx.Queries, a, sys.ID, "user.set_system_admin", email, map[string]any{"bootstrap": true}); err != nil {
+			if err := s.audit(ctx, tx.Queries, a, sys.ID, "user.enable", email, map[string]any{"bootstrap": true}); err != nil {
 				return err
 			}
 		}

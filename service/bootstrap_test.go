@@ -183,3 +183,23 @@ func TestActorForSSHKey(t *testing.T) {
 		t.Error("a user outside org lamb became system admin")
 	}
 }
+
+// An account that signed up (or was created) with the bootstrap email must
+// not become system admin just because the operator sets LAMB_ADMIN_KEYS.
+func TestBootstrapRefusesToPromoteAnExistingAccount(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	mustSync(t, e, config.System{})
+	sys, _ := e.st.SystemOrg(ctx)
+	if _, err := e.st.CreateUser(ctx, store.User{OrganizationID: sys.ID, Email: "admin@lamb.local", Name: "Squatter", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := newKey(t, "")
+	err := e.svc.BootstrapAdmins(ctx, SystemActor(), []string{k}, "admin@lamb.local", "Admin")
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "LAMB_ADMIN_EMAIL") {
+		t.Fatalf("bootstrap over an existing account: %v", err)
+	}
+	if u, _ := e.st.UserByEmail(ctx, "admin@lamb.local"); u.SystemAdmin {
+		t.Fatal("the existing account became system admin")
+	}
+}

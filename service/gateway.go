@@ -59,6 +59,8 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Caller, error) 
 	now := s.now()
 	hash := HashAPIKey(key)
 	k, err := s.keys.get(hash, now, func() (store.APIKeyWithOwner, error) {
+		ctx, cancel := loadContext(ctx)
+		defer cancel()
 		k, err := s.st.APIKeyByHash(ctx, hash)
 		if err == nil && k.UserID != 0 {
 			u, uerr := s.st.UserByID(ctx, k.UserID)
@@ -72,13 +74,19 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Caller, error) 
 	case errors.Is(err, store.ErrNotFound) || errors.Is(err, errInvalidKey):
 		return Caller{}, errInvalidKey
 	case err != nil:
-		s.keys.forget(hash) // don't remember a database failure
 		return Caller{}, err
 	case !k.RevokedAt.IsZero(), !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt), k.OrgStatus != store.OrgActive:
 		return Caller{}, errInvalidKey
 	}
 	s.touchKey(k.ID, now)
 	return Caller{KeyID: k.ID, OrgID: k.OrganizationID, OrgSlug: k.OrgSlug, UserID: k.UserID, Personal: k.UserID != 0}, nil
+}
+
+// loadContext is the context of a cache load: it doesn't end when the one
+// caller that triggered the load goes away, because other callers will be
+// served what it loads.
+func loadContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 }
 
 // touchKey records last use, at most once a minute per key.
@@ -112,6 +120,8 @@ type routedAssistant struct {
 func (s *Service) routeAssistant(ctx context.Context, id int64) (routedAssistant, error) {
 	now := s.now()
 	return s.assistants.get(id, now, func() (routedAssistant, error) {
+		ctx, cancel := loadContext(ctx)
+		defer cancel()
 		a, err := s.st.AssistantByID(ctx, id)
 		if err != nil {
 			return routedAssistant{}, err
@@ -138,6 +148,8 @@ type orgConfigEntry struct {
 // orgConfig returns an org's decrypted config, cached like keys.
 func (s *Service) orgConfig(ctx context.Context, orgID int64) (*config.Org, string, bool, error) {
 	e, err := s.orgConfigs.get(orgID, s.now(), func() (orgConfigEntry, error) {
+		ctx, cancel := loadContext(ctx)
+		defer cancel()
 		o, err := s.st.OrgByID(ctx, orgID)
 		if err != nil {
 			return orgConfigEntry{}, err
@@ -206,6 +218,7 @@ type call struct {
 	estimate  int64
 	started   time.Time
 	stream    bool
+	streaming bool // the provider accepted the stream and started answering
 }
 
 // route applies DESIGN §7 rules 2-6: the assistant must be the caller's to
@@ -248,7 +261,7 @@ func (s *Service) route(ctx context.Context, c Caller, req *ChatRequest) (*call,
 	}
 	cl := &call{caller: c, assistant: a, orgSlug: ra.orgSlug, setup: setupName, model: model, started: s.now(),
 		target: provider.Target{Provider: a.Provider, BaseURL: p.BaseURL, APIKey: p.APIKey}, stream: req.Stream}
-	cl.estimate = estimateRequest(req)
+	cl.estimate = reservationFor(req, a.SystemPrompt)
 	cl.res, err = s.admit(ctx, a.OrganizationID, a.OwnerUserID, cfg.Limits, cl.estimate)
 	if err != nil {
 		return cl, err
@@ -286,16 +299,26 @@ func (cl *call) prepare(req *ChatRequest) openai.ChatCompletionRequest {
 	return out
 }
 
-// estimateRequest is the token reservation of a request: its prompt, at
-// about four characters a token, plus what it may generate.
-func estimateRequest(req *ChatRequest) int64 {
-	var chars int
+// promptEstimate is about how many tokens a request's prompt holds, the
+// assistant's system prompt included: four characters a token, plus a few
+// for each message's framing.
+func promptEstimate(req *ChatRequest, systemPrompt string) int64 {
+	chars := len(systemPrompt)
+	if systemPrompt != "" {
+		chars += 16
+	}
 	for _, m := range req.Messages {
 		chars += len(m.Content) + 16
 		for _, p := range m.MultiContent {
 			chars += len(p.Text)
 		}
 	}
+	return int64((chars + 3) / 4)
+}
+
+// reservation is what a request reserves before the call: its prompt plus
+// what it may generate (max_tokens, or defaultReservation).
+func reservationFor(req *ChatRequest, systemPrompt string) int64 {
 	out := int64(req.MaxCompletionTokens)
 	if out == 0 {
 		out = int64(req.MaxTokens)
@@ -303,33 +326,34 @@ func estimateRequest(req *ChatRequest) int64 {
 	if out == 0 {
 		out = defaultReservation
 	}
-	return int64(chars/4) + out
+	return promptEstimate(req, systemPrompt) + out
 }
 
 // defaultReservation is what a request without max_tokens reserves for its
 // answer until the real usage is known.
 const defaultReservation = 1024
 
-// estimateTokens counts the tokens of text the way estimateRequest does,
+// estimateTokens counts the tokens of text the way promptEstimate does,
 // for providers that report no usage.
 func estimateTokens(s string) int64 { return int64((len(s) + 3) / 4) }
 
 // finish settles the reservation, queues the usage event and logs the
-// request's one line.
-func (s *Service) finish(cl *call, status string, httpStatus int, usage *openai.Usage, estimatedCompletion string, promptReq *ChatRequest) {
+// request's one line. Without usage from the provider (it gave none, the
+// stream broke, the client left), the tokens are estimated from the prompt
+// and the text that was produced, and the event says so: a request that
+// reached the provider is never free.
+func (s *Service) finish(cl *call, status string, httpStatus int, usage *openai.Usage, produced string, req *ChatRequest) {
 	latency := s.now().Sub(cl.started)
 	var prompt, completion int64
 	estimated := false
+	charged := status == "ok" || status == "client_closed" || cl.streaming
 	switch {
 	case usage != nil && (usage.PromptTokens > 0 || usage.CompletionTokens > 0):
 		prompt, completion = int64(usage.PromptTokens), int64(usage.CompletionTokens)
-	case status == "ok":
+	case charged: // the provider had the request and worked on it
 		estimated = true
-		prompt = estimateRequest(promptReq) - defaultReservation
-		if prompt < 0 {
-			prompt = 0
-		}
-		completion = estimateTokens(estimatedCompletion)
+		prompt = promptEstimate(req, cl.assistant.SystemPrompt)
+		completion = estimateTokens(produced)
 	}
 	s.settle(cl.res, prompt+completion)
 	s.stats.add(status, prompt, completion, latency, true)
@@ -353,6 +377,14 @@ func (s *Service) refuse(c Caller, cl *call, err error) {
 	s.usage.record(e)
 	s.stats.add(ge.Code, 0, 0, 0, false)
 	s.log.Info("completion refused", "org", c.OrgSlug, "assistant", e.AssistantID, "status", ge.Status, "code", ge.Code)
+}
+
+// RecordRejected records a request of an authenticated caller that the
+// transport refused before routing (a malformed body, say), so that every
+// request of an org leaves its usage row.
+func (s *Service) RecordRejected(c Caller, httpStatus int, code string) {
+	s.usage.record(store.UsageEvent{OrganizationID: c.OrgID, APIKeyID: c.KeyID, Status: code, HTTPStatus: httpStatus, CreatedAt: s.now()})
+	s.stats.add(code, 0, 0, 0, false)
 }
 
 // asGatewayError maps any error of the gateway path to its HTTP answer.
@@ -447,6 +479,7 @@ func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, st
 		return fail(err, nil, "")
 	}
 	defer stream.Close()
+	cl.streaming = true
 	start(cl.model)
 	var usage *openai.Usage
 	var text strings.Builder

@@ -91,7 +91,6 @@ func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limit
 				Message:    fmt.Sprintf("your organization's limit of %d requests per minute is reached; retry in %d s", rpm, ceilSeconds(wait)),
 				RetryAfter: wait}
 		}
-		defer func() { c.n++ }() // counted only when admitted
 	}
 	for i, k := range keys {
 		led := lm.months[k]
@@ -108,6 +107,9 @@ func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limit
 	}
 	for _, k := range keys {
 		lm.months[k].reserved += estimate
+	}
+	if c := lm.minute[orgID]; c != nil && l.RequestsPerMinute != config.Unlimited {
+		c.n++ // counted only when admitted
 	}
 	return reservation{keys: keys, tokens: estimate}, nil
 }

@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -83,13 +84,19 @@ func New(d Deps) *Service {
 		signIns: newThrottle(), signups: newWindow(signupPerMinute, signupWindow),
 		signupKeys: newWindow(signupPerMinute, signupWindow), managed: map[string]string{}, tests: map[testKey]ProviderCheck{},
 		providerTimeout: d.ProviderTimeout,
-		keys:            newTTLCache[string, store.APIKeyWithOwner](cacheTTL, 100_000),
-		assistants:      newTTLCache[int64, routedAssistant](cacheTTL, 100_000),
-		orgConfigs:      newTTLCache[int64, orgConfigEntry](cacheTTL, 10_000),
+		keys:            newTTLCache[string, store.APIKeyWithOwner](cacheTTL, 100_000, isAnswer),
+		assistants:      newTTLCache[int64, routedAssistant](cacheTTL, 100_000, isAnswer),
+		orgConfigs:      newTTLCache[int64, orgConfigEntry](cacheTTL, 10_000, isAnswer),
 		limits:          newLimiter(),
 		usage:           newUsageWriter(d.Store, d.Logger),
 		keyTouched:      map[int64]time.Time{},
 	}
+}
+
+// isAnswer tells the gateway caches which errors are facts to remember:
+// a row that doesn't exist, a key that isn't valid.
+func isAnswer(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, errInvalidKey)
 }
 
 // cacheTTL is how long the gateway trusts what it read: a revoked key or a

@@ -113,6 +113,10 @@ func (s *Service) SignIn(ctx context.Context, keyLine, email, password string) (
 	} else if err != nil {
 		return Actor{}, err
 	}
+	if u.PasswordHash == "" {
+		verifyPassword(dummyHash, password) // as long as for a wrong password
+		return fail()
+	}
 	if !verifyPassword(u.PasswordHash, password) {
 		return fail()
 	}

@@ -14,6 +14,9 @@ type ttlCache[K comparable, V any] struct {
 	ttl   time.Duration
 	max   int
 	items map[K]ttlItem[V]
+	// keep says which errors are answers worth remembering (not found);
+	// others (a database hiccup) are not cached.
+	keep func(error) bool
 }
 
 type ttlItem[V any] struct {
@@ -22,13 +25,13 @@ type ttlItem[V any] struct {
 	expires time.Time
 }
 
-func newTTLCache[K comparable, V any](ttl time.Duration, max int) *ttlCache[K, V] {
-	return &ttlCache[K, V]{ttl: ttl, max: max, items: map[K]ttlItem[V]{}}
+func newTTLCache[K comparable, V any](ttl time.Duration, max int, keep func(error) bool) *ttlCache[K, V] {
+	return &ttlCache[K, V]{ttl: ttl, max: max, items: map[K]ttlItem[V]{}, keep: keep}
 }
 
 // get returns the cached value (or error) for k, loading it when missing or
-// stale. Errors are cached too, so unknown keys don't reach the database
-// on every attempt.
+// stale. Errors that keep accepts are cached too, so unknown keys don't
+// reach the database on every attempt.
 func (c *ttlCache[K, V]) get(k K, now time.Time, load func() (V, error)) (V, error) {
 	c.mu.RLock()
 	it, ok := c.items[k]
@@ -37,6 +40,9 @@ func (c *ttlCache[K, V]) get(k K, now time.Time, load func() (V, error)) (V, err
 		return it.v, it.err
 	}
 	v, err := load()
+	if err != nil && !c.keep(err) {
+		return v, err
+	}
 	c.mu.Lock()
 	if len(c.items) >= c.max {
 		for key, old := range c.items { // drop what is stale, or everything
@@ -51,11 +57,4 @@ func (c *ttlCache[K, V]) get(k K, now time.Time, load func() (V, error)) (V, err
 	c.items[k] = ttlItem[V]{v: v, err: err, expires: now.Add(c.ttl)}
 	c.mu.Unlock()
 	return v, err
-}
-
-// forget drops k, so the next get loads it again.
-func (c *ttlCache[K, V]) forget(k K) {
-	c.mu.Lock()
-	delete(c.items, k)
-	c.mu.Unlock()
 }

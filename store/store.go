@@ -119,8 +119,10 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", mapErr(err))
 	}
+	// Rolled back unless committed, also when fn panics: the single write
+	// connection must never be left inside an open transaction.
+	defer tx.Rollback()
 	if err := fn(&Tx{&Queries{r: tx, w: tx, now: s.now}}); err != nil {
-		tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
