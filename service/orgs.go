@@ -209,8 +209,12 @@ func (s *Service) CreateOrg(ctx context.Context, a Actor, in CreateOrgInput) (Cr
 }
 
 type adminInput struct {
-	email, name, password string
-	key                   *parsedKey
+	email, name string
+	key         *parsedKey
+	// For a new user: the password's hash, and the one-time password when
+	// none was given (and no key either). Hashed before the transaction,
+	// so the single write connection isn't held for argon2.
+	hash, generated string
 }
 
 func checkNewAdmin(in NewAdmin) (*adminInput, error) {
@@ -231,11 +235,21 @@ func checkNewAdmin(in NewAdmin) (*adminInput, error) {
 		}
 		ai.key = &k
 	}
-	if in.Password != "" {
-		if err := checkPassword("admin.password", in.Password); err != nil {
+	password := in.Password
+	if password != "" {
+		if err := checkPassword("admin.password", password); err != nil {
 			return nil, err
 		}
-		ai.password = in.Password
+	} else if ai.key == nil {
+		if ai.generated, err = oneTimePassword(); err != nil {
+			return nil, err
+		}
+		password = ai.generated
+	}
+	if password != "" {
+		if ai.hash, err = hashPassword(password); err != nil {
+			return nil, err
+		}
 	}
 	return ai, nil
 }
@@ -276,21 +290,8 @@ func (s *Service) assignAdmin(ctx context.Context, tx *store.Tx, a Actor, o stor
 	if in.name == "" {
 		return store.User{}, "", invalid("admin.name", "is required for a new user (1-100 characters)")
 	}
-	password, generated := in.password, ""
-	if password == "" && in.key == nil {
-		if generated, err = oneTimePassword(); err != nil {
-			return store.User{}, "", err
-		}
-		password = generated
-	}
-	hash := ""
-	if password != "" {
-		if hash, err = hashPassword(password); err != nil {
-			return store.User{}, "", err
-		}
-	}
 	u, err = tx.CreateUser(ctx, store.User{OrganizationID: o.ID, Email: in.email, Name: in.name,
-		PasswordHash: hash, Role: store.RoleAdmin, Enabled: true})
+		PasswordHash: in.hash, Role: store.RoleAdmin, Enabled: true})
 	if err != nil {
 		return store.User{}, "", storeErr(err, "user "+in.email)
 	}
@@ -302,7 +303,7 @@ func (s *Service) assignAdmin(ctx context.Context, tx *store.Tx, a Actor, o stor
 			return store.User{}, "", err
 		}
 	}
-	return u, generated, nil
+	return u, in.generated, nil
 }
 
 func prefixField(prefix string, err error) error {

@@ -360,7 +360,8 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, email, password st
 	return generated, nil
 }
 
-// ChangePassword changes the actor's own password after checking the old one.
+// ChangePassword changes the actor's own password after checking the old
+// one. Both argon2 runs happen before the transaction.
 func (s *Service) ChangePassword(ctx context.Context, a Actor, oldPassword, newPassword string) error {
 	if a.UserID == 0 || a.Role == RoleAPIKey {
 		return ErrForbidden
@@ -368,23 +369,30 @@ func (s *Service) ChangePassword(ctx context.Context, a Actor, oldPassword, newP
 	if err := checkPassword("new_password", newPassword); err != nil {
 		return err
 	}
+	u, err := s.st.UserByID(ctx, a.UserID)
+	if err != nil {
+		return storeErr(err, "user")
+	}
+	if u.PasswordHash != "" && !verifyPassword(u.PasswordHash, oldPassword) {
+		return invalid("old_password", "is not your current password")
+	}
 	hash, err := hashPassword(newPassword)
 	if err != nil {
 		return err
 	}
 	return s.st.InTx(ctx, func(tx *store.Tx) error {
-		u, err := tx.UserByID(ctx, a.UserID)
+		cur, err := tx.UserByID(ctx, a.UserID)
 		if err != nil {
 			return storeErr(err, "user")
 		}
-		if u.PasswordHash != "" && !verifyPassword(u.PasswordHash, oldPassword) {
-			return invalid("old_password", "is not your current password")
+		if cur.PasswordHash != u.PasswordHash {
+			return conflict("old_password: your password changed meanwhile; try again")
 		}
-		u.PasswordHash = hash
-		if err := tx.UpdateUser(ctx, u); err != nil {
+		cur.PasswordHash = hash
+		if err := tx.UpdateUser(ctx, cur); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx.Queries, a, u.OrganizationID, "user.change_password", u.Email, nil)
+		return s.audit(ctx, tx.Queries, a, cur.OrganizationID, "user.change_password", cur.Email, nil)
 	})
 }
 

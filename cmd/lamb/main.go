@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -171,9 +172,20 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, logger *log.
 		httpLn.Close()
 		return err
 	}
-	httpSrv := api.NewServer(api.NewHandler(svc, logger.WithPrefix("http"), api.Options{
+	// Requests run under a context that shutdown can cancel, and are
+	// counted, so that usage is flushed only after the last one ended.
+	reqCtx, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
+	var inflight sync.WaitGroup
+	handler := api.NewHandler(svc, logger.WithPrefix("http"), api.Options{
 		PublicURL: cfg.BaseURL(), SSHHint: cfg.SSHHint(portOf(sshLn.Addr())), Metrics: cfg.Metrics,
+	})
+	httpSrv := api.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Done()
+		handler.ServeHTTP(w, r)
 	}))
+	httpSrv.BaseContext = func(net.Listener) context.Context { return reqCtx }
 
 	retentionCtx, stopRetention := context.WithCancel(ctx)
 	defer stopRetention()
@@ -199,7 +211,14 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, logger *log.
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	herr := httpSrv.Shutdown(sctx)
-	svc.Close() // flush usage events of the requests that just finished
+	if herr != nil {
+		// Requests still running past the bound (long streams) are
+		// cancelled; they end at once and record their usage.
+		cancelRequests()
+		httpSrv.Close()
+	}
+	inflight.Wait()
+	svc.Close() // flush the usage events of every request that ran
 	serr := sshSrv.Shutdown(sctx)
 	if errors.Is(serr, context.DeadlineExceeded) {
 		serr = sshSrv.Close()
