@@ -163,7 +163,16 @@ func TestUsageRowPerRequest(t *testing.T) {
 	body := `{"model":"` + a.Model + `","messages":[{"role":"user","content":"hi"}]}`
 	e.post(key, body)                                                                           // ok
 	e.post(key, `{"model":"lamb_assistant.424242","messages":[{"role":"user","content":"x"}]}`) // 404
-	e.post(key, `{"model":"`+a.Model+`","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	// A stream, read to its end (closing it early would be a client leaving).
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"`+a.Model+`","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
 	e.fake.SetMode(1)                          // ServerError
 	e.post(key, body)                          // 502
 	e.post(key, `{"model":`)                   // malformed: 400, still the org's request
