@@ -188,7 +188,7 @@ func (s *Service) Models(ctx context.Context, c Caller) ([]Model, error) {
 			return nil, err
 		}
 		for _, r := range rows {
-			if r.Enabled {
+			if r.Enabled && r.OwnerEnabled { // what a call would answer 404 to isn't listed
 				out = append(out, Model{ID: ModelPrefix + itoa(r.ID), Object: "model", Created: r.CreatedAt.Unix(), OwnedBy: c.OrgSlug, Name: r.Name})
 			}
 		}

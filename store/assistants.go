@@ -27,7 +27,8 @@ type Assistant struct {
 // AssistantWithOwner adds the owner's email, for lists.
 type AssistantWithOwner struct {
 	Assistant
-	OwnerEmail string
+	OwnerEmail   string
+	OwnerEnabled bool
 }
 
 const assistantColumns = `a.id, a.organization_id, a.owner_user_id, a.name, a.description, a.system_prompt,
@@ -79,7 +80,7 @@ func (q *Queries) ListAssistants(ctx context.Context, f AssistantFilter) ([]Assi
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 100
 	}
-	rows, err := q.r.QueryContext(ctx, `SELECT `+assistantColumns+`, u.email`+from+where+
+	rows, err := q.r.QueryContext(ctx, `SELECT `+assistantColumns+`, u.email, u.enabled`+from+where+
 		` ORDER BY a.name, a.id LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list assistants: %w", mapErr(err))
@@ -88,11 +89,12 @@ func (q *Queries) ListAssistants(ctx context.Context, f AssistantFilter) ([]Assi
 	var out []AssistantWithOwner
 	for rows.Next() {
 		var email string
-		a, err := scanAssistant(rows, &email)
+		var enabled bool
+		a, err := scanAssistant(rows, &email, &enabled)
 		if err != nil {
 			return nil, 0, err
 		}
-		out = append(out, AssistantWithOwner{a, email})
+		out = append(out, AssistantWithOwner{a, email, enabled})
 	}
 	return out, total, mapErr(rows.Err())
 }
