@@ -275,6 +275,7 @@ func (s *Service) ListMyAssistants(ctx context.Context, a Actor, query string, o
 // ModelChoice is a provider and the models it offers, for assistant forms.
 type ModelChoice struct {
 	Setup        string   `json:"setup"`
+	Active       bool     `json:"active"` // the org's active setup: unpinned assistants use it
 	Provider     string   `json:"provider"`
 	Models       []string `json:"models"`
 	DefaultModel string   `json:"default_model"`
@@ -299,7 +300,7 @@ func (s *Service) ModelChoices(ctx context.Context, a Actor) ([]ModelChoice, err
 		st := cfg.Setups[name]
 		for _, pn := range config.Providers {
 			if p := st.Providers[pn]; p != nil && p.Enabled {
-				out = append(out, ModelChoice{Setup: name, Provider: pn, Models: p.Models, DefaultModel: p.DefaultModel})
+				out = append(out, ModelChoice{Setup: name, Active: name == cfg.ActiveSetup, Provider: pn, Models: p.Models, DefaultModel: p.DefaultModel})
 			}
 		}
 	}

@@ -16,7 +16,8 @@ func (c *cli) signupCommand() *cobra.Command {
 		Use:   "signup",
 		Short: "Control an organization's self-service signup and its signup key",
 		Long: "Control an organization's self-service signup. People sign up at the signup URL with the\n" +
-			"organization's signup key. --org defaults to your own organization.",
+			"organization's signup key. Org admins work on their own organization; system admins name\n" +
+			"one with --org.",
 		RunE: groupRunE,
 	}
 	cmd.AddCommand(
@@ -30,15 +31,14 @@ func (c *cli) signupCommand() *cobra.Command {
 }
 
 // signupOrg is the org a signup command works on: --org, or the actor's.
-func (c *cli) signupOrg(org string) string {
-	if org = strings.TrimSpace(org); org != "" {
-		return org
-	}
-	return c.actor.OrgSlug
+// A system admin names it, as for every command that changes an org: a
+// default of lamb would turn the system org's signup on or off by accident.
+func (c *cli) signupOrg(org string) (string, error) {
+	return c.orgFlag(strings.TrimSpace(org))
 }
 
 func orgFlag(cmd *cobra.Command, org *string) {
-	cmd.Flags().StringVar(org, "org", "", "organization slug (default: your own)")
+	cmd.Flags().StringVar(org, "org", "", "organization slug (org admins: their own; system admins: required)")
 }
 
 // printSignup prints an org's signup state; the key and the URL to hand out
@@ -62,7 +62,10 @@ func printSignup(w io.Writer, slug string, s service.Signup) {
 // signupRun is the body of the signup commands that change something: call
 // fn on the org, then print what it says with a first line.
 func (c *cli) signupRun(cmd *cobra.Command, org string, fn func(ctx context.Context, slug string) (service.Signup, error), done func(s service.Signup) string) error {
-	slug := c.signupOrg(org)
+	slug, err := c.signupOrg(org)
+	if err != nil {
+		return err
+	}
 	s, err := fn(cmd.Context(), slug)
 	if err != nil {
 		return err
@@ -84,7 +87,10 @@ func (c *cli) signupShowCommand() *cobra.Command {
 		Example: c.example("SSH signup show --reveal", "SSH signup show --org acme --json"),
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			slug := c.signupOrg(org)
+			slug, err := c.signupOrg(org)
+			if err != nil {
+				return err
+			}
 			s, err := c.svc.SignupInfo(cmd.Context(), c.actor, slug, reveal)
 			if err != nil {
 				return err

@@ -73,12 +73,19 @@ func TestSignupCommands(t *testing.T) {
 	r = e.run(t, e.acmeAdmin, "", "signup", "disable").wantOK(t)
 	wantLines(t, r, `^Signup is disabled\.$`, `^signup:\s+disabled$`, `^key:\s+set`)
 
-	// A system admin names the org; without --org it is their own (lamb).
+	// A system admin names the org, lamb included: a default would change
+	// the system org's signup by accident.
 	r = e.run(t, e.admin, "", "signup", "show", "--org", "acme", "--reveal").wantOK(t)
 	if printedKey(t, r) != "acme-fall-2026" {
 		t.Fatalf("system admin's show --org acme:\n%s", r.stdout)
 	}
-	r = e.run(t, e.admin, "", "signup", "rotate").wantOK(t)
+	for _, args := range [][]string{{"show"}, {"enable"}, {"disable"}, {"set-key", "lamb-key-2026"}, {"rotate"}, {"rotate", "--org", " "}} {
+		r = e.run(t, e.admin, "", append([]string{"signup"}, args...)...).wantFail(t, 2, "--org SLUG is required for system admins")
+		if r.stdout != "" {
+			t.Fatalf("signup %v without --org printed %q", args, r.stdout)
+		}
+	}
+	r = e.run(t, e.admin, "", "signup", "rotate", "--org", "lamb").wantOK(t)
 	wantLines(t, r, `^organization:\s+lamb$`)
 	e.run(t, e.admin, "", "signup", "enable", "--org", "globex").wantOK(t)
 	decode(t, e.run(t, e.globexAdmin, "", "signup", "show", "--json").wantOK(t), &s)
@@ -134,9 +141,9 @@ func TestSignupCommandsDenied(t *testing.T) {
 	legacy := "legacy-signup-2026"
 	e.setSystemEnv(config.System{SignupSecretKey: &legacy})
 	e.run(t, e.admin, "", "org", "sync-system").wantOK(t)
-	e.run(t, e.admin, "", "signup", "set-key", "other-key-2026").wantFail(t, 1, "signup_key:", "SIGNUP_SECRET_KEY")
-	e.run(t, e.admin, "", "signup", "rotate").wantFail(t, 1, "SIGNUP_SECRET_KEY")
-	r = e.run(t, e.admin, "", "signup", "show", "--reveal").wantOK(t)
+	e.run(t, e.admin, "", "signup", "set-key", "other-key-2026", "--org", "lamb").wantFail(t, 1, "signup_key:", "SIGNUP_SECRET_KEY")
+	e.run(t, e.admin, "", "signup", "rotate", "--org", "lamb").wantFail(t, 1, "SIGNUP_SECRET_KEY")
+	r = e.run(t, e.admin, "", "signup", "show", "--org", "lamb", "--reveal").wantOK(t)
 	wantLines(t, r, `^key:\s+legacy-signup-2026$`, `^managed by \.env:\s+SIGNUP_SECRET_KEY$`)
 }
 

@@ -37,17 +37,46 @@ type resultMsg struct {
 	msg tea.Msg
 }
 
+// sessionEndedMsg says the account behind the session changed (disabled,
+// demoted, its key removed): the shell shows err and ends the session.
+type sessionEndedMsg struct{ err error }
+
 // Do runs fn as a tea.Cmd with the session context and a deadline. The
 // shell shows a spinner while calls are in flight; the message fn returns
 // is delivered to the screens.
+//
+// A console session resolves its actor once, at sign-in, and may stay open
+// for days. Every call first checks that the actor still holds, so that
+// disabling a user, demoting an admin or removing the key takes effect in
+// sessions already open instead of at their next connection.
 func (c *Common) Do(fn func(ctx context.Context) tea.Msg) tea.Cmd {
 	c.pending++
-	parent := c.Ctx
+	parent, svc, actor := c.Ctx, c.Svc, c.Actor
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(parent, callTimeout)
 		defer cancel()
+		if actor.Role != service.RoleNone { // the sign-in screen has no one to check yet
+			if err := svc.CheckActor(ctx, actor); err != nil {
+				return resultMsg{c, sessionEndedMsg{err}}
+			}
+		}
 		return resultMsg{c, fn(ctx)}
 	}
+}
+
+// ResultOwner returns the Common whose Do made msg, when msg is the result
+// of a service call. The console routes each result to the shell that owns
+// that Common, not to whichever shell is on top. A result that ends the
+// session has no owner: whichever shell is showing says why and quits.
+func ResultOwner(msg tea.Msg) (*Common, bool) {
+	r, ok := msg.(resultMsg)
+	if !ok {
+		return nil, false
+	}
+	if _, ended := r.msg.(sessionEndedMsg); ended {
+		return nil, false
+	}
+	return r.c, true
 }
 
 // Sub returns a Common for the same session acting as another actor

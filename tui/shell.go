@@ -25,6 +25,7 @@ type Shell struct {
 	spinning bool
 	help     help.Model
 	fullHelp bool
+	ended    string // why the session ended; the shell shows only this
 	// Banner is shown under the header (e.g. "acting as admin of acme").
 	Banner string
 	// Extra are bindings of the console around the shell, shown in help.
@@ -44,6 +45,14 @@ func NewShell(c *Common, screens ...Screen) *Shell {
 	h.Styles.FullSeparator = c.Styles.Muted
 	return &Shell{c: c, screens: screens, inited: make([]bool, len(screens)), spinner: sp, help: h}
 }
+
+// Common is the session state the shell's screens share; results of
+// their service calls carry it (ResultOwner).
+func (s *Shell) Common() *Common { return s.c }
+
+// Capturing reports whether the active screen takes text input, so that
+// keys around the shell (ctrl+b) are left to it.
+func (s *Shell) Capturing() bool { return s.screens[s.active].Capturing() }
 
 // Init starts the first screen.
 func (s *Shell) Init() tea.Cmd {
@@ -81,6 +90,9 @@ func (s *Shell) Update(msg tea.Msg) (*Shell, tea.Cmd) {
 		}
 		return s, nil
 	case spinner.TickMsg:
+		if msg.ID != s.spinner.ID() {
+			return s, nil // another shell's
+		}
 		if !s.c.Busy() {
 			s.spinning = false
 			return s, nil
@@ -90,6 +102,15 @@ func (s *Shell) Update(msg tea.Msg) (*Shell, tea.Cmd) {
 		return s, cmd
 	case resultMsg:
 		msg.c.pending--
+		if end, ok := msg.msg.(sessionEndedMsg); ok {
+			// Leave the alternate screen first, so that the reason stays
+			// on the terminal after the session closes.
+			s.ended = "Session ended: " + ErrorText(end.err)
+			return s, tea.Sequence(tea.ExitAltScreen, tea.Quit)
+		}
+		if msg.c != s.c {
+			return s, nil // a result for a shell that was closed (ctrl+b)
+		}
 		var cmds []tea.Cmd
 		for i, sc := range s.screens {
 			if !s.inited[i] {
@@ -101,6 +122,9 @@ func (s *Shell) Update(msg tea.Msg) (*Shell, tea.Cmd) {
 		}
 		return s, s.afterUpdate(tea.Batch(cmds...))
 	case tea.KeyMsg:
+		if s.ended != "" {
+			return s, nil
+		}
 		if msg.String() == "ctrl+c" {
 			return s, tea.Quit
 		}
@@ -212,6 +236,10 @@ func (k keyMap) FullHelp() [][]key.Binding {
 // View draws the frame around the active screen.
 func (s *Shell) View() string {
 	st := s.c.Styles
+	if s.ended != "" {
+		// The empty last line is the one the renderer erases on exit.
+		return st.Error.Render("✗ "+s.ended) + "\n"
+	}
 	w := max(s.c.Width, 20)
 	a := s.c.Actor
 	org := a.OrgSlug
@@ -220,7 +248,7 @@ func (s *Shell) View() string {
 	var b strings.Builder
 	b.WriteString(st.Header.Render(header) + "\n")
 	if s.Banner != "" {
-		b.WriteString(st.Warning.Render(" "+s.Banner) + "\n")
+		b.WriteString(st.Warning.Render(truncate(" "+s.Banner, w)) + "\n")
 	}
 	b.WriteString(lipgloss.JoinHorizontal(lipgloss.Top, tabs...) + "\n")
 	body := s.screens[s.active].View()

@@ -5,6 +5,7 @@ package console
 
 import (
 	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"lamb/service"
@@ -39,7 +40,8 @@ var keyLeave = key.NewBinding(key.WithKeys("ctrl+b"), key.WithHelp("ctrl+b", "ba
 func shellFor(c *tui.Common) *tui.Shell {
 	switch c.Actor.Role {
 	case service.RoleSystemAdmin:
-		return tui.NewShell(c, sysadmin.NewOrgs(c), orgadmin.NewUsers(c), sysadmin.NewSystem(c), orgadmin.NewAudit(c), member.NewAccount(c))
+		return tui.NewShell(c, sysadmin.NewOrgs(c), orgadmin.NewUsers(c), sysadmin.NewSystem(c), member.NewUsage(c, true),
+			orgadmin.NewAudit(c), member.NewAccount(c))
 	case service.RoleOrgAdmin:
 		slug := c.Actor.OrgSlug
 		s := tui.NewShell(c,
@@ -48,7 +50,7 @@ func shellFor(c *tui.Common) *tui.Shell {
 			member.NewAPIKeys(c, true), member.NewUsage(c, true), orgadmin.NewOrg(c, slug, false),
 			orgadmin.NewAudit(c), member.NewAccount(c))
 		if c.Actor.ActingSystemAdmin {
-			s.Banner = "You are working in " + c.Actor.OrgSlug + " as its admin. Changes are audited under your name. ctrl+b returns to the system console."
+			s.Banner = "Working in " + c.Actor.OrgSlug + " as its admin (audited) · ctrl+b: back to the system console"
 			s.Extra = []key.Binding{keyLeave}
 		}
 		return s
@@ -92,15 +94,39 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		sh.Update(tea.WindowSizeMsg{Width: m.c.Width, Height: m.c.Height})
 		return m, sh.Init()
 	case tea.KeyMsg:
-		if key.Matches(msg, keyLeave) && len(m.shells) > 1 {
+		// ctrl+b moves the cursor in a text field: a screen that takes
+		// text keeps it.
+		if key.Matches(msg, keyLeave) && len(m.shells) > 1 && !m.top().Capturing() {
 			m.shells = m.shells[:len(m.shells)-1]
-			return m, tui.Status("back in the system console")
+			// What was done in the org may show here (counts, users,
+			// audit): the screen coming back refreshes.
+			_, cmd := m.top().Update(tui.ShownMsg{})
+			return m, tea.Batch(cmd, tui.Status("back in the system console"))
 		}
 	case tea.WindowSizeMsg:
 		for _, sh := range m.shells {
 			sh.Update(msg)
 		}
 		return m, nil
+	case spinner.TickMsg:
+		// Each shell's spinner keeps ticking while its calls run, also
+		// under another shell, so that it still turns when shown again.
+		var cmds []tea.Cmd
+		for _, sh := range m.shells {
+			_, cmd := sh.Update(msg)
+			cmds = append(cmds, cmd)
+		}
+		return m, tea.Batch(cmds...)
+	}
+	// A result goes to the shell whose screen asked for it, which may be
+	// under the top one (a list still loading when an org was opened).
+	if owner, ok := tui.ResultOwner(msg); ok {
+		for _, sh := range m.shells {
+			if sh.Common() == owner {
+				_, cmd := sh.Update(msg)
+				return m, cmd
+			}
+		}
 	}
 	_, cmd := m.top().Update(msg)
 	return m, cmd

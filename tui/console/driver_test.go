@@ -46,7 +46,7 @@ type env struct {
 
 const rootEmail = "root@uni.example"
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*service.Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(filepath.Join(t.TempDir(), "lamb.db"), store.Options{})
@@ -65,7 +65,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.New(service.Deps{Store: st, Box: box, Logger: log.New(io.Discard)})
+	deps := service.Deps{Store: st, Box: box, Logger: log.New(io.Discard)}
+	for _, o := range opts {
+		o(&deps)
+	}
+	svc := service.New(deps)
 	if _, err := svc.SyncSystemOrg(ctx, service.SystemActor(), config.System{}); err != nil {
 		t.Fatal(err)
 	}
@@ -157,10 +161,12 @@ func (e *env) console(a service.Actor) *driver {
 // to Update and executes the returned commands synchronously, feeding their
 // messages back, until nothing is left to do.
 type driver struct {
-	t     *testing.T
-	m     tea.Model
-	quit  bool
-	steps int
+	t       *testing.T
+	m       tea.Model
+	quit    bool
+	steps   int
+	holding bool
+	held    []tea.Cmd
 }
 
 // maxSteps bounds the commands one input may cause.
@@ -183,7 +189,34 @@ func newDriver(t *testing.T, m tea.Model) *driver {
 func (d *driver) send(msg tea.Msg) {
 	d.t.Helper()
 	d.steps = 0
+	if d.holding {
+		var next tea.Cmd
+		d.m, next = d.m.Update(msg)
+		d.held = append(d.held, next)
+		return
+	}
 	d.run(func() tea.Msg { return msg })
+}
+
+// hold delivers the inputs of fn but holds back the commands they cause,
+// as a slow server would: their results arrive when release runs them.
+// Tests act with a service call in flight this way.
+func (d *driver) hold(fn func()) {
+	d.t.Helper()
+	d.holding = true
+	defer func() { d.holding = false }()
+	fn()
+}
+
+// release runs the commands hold kept back, and everything they cause.
+func (d *driver) release() {
+	d.t.Helper()
+	held := d.held
+	d.held = nil
+	for _, c := range held {
+		d.steps = 0
+		d.run(c)
+	}
 }
 
 // press sends keys by their names: "enter", "esc", "tab", "ctrl+s",
@@ -491,4 +524,34 @@ func (d *driver) line(text string) (string, string) {
 	}
 	d.t.Fatalf("no line holds %q:\n%s", text, d.view())
 	return "", ""
+}
+
+// enableProvider turns on provider in a setup of org, with models and a
+// base URL nothing listens on (the console only needs the config).
+func (e *env) enableProvider(org, setup, provider string, models ...string) {
+	e.t.Helper()
+	e.enableProviderAt(org, setup, provider, "http://127.0.0.1:9/v1", models...)
+}
+
+func (e *env) enableProviderAt(org, setup, provider, baseURL string, models ...string) {
+	e.t.Helper()
+	key := "sk-test"
+	in := service.ProviderInput{Enabled: true, BaseURL: baseURL, Models: models}
+	if provider == config.ProviderOpenAI {
+		in.APIKey = &key
+	}
+	if err := e.svc.UpdateProvider(e.ctx, e.root(), org, setup, provider, in); err != nil {
+		e.t.Fatalf("enable %s in %s/%s: %v", provider, org, setup, err)
+	}
+}
+
+// createAssistant creates an assistant as a.
+func (e *env) createAssistant(a service.Actor, in service.AssistantInput) service.Assistant {
+	e.t.Helper()
+	in.Enabled = true
+	as, err := e.svc.CreateAssistant(e.ctx, a, in)
+	if err != nil {
+		e.t.Fatalf("create assistant %s: %v", in.Name, err)
+	}
+	return as
 }

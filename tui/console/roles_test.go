@@ -18,7 +18,7 @@ func TestConsoleOrgAdmin(t *testing.T) {
 	d := e.console(e.actor(fp))
 
 	d.want("lamb · physics · prof@uni.example (org admin)")
-	d.wantNot("Organizations", "System", "working in")
+	d.wantNot("Organizations", "System", "Working in")
 	d.tab("Organization")
 	d.want("Physics  (physics)", "Admins", "prof@uni.example")
 

@@ -41,7 +41,7 @@ func (e *env) signInWorks(email, password string) service.Actor {
 func TestConsoleSysAdminCreatesOrg(t *testing.T) {
 	e := newEnv(t)
 	d := e.console(e.root())
-	d.want("lamb · lamb · root@uni.example (system admin)", "1 Organizations", "2 Users", "3 System", "4 Audit", "5 My account")
+	d.want("lamb · lamb · root@uni.example (system admin)", "1 Organizations", "2 Users", "3 System", "4 Usage", "5 Audit", "6 My account")
 	if row := d.selected(); !strings.Contains(row, "lamb") || !strings.Contains(row, "LAMB (system)") {
 		t.Fatalf("first row is %q, want the system org lamb", row)
 	}
@@ -367,9 +367,15 @@ func TestConsoleUsersAllOrgs(t *testing.T) {
 	d.press("esc")
 	d.want("1–4 of 4")
 
-	// e disables the selected user.
+	// e asks before it disables the selected user; esc keeps them.
 	d.selectRow("ann@uni.example")
 	d.press("e")
+	d.want("Disable ann@uni.example?")
+	d.press("esc")
+	if !e.user("ann@uni.example").Enabled {
+		t.Fatal("esc disabled ann")
+	}
+	d.press("e", "y")
 	d.want("ann@uni.example disabled")
 	if e.user("ann@uni.example").Enabled {
 		t.Fatal("ann is still enabled")
@@ -381,7 +387,7 @@ func TestConsoleUsersAllOrgs(t *testing.T) {
 	// The last enabled admin of an org can't be disabled: the service says
 	// why on the status line.
 	d.selectRow("prof@uni.example")
-	d.press("e")
+	d.press("e", "y")
 	d.want("last enabled admin of physics")
 	if !e.user("prof@uni.example").Enabled {
 		t.Fatal("prof was disabled")
@@ -410,10 +416,10 @@ func TestConsoleOpenAsOrgAdmin(t *testing.T) {
 
 	d.selectRow("physics")
 	d.press("o")
-	d.want("working in physics", "lamb · physics · root@uni.example (org admin)")
+	d.want("Working in physics", "lamb · physics · root@uni.example (org admin)")
 	d.wantNot("Organizations", "System")
 	d.tab("Organization")
-	d.want("working in physics", "Physics  (physics)", "prof@uni.example")
+	d.want("Working in physics", "Physics  (physics)", "prof@uni.example")
 
 	// Its Users screen holds physics only.
 	d.tab("Users")
@@ -424,7 +430,7 @@ func TestConsoleOpenAsOrgAdmin(t *testing.T) {
 
 	d.press("ctrl+b")
 	d.want("1 Organizations", "back in the system console", "LAMB (system)")
-	d.wantNot("working in physics")
+	d.wantNot("Working in physics")
 }
 
 func TestConsoleSystemScreen(t *testing.T) {

@@ -42,8 +42,9 @@ type passwordDoneMsg struct{ err error }
 func (m *Account) Title() string { return "My account" }
 
 func (m *Account) Init() tea.Cmd {
+	a := m.c.Actor
 	return tea.Batch(m.c.Do(func(ctx context.Context) tea.Msg {
-		id, err := m.c.Svc.Whoami(ctx, m.c.Actor)
+		id, err := m.c.Svc.Whoami(ctx, a)
 		return identityMsg{id, err}
 	}), m.keys.Init())
 }
@@ -72,6 +73,11 @@ func (m *Account) Keys() []key.Binding {
 
 func (m *Account) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	switch msg := msg.(type) {
+	case tui.ShownMsg:
+		if m.changing {
+			return m, nil
+		}
+		return m, m.Init()
 	case identityMsg:
 		m.err = msg.err
 		if msg.err == nil {
@@ -94,9 +100,9 @@ func (m *Account) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			case submit && m.form.Value("new_password") != m.form.Value("repeat"):
 				m.form.SetError(&service.InvalidError{Field: "repeat", Message: "doesn't match the new password"})
 			case submit:
-				old, next := m.form.Value("old_password"), m.form.Value("new_password")
+				old, next, a := m.form.Value("old_password"), m.form.Value("new_password"), m.c.Actor
 				return m, m.c.Do(func(ctx context.Context) tea.Msg {
-					return passwordDoneMsg{m.c.Svc.ChangePassword(ctx, m.c.Actor, old, next)}
+					return passwordDoneMsg{m.c.Svc.ChangePassword(ctx, a, old, next)}
 				})
 			}
 			return m, cmd

@@ -33,6 +33,7 @@ type APIKeys struct {
 	mode     keysMode
 	form     *tui.Form
 	confirm  *tui.Confirm
+	revoking service.APIKey // the key the open confirmation names
 	notice   *tui.Notice
 	width    int
 }
@@ -40,12 +41,14 @@ type APIKeys struct {
 // NewAPIKeys returns the API keys screen; org lists the whole org's keys.
 func NewAPIKeys(c *tui.Common, org bool) *APIKeys {
 	m := &APIKeys{c: c, org: org}
-	cols := []tui.Column{{Title: "ID", Width: 5}, {Title: "Name", Width: 18, Flex: true}}
+	// A narrow terminal hides the rightmost columns first: Status stays
+	// next to the name, the dates come last.
+	cols := []tui.Column{{Title: "ID", Width: 5}, {Title: "Name", Width: 18, Flex: true}, {Title: "Status", Width: 8}}
 	if org {
 		cols = append(cols, tui.Column{Title: "Owner", Width: 22, Flex: true})
 	}
-	cols = append(cols, tui.Column{Title: "Prefix", Width: 10}, tui.Column{Title: "Created", Width: 10},
-		tui.Column{Title: "Last used", Width: 10}, tui.Column{Title: "Expires", Width: 10}, tui.Column{Title: "Status", Width: 8})
+	cols = append(cols, tui.Column{Title: "Prefix", Width: 10}, tui.Column{Title: "Expires", Width: 10},
+		tui.Column{Title: "Last used", Width: 10}, tui.Column{Title: "Created", Width: 10})
 	m.list = tui.NewList(c, cols, func(ctx context.Context, q string, off, lim int) (tui.Page, error) {
 		p, err := c.Svc.ListAPIKeys(ctx, c.Actor, "", !org, off, lim)
 		if err != nil {
@@ -61,7 +64,7 @@ func NewAPIKeys(c *tui.Common, org bool) *APIKeys {
 			case !k.ExpiresAt.IsZero() && k.ExpiresAt.Before(now):
 				status = "expired"
 			}
-			row := []string{strconv.FormatInt(k.ID, 10), k.Name}
+			row := []string{strconv.FormatInt(k.ID, 10), k.Name, status}
 			if org {
 				owner := k.Owner
 				if owner == "" {
@@ -73,7 +76,7 @@ func NewAPIKeys(c *tui.Common, org bool) *APIKeys {
 			if !k.ExpiresAt.IsZero() {
 				expires = k.ExpiresAt.Format("2006-01-02")
 			}
-			row = append(row, k.Prefix+"…", k.CreatedAt.Format("2006-01-02"), tui.Ago(k.LastUsedAt), expires, status)
+			row = append(row, k.Prefix+"…", expires, tui.Ago(k.LastUsedAt), k.CreatedAt.Format("2006-01-02"))
 			out.Rows = append(out.Rows, row)
 			out.Items = append(out.Items, k)
 		}
@@ -189,10 +192,12 @@ func (m *APIKeys) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		case "esc":
 			m.mode = keysListing
 		case "y":
+			// The key the question named, not the row selected now: the
+			// list may have reloaded under the dialog.
 			m.mode = keysListing
-			k := m.list.Selected().(service.APIKey)
+			k, a := m.revoking, m.c.Actor
 			return m, m.c.Do(func(ctx context.Context) tea.Msg {
-				return keyRevokedMsg{m, k.Name, m.c.Svc.RevokeAPIKey(ctx, m.c.Actor, k.ID)}
+				return keyRevokedMsg{m, k.Name, m.c.Svc.RevokeAPIKey(ctx, a, k.ID)}
 			})
 		}
 		return m, nil
@@ -223,6 +228,7 @@ func (m *APIKeys) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		if !ok || !k.RevokedAt.IsZero() {
 			return m, nil
 		}
+		m.revoking = k
 		m.confirm = tui.NewConfirm(m.c, "Revoke "+k.Name+" ("+k.Prefix+"…)?", "Everything that uses this key gets 401 from now on. This can't be undone; create a new key instead.")
 		m.mode = keysConfirmRevoke
 	}
@@ -240,9 +246,9 @@ func (m *APIKeys) create() tea.Cmd {
 		}
 		expires = time.Now().Add(time.Duration(n) * 24 * time.Hour)
 	}
-	personal := m.personal
+	personal, a := m.personal, m.c.Actor
 	return m.c.Do(func(ctx context.Context) tea.Msg {
-		k, err := m.c.Svc.CreateAPIKey(ctx, m.c.Actor, "", name, personal, expires)
+		k, err := m.c.Svc.CreateAPIKey(ctx, a, "", name, personal, expires)
 		return keyCreatedMsg{m, k, err}
 	})
 }

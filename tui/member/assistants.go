@@ -35,26 +35,40 @@ type Assistants struct {
 	prompt   textarea.Model
 	inPrompt bool
 	choices  []service.ModelChoice
+	active   string // the org's active setup; "" when it enables no provider
+	loaded   bool   // choices came at least once
+	loadErr  error  // the last load of the choices failed
+	// The editor was asked for before the choices came: it opens when
+	// they do, for waitFor (nil: a new assistant).
+	waiting  bool
+	waitFor  *service.Assistant
 	options  []modelOption
 	confirm  *tui.Confirm
+	deleting service.Assistant // the assistant the open confirmation names
 	width    int
 	height   int
 }
 
-// modelOption is one entry of the model picker: provider, model and setup.
+// modelOption is one entry of the model picker: provider, model and the
+// setup that offers them.
 type modelOption struct {
 	label, provider, model, setup string
+	// active: setup is the org's active setup, which an assistant that
+	// isn't pinned to a setup follows.
+	active bool
 }
 
 // NewAssistants returns the assistants screen; all lists the whole org
 // (for its admins).
 func NewAssistants(c *tui.Common, all bool) *Assistants {
 	m := &Assistants{c: c, all: all}
-	cols := []tui.Column{{Title: "ID", Width: 5}, {Title: "Name", Width: 20, Flex: true}}
+	// A narrow terminal hides the rightmost columns first: Status stays
+	// next to the name.
+	cols := []tui.Column{{Title: "ID", Width: 5}, {Title: "Name", Width: 20, Flex: true}, {Title: "Status", Width: 8}}
 	if all {
 		cols = append(cols, tui.Column{Title: "Owner", Width: 22, Flex: true})
 	}
-	cols = append(cols, tui.Column{Title: "Call as (model)", Width: 20}, tui.Column{Title: "Provider · model", Width: 22}, tui.Column{Title: "Status", Width: 8})
+	cols = append(cols, tui.Column{Title: "Call as (model)", Width: 20}, tui.Column{Title: "Provider · model", Width: 22})
 	m.list = tui.NewList(c, cols, func(ctx context.Context, q string, off, lim int) (tui.Page, error) {
 		var p service.Page[service.Assistant]
 		var err error
@@ -68,7 +82,7 @@ func NewAssistants(c *tui.Common, all bool) *Assistants {
 		}
 		out := tui.Page{Total: p.Total}
 		for _, a := range p.Items {
-			row := []string{strconv.FormatInt(a.ID, 10), a.Name}
+			row := []string{strconv.FormatInt(a.ID, 10), a.Name, tui.YesNo(a.Enabled, "enabled", "disabled")}
 			if all {
 				row = append(row, a.Owner)
 			}
@@ -76,7 +90,7 @@ func NewAssistants(c *tui.Common, all bool) *Assistants {
 			if a.Setup != "" {
 				pm += " (" + a.Setup + ")"
 			}
-			row = append(row, a.Model, pm, tui.YesNo(a.Enabled, "enabled", "disabled"))
+			row = append(row, a.Model, pm)
 			out.Rows = append(out.Rows, row)
 			out.Items = append(out.Items, a)
 		}
@@ -89,6 +103,7 @@ func NewAssistants(c *tui.Common, all bool) *Assistants {
 type choicesMsg struct {
 	owner   *Assistants
 	choices []service.ModelChoice
+	active  string
 	err     error
 }
 
@@ -110,11 +125,21 @@ func (m *Assistants) Init() tea.Cmd {
 }
 
 func (m *Assistants) loadChoices() tea.Cmd {
+	a := m.c.Actor
 	return m.c.Do(func(ctx context.Context) tea.Msg {
-		ch, err := m.c.Svc.ModelChoices(ctx, m.c.Actor)
-		return choicesMsg{m, ch, err}
+		ch, err := m.c.Svc.ModelChoices(ctx, a)
+		msg := choicesMsg{owner: m, choices: ch, err: err}
+		for _, c := range ch {
+			if c.Active {
+				msg.active = c.Setup
+			}
+		}
+		return msg
 	})
 }
+
+// activeSetup is the org's active setup, "" when it enables no provider.
+func (m *Assistants) activeSetup() string { return m.active }
 
 func (m *Assistants) SetSize(w, h int) {
 	m.width, m.height = w, h
@@ -162,8 +187,18 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		_, cmd := m.list.Update(msg)
 		return m, tea.Batch(cmd, m.loadChoices())
 	case choicesMsg:
-		if msg.owner == m && msg.err == nil {
-			m.choices = msg.choices
+		if msg.owner != m {
+			return m, nil
+		}
+		m.loadErr = msg.err
+		if msg.err == nil { // a failed reload keeps what loaded before
+			m.choices, m.active, m.loaded = msg.choices, msg.active, true
+		}
+		if m.waiting {
+			m.waiting = false
+			if m.mode == asstListing {
+				return m, m.edit(m.waitFor)
+			}
 		}
 		return m, nil
 	case asstDoneMsg:
@@ -179,6 +214,10 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		}
 		m.mode = asstListing
 		return m, tea.Batch(tui.Status(msg.text), m.list.Load())
+	}
+	if km, isKey := msg.(tea.KeyMsg); isKey && m.mode == asstListing && !m.list.Filtering() && key.Matches(km, tui.KeyRefresh) {
+		_, cmd := m.list.Update(msg)
+		return m, tea.Batch(cmd, m.loadChoices())
 	}
 	if _, isKey := msg.(tea.KeyMsg); !isKey || m.mode == asstListing {
 		if used, cmd := m.list.Update(msg); used {
@@ -227,10 +266,12 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		case "esc":
 			m.mode = asstListing
 		case "y":
-			a := m.list.Selected().(service.Assistant)
+			// The assistant the question named, not the row selected
+			// now: the list may have reloaded under the dialog.
+			a, actor := m.deleting, m.c.Actor
 			m.mode = asstListing
 			return m, m.run(a.Name+" deleted", func(ctx context.Context) error {
-				return m.c.Svc.DeleteAssistant(ctx, m.c.Actor, a.ID)
+				return m.c.Svc.DeleteAssistant(ctx, actor, a.ID)
 			})
 		}
 		return m, nil
@@ -249,11 +290,12 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	case key.Matches(km, keyEditAsst):
 		return m, m.edit(&a)
 	case key.Matches(km, keyToggleAsst):
-		on := !a.Enabled
+		on, actor := !a.Enabled, m.c.Actor
 		return m, m.run(a.Name+tui.YesNo(on, " enabled", " disabled"), func(ctx context.Context) error {
-			return m.c.Svc.SetMyAssistantEnabled(ctx, m.c.Actor, a.ID, on)
+			return m.c.Svc.SetMyAssistantEnabled(ctx, actor, a.ID, on)
 		})
 	case key.Matches(km, keyDeleteAsst):
+		m.deleting = a
 		m.confirm = tui.NewConfirm(m.c, "Delete assistant "+a.Name+"?",
 			fmt.Sprintf("Callers of %s get \"model not found\" from now on. Its usage history stays.", a.Model))
 		m.mode = asstConfirmDelete
@@ -267,39 +309,29 @@ func (m *Assistants) run(done string, fn func(ctx context.Context) error) tea.Cm
 
 // edit opens the editor for a (nil: a new assistant).
 func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
-	m.editing = a
-	m.options = nil
-	var labels []string
-	for i, ch := range m.choices {
-		models := ch.Models
-		if len(models) == 0 && ch.DefaultModel != "" {
-			models = []string{ch.DefaultModel}
-		}
-		for _, mod := range models {
-			o := modelOption{provider: ch.Provider, model: mod, label: ch.Provider + " · " + mod}
-			if i > 0 && ch.Setup != m.choices[0].Setup {
-				o.setup = ch.Setup
-				o.label += " (setup " + ch.Setup + ")"
-			}
-			m.options = append(m.options, o)
-			labels = append(labels, o.label)
-		}
+	switch {
+	case !m.loaded && m.loadErr != nil:
+		return tui.Error(fmt.Errorf("could not load the models your organization offers (%s); press r to try again", tui.ErrorText(m.loadErr)))
+	case !m.loaded: // the spinner turns meanwhile
+		m.waiting, m.waitFor = true, a
+		return nil
 	}
-	if len(labels) == 0 {
+	options, current := m.modelOptions(a)
+	if len(options) == 0 {
 		return tui.Error(fmt.Errorf("no provider is enabled in your organization yet; ask an admin to set one up on the Providers screen"))
 	}
-	title, name, desc, temp, current := "New assistant", "", "", "", ""
+	m.editing, m.options = a, options
+	labels := make([]string, len(options))
+	for i, o := range options {
+		labels[i] = o.label
+	}
+	title, name, desc, temp := "New assistant", "", "", ""
 	enabled := true
 	if a != nil {
 		title, name, desc = "Edit "+a.Name+" ("+a.Model+")", a.Name, a.Description
 		enabled = a.Enabled
 		if a.Temperature != nil {
 			temp = strconv.FormatFloat(*a.Temperature, 'f', -1, 64)
-		}
-		for _, o := range m.options {
-			if o.provider == a.Provider && o.model == a.LLM && o.setup == a.Setup {
-				current = o.label
-			}
 		}
 	}
 	fields := []*tui.Field{}
@@ -313,7 +345,7 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 	fields = append(fields,
 		tui.NewField(tui.TextField, "name", "Name", "e.g. Physics tutor").WithValue(name),
 		tui.NewField(tui.TextField, "description", "Description", "optional: what it is for").WithValue(desc),
-		tui.Choice("model", "Model", labels...).WithValue(current),
+		tui.Choice("model", "Model", labels...).WithValue(labels[current]),
 		tui.NewField(tui.TextField, "temperature", "Temperature", "optional, 0-2 (empty: the provider's default)").WithValue(temp),
 		tui.NewField(tui.ToggleField, "enabled", "Enabled", "").WithValue(fmt.Sprint(enabled)),
 	)
@@ -335,13 +367,57 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 	return nil
 }
 
+// modelOptions lists the models of every setup for the picker, and the
+// index of a's current one. Saving an assistant without touching the
+// picker must keep its provider, model and setup: when no setup offers
+// them any more, they are the first option, marked (current).
+func (m *Assistants) modelOptions(a *service.Assistant) ([]modelOption, int) {
+	active := m.activeSetup()
+	var options []modelOption
+	for _, ch := range m.choices {
+		models := ch.Models
+		if len(models) == 0 && ch.DefaultModel != "" {
+			models = []string{ch.DefaultModel}
+		}
+		for _, mod := range models {
+			o := modelOption{provider: ch.Provider, model: mod, setup: ch.Setup, active: ch.Setup == active,
+				label: ch.Provider + " · " + mod}
+			if !o.active {
+				o.label += " (setup " + ch.Setup + ")"
+			}
+			options = append(options, o)
+		}
+	}
+	if a == nil {
+		return options, 0
+	}
+	for i, o := range options {
+		// An assistant that isn't pinned follows the active setup.
+		if o.provider == a.Provider && o.model == a.LLM && (o.setup == a.Setup || (a.Setup == "" && o.active)) {
+			return options, i
+		}
+	}
+	cur := modelOption{provider: a.Provider, model: a.LLM, setup: a.Setup, label: "(current) " + a.Provider + " · " + a.LLM}
+	if a.Setup != "" {
+		cur.label += " (setup " + a.Setup + ")"
+	}
+	return append([]modelOption{cur}, options...), 0
+}
+
 func (m *Assistants) save() tea.Cmd {
 	f := m.form
+	editing := m.editing
 	in := service.AssistantInput{Owner: f.Value("owner"), Name: f.Value("name"), Description: f.Value("description"),
 		SystemPrompt: m.prompt.Value(), Enabled: f.Bool("enabled")}
 	for _, o := range m.options {
 		if o.label == f.Value("model") {
 			in.Provider, in.Model, in.Setup = o.provider, o.model, o.setup
+			// A model of the active setup leaves a new assistant, or one
+			// that wasn't pinned, following whichever setup is active; an
+			// assistant pinned to the active setup by name stays pinned.
+			if o.active && (editing == nil || editing.Setup == "") {
+				in.Setup = ""
+			}
 		}
 	}
 	if t := strings.TrimSpace(f.Value("temperature")); t != "" {
@@ -352,7 +428,6 @@ func (m *Assistants) save() tea.Cmd {
 		}
 		in.Temperature = &v
 	}
-	editing := m.editing
 	a := m.c.Actor
 	return m.c.Do(func(ctx context.Context) tea.Msg {
 		if editing == nil {

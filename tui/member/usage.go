@@ -8,6 +8,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"lamb/service"
 	"lamb/tui"
@@ -15,25 +16,41 @@ import (
 
 // Usage shows tokens and requests this month: the user's own assistants
 // ("My usage"), or the whole org for its admins, grouped by assistant,
-// user or day.
+// user or day. A system admin picks the org (o), lamb first.
 type Usage struct {
 	c      *tui.Common
 	org    bool
+	pick   bool   // the actor chooses the org: a system admin
+	slug   string // the org reported; "" is the actor's own
 	by     string
 	report *service.UsageReport
 	err    error
+	form   *tui.Form // choosing another org
+	width  int
 }
 
-// NewUsage returns the usage screen; org reports the whole org.
-func NewUsage(c *tui.Common, org bool) *Usage { return &Usage{c: c, org: org, by: "assistant"} }
+// NewUsage returns the usage screen; org reports the whole org, and lets a
+// system admin choose which.
+func NewUsage(c *tui.Common, org bool) *Usage {
+	m := &Usage{c: c, org: org, by: "assistant"}
+	if org && c.Actor.Role == service.RoleSystemAdmin {
+		m.pick, m.slug = true, service.SystemSlug
+	}
+	return m
+}
 
 type usageMsg struct {
-	owner *Usage
-	r     service.UsageReport
-	err   error
+	owner  *Usage
+	slug   string
+	chosen bool // asked for by the org form, which the answer closes
+	r      service.UsageReport
+	err    error
 }
 
-var keyGroup = tui.Bind("b", "group by assistant/user/day")
+var (
+	keyGroup   = tui.Bind("b", "group by assistant/user/day")
+	keyPickOrg = tui.Bind("o", "another organization")
+)
 
 func (m *Usage) Title() string {
 	if m.org {
@@ -42,34 +59,80 @@ func (m *Usage) Title() string {
 	return "My usage"
 }
 
-func (m *Usage) SetSize(w, h int) {}
-func (m *Usage) Capturing() bool  { return false }
+func (m *Usage) SetSize(w, h int) {
+	m.width = w
+	if m.form != nil {
+		m.form.SetWidth(w)
+	}
+}
 
-func (m *Usage) Keys() []key.Binding { return []key.Binding{keyGroup, tui.KeyRefresh} }
+func (m *Usage) Capturing() bool { return m.form != nil }
 
-func (m *Usage) Init() tea.Cmd {
-	by, org := m.by, m.org
+func (m *Usage) Keys() []key.Binding {
+	if m.form != nil {
+		return []key.Binding{tui.Bind("enter", "show"), tui.Bind("esc", "cancel")}
+	}
+	if m.pick {
+		return []key.Binding{keyPickOrg, keyGroup, tui.KeyRefresh}
+	}
+	return []key.Binding{keyGroup, tui.KeyRefresh}
+}
+
+func (m *Usage) Init() tea.Cmd { return m.load(m.slug, false) }
+
+func (m *Usage) load(slug string, chosen bool) tea.Cmd {
+	by, mine, a := m.by, !m.org, m.c.Actor
 	return m.c.Do(func(ctx context.Context) tea.Msg {
 		now := time.Now().UTC()
 		since := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-		r, err := m.c.Svc.Usage(ctx, m.c.Actor, "", since, by, !org)
-		return usageMsg{m, r, err}
+		r, err := m.c.Svc.Usage(ctx, a, slug, since, by, mine)
+		return usageMsg{owner: m, slug: slug, chosen: chosen, r: r, err: err}
 	})
 }
 
 func (m *Usage) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tui.ShownMsg:
-		return m, m.Init()
+		if m.form == nil {
+			return m, m.Init()
+		}
 	case usageMsg:
-		if msg.owner == m {
-			m.err = msg.err
-			if msg.err == nil {
-				m.report = &msg.r
+		if msg.owner != m {
+			return m, nil
+		}
+		if msg.chosen {
+			if m.form == nil {
+				return m, nil // the form was cancelled
 			}
+			if msg.err != nil {
+				m.form.SetError(msg.err)
+				return m, nil
+			}
+			m.form, m.slug = nil, msg.slug
+		} else if msg.slug != m.slug {
+			return m, nil // another org was chosen since
+		}
+		m.err = msg.err
+		if msg.err == nil {
+			m.report = &msg.r
 		}
 	case tea.KeyMsg:
+		if m.form != nil {
+			submit, cancel, cmd := m.form.Update(msg)
+			switch {
+			case cancel:
+				m.form = nil
+			case submit:
+				return m, m.load(strings.TrimSpace(m.form.Value("org")), true)
+			}
+			return m, cmd
+		}
 		switch {
+		case m.pick && key.Matches(msg, keyPickOrg):
+			m.form = tui.NewForm(m.c, "Usage of another organization",
+				tui.NewField(tui.TextField, "org", "Organization", "slug, e.g. "+service.SystemSlug).WithValue(m.slug))
+			m.form.SetWidth(m.width)
+			return m, nil
 		case key.Matches(msg, keyGroup):
 			order := []string{"assistant", "user", "day"}
 			if !m.org {
@@ -85,12 +148,28 @@ func (m *Usage) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		case key.Matches(msg, tui.KeyRefresh):
 			return m, m.Init()
 		}
+	default:
+		if m.form != nil {
+			_, _, cmd := m.form.Update(msg)
+			return m, cmd
+		}
 	}
 	return m, nil
 }
 
+// Widths of the numeric columns; the key column gets what is left of the
+// screen, so that the totals stay in view at 80 columns.
+const (
+	usageNumbers = 1 + 9 + 1 + 7 + 1 + 12 + 1 + 12 + 1 + 13 // " Requests Errors Prompt Compl. Tokens"
+	minKeyWidth  = 12
+	maxKeyWidth  = 36
+)
+
 func (m *Usage) View() string {
 	st := m.c.Styles
+	if m.form != nil {
+		return m.form.View()
+	}
 	if m.err != nil {
 		return " " + st.Error.Render(tui.ErrorText(m.err))
 	}
@@ -98,24 +177,32 @@ func (m *Usage) View() string {
 	if r == nil {
 		return st.Muted.Render(" loading…")
 	}
+	w := m.width
+	if w <= 0 {
+		w = 80
+	}
 	var b strings.Builder
 	who := "Your assistants"
 	if m.org {
 		who = "Organization " + r.OrgSlug
 	}
-	b.WriteString(" " + st.Title.Render(who+", this month") + st.Muted.Render(fmt.Sprintf("  (%s to %s, UTC; by %s)", r.From, r.To, r.By)) + "\n\n")
-	head := fmt.Sprintf(" %-36s %10s %8s %14s %14s %14s", strings.ToUpper(r.By[:1])+r.By[1:], "Requests", "Errors", "Prompt tok.", "Compl. tok.", "Tokens")
-	b.WriteString(st.TableHead.Render(head) + "\n")
+	heading := " " + st.Title.Render(who+", this month") + st.Muted.Render(fmt.Sprintf("  (%s to %s, UTC; by %s)", r.From, r.To, r.By))
+	b.WriteString(ansi.Truncate(heading, w-1, "…") + "\n\n")
+	kw := min(max(w-1-1-usageNumbers, minKeyWidth), maxKeyWidth) // a leading and a trailing column spare
+	line := func(key string, cells ...any) string {
+		return fmt.Sprintf(" %-*s %9v %7v %12v %12v %13v", kw, trunc(key, kw), cells[0], cells[1], cells[2], cells[3], cells[4])
+	}
+	b.WriteString(st.TableHead.Render(line(strings.ToUpper(r.By[:1])+r.By[1:], "Requests", "Errors", "Prompt tok.", "Compl. tok.", "Tokens")) + "\n")
 	if len(r.Rows) == 0 {
 		b.WriteString(" " + st.Muted.Render("no requests this month yet") + "\n")
 	}
-	line := func(row service.UsageRow) string {
-		return fmt.Sprintf(" %-36s %10d %8d %14d %14d %14d", trunc(row.Key, 36), row.Requests, row.Errors, row.PromptTokens, row.CompletionTokens, row.Tokens)
+	row := func(u service.UsageRow) string {
+		return line(u.Key, u.Requests, u.Errors, u.PromptTokens, u.CompletionTokens, u.Tokens)
 	}
-	for _, row := range r.Rows {
-		b.WriteString(line(row) + "\n")
+	for _, u := range r.Rows {
+		b.WriteString(row(u) + "\n")
 	}
-	b.WriteString(st.Title.Render(line(r.Total)) + "\n")
+	b.WriteString(st.Title.Render(row(r.Total)) + "\n")
 	return b.String()
 }
 

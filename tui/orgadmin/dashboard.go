@@ -37,9 +37,9 @@ func (m *Dashboard) Capturing() bool     { return false }
 func (m *Dashboard) Keys() []key.Binding { return []key.Binding{tui.KeyRefresh} }
 
 func (m *Dashboard) Init() tea.Cmd {
-	slug := m.slug
+	slug, a := m.slug, m.c.Actor
 	return m.c.Do(func(ctx context.Context) tea.Msg {
-		d, err := m.c.Svc.Dashboard(ctx, m.c.Actor, slug)
+		d, err := m.c.Svc.Dashboard(ctx, a, slug)
 		return dashboardMsg{slug, d, err}
 	})
 }

@@ -31,7 +31,7 @@ func NewLimits(c *tui.Common, slug string) *Limits { return &Limits{c: c, slug: 
 type limitsMsg struct {
 	owner  *Limits
 	limits config.Limits
-	text   string
+	saved  bool // the result of a save, not of a load
 	err    error
 }
 
@@ -47,8 +47,9 @@ var limitFields = []struct{ key, label, hint string }{
 func (m *Limits) Title() string { return "Limits" }
 
 func (m *Limits) Init() tea.Cmd {
+	a, slug := m.c.Actor, m.slug
 	return m.c.Do(func(ctx context.Context) tea.Msg {
-		d, err := m.c.Svc.GetOrg(ctx, m.c.Actor, m.slug)
+		d, err := m.c.Svc.GetOrg(ctx, a, slug)
 		return limitsMsg{owner: m, limits: d.Limits, err: err}
 	})
 }
@@ -94,20 +95,25 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		if msg.owner != m {
 			return m, nil
 		}
+		l := msg.limits
+		if !msg.saved {
+			// A load, maybe started before the form opened: it updates
+			// what the screen shows and leaves the form alone.
+			m.err = msg.err
+			if msg.err == nil {
+				m.limits = &l
+			}
+			return m, nil
+		}
 		if msg.err != nil {
 			if m.editing {
 				m.form.SetError(msg.err)
 				return m, nil
 			}
-			m.err = msg.err
-			return m, nil
+			return m, tui.Error(msg.err)
 		}
-		l := msg.limits
-		m.limits, m.editing = &l, false
-		if msg.text != "" {
-			return m, tui.Status(msg.text)
-		}
-		return m, nil
+		m.limits, m.editing, m.err = &l, false, nil
+		return m, tui.Status("limits saved")
 	case tui.ShownMsg:
 		if !m.editing {
 			return m, m.Init()
@@ -135,9 +141,10 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 				m.form.SetError(err)
 				return m, nil
 			}
+			a, slug := m.c.Actor, m.slug
 			return m, m.c.Do(func(ctx context.Context) tea.Msg {
-				err := m.c.Svc.SetLimits(ctx, m.c.Actor, m.slug, l)
-				return limitsMsg{owner: m, limits: l, text: "limits saved", err: err}
+				err := m.c.Svc.SetLimits(ctx, a, slug, l)
+				return limitsMsg{owner: m, limits: l, saved: true, err: err}
 			})
 		}
 		return m, cmd

@@ -38,12 +38,16 @@ type Org struct {
 	err      error
 	mode     orgMode
 	admin    int // selected admin
-	form     *tui.Form
-	confirm  *tui.Confirm
-	editor   textarea.Model
-	edErr    string
-	width    int
-	height   int
+	// What the open confirmation names: the admin to remove, or whether
+	// to suspend (else resume). A reload under the dialog changes neither.
+	removing   string
+	suspending bool
+	form       *tui.Form
+	confirm    *tui.Confirm
+	editor     textarea.Model
+	edErr      string
+	width      int
+	height     int
 }
 
 // NewOrg returns the screen of org slug. embedded marks it as a detail view
@@ -78,9 +82,9 @@ func (m *Org) Title() string { return "Organization" }
 func (m *Org) Init() tea.Cmd { return m.load() }
 
 func (m *Org) load() tea.Cmd {
-	slug := m.slug
+	slug, a := m.slug, m.c.Actor
 	return m.c.Do(func(ctx context.Context) tea.Msg {
-		d, err := m.c.Svc.GetOrg(ctx, m.c.Actor, slug)
+		d, err := m.c.Svc.GetOrg(ctx, a, slug)
 		return orgLoadedMsg{slug, d, err}
 	})
 }
@@ -201,13 +205,19 @@ func (m *Org) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 		case cancel:
 			m.mode = orgViewing
 		case submit && m.mode == orgRenaming:
+			// Read the form now: the command runs on another goroutine,
+			// and by then the form may be another one.
+			name, a, slug := m.form.Value("name"), m.c.Actor, m.slug
 			return m, m.save("renamed", func(ctx context.Context) error {
-				return m.c.Svc.RenameOrg(ctx, m.c.Actor, m.slug, m.form.Value("name"))
+				return m.c.Svc.RenameOrg(ctx, a, slug, name)
 			})
 		case submit:
-			email := m.form.Value("email")
+			// AddOrgAdmin promotes users of this org only: SetUserRole
+			// would let a system admin promote a user of another org
+			// from this org's screen.
+			email, a, slug := m.form.Value("email"), m.c.Actor, m.slug
 			return m, m.save(email+" is now an admin", func(ctx context.Context) error {
-				_, err := m.c.Svc.SetUserRole(ctx, m.c.Actor, email, "admin")
+				_, err := m.c.Svc.AddOrgAdmin(ctx, a, slug, email)
 				return err
 			})
 		}
@@ -224,8 +234,9 @@ func (m *Org) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 				m.edErr = err.Error()
 				return m, nil
 			}
+			a, slug := m.c.Actor, m.slug
 			return m, m.save("", func(ctx context.Context) error {
-				changed, err := m.c.Svc.SetOrgConfig(ctx, m.c.Actor, m.slug, cfg, false)
+				changed, err := m.c.Svc.SetOrgConfig(ctx, a, slug, cfg, false)
 				if err == nil && len(changed) == 0 {
 					return nil
 				}
@@ -247,17 +258,18 @@ func (m *Org) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 			return m, nil
 		}
 		m.mode = orgViewing
+		a, slug := m.c.Actor, m.slug
 		if mode == orgConfirmSuspend {
-			suspend := m.detail.Status == "active"
+			suspend := m.suspending
 			verb := map[bool]string{true: "suspended", false: "resumed"}[suspend]
-			return m, m.save(m.slug+" "+verb, func(ctx context.Context) error {
-				_, err := m.c.Svc.SetOrgSuspended(ctx, m.c.Actor, m.slug, suspend)
+			return m, m.save(slug+" "+verb, func(ctx context.Context) error {
+				_, err := m.c.Svc.SetOrgSuspended(ctx, a, slug, suspend)
 				return err
 			})
 		}
-		email := m.detail.Admins[m.admin].Email
+		email := m.removing
 		return m, m.save(email+" is now a member", func(ctx context.Context) error {
-			_, err := m.c.Svc.SetUserRole(ctx, m.c.Actor, email, "member")
+			_, err := m.c.Svc.SetUserRole(ctx, a, email, "member")
 			return err
 		})
 	}
@@ -291,11 +303,13 @@ func (m *Org) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 			return m, tui.Status("this organization has no admins to remove")
 		}
 		a := m.detail.Admins[m.admin]
+		m.removing = a.Email
 		m.confirm = tui.NewConfirm(m.c, "Remove admin "+a.Email+"?",
 			a.Email+" stays a member of "+m.slug+" but loses admin rights. The last enabled admin can't be removed.")
 		m.mode = orgConfirmRemoveAdmin
 	case key.Matches(msg, keySuspend) && m.c.Actor.Role == service.RoleSystemAdmin && !m.detail.IsSystem:
-		if m.detail.Status == "active" {
+		m.suspending = m.detail.Status == "active"
+		if m.suspending {
 			m.confirm = tui.NewConfirm(m.c, "Suspend "+m.slug+"?",
 				fmt.Sprintf("Its %d users can't sign in and its API keys stop working until it is resumed. Nothing is deleted.", m.detail.Users))
 		} else {
@@ -310,9 +324,9 @@ func (m *Org) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 		m.editor.SetHeight(max(m.height-4, 5))
 		m.edErr = ""
 		m.mode = orgEditingConfig
-		slug := m.slug
+		slug, a := m.slug, m.c.Actor
 		return m, m.c.Do(func(ctx context.Context) tea.Msg {
-			cfg, err := m.c.Svc.OrgConfig(ctx, m.c.Actor, slug, false)
+			cfg, err := m.c.Svc.OrgConfig(ctx, a, slug, false)
 			return configLoadedMsg{slug, cfg, err}
 		})
 	}
@@ -378,10 +392,32 @@ func (m *Org) View() string {
 	row("Max users", limit(l.MaxUsers))
 	row("Max assistants", limit(l.MaxAssistants)+st.Muted.Render("  ("+limit(l.MaxAssistantsPerUser)+" per user)"))
 	b.WriteString("\n " + st.Title.Render("Admins") + "\n")
+	var after strings.Builder
+	if len(d.Managed) > 0 {
+		after.WriteString("\n " + st.Title.Render("Managed by .env") + st.Muted.Render("  (read-only here; change the variable and sync)") + "\n")
+		fields := make([]string, 0, len(d.Managed))
+		for f := range d.Managed {
+			fields = append(fields, f)
+		}
+		sort.Strings(fields)
+		for _, f := range fields {
+			after.WriteString(" " + st.Muted.Render(fmt.Sprintf("%-48s %s", f, d.Managed[f])) + "\n")
+		}
+	}
 	if len(d.Admins) == 0 {
 		b.WriteString(" " + st.Warning.Render("no admins yet: press a to make a user of this organization its admin") + "\n")
 	}
-	for i, a := range d.Admins {
+	// The admins get the lines left over, at least 3; a longer list
+	// scrolls with the cursor.
+	room := max(m.height-lines(b.String())-lines(after.String()), 3)
+	from, to := 0, len(d.Admins)
+	if to > room {
+		shown := room - 1 // a line says where in the list the window is
+		from = min(max(m.admin-shown/2, 0), len(d.Admins)-shown)
+		to = from + shown
+	}
+	for i := from; i < to; i++ {
+		a := d.Admins[i]
 		line := fmt.Sprintf("%-36s %-24s %s", a.Email, a.Name, tui.YesNo(a.Enabled, "enabled", "disabled"))
 		if i == m.admin {
 			b.WriteString(" " + st.Selected.Render(line) + "\n")
@@ -389,19 +425,14 @@ func (m *Org) View() string {
 			b.WriteString(" " + line + "\n")
 		}
 	}
-	if len(d.Managed) > 0 {
-		b.WriteString("\n " + st.Title.Render("Managed by .env") + st.Muted.Render("  (read-only here; change the variable and sync)") + "\n")
-		fields := make([]string, 0, len(d.Managed))
-		for f := range d.Managed {
-			fields = append(fields, f)
-		}
-		sort.Strings(fields)
-		for _, f := range fields {
-			b.WriteString(" " + st.Muted.Render(fmt.Sprintf("%-48s %s", f, d.Managed[f])) + "\n")
-		}
+	if to-from < len(d.Admins) {
+		b.WriteString(" " + st.Muted.Render(fmt.Sprintf("%d–%d of %d admins (↑/↓)", from+1, to, len(d.Admins))) + "\n")
 	}
-	return b.String()
+	return b.String() + after.String()
 }
+
+// lines counts the lines of text that ends in a newline.
+func lines(text string) int { return strings.Count(text, "\n") }
 
 func limit(v int64) string {
 	if v == config.Unlimited {

@@ -23,6 +23,7 @@ const (
 	provPicking // models from a test connection
 	provSetupForm
 	provConfirmDelete
+	provConfirmActivate
 )
 
 // items of the providers screen, in order.
@@ -40,8 +41,10 @@ type Providers struct {
 	mode     provMode
 	form     *tui.Form
 	confirm  *tui.Confirm
+	target   string // the setup the open confirmation names
 	check    *service.ProviderCheck
-	checkOf  string
+	checkOf  string // the item tested
+	checkIn  string // the setup it was tested in, where the picked models go
 	picked   map[string]bool
 	pickAt   int
 	renaming bool
@@ -69,6 +72,7 @@ type provDoneMsg struct {
 
 type provCheckMsg struct {
 	owner *Providers
+	setup string // the setup tested
 	item  string
 	check service.ProviderCheck
 	err   error
@@ -89,11 +93,12 @@ var (
 func (m *Providers) Title() string { return "Providers" }
 
 func (m *Providers) Init() tea.Cmd {
+	a, slug := m.c.Actor, m.slug
 	return m.c.Do(func(ctx context.Context) tea.Msg {
-		cfg, err := m.c.Svc.OrgConfig(ctx, m.c.Actor, m.slug, false)
+		cfg, err := m.c.Svc.OrgConfig(ctx, a, slug, false)
 		var managed map[string]string
 		if err == nil {
-			d, derr := m.c.Svc.GetOrg(ctx, m.c.Actor, m.slug)
+			d, derr := m.c.Svc.GetOrg(ctx, a, slug)
 			err, managed = derr, d.Managed
 		}
 		return provLoadedMsg{m, cfg, managed, err}
@@ -117,17 +122,20 @@ func (m *Providers) Keys() []key.Binding {
 		return tui.FormKeys
 	case provPicking:
 		return []key.Binding{tui.KeyUp, tui.KeyDown, keyPickToggle, tui.Bind("enter", "save models"), tui.Bind("esc", "close")}
-	case provConfirmDelete:
+	case provConfirmDelete, provConfirmActivate:
 		return m.confirm.Keys()
 	}
 	return []key.Binding{tui.KeyUp, tui.KeyDown, keyEdit, keyTest, keyPrevSetup, keyNextSetup, keyNewSetup, keyRenSetup, keyDelSetup, keyActivate, tui.KeyRefresh}
 }
 
-func (m *Providers) currentSetup() *config.Setup {
+func (m *Providers) currentSetup() *config.Setup { return m.setupNamed(m.setup) }
+
+// setupNamed returns a setup of the loaded config, or nil.
+func (m *Providers) setupNamed(name string) *config.Setup {
 	if m.cfg == nil {
 		return nil
 	}
-	s, _ := m.cfg.Setup(m.setup)
+	s, _ := m.cfg.Setup(name)
 	return s
 }
 
@@ -179,7 +187,13 @@ func (m *Providers) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		if msg.err != nil {
 			return m, tui.Error(msg.err)
 		}
-		m.check, m.checkOf = &msg.check, msg.item
+		// A test answers for the setup it ran in. If another setup is
+		// showing now, or a form is open, its models are not offered: they
+		// would be saved to the wrong setup.
+		if msg.setup != m.setup || m.mode != provViewing {
+			return m, tui.Status(fmt.Sprintf("the test of %s in setup %s finished after you moved on; press t to test again", msg.item, msg.setup))
+		}
+		m.check, m.checkOf, m.checkIn = &msg.check, msg.item, msg.setup
 		if !msg.check.OK {
 			return m, tui.Error(fmt.Errorf("%s", msg.check.Error))
 		}
@@ -187,8 +201,8 @@ func (m *Providers) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			return m, tui.Status("knowledge base answered /health")
 		}
 		m.picked = map[string]bool{}
-		if p := m.currentSetup().Providers[msg.item]; p != nil {
-			for _, mod := range p.Models {
+		if st := m.setupNamed(msg.setup); st != nil && st.Providers[msg.item] != nil {
+			for _, mod := range st.Providers[msg.item].Models {
 				m.picked[mod] = true
 			}
 		}
@@ -217,14 +231,20 @@ func (m *Providers) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 			return m, m.submit()
 		}
 		return m, cmd
-	case provConfirmDelete:
+	case provConfirmDelete, provConfirmActivate:
+		mode, target := m.mode, m.target
 		switch m.confirm.Update(msg) {
 		case "esc":
 			m.mode = provViewing
 		case "y":
 			m.mode = provViewing
-			return m, m.do("setup "+setup+" deleted", func(ctx context.Context) error {
-				return m.c.Svc.DeleteSetup(ctx, a, slug, setup)
+			if mode == provConfirmActivate {
+				return m, m.do(target+" is now the active setup", func(ctx context.Context) error {
+					return m.c.Svc.SetActiveSetup(ctx, a, slug, target)
+				})
+			}
+			return m, m.do("setup "+target+" deleted", func(ctx context.Context) error {
+				return m.c.Svc.DeleteSetup(ctx, a, slug, target)
 			})
 		}
 		return m, nil
@@ -242,8 +262,15 @@ func (m *Providers) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 				m.picked[models[m.pickAt]] = !m.picked[models[m.pickAt]]
 			}
 		case "enter":
-			name := m.checkOf
-			p := m.currentSetup().Providers[name]
+			// The models go to the setup that was tested, whichever
+			// shows now.
+			name, tested := m.checkOf, m.checkIn
+			m.mode = provViewing
+			st := m.setupNamed(tested)
+			if st == nil || st.Providers[name] == nil {
+				return m, tui.Error(fmt.Errorf("%s is no longer set up in setup %s; nothing saved", name, tested))
+			}
+			p := st.Providers[name]
 			var chosen []string
 			for _, mod := range models {
 				if m.picked[mod] {
@@ -254,9 +281,8 @@ func (m *Providers) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 			if slices.Contains(chosen, p.DefaultModel) {
 				in.DefaultModel = p.DefaultModel
 			}
-			m.mode = provViewing
-			return m, m.do(fmt.Sprintf("%s: %d models enabled", name, len(chosen)), func(ctx context.Context) error {
-				return m.c.Svc.UpdateProvider(ctx, a, slug, setup, name, in)
+			return m, m.do(fmt.Sprintf("%s of setup %s: %d models enabled", name, tested, len(chosen)), func(ctx context.Context) error {
+				return m.c.Svc.UpdateProvider(ctx, a, slug, tested, name, in)
 			})
 		}
 		return m, nil
@@ -282,9 +308,13 @@ func (m *Providers) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 	case key.Matches(msg, keyNextSetup):
 		m.setup = names[(at+1)%len(names)]
 	case key.Matches(msg, keyActivate):
-		return m, m.do(setup+" is now the active setup", func(ctx context.Context) error {
-			return m.c.Svc.SetActiveSetup(ctx, a, slug, setup)
-		})
+		if setup == m.cfg.ActiveSetup {
+			return m, tui.Status(setup + " is already the active setup")
+		}
+		m.target = setup
+		m.confirm = tui.NewConfirm(m.c, "Make "+setup+" the active setup?",
+			"Every assistant that isn't pinned to a setup answers with the providers of "+setup+" from its next request on, instead of "+m.cfg.ActiveSetup+". Assistants pinned to a setup keep theirs.")
+		m.mode = provConfirmActivate
 	case key.Matches(msg, keyNewSetup):
 		m.renaming = false
 		m.form = tui.NewForm(m.c, "New setup",
@@ -301,6 +331,7 @@ func (m *Providers) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 		if setup == m.cfg.ActiveSetup {
 			return m, tui.Error(fmt.Errorf("%s is the active setup; make another setup active first (a)", setup))
 		}
+		m.target = setup
 		m.confirm = tui.NewConfirm(m.c, "Delete setup "+setup+"?",
 			"Its provider settings and keys are lost. Assistants pinned to it fall back to the active setup.")
 		m.mode = provConfirmDelete
@@ -308,12 +339,12 @@ func (m *Providers) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 		if item == "knowledge_base" {
 			return m, m.c.Do(func(ctx context.Context) tea.Msg {
 				c, err := m.c.Svc.TestKnowledgeBase(ctx, a, slug, setup)
-				return provCheckMsg{m, item, c, err}
+				return provCheckMsg{m, setup, item, c, err}
 			})
 		}
 		return m, m.c.Do(func(ctx context.Context) tea.Msg {
 			c, err := m.c.Svc.TestProvider(ctx, a, slug, setup, item)
-			return provCheckMsg{m, item, c, err}
+			return provCheckMsg{m, setup, item, c, err}
 		})
 	case key.Matches(msg, keyEdit) || msg.String() == "e":
 		m.editForm(item)
@@ -418,7 +449,7 @@ func (m *Providers) View() string {
 	switch m.mode {
 	case provEditing, provEditingKB, provSetupForm:
 		return m.form.View()
-	case provConfirmDelete:
+	case provConfirmDelete, provConfirmActivate:
 		return m.confirm.View()
 	case provPicking:
 		return m.pickView()
@@ -451,7 +482,7 @@ func (m *Providers) View() string {
 		}
 		b.WriteString(" " + marker + m.itemView(s, item) + "\n\n")
 	}
-	if m.check != nil && m.checkOf != "" {
+	if m.check != nil && m.checkOf != "" && m.checkIn == m.setup {
 		if m.check.OK {
 			b.WriteString(" " + st.Success.Render(fmt.Sprintf("last test of %s: ok, %d models, %s", m.checkOf, len(m.check.Models), tui.Ago(m.check.At))) + "\n")
 		} else {
@@ -503,7 +534,7 @@ func (m *Providers) itemView(s *config.Setup, item string) string {
 func (m *Providers) pickView() string {
 	st := m.c.Styles
 	var b strings.Builder
-	b.WriteString(" " + st.Title.Render("Models served by "+m.checkOf) + st.Muted.Render("  (space toggles, enter saves)") + "\n\n")
+	b.WriteString(" " + st.Title.Render("Models served by "+m.checkOf+" in setup "+m.checkIn) + st.Muted.Render("  (space toggles, enter saves)") + "\n\n")
 	models := m.check.Models
 	if len(models) == 0 {
 		b.WriteString(" " + st.Muted.Render("the provider lists no models") + "\n")

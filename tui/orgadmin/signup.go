@@ -19,6 +19,7 @@ type Signup struct {
 	err     error
 	form    *tui.Form
 	confirm *tui.Confirm
+	off     bool // the open confirmation turns signup off (else: new key)
 	width   int
 }
 
@@ -44,8 +45,9 @@ func (m *Signup) Title() string { return "Signup" }
 func (m *Signup) Init() tea.Cmd { return m.call("", false) }
 
 func (m *Signup) call(done string, reveal bool) tea.Cmd {
+	a, slug := m.c.Actor, m.slug
 	return m.c.Do(func(ctx context.Context) tea.Msg {
-		info, err := m.c.Svc.SignupInfo(ctx, m.c.Actor, m.slug, reveal)
+		info, err := m.c.Svc.SignupInfo(ctx, a, slug, reveal)
 		return signupMsg{m, info, done, err}
 	})
 }
@@ -122,6 +124,11 @@ func (m *Signup) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 				m.confirm = nil
 			case "y":
 				m.confirm = nil
+				if m.off {
+					return m, m.run(func(ctx context.Context) (service.Signup, error) {
+						return m.c.Svc.SetSignupEnabled(ctx, a, slug, false)
+					}, "signup disabled")
+				}
 				return m, m.run(func(ctx context.Context) (service.Signup, error) {
 					return m.c.Svc.RotateSignupKey(ctx, a, slug)
 				}, "new signup key generated; the old one no longer works")
@@ -133,11 +140,15 @@ func (m *Signup) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			return m, m.Init()
 		case key.Matches(msg, keyReveal):
 			return m, m.call("", true)
-		case key.Matches(msg, keyToggle) && m.info != nil:
-			on := !m.info.Enabled
+		case key.Matches(msg, keyToggle) && m.info != nil && !m.info.Enabled:
 			return m, m.run(func(ctx context.Context) (service.Signup, error) {
-				return m.c.Svc.SetSignupEnabled(ctx, a, slug, on)
-			}, map[bool]string{true: "signup enabled", false: "signup disabled"}[on])
+				return m.c.Svc.SetSignupEnabled(ctx, a, slug, true)
+			}, "signup enabled")
+		case key.Matches(msg, keyToggle) && m.info != nil:
+			m.off = true
+			m.confirm = tui.NewConfirm(m.c, "Turn signup off for "+slug+"?",
+				"The signup form and link stop working until signup is turned on again; the key is kept. Accounts made so far stay.")
+			return m, nil
 		case key.Matches(msg, keySetKey):
 			m.form = tui.NewForm(m.c, "Set the signup key",
 				tui.NewField(tui.TextField, "signup_key", "Signup key", "8-64 of A-Z a-z 0-9 - _").
@@ -145,6 +156,7 @@ func (m *Signup) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			m.form.SetWidth(m.width)
 			return m, nil
 		case key.Matches(msg, keyRotate):
+			m.off = false
 			m.confirm = tui.NewConfirm(m.c, "Generate a new signup key?",
 				"The current key and the links that carry it stop working at once; hand out the new link.")
 			return m, nil

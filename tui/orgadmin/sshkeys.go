@@ -13,16 +13,17 @@ import (
 // SSHKeys lists one user's SSH keys and adds or removes them. With email ""
 // it manages the signed-in user's own keys.
 type SSHKeys struct {
-	c       *tui.Common
-	email   string
-	keys    []service.SSHKey
-	cursor  int
-	err     error
-	loaded  bool
-	adding  bool
-	form    *tui.Form
-	confirm *tui.Confirm
-	width   int
+	c        *tui.Common
+	email    string
+	keys     []service.SSHKey
+	cursor   int
+	err      error
+	loaded   bool
+	adding   bool
+	form     *tui.Form
+	confirm  *tui.Confirm
+	removing string // the fingerprint the open confirmation names
+	width    int
 	// Standalone is true on a screen of its own (no esc back).
 	Standalone bool
 }
@@ -44,8 +45,9 @@ type keyDoneMsg struct {
 
 // Init loads the keys.
 func (m *SSHKeys) Init() tea.Cmd {
+	a, email := m.c.Actor, m.email
 	return m.c.Do(func(ctx context.Context) tea.Msg {
-		ks, err := m.c.Svc.ListSSHKeys(ctx, m.c.Actor, m.email)
+		ks, err := m.c.Svc.ListSSHKeys(ctx, a, email)
 		return keysLoadedMsg{m, ks, err}
 	})
 }
@@ -84,6 +86,8 @@ func (m *SSHKeys) Keys() []key.Binding {
 // Update handles msg; back reports esc (leave the key view).
 func (m *SSHKeys) Update(msg tea.Msg) (back bool, cmd tea.Cmd) {
 	switch msg := msg.(type) {
+	case tui.ShownMsg:
+		return false, m.Init() // keys may have been added or removed elsewhere
 	case keysLoadedMsg:
 		if msg.owner == m {
 			m.loaded, m.err, m.keys = true, msg.err, msg.keys
@@ -121,9 +125,9 @@ func (m *SSHKeys) key(msg tea.KeyMsg) (bool, tea.Cmd) {
 			m.adding = false
 		}
 		if submit {
-			line := m.form.Value("ssh_key")
+			line, email := m.form.Value("ssh_key"), m.email
 			return false, m.c.Do(func(ctx context.Context) tea.Msg {
-				k, err := m.c.Svc.AddSSHKey(ctx, a, m.email, line)
+				k, err := m.c.Svc.AddSSHKey(ctx, a, email, line)
 				return keyDoneMsg{m, "added " + k.Fingerprint, err}
 			})
 		}
@@ -134,8 +138,10 @@ func (m *SSHKeys) key(msg tea.KeyMsg) (bool, tea.Cmd) {
 		case "esc":
 			m.confirm = nil
 		case "y":
+			// The key the question named, not the one under the cursor
+			// now: the list may have reloaded under the dialog.
 			m.confirm = nil
-			fp := m.keys[m.cursor].Fingerprint
+			fp := m.removing
 			return false, m.c.Do(func(ctx context.Context) tea.Msg {
 				return keyDoneMsg{m, "removed " + fp, m.c.Svc.RemoveSSHKey(ctx, a, fp)}
 			})
@@ -163,6 +169,7 @@ func (m *SSHKeys) key(msg tea.KeyMsg) (bool, tea.Cmd) {
 		} else if len(m.keys) == 1 {
 			body = "This is the only key of the account; signing in will need the password."
 		}
+		m.removing = k.Fingerprint
 		m.confirm = tui.NewConfirm(m.c, "Remove "+k.Fingerprint+"?", body)
 	}
 	return false, nil

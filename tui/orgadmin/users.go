@@ -39,11 +39,13 @@ type Users struct {
 // NewUsers returns the users screen.
 func NewUsers(c *tui.Common) *Users {
 	m := &Users{c: c}
-	cols := []tui.Column{{Title: "Email", Width: 28, Flex: true}, {Title: "Name", Width: 18, Flex: true}}
+	// A narrow terminal hides the rightmost columns first: Status stays
+	// next to the name.
+	cols := []tui.Column{{Title: "Email", Width: 28, Flex: true}, {Title: "Name", Width: 18, Flex: true}, {Title: "Status", Width: 8}}
 	if c.Actor.Role == service.RoleSystemAdmin {
 		cols = append(cols, tui.Column{Title: "Org", Width: 12})
 	}
-	cols = append(cols, tui.Column{Title: "Role", Width: 12}, tui.Column{Title: "Status", Width: 8}, tui.Column{Title: "Last seen", Width: 10})
+	cols = append(cols, tui.Column{Title: "Role", Width: 12}, tui.Column{Title: "Last seen", Width: 10})
 	m.list = tui.NewList(c, cols, func(ctx context.Context, q string, off, lim int) (tui.Page, error) {
 		p, err := c.Svc.ListUsers(ctx, c.Actor, "", q, off, lim)
 		if err != nil {
@@ -56,11 +58,11 @@ func NewUsers(c *tui.Common) *Users {
 			if u.SystemAdmin {
 				role = "system admin"
 			}
-			row := []string{u.Email, u.Name}
+			row := []string{u.Email, u.Name, tui.YesNo(u.Enabled, "enabled", "disabled")}
 			if c.Actor.Role == service.RoleSystemAdmin {
 				row = append(row, u.OrgSlug)
 			}
-			row = append(row, role, tui.YesNo(u.Enabled, "enabled", "disabled"), tui.Ago(u.LastSeenAt))
+			row = append(row, role, tui.Ago(u.LastSeenAt))
 			out.Rows = append(out.Rows, row)
 			out.Items = append(out.Items, u)
 		}
@@ -197,19 +199,29 @@ func (m *Users) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	}
 	a := m.c.Actor
 	switch {
-	case key.Matches(km, keyEnable):
-		enable := !u.Enabled
-		verb := map[bool]string{true: "enabled", false: "disabled"}[enable]
+	case key.Matches(km, keyEnable) && !u.Enabled: // enabling takes nothing away: no question
 		return m, m.run(func(ctx context.Context) (string, string, error) {
-			_, err := m.c.Svc.SetUserEnabled(ctx, a, u.Email, enable)
-			return u.Email + " " + verb, "", err
+			_, err := m.c.Svc.SetUserEnabled(ctx, a, u.Email, true)
+			return u.Email + " enabled", "", err
 		})
+	case key.Matches(km, keyEnable):
+		m.ask("Disable "+u.Email+"?",
+			"They can't sign in, their open console sessions end at their next action, and their personal API keys and assistants stop answering until they are enabled again. Nothing is deleted.",
+			func(ctx context.Context) (string, string, error) {
+				_, err := m.c.Svc.SetUserEnabled(ctx, a, u.Email, false)
+				return u.Email + " disabled", "", err
+			})
 	case key.Matches(km, keyRole):
 		role := map[bool]string{true: "member", false: "admin"}[u.Role == "admin"]
-		return m, m.run(func(ctx context.Context) (string, string, error) {
-			_, err := m.c.Svc.SetUserRole(ctx, a, u.Email, role)
-			return u.Email + " is now " + role, "", err
-		})
+		body := u.Email + " can manage the users, providers, limits, signup and API keys of " + u.OrgSlug + "."
+		if role == "member" {
+			body = u.Email + " keeps their account and assistants but can no longer manage " + u.OrgSlug + ". The last enabled admin can't be made a member."
+		}
+		m.ask("Make "+u.Email+" "+map[bool]string{true: "an admin", false: "a member"}[role == "admin"]+"?", body,
+			func(ctx context.Context) (string, string, error) {
+				_, err := m.c.Svc.SetUserRole(ctx, a, u.Email, role)
+				return u.Email + " is now " + role, "", err
+			})
 	case key.Matches(km, keySysAdmin) && a.Role == service.RoleSystemAdmin:
 		on := !u.SystemAdmin
 		m.ask(fmt.Sprintf("%s system admin rights of %s?", map[bool]string{true: "Grant", false: "Remove"}[on], u.Email),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"lamb/config"
 	"lamb/tui"
@@ -18,6 +19,7 @@ import (
 type System struct {
 	c       *tui.Common
 	width   int
+	height  int
 	changes []config.Change
 	synced  bool
 	err     error
@@ -35,7 +37,7 @@ var keySync = tui.Bind("s", "sync from .env now")
 
 func (m *System) Title() string       { return "System" }
 func (m *System) Init() tea.Cmd       { return nil }
-func (m *System) SetSize(w, h int)    { m.width = w }
+func (m *System) SetSize(w, h int)    { m.width, m.height = w, h }
 func (m *System) Capturing() bool     { return false }
 func (m *System) Keys() []key.Binding { return []key.Binding{keySync} }
 
@@ -65,9 +67,26 @@ func (m *System) View() string {
 	b.WriteString(" " + st.Title.Render("System organization lamb") + "\n")
 	intro := "Fields whose variable is set in .env or the environment are written at every start and on sync; " +
 		"the others keep what admins store. Press s to re-read .env and sync now."
-	b.WriteString(st.Muted.PaddingLeft(1).Width(max(m.width-1, 20)).Render(intro) + "\n\n")
+	b.WriteString(st.Muted.PaddingLeft(1).Width(max(m.width-1, 20)).Render(intro) + "\n")
+	// What the last sync changed comes first: it answers the key just
+	// pressed. Each list gets the lines left, and says how many it cut.
+	if m.synced && m.err == nil {
+		b.WriteString("\n " + st.Title.Render("Last sync") + "\n")
+		if len(m.changes) == 0 {
+			b.WriteString(" " + st.Muted.Render("no changes: the stored settings already match the environment") + "\n")
+		}
+		// Leave room for the managed fields' title and a few of them.
+		room := max(m.height-lines(b.String())-4, 2)
+		for i, c := range m.changes {
+			if i == room-1 && len(m.changes) > room {
+				b.WriteString(" " + st.Muted.Render(fmt.Sprintf("… %d more", len(m.changes)-i)) + "\n")
+				break
+			}
+			b.WriteString(m.cut(" "+st.Success.Render("•")+" "+c.String()) + "\n")
+		}
+	}
 	managed := m.c.Svc.ManagedFields()
-	b.WriteString(" " + st.Title.Render("Managed by .env") + "\n")
+	b.WriteString("\n " + st.Title.Render("Managed by .env") + "\n")
 	if len(managed) == 0 {
 		b.WriteString(" " + st.Muted.Render("nothing: no system-org variable is set") + "\n")
 	}
@@ -76,17 +95,24 @@ func (m *System) View() string {
 		fields = append(fields, f)
 	}
 	sort.Strings(fields)
-	for _, f := range fields {
-		b.WriteString(fmt.Sprintf(" %-24s %s\n", managed[f], st.Muted.Render(f)))
-	}
-	if m.synced && m.err == nil {
-		b.WriteString("\n " + st.Title.Render("Last sync") + "\n")
-		if len(m.changes) == 0 {
-			b.WriteString(" " + st.Muted.Render("no changes: the stored settings already match the environment") + "\n")
+	room := max(m.height-lines(b.String()), 2)
+	for i, f := range fields {
+		if i == room-1 && len(fields) > room {
+			b.WriteString(" " + st.Muted.Render(fmt.Sprintf("… %d more", len(fields)-i)) + "\n")
+			break
 		}
-		for _, c := range m.changes {
-			b.WriteString(" " + st.Success.Render("•") + " " + c.String() + "\n")
-		}
+		b.WriteString(m.cut(fmt.Sprintf(" %-24s %s", managed[f], st.Muted.Render(f))) + "\n")
 	}
 	return b.String()
 }
+
+// cut fits a line to the screen's width.
+func (m *System) cut(line string) string {
+	if m.width <= 0 {
+		return line
+	}
+	return ansi.Truncate(line, m.width-1, "…")
+}
+
+// lines counts the lines of text that ends in a newline.
+func lines(text string) int { return strings.Count(text, "\n") }
