@@ -129,7 +129,10 @@ func Explain(t Target, err error) error {
 	case errors.As(err, &apiErr):
 		return statusError(where, apiErr.HTTPStatusCode, apiErr.Message)
 	case errors.As(err, &reqErr):
-		return statusError(where, reqErr.HTTPStatusCode, strings.TrimSpace(string(reqErr.Body)))
+		// Not an OpenAI-shaped error: the body isn't repeated, so that a
+		// base URL pointed at some internal service can't be used to read
+		// its pages through the error messages.
+		return statusError(where, reqErr.HTTPStatusCode, "not an OpenAI-compatible answer")
 	}
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
