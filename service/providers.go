@@ -272,8 +272,20 @@ func (s *Service) SetActiveSetup(ctx context.Context, a Actor, slug, name string
 
 // SetLimits replaces an org's limits (-1 unlimited, 0 nothing allowed).
 func (s *Service) SetLimits(ctx context.Context, a Actor, slug string, l config.Limits) error {
-	return s.editConfig(ctx, a, slug, "limits.update", func(_ *store.Tx, _ store.Org, c *config.Org) (map[string]any, error) {
-		c.Limits = l
+	_, err := s.UpdateLimits(ctx, a, slug, func(cur *config.Limits) { *cur = l })
+	return err
+}
+
+// UpdateLimits changes some of an org's limits with change, which gets
+// the current ones, inside one transaction: two admins changing different
+// limits at the same moment don't overwrite each other. It returns the
+// limits as saved.
+func (s *Service) UpdateLimits(ctx context.Context, a Actor, slug string, change func(*config.Limits)) (config.Limits, error) {
+	var out config.Limits
+	err := s.editConfig(ctx, a, slug, "limits.update", func(_ *store.Tx, _ store.Org, c *config.Org) (map[string]any, error) {
+		change(&c.Limits)
+		out = c.Limits
 		return nil, nil
 	})
+	return out, err
 }

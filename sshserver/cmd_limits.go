@@ -74,21 +74,18 @@ func (c *cli) orgLimitsSetCommand() *cobra.Command {
 				}
 				return usageErrorf("give at least one limit to change: %s", strings.Join(names, ", "))
 			}
-			d, err := c.svc.GetOrg(cmd.Context(), c.actor, args[0])
+			l, err := c.svc.UpdateLimits(cmd.Context(), c.actor, args[0], func(l *config.Limits) {
+				for i, f := range limitFlags {
+					if cmd.Flags().Changed(f.name) {
+						*f.field(l) = values[i]
+					}
+				}
+			})
 			if err != nil {
 				return err
 			}
-			l := d.Limits
-			for i, f := range limitFlags {
-				if cmd.Flags().Changed(f.name) {
-					*f.field(&l) = values[i]
-				}
-			}
-			if err := c.svc.SetLimits(cmd.Context(), c.actor, args[0], l); err != nil {
-				return err
-			}
 			return c.show(cmd, l, func(w io.Writer) {
-				fmt.Fprintf(w, "Limits of %s saved.\n", d.Slug)
+				fmt.Fprintf(w, "Limits of %s saved.\n", clean(args[0]))
 				printLimits(w, l)
 			})
 		},
