@@ -354,6 +354,9 @@ func (m *Providers) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 
 func (m *Providers) editForm(item string) {
 	st := m.currentSetup()
+	if st == nil {
+		return
+	}
 	if item == "knowledge_base" {
 		kb := st.KnowledgeBase
 		if kb == nil {
@@ -475,6 +478,9 @@ func (m *Providers) View() string {
 	}
 	b.WriteString(" " + st.Label.Render("Setups ") + strings.Join(tabs, " ") + st.Muted.Render("   [ ] switch") + "\n\n")
 	s := m.currentSetup()
+	if s == nil { // a setup just added or renamed: the reload is on its way
+		return b.String() + st.Muted.Render(" loading…")
+	}
 	for i, item := range provItems {
 		marker := "  "
 		if i == m.item {
