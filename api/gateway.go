@@ -39,11 +39,27 @@ func (h *Handler) writeGatewayError(w http.ResponseWriter, err error) {
 	writeError(w, ge.Status, ge.Type, ge.Code, ge.Message)
 }
 
-// models is GET /v1/models: the assistants the key may call.
-func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
-	c, err := h.svc.Authenticate(r.Context(), bearer(r))
+// authenticate resolves the caller of a gateway request, or writes the
+// answer: a missing header says so, anything else is invalid_api_key.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (service.Caller, bool) {
+	key := bearer(r)
+	if key == "" {
+		writeError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
+			"missing API key: send it as Authorization: Bearer lamb_… (create one in the lamb console)")
+		return service.Caller{}, false
+	}
+	c, err := h.svc.Authenticate(r.Context(), key)
 	if err != nil {
 		h.writeGatewayError(w, err)
+		return service.Caller{}, false
+	}
+	return c, true
+}
+
+// models is GET /v1/models: the assistants the key may call.
+func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
+	c, ok := h.authenticate(w, r)
+	if !ok {
 		return
 	}
 	ms, err := h.svc.Models(r.Context(), c)
@@ -59,9 +75,8 @@ func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
 
 // chatCompletions is POST /v1/chat/completions (DESIGN §7).
 func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
-	c, err := h.svc.Authenticate(r.Context(), bearer(r))
-	if err != nil {
-		h.writeGatewayError(w, err)
+	c, ok := h.authenticate(w, r)
+	if !ok {
 		return
 	}
 	var req service.ChatRequest

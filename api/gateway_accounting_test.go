@@ -141,3 +141,20 @@ func TestCancelledLoadDoesNotPoisonCache(t *testing.T) {
 		t.Fatalf("acme's own call after beta's cancelled one: %d %v", resp.StatusCode, b)
 	}
 }
+
+// Errors about the request body name JSON fields, not Go types, and a
+// missing key says it is missing.
+func TestGatewayRequestErrorsSpeakJSON(t *testing.T) {
+	e := newGwEnv(t, 5*time.Second)
+	key := e.apiKey(e.members["acme"], true)
+	resp, b := e.post(key, `{"model":"x","messages":"hi"}`)
+	msg, _ := b["error"].(map[string]any)["message"].(string)
+	if resp.StatusCode != 400 || !strings.HasPrefix(msg, "messages: must be a list") {
+		t.Fatalf("wrong type: %d %q", resp.StatusCode, msg)
+	}
+	resp, b = e.post("", `{"model":"x","messages":[{"role":"user","content":"hi"}]}`)
+	msg, _ = b["error"].(map[string]any)["message"].(string)
+	if resp.StatusCode != 401 || errCode(b) != "invalid_api_key" || !strings.Contains(msg, "missing API key") {
+		t.Fatalf("no key: %d %v", resp.StatusCode, b)
+	}
+}

@@ -103,7 +103,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) *bod
 		return &bodyError{http.StatusRequestEntityTooLarge, "request_too_large",
 			"the request body is larger than " + strconv.FormatInt(limit>>10, 10) + " KiB"}
 	case errors.As(err, &typeErr):
-		field := typeErr.Field
+		// encoding/json names embedded structs (ChatCompletionRequest.messages);
+		// callers know the JSON field only.
+		parts := strings.Split(typeErr.Field, ".")
+		for len(parts) > 1 && parts[0] != "" && parts[0][0] >= 'A' && parts[0][0] <= 'Z' {
+			parts = parts[1:] // a Go type's name, not a JSON field
+		}
+		field := strings.Join(parts, ".")
 		if field == "" { // the body itself, e.g. a list
 			field = "body"
 		}

@@ -180,3 +180,10 @@ func (s *Service) Claim(ctx context.Context, code, keyLine, email, name string) 
 func normalizeClaim(code string) string {
 	return strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(code), "-", ""))
 }
+
+// ClaimOpen reports whether the first-run claim code can still be used
+// (no system admin yet), so the sign-in screen offers it only then.
+func (s *Service) ClaimOpen(ctx context.Context) bool {
+	_, err := s.st.Setting(ctx, claimSetting)
+	return err == nil
+}

@@ -262,7 +262,7 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 			return errDry // roll everything back
 		}
 		return s.audit(ctx, tx.Queries, a, o.ID, "org.import", slug, map[string]any{
-			"users": res.Users, "assistants": res.Assistants, "secrets_cleared": res.SecretsCleared})
+			"users": res.Users, "assistants": res.Assistants, "cleared_fields": res.SecretsCleared})
 	})
 	if err != nil && !errors.Is(err, errDry) {
 		return ImportResult{}, err

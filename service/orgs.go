@@ -374,7 +374,7 @@ func (s *Service) DeleteOrg(ctx context.Context, a Actor, slug string, fate User
 		}
 		return s.audit(ctx, tx.Queries, a, sys.ID, "org.delete", o.Slug, map[string]any{
 			"users_deleted": res.UsersDeleted, "users_moved": res.UsersMoved,
-			"assistants": res.Assistants, "api_keys": res.APIKeys})
+			"assistants": res.Assistants, "keys_revoked": res.APIKeys})
 	})
 	return res, err
 }

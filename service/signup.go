@@ -18,6 +18,9 @@ type Signup struct {
 	Managed string `json:"managed_by_env,omitempty"`
 }
 
+// APIBase is the base URL OpenAI clients use for the gateway.
+func (s *Service) APIBase() string { return s.publicURL + "/v1" }
+
 func (s *Service) signupURL(key string) string {
 	return s.publicURL + "/signup?key=" + url.QueryEscape(key)
 }

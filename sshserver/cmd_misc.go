@@ -86,6 +86,11 @@ func (c *cli) passwordCommand() *cobra.Command {
 		Example: c.example(`printf '%s\n%s\n' "$OLD" "$NEW" | SSH password`),
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c.tty {
+				// With a terminal the keys arrive unechoed and Enter is a
+				// carriage return: reading lines there is a trap.
+				return usageErrorf("password reads two lines from stdin, without a terminal: drop -t and pipe them (see the example), or change your password in the console under My account")
+			}
 			lr := newLineReader(cmd)
 			old, err := lr.line("old password")
 			if err != nil {

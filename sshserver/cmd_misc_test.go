@@ -2,8 +2,10 @@ package sshserver
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -82,4 +84,31 @@ func TestPassword(t *testing.T) {
 	e.run(t, e.acmeMember, "second-password\n", "password").wantFail(t, 1, "new password: expected a line on stdin")
 	e.run(t, e.acmeMember, "", "password").wantFail(t, 1, "old password: expected a line on stdin")
 	e.run(t, e.acmeMember, strings.Repeat("x", maxLine+10)+"\n", "password").wantFail(t, 1, "old password: line longer than 16 KiB")
+}
+
+// `ssh -t HOST password` would wait forever for lines a terminal never
+// sends (Enter is a carriage return, nothing is echoed): it says what to do.
+func TestPasswordWithTerminalExplains(t *testing.T) {
+	ts := newTestServer(t)
+	client, err := gossh.Dial("tcp", ts.addr, &gossh.ClientConfig{User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(ts.admin)},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sess.Stdout, sess.Stderr = &out, &out
+	err = sess.Run("password")
+	var ee *gossh.ExitError
+	if !errors.As(err, &ee) || ee.ExitStatus() != 2 || !strings.Contains(out.String(), "My account") {
+		t.Fatalf("password with a terminal: %v %q", err, out.String())
+	}
 }

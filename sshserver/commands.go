@@ -25,7 +25,8 @@ const usageIndent = "  "
 // the session's identity and returns its exit status. Each run builds its
 // own command tree: nothing is shared between sessions.
 func (h *handler) runCommand(s ssh.Session, actor service.Actor) int {
-	c := &cli{svc: h.svc, actor: actor}
+	_, _, tty := s.Pty()
+	c := &cli{svc: h.svc, actor: actor, tty: tty}
 	root := c.rootCommand(sshHint(s.LocalAddr()))
 	args := s.Command()
 	if args == nil {
@@ -79,6 +80,7 @@ type cli struct {
 	svc   *service.Service
 	actor service.Actor
 	json  bool   // --json
+	tty   bool   // the client asked for a terminal (ssh -t)
 	hint  string // how to reach the server: "ssh -p 2222 HOST"
 }
 

@@ -64,6 +64,9 @@ func (s *Shell) Init() tea.Cmd {
 type ShownMsg struct{}
 
 func (s *Shell) activate(i int) tea.Cmd {
+	if i != s.active {
+		s.status, s.isErr = "", false // a result belongs to the screen it came from
+	}
 	s.active = i
 	if s.inited[i] {
 		var cmd tea.Cmd
@@ -204,12 +207,19 @@ func (s *Shell) layout() {
 	if s.Banner != "" {
 		h--
 	}
-	if s.fullHelp {
-		h -= len(s.helpKeys()) / 4
-	}
+	h -= s.helpExtra()
 	for _, sc := range s.screens {
 		sc.SetSize(s.c.Width, max(h, 3))
 	}
+}
+
+// helpExtra is how many lines the full help takes beyond the one line of
+// the short help: it shows the keys in columns of four.
+func (s *Shell) helpExtra() int {
+	if !s.fullHelp {
+		return 0
+	}
+	return min(len(s.helpKeys()), 4) - 1
 }
 
 func (s *Shell) helpKeys() []key.Binding {
@@ -256,9 +266,7 @@ func (s *Shell) View() string {
 	if s.Banner != "" {
 		bodyHeight--
 	}
-	if s.fullHelp {
-		bodyHeight -= len(s.helpKeys()) / 4
-	}
+	bodyHeight -= s.helpExtra()
 	b.WriteString(fit(body, max(bodyHeight, 3)) + "\n")
 	status := s.status
 	switch {

@@ -13,9 +13,10 @@ import (
 // password link the key to the account; the first-run claim code makes it
 // the system admin.
 type SignIn struct {
-	c       *Common
-	keyLine string
-	claim   bool
+	c         *Common
+	keyLine   string
+	claim     bool
+	claimOpen bool // the server is unclaimed: offer the claim code
 	form    *Form
 	busy    bool
 }
@@ -48,8 +49,12 @@ func (m *SignIn) reset() {
 	m.form.SetWidth(m.c.Width)
 }
 
-// Init does nothing: the form is ready.
-func (m *SignIn) Init() tea.Cmd { return nil }
+type claimOpenMsg bool
+
+// Init asks whether the server can still be claimed.
+func (m *SignIn) Init() tea.Cmd {
+	return m.c.Do(func(ctx context.Context) tea.Msg { return claimOpenMsg(m.c.Svc.ClaimOpen(ctx)) })
+}
 
 // Update handles keys and the result of a sign-in.
 func (m *SignIn) Update(msg tea.Msg) (*SignIn, tea.Cmd) {
@@ -62,6 +67,9 @@ func (m *SignIn) Update(msg tea.Msg) (*SignIn, tea.Cmd) {
 		msg.c.pending--
 		m.busy = false
 		return m.Update(msg.msg)
+	case claimOpenMsg:
+		m.claimOpen = bool(msg)
+		return m, nil
 	case SignedInMsg:
 		// Results of service calls arrive wrapped; hand this one up to the
 		// console, which swaps this screen for the user's console.
@@ -75,6 +83,9 @@ func (m *SignIn) Update(msg tea.Msg) (*SignIn, tea.Cmd) {
 		case "ctrl+c":
 			return m, tea.Quit
 		case "ctrl+o":
+			if !m.claimOpen && !m.claim {
+				return m, nil
+			}
 			m.claim = !m.claim
 			m.reset()
 			return m, nil
@@ -118,16 +129,19 @@ func (m *SignIn) submit() tea.Cmd {
 // View draws the form in the middle of the screen.
 func (m *SignIn) View() string {
 	st := m.c.Styles
-	other := "ctrl+o: first run? claim the server with its code"
-	if m.claim {
-		other = "ctrl+o: back to email and password"
+	other := ""
+	switch {
+	case m.claim:
+		other = "ctrl+o: back to email and password   "
+	case m.claimOpen:
+		other = "ctrl+o: first run? claim the server with its code   "
 	}
 	status := ""
 	if m.busy {
 		status = st.Muted.Render("checking…")
 	}
 	body := st.Brand.Render("lamb") + "\n\n" + m.form.View() + "\n" + status + "\n" +
-		st.Muted.Render("enter: next / sign in   "+other+"   esc: leave")
+		st.Muted.Render("enter: next / sign in   "+other+"esc: leave")
 	box := st.Box.Width(max(min(m.c.Width-4, 86), 40)).Render(body)
 	return lipgloss.Place(max(m.c.Width, 1), max(m.c.Height, 1), lipgloss.Center, lipgloss.Center, box)
 }

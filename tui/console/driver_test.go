@@ -40,6 +40,7 @@ type env struct {
 	t       *testing.T
 	ctx     context.Context
 	svc     *service.Service
+	st      *store.Store
 	rootKey string // the system admin's authorized-key line
 	rootFP  string
 }
@@ -77,7 +78,7 @@ func newEnv(t *testing.T, opts ...func(*service.Deps)) *env {
 	if err := svc.BootstrapAdmins(ctx, service.SystemActor(), []string{line}, rootEmail, "Root"); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, ctx: ctx, svc: svc, rootKey: line, rootFP: fp}
+	return &env{t: t, ctx: ctx, svc: svc, st: st, rootKey: line, rootFP: fp}
 }
 
 // newKey makes an ed25519 key and returns its authorized-key line and

@@ -221,7 +221,17 @@ func TestConsoleSignIn(t *testing.T) {
 func TestConsoleSignInClaimAndLeave(t *testing.T) {
 	e := newEnv(t)
 	line, _ := newKey(t)
+	// A claimed server doesn't offer the claim code.
 	d := newDriver(t, New(e.common(service.Actor{}), false, line))
+	d.wantNot("claim the server")
+	d.press("ctrl+o")
+	d.wantNot("Claim this lamb server")
+	// An unclaimed one does (the setting holds the code's hash).
+	if err := e.st.SetSetting(e.ctx, "claim_code_hash", "x"); err != nil {
+		t.Fatal(err)
+	}
+	d = newDriver(t, New(e.common(service.Actor{}), false, line))
+	d.want("claim the server")
 	d.press("ctrl+o")
 	d.want("Claim this lamb server", "Claim code")
 	d.typ("AAAAA-BBBBB")

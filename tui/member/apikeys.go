@@ -153,13 +153,13 @@ func (m *APIKeys) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			return m, nil
 		}
 		k := msg.key
-		kind := "personal key: it calls your own assistants"
+		kind := "a personal key: it calls your own assistants"
 		if k.Owner == "" {
-			kind = "org key: it calls every assistant of " + k.OrgSlug
+			kind = "an org key: it calls every assistant of " + k.OrgSlug
 		}
 		m.notice = tui.NewNotice(m.c, "API key "+k.Name+" created",
 			k.Key+"\n\nCopy it now (select it with your mouse): it is shown once and never again.\n"+
-				"It is a "+kind+".\nUse it as a Bearer token with any OpenAI client: base URL .../v1, model lamb_assistant.<id>.")
+				"It is "+kind+".\nUse it as a Bearer token with any OpenAI client: base URL "+m.c.Svc.APIBase()+", model lamb_assistant.<id>.")
 		m.mode = keysShowing
 		return m, m.list.Load()
 	case keyRevokedMsg:

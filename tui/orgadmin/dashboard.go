@@ -77,7 +77,7 @@ func (m *Dashboard) View() string {
 		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-18s", label)) + " " + value + "\n")
 	}
 	b.WriteString(" " + st.Title.Render(d.Org.Name) + st.Muted.Render("  ("+d.Org.Slug+", "+d.Org.Status+")") + "\n\n")
-	row("Users", fmt.Sprintf("%d  %s", d.Users, st.Muted.Render(fmt.Sprintf("%d enabled · %d disabled · %d admins", d.EnabledUsers, d.DisabledUsers, d.Admins))))
+	row("Users", fmt.Sprintf("%d  %s", d.Users, st.Muted.Render(fmt.Sprintf("%d enabled · %d disabled · %d %s", d.EnabledUsers, d.DisabledUsers, d.Admins, tui.YesNo(d.Admins == 1, "admin", "admins")))))
 	row("Assistants", fmt.Sprint(d.Assistants))
 	row("API keys", fmt.Sprint(d.APIKeys))
 	row("Signup", tui.YesNo(d.Org.SignupEnabled, st.Success.Render("enabled"), st.Muted.Render("disabled")))

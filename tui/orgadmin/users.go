@@ -267,7 +267,7 @@ func (m *Users) run(fn func(ctx context.Context) (text, notice string, err error
 
 // oneTimeNotice is the text around a generated password.
 func oneTimeNotice(pw string) string {
-	return "One-time password: " + pw + "\n\nHand it over in person or through a channel you trust. It is not shown again; the user changes it with `ssh -t HOST password` or in My account."
+	return "One-time password: " + pw + "\n\nHand it over in person or through a channel you trust. It is not shown again; the user changes it in the console, under My account (p)."
 }
 
 func (m *Users) done(msg userDoneMsg) (tui.Screen, tea.Cmd) {
