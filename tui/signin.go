@@ -17,8 +17,8 @@ type SignIn struct {
 	keyLine   string
 	claim     bool
 	claimOpen bool // the server is unclaimed: offer the claim code
-	form    *Form
-	busy    bool
+	form      *Form
+	busy      bool
 }
 
 // SignedInMsg says the key is now linked to an account.
