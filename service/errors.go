@@ -17,6 +17,9 @@ var (
 	ErrInvalid      = errors.New("invalid input")
 	ErrDisabled     = errors.New("account disabled")
 	ErrOrgSuspended = errors.New("organization suspended")
+	// ErrShuttingDown is the cause with which requests still running when
+	// the server stops are cancelled.
+	ErrShuttingDown = errors.New("the server is shutting down; retry in a moment")
 )
 
 // InvalidError names the field of an input that is wrong and the rule it

@@ -346,7 +346,7 @@ func (s *Service) finish(cl *call, status string, httpStatus int, usage *openai.
 	latency := s.now().Sub(cl.started)
 	var prompt, completion int64
 	estimated := false
-	charged := status == "ok" || status == "client_closed" || cl.streaming
+	charged := status == "ok" || status == "client_closed" || status == "server_shutting_down" || cl.streaming
 	switch {
 	case usage != nil && (usage.PromptTokens > 0 || usage.CompletionTokens > 0):
 		prompt, completion = int64(usage.PromptTokens), int64(usage.CompletionTokens)
@@ -405,6 +405,9 @@ func asGatewayError(err error) *GatewayError {
 		}
 		return &GatewayError{Status: 502, Type: "api_error", Code: "provider_error", Message: pe.Message}
 	}
+	if errors.Is(err, ErrShuttingDown) {
+		return &GatewayError{Status: 503, Type: "api_error", Code: "server_shutting_down", Message: err.Error(), RetryAfter: 5 * time.Second}
+	}
 	if errors.Is(err, context.Canceled) {
 		return &GatewayError{Status: 499, Type: "api_error", Code: "client_closed", Message: "the client closed the request"}
 	}
@@ -424,7 +427,7 @@ func (s *Service) Chat(ctx context.Context, c Caller, req *ChatRequest) (openai.
 	resp, err := s.providers.Client(cl.target).CreateChatCompletion(pctx, cl.prepare(req))
 	if err != nil {
 		if ctx.Err() != nil {
-			err = ctx.Err() // the client went away, not the provider
+			err = context.Cause(ctx) // the client went away (or the server is stopping), not the provider
 		} else {
 			err = provider.Explain(cl.target, err)
 		}
@@ -463,7 +466,7 @@ func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, st
 	fail := func(err error, usage *openai.Usage, text string) error {
 		switch {
 		case ctx.Err() != nil:
-			err = ctx.Err()
+			err = context.Cause(ctx) // the client left, or the server is stopping
 		case pctx.Err() != nil:
 			err = provider.Explain(cl.target, context.DeadlineExceeded)
 		default:
@@ -500,7 +503,7 @@ func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, st
 		}
 		chunk.Model = cl.model
 		if err := send(&chunk); err != nil {
-			ge := asGatewayError(context.Canceled)
+			ge := asGatewayError(context.Canceled) // the client can't be written to
 			s.finish(cl, ge.Code, ge.Status, usage, text.String(), req)
 			return ge
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -138,4 +139,61 @@ func between(s, from, to string) string {
 		return strings.TrimSpace(s[:j])
 	}
 	return s
+}
+
+// A stream still running when the shutdown bound runs out is cancelled
+// with a reason: the client gets an error event and [DONE], not a cut
+// connection, and the usage row says the server stopped it.
+func TestShutdownEndsLongStreamsWithAReason(t *testing.T) {
+	fake := fakeopenai.New()
+	fake.SetChunks(strings.Split(strings.Repeat("tick ", 40), " ")...)
+	fake.SetDelay(0, 100*time.Millisecond) // a 4 s answer
+	fakeSrv := httptest.NewServer(fake)
+	defer fakeSrv.Close()
+
+	dir := t.TempDir()
+	admin, adminKey := newSigner(t)
+	p := startArgs(t, dir, []string{"--shutdown-timeout", "300ms"}, "LAMB_ADMIN_KEYS="+adminKey)
+	sshCmd(t, p.sshAddr, admin, "", "org", "create", "acme", "--name", "Acme", "--admin-email", "boss@acme.example", "--admin-name", "Boss")
+	cfg := fmt.Sprintf(`{"version":1,"active_setup":"default","setups":{"default":{"providers":{"openai":{"enabled":true,
+		"api_key":"sk-x","base_url":%q,"models":["gpt-4o-mini"]}}}},"features":{"signup_enabled":false},"limits":{}}`, fakeSrv.URL+"/v1")
+	sshCmd(t, p.sshAddr, admin, cfg, "org", "config", "set", "acme")
+	sshCmd(t, p.sshAddr, admin, "", "assistant", "create", "--owner", "boss@acme.example", "--name", "Tutor", "--provider", "openai", "--model", "gpt-4o-mini")
+	out := strings.TrimSpace(sshCmd(t, p.sshAddr, admin, "", "apikey", "create", "--org", "acme", "--name", "k"))
+	key := out[strings.LastIndex(out, "\n")+1:]
+	model := "lamb_assistant." + between(sshCmd(t, p.sshAddr, admin, "", "assistant", "list", "--org", "acme", "--json"), `"id":`, ",")
+
+	req, _ := http.NewRequest(http.MethodPost, "http://"+p.httpAddr+"/v1/chat/completions",
+		strings.NewReader(`{"model":"`+model+`","stream":true,"messages":[{"role":"user","content":"count"}]}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	if !sc.Scan() { // the stream has started
+		t.Fatal("no first event")
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	var events []string
+	for sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, "data: ") {
+			events = append(events, strings.TrimPrefix(l, "data: "))
+		}
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.stderr)
+	}
+	if len(events) < 2 || events[len(events)-1] != "[DONE]" || !strings.Contains(events[len(events)-2], "server_shutting_down") {
+		t.Fatalf("the stream ended with %q", events[max(0, len(events)-3):])
+	}
+	st, err := store.Open(filepath.Join(dir, "data", "lamb.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, _ := st.CountUsageEvents(context.Background(), 0); n != 1 {
+		t.Fatalf("%d usage rows, want 1", n)
+	}
 }

@@ -31,8 +31,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-// shutdownTimeout bounds how long in-flight work may take after SIGTERM.
-const shutdownTimeout = 15 * time.Second
+// defaultShutdownTimeout bounds how long in-flight work may take after
+// SIGTERM.
+const defaultShutdownTimeout = 15 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -54,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sshAddr := fs.String("ssh-addr", "", "SSH listen address (LAMB_SSH_ADDR, default :2222)")
 	httpAddr := fs.String("http-addr", "", "HTTP listen address (LAMB_HTTP_ADDR, default :8080)")
 	envFile := fs.String("env-file", ".env", "the .env file to read (process environment wins)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long in-flight requests may run after SIGTERM before they are cancelled")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -82,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	logger := newLogger(cfg, stderr)
-	if err := serve(ctx, cfg, *envFile, logger); err != nil {
+	if err := serve(ctx, cfg, *envFile, *shutdownTimeout, logger); err != nil {
 		logger.Error("lamb stopped", "err", err)
 		return 1
 	}
@@ -104,7 +106,7 @@ func newLogger(cfg *config.Config, w io.Writer) *log.Logger {
 
 // serve opens everything, serves until ctx is done or a listener fails,
 // then shuts down gracefully.
-func serve(ctx context.Context, cfg *config.Config, envFile string, logger *log.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTimeout time.Duration, logger *log.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
@@ -174,8 +176,8 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, logger *log.
 	}
 	// Requests run under a context that shutdown can cancel, and are
 	// counted, so that usage is flushed only after the last one ended.
-	reqCtx, cancelRequests := context.WithCancel(context.Background())
-	defer cancelRequests()
+	reqCtx, cancelRequests := context.WithCancelCause(context.Background())
+	defer cancelRequests(nil)
 	var inflight sync.WaitGroup
 	handler := api.NewHandler(svc, logger.WithPrefix("http"), api.Options{
 		PublicURL: cfg.BaseURL(), SSHHint: cfg.SSHHint(portOf(sshLn.Addr())), Metrics: cfg.Metrics,
@@ -213,8 +215,15 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, logger *log.
 	herr := httpSrv.Shutdown(sctx)
 	if herr != nil {
 		// Requests still running past the bound (long streams) are
-		// cancelled; they end at once and record their usage.
-		cancelRequests()
+		// cancelled: each tells its client why (an error event, then
+		// [DONE]) and records its usage, given a moment to do so.
+		cancelRequests(service.ErrShuttingDown)
+		ended := make(chan struct{})
+		go func() { inflight.Wait(); close(ended) }()
+		select {
+		case <-ended:
+		case <-time.After(3 * time.Second):
+		}
 		httpSrv.Close()
 	}
 	inflight.Wait()

@@ -72,7 +72,13 @@ func (b *lockedBuffer) String() string {
 // loopback listeners on free ports) and waits until both listeners are up.
 func start(t *testing.T, dir string, env ...string) *proc {
 	t.Helper()
-	p := launch(t, dir, env...)
+	return startArgs(t, dir, nil, env...)
+}
+
+// startArgs is start with command-line flags.
+func startArgs(t *testing.T, dir string, args []string, env ...string) *proc {
+	t.Helper()
+	p := launchArgs(t, dir, args, env...)
 	deadline := time.After(30 * time.Second)
 	for p.sshAddr == "" || p.httpAddr == "" {
 		select {
@@ -95,7 +101,12 @@ func start(t *testing.T, dir string, env ...string) *proc {
 
 func launch(t *testing.T, dir string, env ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary)
+	return launchArgs(t, dir, nil, env...)
+}
+
+func launchArgs(t *testing.T, dir string, args []string, env ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
