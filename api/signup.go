@@ -195,9 +195,14 @@ func (h *Handler) signupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusBadRequest
 	var ie *service.InvalidError
+	var ies service.InvalidErrors
 	var rl *service.RateLimitedError
 	var limit *service.LimitError
 	switch {
+	case errors.As(err, &ies):
+		for _, e := range ies {
+			v.Errors[e.Field] = e.Message
+		}
 	case errors.As(err, &ie) && ie.Field != "":
 		v.Errors[ie.Field] = ie.Message
 	case errors.As(err, &rl):

@@ -854,3 +854,23 @@ func TestSignupFormUnreadable(t *testing.T) {
 		t.Fatalf("unreadable forms created %d users", n)
 	}
 }
+
+// The form shows every mistake at once, each next to its field.
+func TestSignupFormShowsAllFieldErrors(t *testing.T) {
+	e := newTestEnv(t)
+	r := e.postForm(t, url.Values{"email": {"not-an-email"}, "name": {""}, "password": {"short"}, "signup_key": {"acme-signup-key-1"}})
+	page := string(r.body)
+	if r.status != http.StatusBadRequest {
+		t.Fatalf("status %d", r.status)
+	}
+	for _, id := range []string{"email-error", "name-error", "password-error"} {
+		if !strings.Contains(page, `id="`+id+`"`) {
+			t.Errorf("no message for %s:\n%s", id, page)
+		}
+	}
+	// The JSON API names every field too.
+	j := e.signup(t, map[string]any{"email": "x", "name": "", "password": "short", "signup_key": "acme-signup-key-1"})
+	if j.status != 400 || !strings.Contains(string(j.body), "email:") || !strings.Contains(string(j.body), "password:") {
+		t.Fatalf("JSON: %d %s", j.status, j.body)
+	}
+}

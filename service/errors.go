@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"lamb/config"
 	"lamb/store"
@@ -38,6 +39,21 @@ func (e *InvalidError) Error() string {
 
 // Is makes errors.Is(err, ErrInvalid) true.
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// InvalidErrors are several invalid fields of one input, in order.
+// errors.Is(err, ErrInvalid) holds for them.
+type InvalidErrors []*InvalidError
+
+func (e InvalidErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, ie := range e {
+		parts[i] = ie.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e InvalidErrors) Is(target error) bool { return target == ErrInvalid }
 
 func invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}

@@ -110,27 +110,33 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, err
 			return SignupResult{}, &RateLimitedError{RetryAfter: wait}
 		}
 	}
+	// Every field is checked, so a form can show all its mistakes at once.
+	var bad InvalidErrors
+	collect := func(err error) {
+		var ie *InvalidError
+		if errors.As(err, &ie) {
+			bad = append(bad, ie)
+		}
+	}
 	email, err := normalizeEmail(in.Email)
-	if err != nil {
-		return SignupResult{}, err
-	}
+	collect(err)
 	name, err := checkName("name", in.Name)
-	if err != nil {
-		return SignupResult{}, err
-	}
-	if err := checkPassword("password", in.Password); err != nil {
-		return SignupResult{}, err
-	}
+	collect(err)
+	collect(checkPassword("password", in.Password))
 	var key *parsedKey
 	if strings.TrimSpace(in.SSHKey) != "" {
 		k, err := parseSSHKey("ssh_public_key", in.SSHKey)
-		if err != nil {
-			return SignupResult{}, err
-		}
+		collect(err)
 		key = &k
 	}
 	if strings.TrimSpace(in.SignupKey) == "" {
-		return SignupResult{}, invalid("signup_key", "is required")
+		collect(invalid("signup_key", "is required"))
+	}
+	if len(bad) == 1 {
+		return SignupResult{}, bad[0]
+	}
+	if len(bad) > 1 {
+		return SignupResult{}, bad
 	}
 	hash, err := hashPassword(in.Password)
 	if err != nil {
