@@ -1,6 +1,7 @@
 package sshserver
 
 import (
+	"fmt"
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -23,11 +24,53 @@ type sessionInfo struct {
 	signedIn bool
 }
 
-// console is the Bubble Tea middleware, built once: it handles the PTY,
-// window resizes and the session's renderer.
+// console is the Bubble Tea middleware, built once: it handles the PTY
+// and window resizes; program makes each session's program.
 func (h *handler) console() ssh.Handler {
-	mw := bm.MiddlewareWithColorProfile(h.teaHandler, termenv.ANSI256)
+	mw := bm.MiddlewareWithProgramHandler(h.program, termenv.ANSI256)
 	return mw(func(ssh.Session) {})
+}
+
+// programKey holds a session's running program in its context.
+type programKey struct{}
+
+// program makes the session's Bubble Tea program and keeps it, so that a
+// server shutdown can end it cleanly (see goodbye).
+func (h *handler) program(s ssh.Session) *tea.Program {
+	m, opts := h.teaHandler(s)
+	p := tea.NewProgram(m, append(opts, bm.MakeOptions(s)...)...)
+	h.mu.Lock()
+	h.programs[p] = struct{}{}
+	h.mu.Unlock()
+	if h.stopping.Load() { // began as the server was stopping: goodbye may have missed it
+		go p.Quit()
+	}
+	s.Context().SetValue(programKey{}, p)
+	return p
+}
+
+// runTUI runs the session's program, then forgets it; a session ended by
+// the server stopping is told so on its restored terminal.
+func (h *handler) runTUI(s ssh.Session) {
+	h.tea(s)
+	if p, ok := s.Context().Value(programKey{}).(*tea.Program); ok {
+		h.mu.Lock()
+		delete(h.programs, p)
+		h.mu.Unlock()
+	}
+	if h.stopping.Load() {
+		fmt.Fprint(s, "lamb is restarting; connect again in a moment.\r\n")
+	}
+}
+
+// goodbye ends every console session: the server is stopping.
+func (h *handler) goodbye() {
+	h.stopping.Store(true)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for p := range h.programs {
+		go p.Quit() // Quit waits for the program to take the message
+	}
 }
 
 // runConsole shows the console of the actor's role.
@@ -37,13 +80,13 @@ func (h *handler) runConsole(s ssh.Session, actor service.Actor) {
 		return
 	}
 	s.Context().SetValue(sessionKey{}, sessionInfo{actor: actor, signedIn: true})
-	h.tea(s)
+	h.runTUI(s)
 }
 
 // runSignIn shows the sign-in screen to a key that no account has yet.
 func (h *handler) runSignIn(s ssh.Session) {
 	s.Context().SetValue(sessionKey{}, sessionInfo{})
-	h.tea(s)
+	h.runTUI(s)
 }
 
 func (h *handler) teaHandler(s ssh.Session) (tea.Model, []tea.ProgramOption) {

@@ -5,8 +5,11 @@ package sshserver
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/log"
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
@@ -24,6 +27,10 @@ type Options struct {
 	Logger      *log.Logger
 	// IdleTimeout ends sessions with no traffic; 0 means 30 minutes.
 	IdleTimeout time.Duration
+	// Stopping, when closed, ends every console session with a message
+	// (call it before Shutdown, which then has no open consoles to wait
+	// for). Nil: sessions just close with their connections.
+	Stopping <-chan struct{}
 }
 
 // New returns the SSH server. Serve it with Serve(listener).
@@ -31,8 +38,14 @@ func New(opts Options) (*ssh.Server, error) {
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = 30 * time.Minute
 	}
-	h := &handler{svc: opts.Service, log: opts.Logger}
+	h := &handler{svc: opts.Service, log: opts.Logger, programs: map[*tea.Program]struct{}{}}
 	h.tea = h.console()
+	if opts.Stopping != nil {
+		go func() {
+			<-opts.Stopping
+			h.goodbye()
+		}()
+	}
 	srv, err := wish.NewServer(
 		wish.WithHostKeyPath(opts.HostKeyPath),
 		wish.WithVersion("lamb"),
@@ -59,6 +72,10 @@ type handler struct {
 	svc *service.Service
 	log *log.Logger
 	tea ssh.Handler // the TUI, through wish's Bubble Tea middleware
+
+	mu       sync.Mutex
+	programs map[*tea.Program]struct{} // running consoles
+	stopping atomic.Bool
 }
 
 // serve is the last middleware: it resolves who the session is and runs

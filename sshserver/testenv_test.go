@@ -32,6 +32,7 @@ type testServer struct {
 	addr      string
 	svc       *service.Service
 	st        *store.Store // for fixtures the service has no call for (usage rollups)
+	stopping  chan struct{} // close to tell the server it is stopping
 	admin     gossh.Signer // the bootstrap system admin, admin@lamb.local
 	adminMail string
 
@@ -76,7 +77,8 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 
-	srv, err := New(Options{HostKeyPath: filepath.Join(dir, "host_key"), Service: ts.svc, Logger: logger})
+	ts.stopping = make(chan struct{})
+	srv, err := New(Options{HostKeyPath: filepath.Join(dir, "host_key"), Service: ts.svc, Logger: logger, Stopping: ts.stopping})
 	if err != nil {
 		t.Fatal(err)
 	}

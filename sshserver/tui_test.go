@@ -274,3 +274,15 @@ func TestTUIDrawsWithoutQueryingTheTerminal(t *testing.T) {
 	p.send(t, "q")
 	p.ended(t)
 }
+
+// When the server stops, an open console ends and says why on the
+// restored terminal, instead of just vanishing.
+func TestTUISaysGoodbyeWhenTheServerStops(t *testing.T) {
+	ts := newTestServer(t)
+	p := ts.openConsole(t, ts.admin)
+	p.out.waitFor(t, 0, "Slug")
+	from := p.out.len()
+	close(ts.stopping)
+	p.out.waitFor(t, from, "lamb is restarting")
+	p.ended(t)
+}

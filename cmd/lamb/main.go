@@ -168,6 +168,7 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 		HostKeyPath: filepath.Join(cfg.DataDir, "ssh_host_ed25519_key"),
 		Service:     svc,
 		Logger:      logger.WithPrefix("ssh"),
+		Stopping:    ctx.Done(), // SIGTERM ends open consoles with a message
 	})
 	if err != nil {
 		sshLn.Close()
