@@ -31,9 +31,9 @@ const sessionDeadline = 20 * time.Second
 type testServer struct {
 	addr      string
 	svc       *service.Service
-	st        *store.Store // for fixtures the service has no call for (usage rollups)
+	st        *store.Store  // for fixtures the service has no call for (usage rollups)
 	stopping  chan struct{} // close to tell the server it is stopping
-	admin     gossh.Signer // the bootstrap system admin, admin@lamb.local
+	admin     gossh.Signer  // the bootstrap system admin, admin@lamb.local
 	adminMail string
 
 	mu     sync.Mutex
