@@ -376,6 +376,10 @@ func (s *Service) refuse(c Caller, cl *call, err error) {
 	}
 	s.usage.record(e)
 	s.stats.add(ge.Code, 0, 0, 0, false)
+	if ge.Status >= 500 { // lamb's own failure: the operator needs the cause
+		s.log.Error("completion failed", "org", c.OrgSlug, "assistant", e.AssistantID, "err", err)
+		return
+	}
 	s.log.Info("completion refused", "org", c.OrgSlug, "assistant", e.AssistantID, "status", ge.Status, "code", ge.Code)
 }
 
