@@ -376,7 +376,7 @@ func (s *Service) refuse(c Caller, cl *call, err error) {
 	}
 	s.usage.record(e)
 	s.stats.add(ge.Code, 0, 0, 0, false)
-	if ge.Status >= 500 { // lamb's own failure: the operator needs the cause
+	if ge.Status == 500 { // lamb's own failure: the operator needs the cause
 		s.log.Error("completion failed", "org", c.OrgSlug, "assistant", e.AssistantID, "err", err)
 		return
 	}
