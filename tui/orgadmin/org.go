@@ -26,6 +26,7 @@ const (
 	orgAddingAdmin
 	orgConfirmRemoveAdmin
 	orgConfirmSuspend
+	orgLimits // the limits, in a sub-view
 )
 
 // Org shows one organization: its name, status, counts, limits, admins and
@@ -45,6 +46,7 @@ type Org struct {
 	form       *tui.Form
 	confirm    *tui.Confirm
 	editor     textarea.Model
+	limits     *Limits
 	edErr      string
 	width      int
 	height     int
@@ -98,10 +100,14 @@ func (m *Org) SetSize(w, h int) {
 		m.editor.SetWidth(max(w-4, 20))
 		m.editor.SetHeight(max(h-4, 5))
 	}
+	if m.limits != nil {
+		m.limits.SetSize(w, h)
+	}
 }
 
 func (m *Org) Capturing() bool {
-	return m.mode == orgRenaming || m.mode == orgEditingConfig || m.mode == orgAddingAdmin
+	return m.mode == orgRenaming || m.mode == orgEditingConfig || m.mode == orgAddingAdmin ||
+		(m.mode == orgLimits && m.limits.Capturing())
 }
 
 var (
@@ -110,6 +116,7 @@ var (
 	keyAdd     = tui.Bind("a", "add admin")
 	keyRemove  = tui.Bind("x", "remove admin")
 	keySuspend = tui.Bind("s", "suspend/resume")
+	keyLimits  = tui.Bind("l", "limits")
 )
 
 func (m *Org) Keys() []key.Binding {
@@ -120,8 +127,13 @@ func (m *Org) Keys() []key.Binding {
 		return []key.Binding{tui.Bind("ctrl+s", "validate and save"), tui.Bind("esc", "cancel")}
 	case orgConfirmRemoveAdmin, orgConfirmSuspend:
 		return m.confirm.Keys()
+	case orgLimits:
+		if m.limits.Capturing() {
+			return m.limits.Keys()
+		}
+		return append(m.limits.Keys(), tui.Bind("esc", "back to "+m.slug))
 	}
-	ks := []key.Binding{keyRename, keyConfig, keyAdd, keyRemove, tui.KeyUp, tui.KeyDown}
+	ks := []key.Binding{keyRename, keyLimits, keyConfig, keyAdd, keyRemove, tui.KeyUp, tui.KeyDown}
 	if m.c.Actor.Role == service.RoleSystemAdmin && m.detail != nil && !m.detail.IsSystem {
 		ks = append(ks, keySuspend)
 	}
@@ -133,6 +145,14 @@ func (m *Org) Keys() []key.Binding {
 }
 
 func (m *Org) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
+	if m.mode == orgLimits {
+		if km, ok := msg.(tea.KeyMsg); ok && km.String() == "esc" && !m.limits.Capturing() {
+			m.mode = orgViewing
+			return m, m.load()
+		}
+		_, cmd := m.limits.Update(msg)
+		return m, cmd
+	}
 	switch msg := msg.(type) {
 	case tui.ShownMsg:
 		if m.mode == orgViewing {
@@ -288,6 +308,11 @@ func (m *Org) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 		m.admin = max(m.admin-1, 0)
 	case key.Matches(msg, tui.KeyDown):
 		m.admin = min(m.admin+1, max(len(m.detail.Admins)-1, 0))
+	case key.Matches(msg, keyLimits):
+		m.limits = NewLimits(m.c, m.slug)
+		m.limits.SetSize(m.width, m.height)
+		m.mode = orgLimits
+		return m, m.limits.Init()
 	case key.Matches(msg, keyRename):
 		m.form = tui.NewForm(m.c, "Rename "+m.slug, tui.NewField(tui.TextField, "name", "Name", "display name").WithValue(m.detail.Name))
 		m.form.SetWidth(m.width)
@@ -358,6 +383,8 @@ func (m *Org) View() string {
 		return head + "\n" + m.editor.View()
 	case orgConfirmRemoveAdmin, orgConfirmSuspend:
 		return m.confirm.View()
+	case orgLimits:
+		return m.limits.View()
 	}
 	if m.err != nil {
 		return " " + st.Error.Render(tui.ErrorText(m.err)) + "\n " + st.Muted.Render("r to retry")
