@@ -15,7 +15,7 @@ type usersMode int
 
 const (
 	usersListing usersMode = iota
-	usersCreating
+	usersForm
 	usersConfirming
 	usersNotice
 	usersKeys
@@ -28,6 +28,7 @@ type Users struct {
 	list    *tui.List
 	mode    usersMode
 	form    *tui.Form
+	submit  func() tea.Cmd // what saving the open form does
 	confirm *tui.Confirm
 	action  func(ctx context.Context) (text, notice string, err error) // what the confirmation does
 	notice  *tui.Notice
@@ -95,7 +96,7 @@ func (m *Users) SetSize(w, h int) {
 
 func (m *Users) Capturing() bool {
 	switch m.mode {
-	case usersCreating:
+	case usersForm:
 		return true
 	case usersKeys:
 		return m.keys.Capturing()
@@ -111,13 +112,14 @@ var (
 	keyRole     = tui.Bind("a", "admin/member")
 	keySysAdmin = tui.Bind("S", "system admin on/off")
 	keyPassword = tui.Bind("p", "reset password")
+	keySetPass  = tui.Bind("P", "set a password")
 	keySSH      = tui.Bind("enter", "ssh keys")
 	keyDelete   = tui.Bind("d", "delete")
 )
 
 func (m *Users) Keys() []key.Binding {
 	switch m.mode {
-	case usersCreating:
+	case usersForm:
 		return tui.FormKeys
 	case usersConfirming:
 		return m.confirm.Keys()
@@ -133,7 +135,7 @@ func (m *Users) Keys() []key.Binding {
 	if m.c.Actor.Role == service.RoleSystemAdmin {
 		ks = append(ks, keySysAdmin)
 	}
-	return append(append(ks, keyPassword, keySSH, keyDelete), m.list.Keys()...)
+	return append(append(ks, keyPassword, keySetPass, keySSH, keyDelete), m.list.Keys()...)
 }
 
 func (m *Users) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
@@ -157,21 +159,21 @@ func (m *Users) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	}
 	km, ok := msg.(tea.KeyMsg)
 	if !ok {
-		if m.mode == usersCreating {
+		if m.mode == usersForm {
 			_, _, cmd := m.form.Update(msg)
 			return m, cmd
 		}
 		return m, nil
 	}
 	switch m.mode {
-	case usersCreating:
+	case usersForm:
 		submit, cancel, cmd := m.form.Update(km)
 		if cancel {
 			m.mode = usersListing
 			return m, nil
 		}
 		if submit {
-			return m, m.create()
+			return m, m.submit()
 		}
 		return m, cmd
 	case usersConfirming:
@@ -230,6 +232,8 @@ func (m *Users) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 				_, err := m.c.Svc.SetSystemAdmin(ctx, a, u.Email, on)
 				return u.Email + map[bool]string{true: " is now a system admin", false: " is no longer a system admin"}[on], "", err
 			})
+	case key.Matches(km, keySetPass):
+		m.passwordForm(u)
 	case key.Matches(km, keyPassword):
 		m.ask("Reset the password of "+u.Email+"?",
 			"A one-time password is generated and shown once; their current password stops working.",
@@ -272,7 +276,7 @@ func oneTimeNotice(pw string) string {
 
 func (m *Users) done(msg userDoneMsg) (tui.Screen, tea.Cmd) {
 	if msg.err != nil {
-		if m.mode == usersCreating {
+		if m.mode == usersForm {
 			m.form.SetError(msg.err)
 			return m, nil
 		}
@@ -283,7 +287,7 @@ func (m *Users) done(msg userDoneMsg) (tui.Screen, tea.Cmd) {
 		m.mode = usersNotice
 		return m, tea.Batch(tui.Status(msg.text), m.list.Load())
 	}
-	if m.mode == usersCreating {
+	if m.mode == usersForm {
 		m.mode = usersListing
 	}
 	return m, tea.Batch(tui.Status(msg.text), m.list.Load())
@@ -304,7 +308,30 @@ func (m *Users) newForm() {
 	)
 	m.form = tui.NewForm(m.c, "New user", fields...)
 	m.form.SetWidth(m.width)
-	m.mode = usersCreating
+	m.submit = m.create
+	m.mode = usersForm
+}
+
+// passwordForm sets a password an admin chose for u (p generates one).
+func (m *Users) passwordForm(u service.User) {
+	m.form = tui.NewForm(m.c, "Set the password of "+u.Email,
+		tui.NewField(tui.PasswordField, "password", "New password", "8+ characters"),
+		tui.NewField(tui.PasswordField, "repeat", "Repeat", "the same again"))
+	m.form.Intro = "Their current password stops working. Tell them through a channel you trust."
+	m.form.SetWidth(m.width)
+	a, email := m.c.Actor, u.Email
+	m.submit = func() tea.Cmd {
+		pw := m.form.Value("password")
+		if pw != m.form.Value("repeat") {
+			m.form.SetError(&service.InvalidError{Field: "repeat", Message: "doesn't match the new password"})
+			return nil
+		}
+		return m.c.Do(func(ctx context.Context) tea.Msg {
+			_, err := m.c.Svc.ResetPassword(ctx, a, email, pw)
+			return userDoneMsg{owner: m, text: "password of " + email + " set", err: err}
+		})
+	}
+	m.mode = usersForm
 }
 
 func (m *Users) create() tea.Cmd {
@@ -329,7 +356,7 @@ func (m *Users) create() tea.Cmd {
 
 func (m *Users) View() string {
 	switch m.mode {
-	case usersCreating:
+	case usersForm:
 		return m.form.View()
 	case usersConfirming:
 		return m.confirm.View()
