@@ -203,3 +203,32 @@ func TestBootstrapRefusesToPromoteAnExistingAccount(t *testing.T) {
 		t.Fatal("the existing account became system admin")
 	}
 }
+
+// CheckActor ends a session only when the account really changed: a
+// database that can't answer right now is an error, not a logout.
+func TestCheckActorTellsFailuresFromChanges(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	mustSync(t, e, config.System{})
+	line, fp := newKey(t, "")
+	if err := e.svc.BootstrapAdmins(ctx, SystemActor(), []string{line}, "root@lamb.local", "Root"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.svc.ActorForSSHKey(ctx, fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.CheckActor(ctx, a); err != nil {
+		t.Fatalf("fresh actor: %v", err)
+	}
+	dead, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := e.svc.CheckActor(dead, a); err == nil || errors.Is(err, ErrSessionChanged) {
+		t.Fatalf("a failing read must not read as a changed account: %v", err)
+	}
+	stale := a
+	stale.Via = "SHA256:gone"
+	if err := e.svc.CheckActor(ctx, stale); !errors.Is(err, ErrSessionChanged) {
+		t.Fatalf("removed key: %v", err)
+	}
+}

@@ -64,7 +64,12 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Caller, error) 
 		k, err := s.st.APIKeyByHash(ctx, hash)
 		if err == nil && k.UserID != 0 {
 			u, uerr := s.st.UserByID(ctx, k.UserID)
-			if uerr != nil || !u.Enabled {
+			switch {
+			case errors.Is(uerr, store.ErrNotFound):
+				return k, errInvalidKey
+			case uerr != nil:
+				return k, uerr // a database failure, not an answer: not cached
+			case !u.Enabled:
 				return k, errInvalidKey
 			}
 		}

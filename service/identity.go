@@ -125,17 +125,28 @@ func (s *Service) CheckActor(ctx context.Context, a Actor) error {
 	if a.Role == RoleSystem || a.Role == RoleAPIKey || a.Role == RoleNone {
 		return nil
 	}
+	// Only a row that is gone means the account changed; any other error
+	// (a busy database) is returned as it is.
+	gone := func(err error) error {
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrSessionChanged
+		}
+		return err
+	}
 	k, err := s.st.SSHKeyByFingerprint(ctx, a.Via)
-	if err != nil || k.UserID != a.UserID {
+	if err != nil {
+		return gone(err)
+	}
+	if k.UserID != a.UserID {
 		return ErrSessionChanged
 	}
 	u, err := s.st.UserByID(ctx, a.UserID)
 	if err != nil {
-		return ErrSessionChanged
+		return gone(err)
 	}
 	home, err := s.st.OrgByID(ctx, u.OrganizationID)
 	if err != nil {
-		return ErrSessionChanged
+		return gone(err)
 	}
 	switch {
 	case !u.Enabled:

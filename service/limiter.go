@@ -94,6 +94,12 @@ func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limit
 	}
 	for i, k := range keys {
 		led := lm.months[k]
+		if led == nil {
+			// Pruned by a request of the next month between our load and
+			// this lock: the month is over, its budget doesn't matter.
+			led = &ledger{}
+			lm.months[k] = led
+		}
 		if limits[i] != config.Unlimited && led.used+led.reserved+estimate > limits[i] {
 			wait := nextMonth(now).Sub(now)
 			which := "your organization's monthly token budget"

@@ -3,6 +3,8 @@ package sshserver
 import (
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -49,10 +51,27 @@ func (h *handler) program(s ssh.Session) *tea.Program {
 	return p
 }
 
-// runTUI runs the session's program, then forgets it; a session ended by
-// the server stopping is told so on its restored terminal.
+// callsKey holds the session's running service calls.
+type callsKey struct{}
+
+// callsGrace bounds the wait for a session's service calls after its
+// console ended (the console's own calls are bounded by 30 s).
+const callsGrace = 30 * time.Second
+
+// runTUI runs the session's program, lets the service calls it started
+// finish (a write in flight when the server stops is not cut), then
+// forgets it; a session ended by the server stopping is told so on its
+// restored terminal.
 func (h *handler) runTUI(s ssh.Session) {
+	calls := &sync.WaitGroup{}
+	s.Context().SetValue(callsKey{}, calls)
 	h.tea(s)
+	done := make(chan struct{})
+	go func() { calls.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(callsGrace):
+	}
 	if p, ok := s.Context().Value(programKey{}).(*tea.Program); ok {
 		h.mu.Lock()
 		delete(h.programs, p)
@@ -92,7 +111,9 @@ func (h *handler) runSignIn(s ssh.Session) {
 func (h *handler) teaHandler(s ssh.Session) (tea.Model, []tea.ProgramOption) {
 	info, _ := s.Context().Value(sessionKey{}).(sessionInfo)
 	pty, _, _ := s.Pty()
+	calls, _ := s.Context().Value(callsKey{}).(*sync.WaitGroup)
 	c := &tui.Common{
+		Calls:  calls,
 		Ctx:    s.Context(),
 		Svc:    h.svc,
 		Actor:  info.actor,

@@ -7,6 +7,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -26,6 +27,10 @@ type Common struct {
 	Styles *Styles
 	Width  int
 	Height int
+	// Calls counts service calls running for the session, so that it can
+	// let them finish (a write in flight when the server stops) before it
+	// closes. Optional.
+	Calls *sync.WaitGroup
 
 	pending int // service calls in flight, for the spinner
 }
@@ -49,16 +54,28 @@ type sessionEndedMsg struct{ err error }
 // for days. Every call first checks that the actor still holds, so that
 // disabling a user, demoting an admin or removing the key takes effect in
 // sessions already open instead of at their next connection.
+//
+// A call that has started runs to its end (or its deadline) even if the
+// session closes meanwhile, so that no write is cut in the middle.
 func (c *Common) Do(fn func(ctx context.Context) tea.Msg) tea.Cmd {
 	c.pending++
-	parent, svc, actor := c.Ctx, c.Svc, c.Actor
+	parent, svc, actor, calls := c.Ctx, c.Svc, c.Actor, c.Calls
+	if calls != nil {
+		calls.Add(1)
+	}
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(parent, callTimeout)
+		if calls != nil {
+			defer calls.Done()
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), callTimeout)
 		defer cancel()
 		if actor.Role != service.RoleNone { // the sign-in screen has no one to check yet
-			if err := svc.CheckActor(ctx, actor); err != nil {
+			err := svc.CheckActor(ctx, actor)
+			if errors.Is(err, service.ErrSessionChanged) || errors.Is(err, service.ErrDisabled) || errors.Is(err, service.ErrOrgSuspended) {
 				return resultMsg{c, sessionEndedMsg{err}}
 			}
+			// Another failure (the database busy, say) is not a reason to
+			// end the session: the call runs and reports its own error.
 		}
 		return resultMsg{c, fn(ctx)}
 	}
@@ -82,7 +99,7 @@ func ResultOwner(msg tea.Msg) (*Common, bool) {
 // Sub returns a Common for the same session acting as another actor
 // ("open as org admin").
 func (c *Common) Sub(a service.Actor) *Common {
-	return &Common{Ctx: c.Ctx, Svc: c.Svc, Actor: a, Styles: c.Styles, Width: c.Width, Height: c.Height}
+	return &Common{Ctx: c.Ctx, Svc: c.Svc, Actor: a, Styles: c.Styles, Width: c.Width, Height: c.Height, Calls: c.Calls}
 }
 
 // Busy reports whether service calls are in flight.
@@ -114,6 +131,17 @@ func ErrorText(err error) string {
 		return te.Error()
 	}
 	return err.Error()
+}
+
+// endedText says why a session ended and what to do about it.
+func endedText(err error) string {
+	switch {
+	case errors.Is(err, service.ErrDisabled):
+		return "your account was disabled; ask an admin of your organization to enable it, then connect again"
+	case errors.Is(err, service.ErrOrgSuspended):
+		return "your organization was suspended; contact the platform's administrators"
+	}
+	return ErrorText(err)
 }
 
 // FieldOf returns the field an error names (service.InvalidError), or "".

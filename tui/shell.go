@@ -108,7 +108,7 @@ func (s *Shell) Update(msg tea.Msg) (*Shell, tea.Cmd) {
 		if end, ok := msg.msg.(sessionEndedMsg); ok {
 			// Leave the alternate screen first, so that the reason stays
 			// on the terminal after the session closes.
-			s.ended = "Session ended: " + ErrorText(end.err)
+			s.ended = "Session ended: " + endedText(end.err)
 			return s, tea.Sequence(tea.ExitAltScreen, tea.Quit)
 		}
 		if msg.c != s.c {

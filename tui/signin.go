@@ -65,7 +65,6 @@ func (m *SignIn) Update(msg tea.Msg) (*SignIn, tea.Cmd) {
 		return m, nil
 	case resultMsg:
 		msg.c.pending--
-		m.busy = false
 		return m.Update(msg.msg)
 	case claimOpenMsg:
 		m.claimOpen = bool(msg)
@@ -75,6 +74,7 @@ func (m *SignIn) Update(msg tea.Msg) (*SignIn, tea.Cmd) {
 		// console, which swaps this screen for the user's console.
 		return m, func() tea.Msg { return msg }
 	case signInFailedMsg:
+		m.busy = false
 		m.form.SetError(msg.err)
 		m.form.Clear("password")
 		return m, nil

@@ -84,6 +84,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	logger := newLogger(cfg, stderr)
+	if *shutdownTimeout <= 0 {
+		fmt.Fprintln(stderr, "lamb: --shutdown-timeout must be positive, e.g. 15s")
+		return 2
+	}
 	if err := serve(ctx, cfg, *envFile, *shutdownTimeout, logger); err != nil {
 		logger.Error("lamb stopped", "err", err)
 		return 1
@@ -164,11 +168,12 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 		return fmt.Errorf("http listener on %s: %w", cfg.HTTPAddr, err)
 	}
 
+	stopping := make(chan struct{}) // closed when shutdown begins, whatever its cause
 	sshSrv, err := sshserver.New(sshserver.Options{
 		HostKeyPath: filepath.Join(cfg.DataDir, "ssh_host_ed25519_key"),
 		Service:     svc,
 		Logger:      logger.WithPrefix("ssh"),
-		Stopping:    ctx.Done(), // SIGTERM ends open consoles with a message
+		Stopping:    stopping, // shutdown ends open consoles with a message
 	})
 	if err != nil {
 		sshLn.Close()
@@ -179,13 +184,20 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	// counted, so that usage is flushed only after the last one ended.
 	reqCtx, cancelRequests := context.WithCancelCause(context.Background())
 	defer cancelRequests(nil)
-	var inflight sync.WaitGroup
+	var inflight requestGate
 	handler := api.NewHandler(svc, logger.WithPrefix("http"), api.Options{
 		PublicURL: cfg.BaseURL(), SSHHint: cfg.SSHHint(portOf(sshLn.Addr())), Metrics: cfg.Metrics,
 	})
 	httpSrv := api.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		inflight.Add(1)
-		defer inflight.Done()
+		if !inflight.enter() {
+			// Past Close: the process is about to flush and exit.
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":{"message":"the server is shutting down; retry in a moment","type":"api_error","code":"server_shutting_down"}}` + "\n"))
+			return
+		}
+		defer inflight.leave()
 		handler.ServeHTTP(w, r)
 	}))
 	httpSrv.BaseContext = func(net.Listener) context.Context { return reqCtx }
@@ -211,6 +223,7 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	case serveErr = <-errc:
 		logger.Error("listener failed; shutting down", "err", serveErr)
 	}
+	close(stopping)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	herr := httpSrv.Shutdown(sctx)
@@ -220,14 +233,14 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 		// [DONE]) and records its usage, given a moment to do so.
 		cancelRequests(service.ErrShuttingDown)
 		ended := make(chan struct{})
-		go func() { inflight.Wait(); close(ended) }()
+		go func() { inflight.wait(); close(ended) }()
 		select {
 		case <-ended:
 		case <-time.After(3 * time.Second):
 		}
 		httpSrv.Close()
 	}
-	inflight.Wait()
+	inflight.close()
 	svc.Close() // flush the usage events of every request that ran
 	serr := sshSrv.Shutdown(sctx)
 	if errors.Is(serr, context.DeadlineExceeded) {
@@ -241,6 +254,60 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// requestGate counts the HTTP requests being handled. Once closed it
+// refuses new ones, so that no request starts after the usage flush.
+type requestGate struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	n      int
+	closed bool
+}
+
+func (g *requestGate) init() {
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+	}
+}
+
+func (g *requestGate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.init()
+	if g.closed {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *requestGate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.init()
+	g.n--
+	if g.n == 0 {
+		g.cond.Broadcast()
+	}
+}
+
+// wait blocks until no request is being handled.
+func (g *requestGate) wait() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.init()
+	for g.n > 0 {
+		g.cond.Wait()
+	}
+}
+
+// close refuses new requests and waits for the running ones.
+func (g *requestGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.wait()
 }
 
 func serveSSH(srv *ssh.Server, ln net.Listener) error {

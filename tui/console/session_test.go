@@ -20,7 +20,7 @@ func TestConsoleStaleAdminSessionCantAct(t *testing.T) {
 			if _, err := e.svc.SetUserEnabled(e.ctx, e.root(), "prof@uni.example", false); err != nil {
 				t.Fatal(err)
 			}
-		}, "Session ended: account disabled"},
+		}, "Session ended: your account was disabled"},
 		"demoted": {func(e *env, _ string) {
 			if _, err := e.svc.SetUserRole(e.ctx, e.root(), "prof@uni.example", "member"); err != nil {
 				t.Fatal(err)
