@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -276,4 +277,44 @@ func (e *testEnv) lastAudit(t *testing.T, action string) store.AuditEvent {
 		t.Fatalf("no %s audit event", action)
 	}
 	return evs[0]
+}
+
+// matrixCell runs one cell of a permission matrix and checks its answer:
+// 'a' allowed (audited as audit; with readsUnchanged, a read must change
+// nothing), 'F' ErrForbidden, 'N' ErrNotFound, the answer for a missing
+// object. A refused call must leave every table as it was.
+func matrixCell(t *testing.T, e *testEnv, name string, want byte, audit string, readsUnchanged bool, run func() error) {
+	t.Helper()
+	before := e.dump(t)
+	auditsBefore := 0
+	if audit != "" {
+		auditsBefore = e.auditCount(t, audit)
+	}
+	err := run()
+	switch want {
+	case 'a':
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		if audit != "" && e.auditCount(t, audit) != auditsBefore+1 {
+			t.Errorf("allowed %s not audited as %s", name, audit)
+		}
+		if readsUnchanged && audit == "" && e.dump(t) != before {
+			t.Errorf("read %s changed the database", name)
+		}
+		return
+	case 'F':
+		if !errors.Is(err, ErrForbidden) {
+			t.Fatalf("got %v, want ErrForbidden", err)
+		}
+	case 'N':
+		if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrForbidden) {
+			t.Fatalf("got %v, want ErrNotFound (the answer for a missing object)", err)
+		}
+	default:
+		t.Fatalf("bad letter %q", want)
+	}
+	if after := e.dump(t); after != before {
+		t.Errorf("refused %s changed the database:\nbefore:\n%s\nafter:\n%s", name, before, after)
+	}
 }
