@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -56,6 +57,20 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (service.
 	return c, true
 }
 
+// countingReader counts the bytes of a request body as they are read.
+type countingReader struct {
+	r io.ReadCloser
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.r.Close() }
+
 // models is GET /v1/models: the assistants the key may call.
 func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
 	c, ok := h.authenticate(w, r)
@@ -80,10 +95,10 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req service.ChatRequest
+	body := &countingReader{r: r.Body}
+	r.Body = body
 	e := decodeJSON(w, r, maxCompletionBody, &req)
-	if e == nil && len(req.Messages) == 0 {
-		e = &bodyError{http.StatusBadRequest, "invalid_request_error", "messages: at least one message is required"}
-	}
+	req.BodySize = body.n
 	if e != nil {
 		h.svc.RecordRejected(c, e.status, e.code) // every request of an org leaves its usage row
 		e.write(w)

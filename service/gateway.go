@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -204,11 +205,50 @@ func (s *Service) Models(ctx context.Context, c Caller) ([]Model, error) {
 	}
 }
 
-// ChatRequest is an OpenAI chat completion request. Temperature is a
-// pointer so that an explicit 0 is told apart from "not given".
+// ChatRequest is an OpenAI chat completion request. Temperature, the
+// token caps and n are pointers so that an explicit value (0 included) is
+// told apart from "not given", and so that values go-openai's int fields
+// can't hold are seen rather than wrapped.
 type ChatRequest struct {
 	openai.ChatCompletionRequest
-	Temperature *float32 `json:"temperature,omitempty"`
+	Temperature         *float32 `json:"temperature,omitempty"`
+	MaxTokens           *int64   `json:"max_tokens,omitempty"`
+	MaxCompletionTokens *int64   `json:"max_completion_tokens,omitempty"`
+	N                   *int64   `json:"n,omitempty"`
+	// BodySize is the length of the JSON body the caller sent; the
+	// reservation counts every byte of it (tools, content parts, fields
+	// lamb doesn't know), not only the messages' text. 0: not known, and
+	// the request is measured by encoding it again.
+	BodySize int `json:"-"`
+}
+
+// Bounds of a request's shape. A cap on max_tokens and n keeps the
+// reservation (n × max_tokens) far from overflowing.
+const (
+	maxOutputTokens = 1_000_000
+	maxChoices      = 128
+)
+
+// check refuses a request whose shape lamb can't admit honestly: a token
+// cap or a choice count that is negative, zero or absurd would make the
+// reservation meaningless (a budget bypass).
+func (r *ChatRequest) check() error {
+	bad := func(format string, args ...any) error {
+		return &GatewayError{Status: 400, Type: "invalid_request_error", Code: "invalid_request_error", Message: fmt.Sprintf(format, args...)}
+	}
+	if len(r.Messages) == 0 {
+		return bad("messages: at least one message is required")
+	}
+	for _, f := range []struct {
+		name string
+		v    *int64
+		max  int64
+	}{{"max_tokens", r.MaxTokens, maxOutputTokens}, {"max_completion_tokens", r.MaxCompletionTokens, maxOutputTokens}, {"n", r.N, maxChoices}} {
+		if f.v != nil && (*f.v < 1 || *f.v > f.max) {
+			return bad("%s: must be between 1 and %d", f.name, f.max)
+		}
+	}
+	return nil
 }
 
 // call is one routed request on its way to a provider.
@@ -231,6 +271,9 @@ type call struct {
 // enabled there, the model falls back to the provider's default; limits
 // are admitted last.
 func (s *Service) route(ctx context.Context, c Caller, req *ChatRequest) (*call, error) {
+	if err := req.check(); err != nil {
+		return nil, err
+	}
 	id, ok := parseModel(req.Model)
 	if !ok {
 		return nil, modelNotFound(req.Model)
@@ -279,6 +322,7 @@ func (s *Service) route(ctx context.Context, c Caller, req *ChatRequest) (*call,
 func (cl *call) prepare(req *ChatRequest) openai.ChatCompletionRequest {
 	out := req.ChatCompletionRequest
 	out.Model = cl.model
+	out.MaxTokens, out.MaxCompletionTokens, out.N = int(deref(req.MaxTokens)), int(deref(req.MaxCompletionTokens)), int(deref(req.N))
 	if sp := cl.assistant.SystemPrompt; sp != "" {
 		msgs := make([]openai.ChatCompletionMessage, 0, len(out.Messages)+1)
 		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: sp})
@@ -304,34 +348,57 @@ func (cl *call) prepare(req *ChatRequest) openai.ChatCompletionRequest {
 	return out
 }
 
-// promptEstimate is about how many tokens a request's prompt holds, the
-// assistant's system prompt included: four characters a token, plus a few
-// for each message's framing.
+// imageTokens is what an image content part reserves: about a
+// high-detail image's cost. Its bytes (often a data: URL) are not counted
+// as text.
+const imageTokens = 1000
+
+// promptEstimate is about how many tokens a request's prompt holds: four
+// characters a token over the whole body the caller sent (tools, schemas,
+// content parts and fields lamb doesn't know all reach the provider, and
+// the JSON framing stands in for each message's), plus the assistant's
+// system prompt, with images at a fixed cost.
 func promptEstimate(req *ChatRequest, systemPrompt string) int64 {
-	chars := len(systemPrompt)
-	if systemPrompt != "" {
-		chars += 16
+	chars := req.BodySize
+	if chars == 0 {
+		b, _ := json.Marshal(req.ChatCompletionRequest)
+		chars = len(b)
 	}
+	if systemPrompt != "" {
+		chars += len(systemPrompt) + 16
+	}
+	var images int64
 	for _, m := range req.Messages {
-		chars += len(m.Content) + 16
 		for _, p := range m.MultiContent {
-			chars += len(p.Text)
+			if p.ImageURL != nil {
+				images++
+				chars -= len(p.ImageURL.URL)
+			}
 		}
 	}
-	return int64((chars + 3) / 4)
+	return int64(max(chars, 0)+3)/4 + images*imageTokens
 }
 
-// reservation is what a request reserves before the call: its prompt plus
-// what it may generate (max_tokens, or defaultReservation).
+// reservationFor is what a request reserves before the call: its prompt
+// plus what it may generate — every choice's max_tokens (or
+// defaultReservation). check has bounded the factors.
 func reservationFor(req *ChatRequest, systemPrompt string) int64 {
-	out := int64(req.MaxCompletionTokens)
-	if out == 0 {
-		out = int64(req.MaxTokens)
+	out := int64(defaultReservation)
+	if req.MaxTokens != nil || req.MaxCompletionTokens != nil {
+		out = max(deref(req.MaxTokens), deref(req.MaxCompletionTokens))
 	}
-	if out == 0 {
-		out = defaultReservation
+	n := int64(1)
+	if req.N != nil {
+		n = *req.N
 	}
-	return promptEstimate(req, systemPrompt) + out
+	return promptEstimate(req, systemPrompt) + n*out
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // defaultReservation is what a request without max_tokens reserves for its
@@ -354,7 +421,8 @@ func (s *Service) finish(cl *call, status string, httpStatus int, usage *openai.
 	charged := status == "ok" || status == "client_closed" || status == "server_shutting_down" || cl.streaming
 	switch {
 	case usage != nil && (usage.PromptTokens > 0 || usage.CompletionTokens > 0):
-		prompt, completion = int64(usage.PromptTokens), int64(usage.CompletionTokens)
+		// A provider is a network peer: negative counts would refund budget.
+		prompt, completion = max(int64(usage.PromptTokens), 0), max(int64(usage.CompletionTokens), 0)
 	case charged: // the provider had the request and worked on it
 		estimated = true
 		prompt = promptEstimate(req, cl.assistant.SystemPrompt)

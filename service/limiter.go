@@ -60,6 +60,9 @@ func nextMonth(t time.Time) time.Time {
 
 // admit checks and reserves. estimate is the tokens the request may use.
 func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limits, estimate int64) (reservation, error) {
+	// A reservation is never negative: one would lower what every
+	// concurrent request sees as reserved (a budget bypass).
+	estimate = max(estimate, 1)
 	now := s.now()
 	month := monthKey(now)
 	// Ledgers are kept whether or not a limit is set, so that a limit set
@@ -147,11 +150,13 @@ func (s *Service) loadLedger(ctx context.Context, k ledgerKey, now time.Time) er
 	return nil
 }
 
-// settle replaces a reservation by the tokens really used.
+// settle replaces a reservation by the tokens really used (never
+// negative, whatever a provider reports).
 func (s *Service) settle(r reservation, used int64) {
 	if len(r.keys) == 0 {
 		return
 	}
+	used = max(used, 0)
 	lm := s.limits
 	lm.mu.Lock()
 	defer lm.mu.Unlock()

@@ -38,6 +38,7 @@ type Server struct {
 	chunks     []string      // the streamed answer, piece by piece
 	apiKey     string        // required Bearer key ("" = any)
 	models     []string
+	usage      *[2]int // reported prompt and completion tokens, when set
 
 	requests  atomic.Int64
 	cancelled atomic.Int64
@@ -52,6 +53,7 @@ type Request struct {
 	Messages    []map[string]any `json:"messages"`
 	Temperature *float64         `json:"temperature"`
 	MaxTokens   int              `json:"max_tokens"`
+	N           int              `json:"n"`
 	TopP        *float64         `json:"top_p"`
 	Stop        []string         `json:"stop"`
 	Stream      bool             `json:"stream"`
@@ -78,6 +80,14 @@ func (s *Server) SetDelay(first, chunk time.Duration) {
 
 // SetChunks sets the streamed answer.
 func (s *Server) SetChunks(chunks ...string) { s.mu.Lock(); s.chunks = chunks; s.mu.Unlock() }
+
+// SetUsage makes the fake report these token counts, whatever it
+// answered (a misbehaving or hostile provider may report anything).
+func (s *Server) SetUsage(prompt, completion int) {
+	s.mu.Lock()
+	s.usage = &[2]int{prompt, completion}
+	s.mu.Unlock()
+}
 
 // RequireKey makes the fake answer 401 to any other Bearer key.
 func (s *Server) RequireKey(k string) { s.mu.Lock(); s.apiKey = k; s.mu.Unlock() }
@@ -165,7 +175,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, mode Mode, delay, 
 			prompt += len(strings.Fields(c)) + 1
 		}
 	}
-	usage := map[string]any{"prompt_tokens": prompt, "completion_tokens": len(chunks), "total_tokens": prompt + len(chunks)}
+	completion := len(chunks)
+	s.mu.Lock()
+	if s.usage != nil {
+		prompt, completion = s.usage[0], s.usage[1]
+	}
+	s.mu.Unlock()
+	usage := map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 	if !req.Stream {
 		body := map[string]any{
 			"id": "chatcmpl-fake", "object": "chat.completion", "created": time.Now().Unix(), "model": req.Model,
