@@ -5,6 +5,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"runtime/debug"
 	"time"
@@ -27,10 +28,16 @@ type Options struct {
 	PublicURL string // base URL of this listener, e.g. https://lamb.example.edu
 	SSHHint   string // how to reach the console: "ssh -p 2222 lamb.example.edu"
 	Metrics   bool   // serve GET /metrics (LAMB_METRICS)
+	// WriteTimeout bounds each write of a completion to its client (a
+	// streamed chunk, or a whole JSON answer); 30 s when zero.
+	WriteTimeout time.Duration
 }
 
 // NewHandler returns the HTTP handler of every endpoint.
 func NewHandler(svc *service.Service, logger *log.Logger, opts Options) *Handler {
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = 30 * time.Second
+	}
 	h := &Handler{svc: svc, log: logger, opts: opts, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.HandleFunc("GET /signup", h.signupForm)
@@ -61,7 +68,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	if err := h.svc.Healthy(r.Context()); err != nil {
 		h.log.Error("health check failed", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database not answering"})
+		reason := service.ErrDatabaseDown.Error()
+		if errors.Is(err, service.ErrUsageNotStored) {
+			reason = service.ErrUsageNotStored.Error() + "; see the server log"
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": reason})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

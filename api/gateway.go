@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	openai "github.com/sashabaranov/go-openai"
 
@@ -113,17 +114,35 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		h.writeGatewayError(w, err)
 		return
 	}
+	h.writeDeadline(w)
 	w.Header().Set("X-Lamb-Model", resp.Model)
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// writeDeadline bounds the next write to the client. The server has no
+// overall write timeout (it would cut long streams); instead each write
+// must finish within Options.WriteTimeout, so a client that stops reading
+// is dropped (and, streaming, its provider call cancelled) instead of
+// being held open.
+func (h *Handler) writeDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
 }
 
 // stream relays the provider's chunks as server-sent events, flushing each
 // one as it arrives, and ends with [DONE]. An error after the first chunk
 // is sent as an error event.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c service.Caller, req *service.ChatRequest) {
-	flusher, _ := w.(http.Flusher)
+	rc := http.NewResponseController(w)
 	started := false
 	var buf bytes.Buffer
+	// write sends bytes to the client now, within the write deadline.
+	write := func(b []byte) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 	err := h.svc.ChatStream(r.Context(), c, req, func(model string) {
 		hd := w.Header()
 		hd.Set("Content-Type", "text/event-stream")
@@ -131,9 +150,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c service.Calle
 		hd.Set("X-Accel-Buffering", "no") // tell proxies not to hold chunks back
 		hd.Set("X-Lamb-Model", model)
 		w.WriteHeader(http.StatusOK)
-		if flusher != nil {
-			flusher.Flush()
-		}
+		_ = write(nil)
 		started = true
 	}, func(chunk *openai.ChatCompletionStreamResponse) error {
 		buf.Reset()
@@ -142,13 +159,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c service.Calle
 			return err
 		}
 		buf.WriteString("\n") // Encode ended the line; a blank line ends the event
-		if _, err := w.Write(buf.Bytes()); err != nil {
-			return err
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return nil
+		return write(buf.Bytes())
 	})
 	if err != nil && !started {
 		h.writeGatewayError(w, err)
@@ -165,10 +176,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c service.Calle
 			body.Error.Type, body.Error.Code = ge.Type, ge.Code
 		}
 		data, _ := json.Marshal(body)
-		w.Write([]byte("data: " + string(data) + "\n\n"))
+		if write([]byte("data: "+string(data)+"\n\n")) != nil {
+			return
+		}
 	}
-	w.Write([]byte("data: [DONE]\n\n"))
-	if flusher != nil {
-		flusher.Flush()
-	}
+	_ = write([]byte("data: [DONE]\n\n"))
 }

@@ -32,6 +32,7 @@ import (
 // whose OpenAI provider is a fake on loopback.
 type gwEnv struct {
 	t       *testing.T
+	dbPath  string
 	svc     *service.Service
 	st      *store.Store
 	srv     *httptest.Server
@@ -63,7 +64,8 @@ func newGwEnv(t *testing.T, timeout time.Duration) *gwEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &gwEnv{t: t, admins: map[string]service.Actor{}, members: map[string]service.Actor{}}
-	st, err := store.Open(filepath.Join(t.TempDir(), "lamb.db"), store.Options{})
+	e.dbPath = filepath.Join(t.TempDir(), "lamb.db")
+	st, err := store.Open(e.dbPath, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

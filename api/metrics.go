@@ -1,10 +1,13 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
+
+	"lamb/service"
 )
 
 // metrics is GET /metrics in the Prometheus text format (LAMB_METRICS).
@@ -30,8 +33,16 @@ func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "lamb_provider_latency_seconds_sum %g\nlamb_provider_latency_seconds_count %d\n", st.ProviderLatency.Seconds(), st.ProviderCalls)
 	metric("lamb_usage_queue_events", "gauge", "Usage events waiting to be written.")
 	fmt.Fprintf(&b, "lamb_usage_queue_events %d\n", st.UsageQueue)
+	failing := 0
+	if st.UsageFailing {
+		failing = 1
+	}
+	metric("lamb_usage_write_failing", "gauge", "1 while usage events can't be stored (they are kept and retried).")
+	fmt.Fprintf(&b, "lamb_usage_write_failing %d\n", failing)
+	metric("lamb_usage_refusals_not_kept_total", "counter", "Refused requests counted only here: the usage queue was too long to keep them.")
+	fmt.Fprintf(&b, "lamb_usage_refusals_not_kept_total %d\n", st.RefusalsNotKept)
 	healthy := 1
-	if err := h.svc.Healthy(r.Context()); err != nil {
+	if err := h.svc.Healthy(r.Context()); errors.Is(err, service.ErrDatabaseDown) {
 		healthy = 0
 	}
 	metric("lamb_database_up", "gauge", "1 when the database answers.")

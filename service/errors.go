@@ -21,6 +21,10 @@ var (
 	// ErrShuttingDown is the cause with which requests still running when
 	// the server stops are cancelled.
 	ErrShuttingDown = errors.New("the server is shutting down; retry in a moment")
+	// Health: the database doesn't answer, or usage events can't be
+	// stored (a full or failing disk).
+	ErrDatabaseDown   = errors.New("database not answering")
+	ErrUsageNotStored = errors.New("usage events can't be stored")
 )
 
 // InvalidError names the field of an input that is wrong and the rule it

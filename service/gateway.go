@@ -36,6 +36,9 @@ var (
 		Message: "invalid API key: it is unknown, revoked or expired, or its organization is suspended"}
 )
 
+var errUsageBacklog = &GatewayError{Status: 503, Type: "api_error", Code: "usage_unavailable", RetryAfter: 30 * time.Second,
+	Message: "lamb can't record usage right now, so it isn't taking completion requests; retry later (operators: see /healthz and the server log)"}
+
 func modelNotFound(model string) *GatewayError {
 	return &GatewayError{Status: 404, Type: "invalid_request_error", Code: "model_not_found",
 		Message: fmt.Sprintf("the model %q does not exist or this key can't call it; GET /v1/models lists the assistants it can", model)}
@@ -309,6 +312,11 @@ func (s *Service) route(ctx context.Context, c Caller, req *ChatRequest) (*call,
 	}
 	cl := &call{caller: c, assistant: a, orgSlug: ra.orgSlug, setup: setupName, model: model, started: s.now(),
 		target: provider.Target{Provider: a.Provider, BaseURL: p.BaseURL, APIKey: p.APIKey}, stream: req.Stream}
+	if !s.usage.accepting() {
+		// Usage can't be stored as fast as it comes (a full or failing
+		// disk): answering would spend budget nobody can account for.
+		return cl, errUsageBacklog
+	}
 	cl.estimate = reservationFor(req, a.SystemPrompt)
 	cl.res, err = s.admit(ctx, a.OrganizationID, a.OwnerUserID, cfg.Limits, cl.estimate)
 	if err != nil {
@@ -447,8 +455,7 @@ func (s *Service) refuse(c Caller, cl *call, err error) {
 		e.AssistantID, e.UserID, e.Provider, e.Model = cl.assistant.ID, cl.assistant.OwnerUserID, cl.target.Provider, cl.model
 		e.LatencyMS = s.now().Sub(cl.started).Milliseconds()
 	}
-	s.usage.record(e)
-	s.stats.add(ge.Code, 0, 0, 0, false)
+	s.recordRefusal(e)
 	if ge.Status == 500 { // lamb's own failure: the operator needs the cause
 		s.log.Error("completion failed", "org", c.OrgSlug, "assistant", e.AssistantID, "err", err)
 		return
@@ -457,11 +464,10 @@ func (s *Service) refuse(c Caller, cl *call, err error) {
 }
 
 // RecordRejected records a request of an authenticated caller that the
-// transport refused before routing (a malformed body, say), so that every
-// request of an org leaves its usage row.
+// transport refused before routing (a malformed body, say): counted like
+// every other refusal.
 func (s *Service) RecordRejected(c Caller, httpStatus int, code string) {
-	s.usage.record(store.UsageEvent{OrganizationID: c.OrgID, APIKeyID: c.KeyID, Status: code, HTTPStatus: httpStatus, CreatedAt: s.now()})
-	s.stats.add(code, 0, 0, 0, false)
+	s.recordRefusal(store.UsageEvent{OrganizationID: c.OrgID, APIKeyID: c.KeyID, Status: code, HTTPStatus: httpStatus, CreatedAt: s.now()})
 }
 
 // asGatewayError maps any error of the gateway path to its HTTP answer.

@@ -6,6 +6,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -56,6 +57,7 @@ type Service struct {
 	orgConfigs      *ttlCache[int64, orgConfigEntry]
 	limits          *limiter
 	usage           *usageWriter
+	refusals        *refusalSampler
 	keyTouched      map[int64]time.Time
 	stats           gatewayStats
 
@@ -89,6 +91,7 @@ func New(d Deps) *Service {
 		orgConfigs:      newTTLCache[int64, orgConfigEntry](cacheTTL, 10_000, isAnswer),
 		limits:          newLimiter(),
 		usage:           newUsageWriter(d.Store, d.Logger),
+		refusals:        newRefusalSampler(),
 		keyTouched:      map[int64]time.Time{},
 	}
 }
@@ -109,7 +112,14 @@ func (s *Service) Close() {
 	s.usage.close()
 }
 
-// Healthy reports whether the database answers.
+// Healthy reports whether the database answers and usage events are
+// being stored.
 func (s *Service) Healthy(ctx context.Context) error {
-	return s.st.Ping(ctx)
+	if err := s.st.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrDatabaseDown, err)
+	}
+	if err := s.usage.healthy(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUsageNotStored, err)
+	}
+	return nil
 }

@@ -38,7 +38,9 @@ type GatewayStats struct {
 	CompletionTokens int64
 	ProviderLatency  time.Duration // summed over ProviderCalls
 	ProviderCalls    int64
-	UsageQueue       int // usage events waiting for the writer
+	UsageQueue       int   // usage events not yet stored
+	UsageFailing     bool  // the writer can't store events right now
+	RefusalsNotKept  int64 // refusals counted here only: the usage queue was too long
 }
 
 // GatewayStats returns the gateway's counters.
@@ -47,5 +49,6 @@ func (s *Service) GatewayStats() GatewayStats {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return GatewayStats{Requests: maps.Clone(g.byStatus), PromptTokens: g.promptTokens, CompletionTokens: g.completionTokens,
-		ProviderLatency: g.latency, ProviderCalls: g.answered, UsageQueue: len(s.usage.ch)}
+		ProviderLatency: g.latency, ProviderCalls: g.answered, UsageQueue: s.usage.pending(),
+		UsageFailing: s.usage.healthy() != nil, RefusalsNotKept: s.usage.unrecorded.Load()}
 }

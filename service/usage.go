@@ -13,7 +13,8 @@ import (
 type UsageRow struct {
 	Key              string `json:"key"` // 2026-11-29, an assistant's name, a user's email
 	Requests         int64  `json:"requests"`
-	Errors           int64  `json:"errors"`
+	Errors           int64  `json:"errors"`  // refusals included
+	Refused          int64  `json:"refused"` // refused before reaching a provider (quota, rate limit…)
 	PromptTokens     int64  `json:"prompt_tokens"`
 	CompletionTokens int64  `json:"completion_tokens"`
 	Tokens           int64  `json:"tokens"`
@@ -31,7 +32,7 @@ type UsageReport struct {
 }
 
 func usageRow(key string, t store.UsageTotals) UsageRow {
-	return UsageRow{Key: key, Requests: t.Requests, Errors: t.Errors, PromptTokens: t.PromptTokens,
+	return UsageRow{Key: key, Requests: t.Requests, Errors: t.Errors, Refused: t.Refused, PromptTokens: t.PromptTokens,
 		CompletionTokens: t.CompletionTokens, Tokens: t.Tokens()}
 }
 

@@ -48,13 +48,13 @@ func (c *cli) usageCommand() *cobra.Command {
 				fmt.Fprintf(w, "Usage of %s from %s to %s (UTC), by %s:\n", whose, r.From, r.To, r.By)
 				n := strconv.FormatInt
 				t := newTable(w, map[string]string{"day": "DAY", "assistant": "ASSISTANT", "user": "USER"}[r.By],
-					"REQUESTS", "ERRORS", "PROMPT TOKENS", "COMPLETION TOKENS", "TOKENS")
+					"REQUESTS", "ERRORS", "REFUSED", "PROMPT TOKENS", "COMPLETION TOKENS", "TOKENS")
 				for _, row := range r.Rows {
-					t.row(row.Key, n(row.Requests, 10), n(row.Errors, 10), n(row.PromptTokens, 10),
+					t.row(row.Key, n(row.Requests, 10), n(row.Errors, 10), n(row.Refused, 10), n(row.PromptTokens, 10),
 						n(row.CompletionTokens, 10), n(row.Tokens, 10))
 				}
 				tot := r.Total
-				t.row("total", n(tot.Requests, 10), n(tot.Errors, 10), n(tot.PromptTokens, 10),
+				t.row("total", n(tot.Requests, 10), n(tot.Errors, 10), n(tot.Refused, 10), n(tot.PromptTokens, 10),
 					n(tot.CompletionTokens, 10), n(tot.Tokens, 10))
 				t.flush()
 			})

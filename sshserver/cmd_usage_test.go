@@ -67,9 +67,9 @@ func TestUsageMember(t *testing.T) {
 	r := e.run(t, e.acmeMember, "", "usage").wantOK(t)
 	if !strings.HasPrefix(r.stdout, "Usage of ana@acme.example's assistants in acme from ") ||
 		!strings.Contains(r.stdout, " to "+e.today+" (UTC), by assistant:\n") ||
-		!regexp.MustCompile(`(?m)^ASSISTANT\s+REQUESTS\s+ERRORS\s+PROMPT TOKENS\s+COMPLETION TOKENS\s+TOKENS$`).MatchString(r.stdout) ||
-		!regexp.MustCompile(fmt.Sprintf(`(?m)^Tutor \(#%d\)\s+10\s+1\s+100\s+50\s+150$`, e.tutor.ID)).MatchString(r.stdout) ||
-		!regexp.MustCompile(`(?m)^total\s+10\s+1\s+100\s+50\s+150\n$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^ASSISTANT\s+REQUESTS\s+ERRORS\s+REFUSED\s+PROMPT TOKENS\s+COMPLETION TOKENS\s+TOKENS$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(fmt.Sprintf(`(?m)^Tutor \(#%d\)\s+10\s+1\s+0\s+100\s+50\s+150$`, e.tutor.ID)).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^total\s+10\s+1\s+0\s+100\s+50\s+150\n$`).MatchString(r.stdout) ||
 		strings.Contains(r.stdout, "Grader") {
 		t.Fatalf("member's usage:\n%s", r.stdout)
 	}
@@ -92,9 +92,9 @@ func TestUsageAdmins(t *testing.T) {
 	e := newUsageOrgs(t)
 	r := e.run(t, e.acmeAdmin, "", "usage", "--by", "user").wantOK(t)
 	if !strings.HasPrefix(r.stdout, "Usage of acme from ") ||
-		!regexp.MustCompile(`(?m)^ana@acme\.example\s+10\s+1\s+100\s+50\s+150$`).MatchString(r.stdout) ||
-		!regexp.MustCompile(`(?m)^cy@acme\.example\s+7\s+0\s+70\s+30\s+100$`).MatchString(r.stdout) ||
-		!regexp.MustCompile(`(?m)^total\s+17\s+1\s+170\s+80\s+250$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^ana@acme\.example\s+10\s+1\s+0\s+100\s+50\s+150$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^cy@acme\.example\s+7\s+0\s+0\s+70\s+30\s+100$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^total\s+17\s+1\s+0\s+170\s+80\s+250$`).MatchString(r.stdout) ||
 		strings.Contains(r.stdout, "5555") {
 		t.Fatalf("admin's usage by user:\n%s", r.stdout)
 	}

@@ -16,7 +16,8 @@ func Day(t time.Time) int {
 // UsageTotals are summed rollups.
 type UsageTotals struct {
 	Requests         int64
-	Errors           int64
+	Errors           int64 // refusals included
+	Refused          int64 // refused before reaching a provider
 	PromptTokens     int64
 	CompletionTokens int64
 }
@@ -34,7 +35,7 @@ type UsageFilter struct {
 
 // SumUsage sums the rollups of the filter.
 func (q *Queries) SumUsage(ctx context.Context, f UsageFilter) (UsageTotals, error) {
-	query := `SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(errors), 0), COALESCE(SUM(prompt_tokens), 0),
+	query := `SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(errors), 0), COALESCE(SUM(refused), 0), COALESCE(SUM(prompt_tokens), 0),
 		COALESCE(SUM(completion_tokens), 0) FROM usage_daily WHERE organization_id = ? AND day BETWEEN ? AND ?`
 	args := []any{f.OrganizationID, f.From, f.To}
 	if f.UserID != 0 {
@@ -42,7 +43,7 @@ func (q *Queries) SumUsage(ctx context.Context, f UsageFilter) (UsageTotals, err
 		args = append(args, f.UserID)
 	}
 	var t UsageTotals
-	err := q.r.QueryRowContext(ctx, query, args...).Scan(&t.Requests, &t.Errors, &t.PromptTokens, &t.CompletionTokens)
+	err := q.r.QueryRowContext(ctx, query, args...).Scan(&t.Requests, &t.Errors, &t.Refused, &t.PromptTokens, &t.CompletionTokens)
 	if err != nil {
 		return UsageTotals{}, fmt.Errorf("sum usage: %w", mapErr(err))
 	}
@@ -52,13 +53,13 @@ func (q *Queries) SumUsage(ctx context.Context, f UsageFilter) (UsageTotals, err
 // AddUsageDaily adds to a rollup row, creating it when missing.
 func (q *Queries) AddUsageDaily(ctx context.Context, orgID int64, day int, assistantID, userID int64, t UsageTotals) error {
 	_, err := q.w.ExecContext(ctx, `INSERT INTO usage_daily
-		(organization_id, day, assistant_id, user_id, requests, errors, prompt_tokens, completion_tokens)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		(organization_id, day, assistant_id, user_id, requests, errors, refused, prompt_tokens, completion_tokens)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (organization_id, day, assistant_id, user_id) DO UPDATE SET
-		requests = requests + excluded.requests, errors = errors + excluded.errors,
+		requests = requests + excluded.requests, errors = errors + excluded.errors, refused = refused + excluded.refused,
 		prompt_tokens = prompt_tokens + excluded.prompt_tokens,
 		completion_tokens = completion_tokens + excluded.completion_tokens`,
-		orgID, day, assistantID, userID, t.Requests, t.Errors, t.PromptTokens, t.CompletionTokens)
+		orgID, day, assistantID, userID, t.Requests, t.Errors, t.Refused, t.PromptTokens, t.CompletionTokens)
 	if err != nil {
 		return fmt.Errorf("add usage rollup: %w", mapErr(err))
 	}
@@ -77,7 +78,7 @@ func (q *Queries) GroupUsage(ctx context.Context, f UsageFilter, by string) ([]U
 	if col == "" {
 		return nil, fmt.Errorf("group usage by %q: want day, assistant or user", by)
 	}
-	query := `SELECT ` + col + `, SUM(requests), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens)
+	query := `SELECT ` + col + `, SUM(requests), SUM(errors), SUM(refused), SUM(prompt_tokens), SUM(completion_tokens)
 		FROM usage_daily WHERE organization_id = ? AND day BETWEEN ? AND ?`
 	args := []any{f.OrganizationID, f.From, f.To}
 	if f.UserID != 0 {
@@ -92,7 +93,7 @@ func (q *Queries) GroupUsage(ctx context.Context, f UsageFilter, by string) ([]U
 	var out []UsageGroup
 	for rows.Next() {
 		var g UsageGroup
-		if err := rows.Scan(&g.Key, &g.Requests, &g.Errors, &g.PromptTokens, &g.CompletionTokens); err != nil {
+		if err := rows.Scan(&g.Key, &g.Requests, &g.Errors, &g.Refused, &g.PromptTokens, &g.CompletionTokens); err != nil {
 			return nil, mapErr(err)
 		}
 		out = append(out, g)
@@ -117,15 +118,25 @@ type UsageEvent struct {
 	Stream           bool
 	Estimated        bool
 	CreatedAt        time.Time
+	// Refused: the request never reached a provider. RollupOnly: count it
+	// in the rollups without a raw row (refusals past the sample).
+	Refused, RollupOnly bool
 }
 
 // InsertUsage writes events and adds them to the daily rollups, in the
 // caller's transaction. Events are written with one multi-row statement per
 // chunk, and rollups once per (org, day, assistant, user) of the batch.
+// Events marked RollupOnly are only counted.
 func (q *Queries) InsertUsage(ctx context.Context, events []UsageEvent) error {
 	const perStatement = 50 // 15 columns × 50 rows stays far below SQLite's variable limit
-	for start := 0; start < len(events); start += perStatement {
-		chunk := events[start:min(start+perStatement, len(events))]
+	raw := make([]UsageEvent, 0, len(events))
+	for _, e := range events {
+		if !e.RollupOnly {
+			raw = append(raw, e)
+		}
+	}
+	for start := 0; start < len(raw); start += perStatement {
+		chunk := raw[start:min(start+perStatement, len(raw))]
 		var sb strings.Builder
 		sb.WriteString(`INSERT INTO usage_events (organization_id, assistant_id, user_id, api_key_id, provider, model,
 			prompt_tokens, completion_tokens, status, http_status, latency_ms, stream, estimated, created_at) VALUES `)
@@ -165,6 +176,9 @@ func (q *Queries) InsertUsage(ctx context.Context, events []UsageEvent) error {
 		t.Requests++
 		if e.Status != "ok" {
 			t.Errors++
+		}
+		if e.Refused {
+			t.Refused++
 		}
 		t.PromptTokens += e.PromptTokens
 		t.CompletionTokens += e.CompletionTokens
