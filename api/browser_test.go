@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lamb/internal/testtool"
 )
 
 // TestSignupInBrowser drives the signup page in headless Chromium through
@@ -27,11 +29,8 @@ func TestSignupInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the browser test starts Chromium; skipped in -short mode")
 	}
-	chromium, err1 := exec.LookPath("chromium")
-	driver, err2 := exec.LookPath("chromedriver")
-	if err1 != nil || err2 != nil {
-		t.Skip("chromium/chromedriver not installed; install Debian's chromium and chromium-driver to run the browser test")
-	}
+	tools := testtool.Require(t, "install Debian's chromium and chromium-driver", "chromium", "chromedriver")
+	chromium, driver := tools[0], tools[1]
 	e := newTestEnv(t)
 	wd := startWebDriver(t, driver, chromium)
 

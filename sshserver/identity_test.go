@@ -15,6 +15,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"lamb/internal/testtool"
 	"lamb/service"
 )
 
@@ -29,10 +30,8 @@ import (
 // private key for ahead of its real key, so the test drives it; the Go
 // client can't, because it always signs after an accepted query.
 func TestOfferedAdminKeyDoesNotGrantAdmin(t *testing.T) {
-	sshBin, err := exec.LookPath("ssh")
-	if err != nil {
-		t.Skip("OpenSSH's ssh client is not installed; it is needed to offer a key without signing with it")
-	}
+	// OpenSSH is needed to offer a key without signing with it.
+	sshBin := testtool.Require(t, "install OpenSSH's client (Debian: openssh-client)", "ssh")[0]
 	ts := newTestServer(t)
 	ts.createOrg(t, "acme")
 	dir := t.TempDir()
