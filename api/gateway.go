@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	openai "github.com/sashabaranov/go-openai"
 
 	"lamb/service"
 )
@@ -58,20 +55,6 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (service.
 	return c, true
 }
 
-// countingReader counts the bytes of a request body as they are read.
-type countingReader struct {
-	r io.ReadCloser
-	n int
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += n
-	return n, err
-}
-
-func (c *countingReader) Close() error { return c.r.Close() }
-
 // models is GET /v1/models: the assistants the key may call.
 func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
 	c, ok := h.authenticate(w, r)
@@ -89,34 +72,37 @@ func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": ms})
 }
 
-// chatCompletions is POST /v1/chat/completions (DESIGN §7).
+// chatCompletions is POST /v1/chat/completions (DESIGN §7). The body is
+// relayed to the provider as sent, apart from what routing changes.
 func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	c, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}
-	var req service.ChatRequest
-	body := &countingReader{r: r.Body}
-	r.Body = body
-	e := decodeJSON(w, r, maxCompletionBody, &req)
-	req.BodySize = body.n
-	if e != nil {
-		h.svc.RecordRejected(c, e.status, e.code) // every request of an org leaves its usage row
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCompletionBody))
+	var req *service.ChatRequest
+	if err == nil {
+		req, err = service.NewChatRequest(body)
+	}
+	if e := bodyErrorFor(err, maxCompletionBody); e != nil {
+		h.svc.RecordRejected(c, e.status, e.code) // every request of an org is counted
 		e.write(w)
 		return
 	}
 	if req.Stream {
-		h.stream(w, r, c, &req)
+		h.stream(w, r, c, req)
 		return
 	}
-	resp, err := h.svc.Chat(r.Context(), c, &req)
+	answer, err := h.svc.Chat(r.Context(), c, req)
 	if err != nil {
 		h.writeGatewayError(w, err)
 		return
 	}
 	h.writeDeadline(w)
-	w.Header().Set("X-Lamb-Model", resp.Model)
-	writeJSON(w, http.StatusOK, resp)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Lamb-Model", answer.Model)
+	w.WriteHeader(http.StatusOK)
+	w.Write(answer.Body)
 }
 
 // writeDeadline bounds the next write to the client. The server has no
@@ -128,18 +114,19 @@ func (h *Handler) writeDeadline(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
 }
 
-// stream relays the provider's chunks as server-sent events, flushing each
-// one as it arrives, and ends with [DONE]. An error after the first chunk
-// is sent as an error event.
+// stream relays the provider's events as server-sent events, each one
+// flushed as it arrives, and ends with [DONE]. An error after the first
+// event is sent as an error event.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c service.Caller, req *service.ChatRequest) {
 	rc := http.NewResponseController(w)
 	started := false
-	var buf bytes.Buffer
 	// write sends bytes to the client now, within the write deadline.
-	write := func(b []byte) error {
+	write := func(parts ...[]byte) error {
 		_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
-		if _, err := w.Write(b); err != nil {
-			return err
+		for _, p := range parts {
+			if _, err := w.Write(p); err != nil {
+				return err
+			}
 		}
 		return rc.Flush()
 	}
@@ -150,16 +137,10 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c service.Calle
 		hd.Set("X-Accel-Buffering", "no") // tell proxies not to hold chunks back
 		hd.Set("X-Lamb-Model", model)
 		w.WriteHeader(http.StatusOK)
-		_ = write(nil)
+		_ = write()
 		started = true
-	}, func(chunk *openai.ChatCompletionStreamResponse) error {
-		buf.Reset()
-		buf.WriteString("data: ")
-		if err := json.NewEncoder(&buf).Encode(chunk); err != nil {
-			return err
-		}
-		buf.WriteString("\n") // Encode ended the line; a blank line ends the event
-		return write(buf.Bytes())
+	}, func(payload []byte) error {
+		return write(dataPrefix, payload, eventEnd)
 	})
 	if err != nil && !started {
 		h.writeGatewayError(w, err)
@@ -176,9 +157,14 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c service.Calle
 			body.Error.Type, body.Error.Code = ge.Type, ge.Code
 		}
 		data, _ := json.Marshal(body)
-		if write([]byte("data: "+string(data)+"\n\n")) != nil {
+		if write(dataPrefix, data, eventEnd) != nil {
 			return
 		}
 	}
 	_ = write([]byte("data: [DONE]\n\n"))
 }
+
+var (
+	dataPrefix = []byte("data: ")
+	eventEnd   = []byte("\n\n")
+)

@@ -134,8 +134,10 @@ func TestCancelledLoadDoesNotPoisonCache(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	req := &service.ChatRequest{ChatCompletionRequest: openai.ChatCompletionRequest{Model: a.Model,
-		Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "hi"}}}}
+	req, err := service.NewChatRequest([]byte(`{"model":"` + a.Model + `","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.svc.Chat(cctx, betaCaller, req) // fails, one way or another
 	if resp, b := e.post(e.apiKey(e.members["acme"], true), `{"model":"`+a.Model+`","messages":[{"role":"user","content":"hi"}]}`); resp.StatusCode != 200 {
 		t.Fatalf("acme's own call after beta's cancelled one: %d %v", resp.StatusCode, b)

@@ -65,16 +65,22 @@ func TestRequestsPerMinute(t *testing.T) {
 
 // 100 concurrent requests against a budget that admits only a few: the
 // reservations taken before the calls keep the total within the budget.
+// The provider holds every answer until all requests were admitted or
+// refused, so exactly as many are admitted as the budget holds
+// reservations; then, with the provider spending every max_tokens, the
+// org never spends more than the budget.
 func TestTokenBudgetUnderConcurrency(t *testing.T) {
-	e := newGwEnv(t, 5*time.Second)
+	e := newGwEnv(t, 10*time.Second)
 	a := e.assistant(e.members["acme"], service.AssistantInput{})
 	key := e.apiKey(e.members["acme"], true)
 	l := unlimited()
-	// Each request reserves its prompt (~6 tokens) + max_tokens 100.
 	l.TokensPerMonth = 1000
 	e.setLimits("acme", l)
-	e.fake.SetDelay(50*time.Millisecond, 0) // keep requests in flight together
 	body := `{"model":"` + a.Model + `","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
+	reservation := int64(len(body)+3)/4 + 100 // the body at four characters a token, plus max_tokens
+	e.fake.Hold()
+	e.fake.SetUsage(int(reservation-100), 100) // the answers spend what they reserved
+
 	var mu sync.Mutex
 	codes := map[int]int{}
 	var wg sync.WaitGroup
@@ -91,18 +97,34 @@ func TestTokenBudgetUnderConcurrency(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
-	admitted := codes[200]
-	if admitted == 0 || admitted > 10 || codes[200]+codes[429] != 100 {
-		t.Fatalf("answers %v: want some 200s, the rest 429, and no more admitted than the budget holds", codes)
+	// Wait until every request was either refused or is held at the provider.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		refused := codes[429]
+		mu.Unlock()
+		if int64(refused)+e.fake.Requests() == 100 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval
 	}
-	// What the provider was asked for stays within the budget.
-	if got := e.fake.Requests(); got != int64(admitted) {
-		t.Fatalf("provider saw %d requests, %d admitted", got, admitted)
+	want := 1000 / reservation
+	if got := e.fake.Requests(); got != want {
+		e.fake.Release()
+		wg.Wait()
+		t.Fatalf("%d requests reached the provider while all were in flight, want exactly %d (1000 / %d)", got, want, reservation)
+	}
+	e.fake.Release()
+	wg.Wait()
+	if codes[200] != int(want) || codes[429] != 100-int(want) {
+		t.Fatalf("answers %v: want %d 200s and the rest 429", codes, want)
+	}
+	// Settled with what they really spent, they leave nothing for another.
+	if resp, b := e.post(key, body); resp.StatusCode != 429 {
+		t.Fatalf("after the budget was spent: %d %v", resp.StatusCode, b)
 	}
 	e.svc.Close()
-	used := e.tokensThisMonth("acme")
-	if used > 1000 {
+	if used := e.tokensThisMonth("acme"); used > 1000 {
 		t.Fatalf("org used %d tokens of a 1000 budget", used)
 	}
 }

@@ -94,6 +94,12 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) *bod
 			}
 		}
 	}
+	return bodyErrorFor(err, limit)
+}
+
+// bodyErrorFor explains an error reading or decoding a JSON body of at
+// most limit bytes, naming the JSON field of a type error.
+func bodyErrorFor(err error, limit int64) *bodyError {
 	var tooBig *http.MaxBytesError
 	var typeErr *json.UnmarshalTypeError
 	switch {

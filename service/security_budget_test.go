@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	openai "github.com/sashabaranov/go-openai"
-
 	"lamb/config"
 	"lamb/store"
 )
@@ -75,8 +73,10 @@ func TestFullDiskStopsAdmittingInsteadOfLosingUsage(t *testing.T) {
 		t.Fatalf("health while usage can't be stored: %v", err)
 	}
 	caller := Caller{OrgID: 1, OrgSlug: "lamb"}
-	req := &ChatRequest{ChatCompletionRequest: openai.ChatCompletionRequest{Model: a.Model,
-		Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "hi"}}}}
+	req, err := NewChatRequest([]byte(`{"model":"` + a.Model + `","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, err = e.svc.Chat(ctx, caller, req)
 	var ge *GatewayError
 	if !errors.As(err, &ge) || ge.Status != 503 || ge.Code != "usage_unavailable" {

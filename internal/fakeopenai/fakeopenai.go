@@ -8,6 +8,7 @@ package fakeopenai
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -38,11 +39,15 @@ type Server struct {
 	chunks     []string      // the streamed answer, piece by piece
 	apiKey     string        // required Bearer key ("" = any)
 	models     []string
-	usage      *[2]int // reported prompt and completion tokens, when set
+	usage      *[2]int       // reported prompt and completion tokens, when set
+	hold       chan struct{} // while non-nil, answers wait until it is closed
+	answer     []byte        // a raw JSON answer to send instead of the generated one
+	events     []string      // raw event payloads to stream instead of the generated ones
 
 	requests  atomic.Int64
 	cancelled atomic.Int64
 	last      atomic.Pointer[Request]
+	lastBody  atomic.Pointer[[]byte]
 }
 
 // Request is what the fake received, for assertions.
@@ -89,6 +94,35 @@ func (s *Server) SetUsage(prompt, completion int) {
 	s.mu.Unlock()
 }
 
+// Hold makes every completion wait, after it was counted, until Release.
+func (s *Server) Hold() { s.mu.Lock(); s.hold = make(chan struct{}); s.mu.Unlock() }
+
+// Release lets held completions answer.
+func (s *Server) Release() {
+	s.mu.Lock()
+	if s.hold != nil {
+		close(s.hold)
+		s.hold = nil
+	}
+	s.mu.Unlock()
+}
+
+// SetAnswer makes the fake answer non-streaming requests with body as is,
+// and streaming ones with each of events as a data payload, then [DONE].
+func (s *Server) SetAnswer(body []byte, events ...string) {
+	s.mu.Lock()
+	s.answer, s.events = body, events
+	s.mu.Unlock()
+}
+
+// LastBody returns the body of the last completion request, as received.
+func (s *Server) LastBody() []byte {
+	if b := s.lastBody.Load(); b != nil {
+		return *b
+	}
+	return nil
+}
+
 // RequireKey makes the fake answer 401 to any other Bearer key.
 func (s *Server) RequireKey(k string) { s.mu.Lock(); s.apiKey = k; s.mu.Unlock() }
 
@@ -132,9 +166,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) chat(w http.ResponseWriter, r *http.Request, mode Mode, delay, chunkDelay time.Duration, chunks []string) {
 	s.requests.Add(1)
 	var req Request
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	raw, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = json.Unmarshal(raw, &req)
+	}
+	if err != nil {
 		writeError(w, 400, "bad JSON: "+err.Error(), "invalid_request_error", "invalid_json")
 		return
+	}
+	s.lastBody.Store(&raw)
+	s.mu.Lock()
+	hold := s.hold
+	s.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			s.cancelled.Add(1)
+			return
+		}
 	}
 	req.Path, req.Auth = r.URL.Path, r.Header.Get("Authorization")
 	s.last.Store(&req)
@@ -166,6 +216,22 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, mode Mode, delay, 
 		return
 	}
 	if !wait(delay) {
+		return
+	}
+	s.mu.Lock()
+	answer, events := s.answer, s.events
+	s.mu.Unlock()
+	if answer != nil && !req.Stream {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(answer)
+		return
+	}
+	if answer != nil {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, e := range events {
+			fmt.Fprintf(w, "data: %s\n\n", e)
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
 		return
 	}
 	text := strings.Join(chunks, "")

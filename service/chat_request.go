@@ -1,0 +1,180 @@
+package service
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// ChatRequest is a caller's chat-completions request: the body exactly as
+// sent, and the few fields lamb reads from it. Everything else in the
+// body — tools, response_format, logprobs, seed, reasoning fields, content
+// parts, fields that don't exist yet — reaches the provider unchanged.
+type ChatRequest struct {
+	Model    string        `json:"model"`
+	Messages []chatMessage `json:"messages"`
+	Stream   bool          `json:"stream"`
+	// Pointers tell an explicit value (0 included) from "not given", and
+	// hold values an int couldn't, so that they are seen, not wrapped.
+	MaxTokens           *int64 `json:"max_tokens"`
+	MaxCompletionTokens *int64 `json:"max_completion_tokens"`
+	N                   *int64 `json:"n"`
+
+	body []byte
+}
+
+// chatMessage is what lamb reads of a message: its content, to count
+// images (content parts) for the reservation.
+type chatMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+// NewChatRequest reads a request body. Its errors are encoding/json's
+// (the transport says which field was wrong); the rules of a request's
+// shape are checked when it is routed.
+func NewChatRequest(body []byte) (*ChatRequest, error) {
+	r := &ChatRequest{body: body}
+	if err := json.Unmarshal(body, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Bounds of a request's shape. A cap on max_tokens and n keeps the
+// reservation (n × max_tokens) far from overflowing.
+const (
+	maxOutputTokens = 1_000_000
+	maxChoices      = 128
+)
+
+// check refuses a request whose shape lamb can't admit honestly: a token
+// cap or a choice count that is negative, zero or absurd would make the
+// reservation meaningless (a budget bypass).
+func (r *ChatRequest) check() error {
+	bad := func(format string, args ...any) error {
+		return &GatewayError{Status: 400, Type: "invalid_request_error", Code: "invalid_request_error", Message: fmt.Sprintf(format, args...)}
+	}
+	if len(r.Messages) == 0 {
+		return bad("messages: at least one message is required")
+	}
+	for _, f := range []struct {
+		name string
+		v    *int64
+		max  int64
+	}{{"max_tokens", r.MaxTokens, maxOutputTokens}, {"max_completion_tokens", r.MaxCompletionTokens, maxOutputTokens}, {"n", r.N, maxChoices}} {
+		if f.v != nil && (*f.v < 1 || *f.v > f.max) {
+			return bad("%s: must be between 1 and %d", f.name, f.max)
+		}
+	}
+	return nil
+}
+
+// imageTokens is what an image content part reserves: about a
+// high-detail image's cost. Its bytes (often a data: URL) are not counted
+// as text.
+const imageTokens = 1000
+
+// promptEstimate is about how many tokens a request's prompt holds: four
+// characters a token over the whole body the caller sent (tools, schemas,
+// content parts and fields lamb doesn't know all reach the provider, and
+// the JSON framing stands in for each message's), plus the assistant's
+// system prompt, with images at a fixed cost.
+func promptEstimate(req *ChatRequest, systemPrompt string) int64 {
+	chars := len(req.body)
+	if systemPrompt != "" {
+		chars += len(systemPrompt) + 16
+	}
+	var images int64
+	for _, m := range req.Messages {
+		if len(m.Content) == 0 || m.Content[0] != '[' {
+			continue // text content, counted with the body
+		}
+		var parts []struct {
+			ImageURL *struct {
+				URL string `json:"url"`
+			} `json:"image_url"`
+		}
+		if json.Unmarshal(m.Content, &parts) != nil {
+			continue
+		}
+		for _, p := range parts {
+			if p.ImageURL != nil {
+				images++
+				chars -= len(p.ImageURL.URL)
+			}
+		}
+	}
+	return int64(max(chars, 0)+3)/4 + images*imageTokens
+}
+
+// reservationFor is what a request reserves before the call: its prompt
+// plus what it may generate — every choice's max_tokens (or
+// defaultReservation). check has bounded the factors.
+func reservationFor(req *ChatRequest, systemPrompt string) int64 {
+	out := int64(defaultReservation)
+	if req.MaxTokens != nil || req.MaxCompletionTokens != nil {
+		out = max(deref(req.MaxTokens), deref(req.MaxCompletionTokens))
+	}
+	n := int64(1)
+	if req.N != nil {
+		n = *req.N
+	}
+	return promptEstimate(req, systemPrompt) + n*out
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// defaultReservation is what a request without max_tokens reserves for its
+// answer until the real usage is known.
+const defaultReservation = 1024
+
+// estimateTokens counts tokens of n characters the way promptEstimate
+// does, for providers that report no usage.
+func estimateTokens(n int) int64 { return int64((n + 3) / 4) }
+
+// outgoing is the body sent to the provider: the caller's, with only what
+// routing requires changed — the assistant's model, its system prompt
+// first, its temperature when the caller gave none, and
+// stream_options.include_usage when streaming, so usage is exact.
+func (cl *call) outgoing(req *ChatRequest) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(req.body, &fields); err != nil {
+		return nil, err
+	}
+	fields["model"] = mustJSON(cl.model)
+	if sp := cl.assistant.SystemPrompt; sp != "" {
+		system := mustJSON(map[string]string{"role": "system", "content": sp})
+		msgs := bytes.TrimSpace(fields["messages"]) // a non-empty list: check saw to it
+		out := make([]byte, 0, len(system)+len(msgs)+2)
+		out = append(append(append(out, '['), system...), ',')
+		fields["messages"] = append(out, msgs[1:]...)
+	}
+	if _, given := fields["temperature"]; !given && cl.assistant.Temperature != nil {
+		fields["temperature"] = mustJSON(*cl.assistant.Temperature)
+	}
+	if req.Stream {
+		opts := map[string]json.RawMessage{}
+		if raw, ok := fields["stream_options"]; ok {
+			_ = json.Unmarshal(raw, &opts) // not an object: replaced
+		}
+		opts["include_usage"] = json.RawMessage("true")
+		fields["stream_options"] = mustJSON(opts)
+	}
+	return json.Marshal(fields)
+}
+
+// mustJSON encodes values that always encode (strings, numbers, maps of
+// them).
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
