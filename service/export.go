@@ -167,6 +167,14 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 	if err != nil {
 		return ImportResult{}, prefixField("config.", fromConfig(err))
 	}
+	if ex.Signup.Key != "" {
+		// A chosen key, like set-key's: an exported weak key is refused
+		// rather than carried to a new home (remove it from the file and
+		// run signup rotate after the import).
+		if err := requireStrongSignupKey("signup.key", ex.Signup.Key); err != nil {
+			return ImportResult{}, err
+		}
+	}
 	res := ImportResult{Slug: slug, DryRun: dryRun}
 	_ = cfg.MapSecrets(func(path, v string) (string, error) {
 		if strings.Contains(v, "…") {

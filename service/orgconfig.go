@@ -55,7 +55,9 @@ func (s *Service) openSignupKey(o store.Org) (string, error) {
 }
 
 // setSignupKey stores key sealed with its keyed hash; "" clears it. A key
-// that another org already uses is a conflict, without naming that org.
+// that another org already uses is a conflict worded like any unusable key:
+// it names no org and doesn't say "in use", so that it confirms no more
+// than uniqueness must.
 func (s *Service) setSignupKey(ctx context.Context, q *store.Queries, orgID int64, key string) error {
 	if key == "" {
 		return q.SetSignupKey(ctx, orgID, "", "")
@@ -69,7 +71,7 @@ func (s *Service) setSignupKey(ctx context.Context, q *store.Queries, orgID int6
 	}
 	err = q.SetSignupKey(ctx, orgID, enc, s.box.Hash(key))
 	if errors.Is(err, store.ErrConflict) {
-		return conflict("signup_key: this key is already in use; choose another")
+		return conflict("signup_key: this key can't be used; choose another key (signup rotate generates one)")
 	}
 	return err
 }

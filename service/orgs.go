@@ -152,8 +152,10 @@ func (s *Service) CreateOrg(ctx context.Context, a Actor, in CreateOrgInput) (Cr
 			return CreateOrgResult{}, err
 		}
 	}
-	if in.SignupKey != "" && !config.SignupKeyRE.MatchString(in.SignupKey) {
-		return CreateOrgResult{}, invalid("signup_key", "want 8-64 characters of A-Z, a-z, 0-9, - and _, not starting or ending with - or _")
+	if in.SignupKey != "" {
+		if err := requireStrongSignupKey("signup_key", in.SignupKey); err != nil {
+			return CreateOrgResult{}, err
+		}
 	}
 
 	var res CreateOrgResult
