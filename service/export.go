@@ -177,12 +177,20 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 	}
 	res := ImportResult{Slug: slug, DryRun: dryRun}
 	_ = cfg.MapSecrets(func(path, v string) (string, error) {
-		if strings.Contains(v, "…") {
-			res.SecretsCleared = append(res.SecretsCleared, path)
-			return "", nil
+		if !strings.Contains(v, "…") {
+			return v, nil
 		}
-		return v, nil
+		res.SecretsCleared = append(res.SecretsCleared, path)
+		if strings.HasPrefix(v, "http") { // a URL keeps its address, without its credentials
+			return config.StripURLCredentials(v), nil
+		}
+		return "", nil
 	})
+	for _, cr := range cfg.Credentials() {
+		if !cr.HasSecret() {
+			*cr.Source = "" // the platform's credential was masked away
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return ImportResult{}, prefixField("config.", fromConfig(err))
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"lamb/config"
 )
 
 // Attack: signup set-key over SSH answered "in use" for another org's key,
@@ -38,5 +40,47 @@ func TestUserCreateDoesNotConfirmOtherOrgsEmail(t *testing.T) {
 		wantFail(t, 1, "email: can't be used for a new account")
 	if strings.Contains(r.stderr, acmeMemberEmail) || strings.Contains(r.stderr, "registered") {
 		t.Fatalf("globex's admin is told %q", r.stderr)
+	}
+}
+
+// Attack: credentials inside a provider's base_url were printed by org
+// config get like any URL. They are masked, and the masked document
+// written back keeps them.
+func TestBaseURLCredentialsAreMaskedAndSealed(t *testing.T) {
+	t.Parallel()
+	e := newTwoOrgs(t)
+	const secret = "base-pass-7781"
+	doc := `{"version":1,"active_setup":"default","setups":{"default":{"providers":{"openai":
+		{"enabled":true,"base_url":"https://svc:` + secret + `@llm.acme.edu/v1","models":["gpt-4o-mini"]}}}}}`
+	e.run(t, e.acmeAdmin, doc, "org", "config", "set", "acme").wantOK(t)
+	masked := e.run(t, e.acmeAdmin, "", "org", "config", "get", "acme").wantOK(t).stdout
+	if strings.Contains(masked, secret) || !strings.Contains(masked, "https://svc:…@llm.acme.edu/v1") {
+		t.Fatalf("org config get:\n%s", masked)
+	}
+	if r := e.run(t, e.acmeAdmin, masked, "org", "config", "set", "acme").wantOK(t); r.stdout != "No changes.\n" {
+		t.Fatalf("writing back the masked config: %q", r.stdout)
+	}
+	if r := e.run(t, e.admin, "", "org", "config", "get", "acme", "--with-secrets").wantOK(t); !strings.Contains(r.stdout, secret) {
+		t.Fatalf("the secret was lost:\n%s", r.stdout)
+	}
+}
+
+// Attack: org config get --with-secrets handed an org created with
+// --copy-system-providers the platform's provider key.
+func TestCopiedSystemKeyIsNotRevealedToOrgAdmin(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	platformKey := "sk-platform-0123456789abcdef"
+	ts.setSystemEnv(config.System{OpenAIAPIKey: &platformKey, OpenAIModels: &[]string{"gpt-4o-mini"}})
+	ts.run(t, ts.admin, "", "org", "sync-system").wantOK(t)
+	ts.run(t, ts.admin, "", "org", "create", "gamma", "--name", "Gamma", "--copy-system-providers").wantOK(t)
+	gammaAdmin := ts.userWithKey(t, "gamma", "admin@gamma.edu", "admin")
+	r := ts.run(t, gammaAdmin, "", "org", "config", "get", "gamma", "--with-secrets").wantOK(t)
+	if strings.Contains(r.stdout, platformKey) || !strings.Contains(r.stdout, `"api_key_source": "system"`) {
+		t.Fatalf("org admin's config get --with-secrets:\n%s", r.stdout)
+	}
+	ts.run(t, gammaAdmin, "", "org", "export", "gamma", "--with-secrets").wantFail(t, 1, "permission denied")
+	if r := ts.run(t, ts.admin, "", "org", "config", "get", "gamma", "--with-secrets").wantOK(t); !strings.Contains(r.stdout, platformKey) {
+		t.Fatalf("system admin's config get --with-secrets:\n%s", r.stdout)
 	}
 }
