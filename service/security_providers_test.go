@@ -148,7 +148,10 @@ type platformEnv struct {
 	gammaAdmin               Actor
 }
 
-const platformKey = "sk-platform-0123456789abcdef"
+const (
+	platformKey     = "sk-platform-0123456789abcdef"
+	platformKBToken = "kb-platform-token-0123456789"
+)
 
 func newPlatformEnv(t *testing.T) *platformEnv {
 	t.Helper()
@@ -159,7 +162,8 @@ func newPlatformEnv(t *testing.T) *platformEnv {
 	t.Cleanup(as.Close)
 	pe.platformURL, pe.attackerURL = ps.URL+"/v1", as.URL+"/v1"
 	pe.orgAdminEnv = newOrgAdminEnv(t, config.System{OpenAIAPIKey: strp(platformKey), OpenAIBaseURL: &pe.platformURL,
-		OpenAIModels: &[]string{"gpt-4o-mini"}, OpenAIModel: strp("gpt-4o-mini")})
+		OpenAIModels: &[]string{"gpt-4o-mini"}, OpenAIModel: strp("gpt-4o-mini"),
+		KBServer: strp("https://kb.lamb.example"), KBToken: strp(platformKBToken)})
 	line, fp := newKey(t, "")
 	if _, err := pe.svc.CreateOrg(context.Background(), pe.sys, CreateOrgInput{Slug: "gamma", Name: "Gamma", CopySystemProviders: true,
 		Admin: &NewAdmin{Email: "admin@gamma.edu", Name: "Admin", SSHKey: line}}); err != nil {
@@ -186,7 +190,7 @@ func TestCopiedSystemKeyIsNotRevealedToOrgAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(c.JSON())
-	wantNoSecrets(t, "org config get --with-secrets by the org admin", doc, platformKey)
+	wantNoSecrets(t, "org config get --with-secrets by the org admin", doc, platformKey, platformKBToken)
 	p := c.Setups["default"].Providers["openai"]
 	if p.APIKey != config.Mask(platformKey) || p.APIKeySource != config.SourceSystem {
 		t.Fatalf("org admin sees %+v", p)
@@ -259,6 +263,13 @@ func TestOrgAdminCannotRedirectCopiedSystemKey(t *testing.T) {
 	err = pe.svc.UpdateProvider(ctx, admin, "gamma", "evil", "openai", ProviderInput{Enabled: true, BaseURL: pe.attackerURL,
 		Models: []string{"gpt-4o-mini"}})
 	wantInvalid(t, err, "setups.evil.providers.openai.base_url")
+	// The knowledge base's token likewise.
+	err = pe.svc.UpdateKnowledgeBase(ctx, admin, "gamma", "default", "https://kb.evil.example", nil)
+	wantInvalid(t, err, "setups.default.knowledge_base.url")
+	token := "kb-gamma-own-token"
+	if err := pe.svc.UpdateKnowledgeBase(ctx, admin, "gamma", "default", "https://kb.gamma.example", &token); err != nil {
+		t.Fatalf("own token with another URL: %v", err)
+	}
 	if got := pe.secrets(t, "gamma").Setups["default"].Providers["openai"]; got.BaseURL != pe.platformURL || got.APIKey != platformKey {
 		t.Fatalf("stored provider %+v", got)
 	}
