@@ -110,6 +110,8 @@ func (s *Service) SetSignupKey(ctx context.Context, a Actor, slug, key string) (
 	return out, err
 }
 
+// setChosenSignupKey counts the attempt (every one, so that guesses run
+// out), checks the key's strength, and stores it.
 func (s *Service) setChosenSignupKey(ctx context.Context, a Actor, slug, key string) (Signup, error) {
 	if !seesAllOrgs(a) {
 		if wait := s.signupKeySets.take(probeKey(a), s.now()); wait > 0 {
@@ -158,7 +160,7 @@ const weakSignupKeyMessage = "is too easy to guess: a chosen key needs at least 
 // environment's SIGNUP_SECRET_KEY only gets a warning (SyncSystemOrg).
 func requireStrongSignupKey(field, key string) error {
 	if !config.SignupKeyRE.MatchString(key) {
-		return invalid(field, "want 8-64 characters of A-Z, a-z, 0-9, - and _, not starting or ending with - or _")
+		return invalid(field, "want 16-64 characters of A-Z, a-z, 0-9, - and _, not starting or ending with - or _")
 	}
 	if !strongSignupKey(key) {
 		return invalid(field, "%s", weakSignupKeyMessage)
