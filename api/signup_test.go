@@ -583,8 +583,8 @@ func TestSignupRateLimitPerKey(t *testing.T) {
 		t.Fatalf("rate-limited signups created %d users", n)
 	}
 	// Other orgs' keys are not affected.
-	e.createOrg(t, "beta", "Beta", "beta-signup-key", true)
-	if r := e.serveFrom(t, "10.0.97.1:1234", with(signupFields("bob@example.org"), "signup_key", "beta-signup-key")); r.status != http.StatusCreated {
+	e.createOrg(t, "beta", "Beta", "beta-signup-key-2026", true)
+	if r := e.serveFrom(t, "10.0.97.1:1234", with(signupFields("bob@example.org"), "signup_key", "beta-signup-key-2026")); r.status != http.StatusCreated {
 		t.Fatalf("another org's key: %d %s", r.status, r.body)
 	}
 	e.nextWindow()

@@ -43,8 +43,11 @@ type Setup struct {
 
 // Provider holds how to reach one AI provider.
 type Provider struct {
-	Enabled      bool     `json:"enabled"`
-	APIKey       string   `json:"api_key,omitempty"`
+	Enabled bool   `json:"enabled"`
+	APIKey  string `json:"api_key,omitempty"`
+	// APIKeySource is SourceSystem for a key the platform handed the org:
+	// usable, not readable, and only sent to this base URL.
+	APIKeySource string   `json:"api_key_source,omitempty"`
 	BaseURL      string   `json:"base_url,omitempty"`
 	Models       []string `json:"models,omitempty"`
 	DefaultModel string   `json:"default_model,omitempty"`
@@ -54,6 +57,9 @@ type Provider struct {
 type KnowledgeBase struct {
 	URL      string `json:"url,omitempty"`
 	APIToken string `json:"api_token,omitempty"`
+	// APITokenSource is SourceSystem for a token the platform handed the
+	// org, like Provider.APIKeySource.
+	APITokenSource string `json:"api_token_source,omitempty"`
 }
 
 // Features are the org's switches.
@@ -158,31 +164,24 @@ func (o *Org) SetupNames() []string {
 }
 
 // MapSecrets replaces every secret field (provider API keys, knowledge-base
-// tokens) by fn of it. It is how secrets are sealed for storage, opened on
-// load, and masked for display.
+// tokens, and base or knowledge-base URLs that carry credentials) by fn of
+// it. It is how secrets are sealed for storage, opened on load, and masked
+// for display. A URL is a secret only when URLIsSecret says so: a plain URL
+// is stored and shown as it is.
 func (o *Org) MapSecrets(fn func(path, value string) (string, error)) error {
-	for _, name := range sortedKeys(o.Setups) {
-		s := o.Setups[name]
-		if s == nil {
-			continue
-		}
-		for _, pname := range sortedKeys(s.Providers) {
-			p := s.Providers[pname]
-			if p == nil || p.APIKey == "" {
+	for _, c := range o.Credentials() {
+		for _, f := range []struct {
+			path  string
+			value *string
+		}{{c.SecretPath, c.Secret}, {c.URLPath, c.URL}} {
+			if *f.value == "" || (f.value == c.URL && !URLIsSecret(*f.value)) {
 				continue
 			}
-			v, err := fn("setups."+name+".providers."+pname+".api_key", p.APIKey)
+			v, err := fn(f.path, *f.value)
 			if err != nil {
 				return err
 			}
-			p.APIKey = v
-		}
-		if s.KnowledgeBase != nil && s.KnowledgeBase.APIToken != "" {
-			v, err := fn("setups."+name+".knowledge_base.api_token", s.KnowledgeBase.APIToken)
-			if err != nil {
-				return err
-			}
-			s.KnowledgeBase.APIToken = v
+			*f.value = v
 		}
 	}
 	return nil
@@ -207,7 +206,7 @@ func Mask(secret string) string {
 // Masked returns a copy with every secret masked, for display.
 func (o *Org) Masked() *Org {
 	c := o.Clone()
-	_ = c.MapSecrets(func(_, v string) (string, error) { return Mask(v), nil })
+	_ = c.MapSecrets(func(path, v string) (string, error) { return MaskSecret(path, v), nil })
 	return c
 }
 
@@ -281,6 +280,9 @@ func (s *Setup) validate(path string) error {
 			return &FieldError{path + ".default_provider", fmt.Sprintf("provider %q is not configured in this setup", s.DefaultProvider)}
 		}
 	}
+	if kb := s.KnowledgeBase; kb != nil && kb.APITokenSource != "" && kb.APITokenSource != SourceSystem {
+		return &FieldError{path + ".knowledge_base.api_token_source", fmt.Sprintf("must be %q or absent, got %q", SourceSystem, kb.APITokenSource)}
+	}
 	if kb := s.KnowledgeBase; kb != nil && kb.URL != "" {
 		if err := checkURL(kb.URL); err != nil {
 			return &FieldError{path + ".knowledge_base.url", err.Error()}
@@ -290,6 +292,9 @@ func (s *Setup) validate(path string) error {
 }
 
 func (p *Provider) validate(path string) error {
+	if p.APIKeySource != "" && p.APIKeySource != SourceSystem {
+		return &FieldError{path + ".api_key_source", fmt.Sprintf("must be %q or absent, got %q", SourceSystem, p.APIKeySource)}
+	}
 	if p.BaseURL != "" {
 		if err := checkURL(p.BaseURL); err != nil {
 			return &FieldError{path + ".base_url", err.Error()}

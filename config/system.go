@@ -145,6 +145,9 @@ func (s System) Apply(o *Org) []Change {
 		c := Change{Field: field, Variable: variable, Secret: isSecret}
 		if !isSecret {
 			c.Old, c.New = *dst, *v
+			if isURLPath(field) { // a URL's credentials never reach the log or the audit
+				c.Old, c.New = MaskURL(*dst), MaskURL(*v)
+			}
 		}
 		*dst = *v
 		changes = append(changes, c)

@@ -165,12 +165,13 @@ func rootCause(err error) string {
 	}
 }
 
-// redactURL drops credentials from a URL for messages.
+// redactURL drops credentials from a URL for messages: its userinfo, and
+// its query, where keys and tokens are passed.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
-		return s
+		return "the configured URL"
 	}
-	u.User = nil
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
 	return u.String()
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"lamb/config"
 	"lamb/store"
@@ -105,3 +106,24 @@ func storeErr(err error, what string) error {
 	}
 	return err
 }
+
+// ErrRateLimited matches every RetryLaterError.
+var ErrRateLimited = errors.New("too many attempts")
+
+// RetryLaterError refuses an attempt that came too often; it says what was
+// limited and when to try again. errors.Is(err, ErrRateLimited) holds.
+type RetryLaterError struct {
+	What       string // e.g. "signup key changes"
+	RetryAfter time.Duration
+}
+
+func (e *RetryLaterError) Error() string {
+	secs := max(1, ceilSeconds(e.RetryAfter))
+	if secs < 60 {
+		return fmt.Sprintf("too many %s; try again in %d seconds", e.What, secs)
+	}
+	return fmt.Sprintf("too many %s; try again in %d minutes", e.What, (secs+59)/60)
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true.
+func (e *RetryLaterError) Is(target error) bool { return target == ErrRateLimited }

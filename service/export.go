@@ -167,14 +167,30 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 	if err != nil {
 		return ImportResult{}, prefixField("config.", fromConfig(err))
 	}
+	if ex.Signup.Key != "" {
+		// A chosen key, like set-key's: an exported weak key is refused
+		// rather than carried to a new home (remove it from the file and
+		// run signup rotate after the import).
+		if err := requireStrongSignupKey("signup.key", ex.Signup.Key); err != nil {
+			return ImportResult{}, err
+		}
+	}
 	res := ImportResult{Slug: slug, DryRun: dryRun}
 	_ = cfg.MapSecrets(func(path, v string) (string, error) {
-		if strings.Contains(v, "…") {
-			res.SecretsCleared = append(res.SecretsCleared, path)
-			return "", nil
+		if !strings.Contains(v, "…") {
+			return v, nil
 		}
-		return v, nil
+		res.SecretsCleared = append(res.SecretsCleared, path)
+		if strings.HasPrefix(v, "http") { // a URL keeps its address, without its credentials
+			return config.StripURLCredentials(v), nil
+		}
+		return "", nil
 	})
+	for _, cr := range cfg.Credentials() {
+		if !cr.HasSecret() {
+			*cr.Source = "" // the platform's credential was masked away
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return ImportResult{}, prefixField("config.", fromConfig(err))
 	}

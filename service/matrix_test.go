@@ -159,6 +159,18 @@ var matrixOps = []matrixOp{
 		_, err := e.svc.SetOrgConfig(ctx, a, "acme", c, false)
 		return err
 	}},
+	{"ExportOrg with secrets", "aFFFFFF", "org.export", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		ex, err := e.svc.ExportOrg(ctx, a, "acme", true)
+		if err == nil && ex.Signup.Key != matrixSignupKey {
+			return fmt.Errorf("exported signup key %q", ex.Signup.Key)
+		}
+		return err
+	}},
+	{"ImportOrg", "aFFFFFF", "org.import", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.ImportOrg(ctx, a, Export{Version: ExportVersion, Organization: ExportOrg{Slug: "gamma", Name: "Gamma"},
+			Config: config.NewOrg().JSON(), Signup: ExportSignup{Key: "gamma-Xq7-Lm9-Zt2w"}}, false)
+		return err
+	}},
 	{"OpenAsOrgAdmin", "aFFFFFF", "org.open_as_admin", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
 		got, err := e.svc.OpenAsOrgAdmin(ctx, a, "acme")
 		if err == nil && (got.Role != RoleOrgAdmin || got.OrgSlug != "acme") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"lamb/config"
 	"lamb/secret"
@@ -17,6 +18,12 @@ func (s *Service) openConfig(o store.Org) (*config.Org, error) {
 		return nil, fmt.Errorf("organization %s: stored config: %w", o.Slug, err)
 	}
 	err = c.MapSecrets(func(path, v string) (string, error) {
+		// A URL with credentials stored before they were sealed (the
+		// next write seals it); its credentials still hold no more secret
+		// than they did.
+		if !secret.IsSealed(v) && strings.HasPrefix(v, "http") {
+			return v, nil
+		}
 		if !secret.IsSealed(v) {
 			return "", fmt.Errorf("organization %s: %s is stored unencrypted", o.Slug, path)
 		}
@@ -55,7 +62,9 @@ func (s *Service) openSignupKey(o store.Org) (string, error) {
 }
 
 // setSignupKey stores key sealed with its keyed hash; "" clears it. A key
-// that another org already uses is a conflict, without naming that org.
+// that another org already uses is a conflict worded like any unusable key:
+// it names no org and doesn't say "in use", so that it confirms no more
+// than uniqueness must.
 func (s *Service) setSignupKey(ctx context.Context, q *store.Queries, orgID int64, key string) error {
 	if key == "" {
 		return q.SetSignupKey(ctx, orgID, "", "")
@@ -69,7 +78,7 @@ func (s *Service) setSignupKey(ctx context.Context, q *store.Queries, orgID int6
 	}
 	err = q.SetSignupKey(ctx, orgID, enc, s.box.Hash(key))
 	if errors.Is(err, store.ErrConflict) {
-		return conflict("signup_key: this key is already in use; choose another")
+		return conflict("signup_key: this key can't be used; choose another key (signup rotate generates one)")
 	}
 	return err
 }

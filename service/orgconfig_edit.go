@@ -8,7 +8,8 @@ import (
 )
 
 // editConfig is how every screen that changes part of an org's config saves:
-// it loads the config, lets fn change it, refuses changes to fields the
+// it loads the config, lets fn change it, puts back secrets left masked,
+// keeps the platform's credentials where they belong, refuses changes to fields the
 // environment manages (system org), validates the whole document, stores it
 // with secrets sealed and audits action with the changed paths. fn returns
 // extra audit details (never secret values).
@@ -25,6 +26,14 @@ func (s *Service) editConfig(ctx context.Context, a Actor, slug, action string, 
 		next := cur.Clone()
 		details, err := fn(tx, o, next)
 		if err != nil {
+			return err
+		}
+		// Forms show secrets masked (URLs with credentials too) and send
+		// back what they show: that keeps the stored value.
+		if err := keepMaskedSecrets(cur, next); err != nil {
+			return err
+		}
+		if err := guardPlatformCredentials(a, cur, next); err != nil {
 			return err
 		}
 		if err := next.Validate(); err != nil {

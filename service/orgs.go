@@ -152,8 +152,10 @@ func (s *Service) CreateOrg(ctx context.Context, a Actor, in CreateOrgInput) (Cr
 			return CreateOrgResult{}, err
 		}
 	}
-	if in.SignupKey != "" && !config.SignupKeyRE.MatchString(in.SignupKey) {
-		return CreateOrgResult{}, invalid("signup_key", "want 8-64 characters of A-Z, a-z, 0-9, - and _, not starting or ending with - or _")
+	if in.SignupKey != "" {
+		if err := requireStrongSignupKey("signup_key", in.SignupKey); err != nil {
+			return CreateOrgResult{}, err
+		}
 	}
 
 	var res CreateOrgResult
@@ -170,6 +172,7 @@ func (s *Service) CreateOrg(ctx context.Context, a Actor, in CreateOrgInput) (Cr
 			}
 			cfg.Setups = sysCfg.Setups
 			cfg.ActiveSetup = sysCfg.ActiveSetup
+			markPlatformCredentials(cfg)
 		}
 		sealed, err := s.sealConfig(cfg)
 		if err != nil {
@@ -435,7 +438,8 @@ func (s *Service) RenameOrg(ctx context.Context, a Actor, slug, name string) err
 }
 
 // OrgConfig returns an org's config, secrets masked unless withSecrets
-// (audited). System admins, and its admins.
+// (audited; the platform's credentials stay masked for org admins). System
+// admins, and its admins.
 func (s *Service) OrgConfig(ctx context.Context, a Actor, slug string, withSecrets bool) (*config.Org, error) {
 	o, err := s.orgForAdmin(ctx, s.st.Queries, a, slug)
 	if err != nil {
@@ -451,6 +455,7 @@ func (s *Service) OrgConfig(ctx context.Context, a Actor, slug string, withSecre
 	if err := s.audit(ctx, s.st.Queries, a, o.ID, "config.reveal", o.Slug, nil); err != nil {
 		return nil, err
 	}
+	hidePlatformCredentials(a, c)
 	return c, nil
 }
 
@@ -475,6 +480,9 @@ func (s *Service) SetOrgConfig(ctx context.Context, a Actor, slug string, next *
 		}
 		next = next.Clone()
 		if err := keepMaskedSecrets(cur, next); err != nil {
+			return err
+		}
+		if err := guardPlatformCredentials(a, cur, next); err != nil {
 			return err
 		}
 		if err := next.Validate(); err != nil {
@@ -515,7 +523,7 @@ func keepMaskedSecrets(cur, next *config.Org) error {
 	stored := map[string]string{}
 	_ = cur.MapSecrets(func(path, v string) (string, error) { stored[path] = v; return v, nil })
 	return next.MapSecrets(func(path, v string) (string, error) {
-		if old, ok := stored[path]; ok && v == config.Mask(old) {
+		if old, ok := stored[path]; ok && v == config.MaskSecret(path, old) {
 			return old, nil
 		}
 		if strings.Contains(v, "…") {

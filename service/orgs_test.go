@@ -184,11 +184,11 @@ func TestCreateOrgIsOneTransaction(t *testing.T) {
 		t.Fatalf("a refused CreateOrg changed the database:\n%s\n---\n%s", before, after)
 	}
 	// The signup key of another org: a conflict after the org row was written.
-	if _, err := e.svc.CreateOrg(ctx, sys, CreateOrgInput{Slug: "beta", Name: "Beta", SignupKey: "join-beta-2026"}); err != nil {
+	if _, err := e.svc.CreateOrg(ctx, sys, CreateOrgInput{Slug: "beta", Name: "Beta", SignupKey: "join-beta-2026-fall"}); err != nil {
 		t.Fatal(err)
 	}
 	before = e.dump(t)
-	_, err = e.svc.CreateOrg(ctx, sys, CreateOrgInput{Slug: "acme", Name: "Acme", SignupKey: "join-beta-2026",
+	_, err = e.svc.CreateOrg(ctx, sys, CreateOrgInput{Slug: "acme", Name: "Acme", SignupKey: "join-beta-2026-fall",
 		Admin: &NewAdmin{Email: "eve@acme.edu", Name: "Eve"}})
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "signup_key") || strings.Contains(err.Error(), "beta") {
 		t.Fatalf("signup key of another org: %v, want ErrConflict naming signup_key and not the other org", err)
@@ -251,20 +251,20 @@ func TestCreateOrgCopySystemProviders(t *testing.T) {
 func TestCreateOrgSignupKey(t *testing.T) {
 	e, sys := orgEnv(t)
 	ctx := context.Background()
-	if _, err := e.svc.CreateOrg(ctx, sys, CreateOrgInput{Slug: "acme", Name: "Acme", SignupKey: "join-acme-2026"}); err != nil {
+	if _, err := e.svc.CreateOrg(ctx, sys, CreateOrgInput{Slug: "acme", Name: "Acme", SignupKey: "join-acme-2026-fall"}); err != nil {
 		t.Fatal(err)
 	}
 	row := e.mustOrg(t, "acme")
-	if row.SignupKeyHash == "" || strings.Contains(row.SignupKeyEnc, "join-acme") || row.SignupKeyHash == "join-acme-2026" {
+	if row.SignupKeyHash == "" || strings.Contains(row.SignupKeyEnc, "join-acme") || row.SignupKeyHash == "join-acme-2026-fall" {
 		t.Fatalf("signup key stored as enc=%q hash=%q", row.SignupKeyEnc, row.SignupKeyHash)
 	}
-	if got, err := e.st.OrgBySignupKeyHash(ctx, e.svc.box.Hash("join-acme-2026")); err != nil || got.ID != row.ID {
+	if got, err := e.st.OrgBySignupKeyHash(ctx, e.svc.box.Hash("join-acme-2026-fall")); err != nil || got.ID != row.ID {
 		t.Fatalf("lookup by signup key: %+v, %v", got, err)
 	}
-	if k, err := e.svc.openSignupKey(row); err != nil || k != "join-acme-2026" {
+	if k, err := e.svc.openSignupKey(row); err != nil || k != "join-acme-2026-fall" {
 		t.Fatalf("stored signup key opens to %q, %v", k, err)
 	}
-	_, err := e.svc.CreateOrg(ctx, sys, CreateOrgInput{Slug: "beta", Name: "Beta", SignupKey: "join-acme-2026"})
+	_, err := e.svc.CreateOrg(ctx, sys, CreateOrgInput{Slug: "beta", Name: "Beta", SignupKey: "join-acme-2026-fall"})
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("signup key reused across orgs: %v", err)
 	}

@@ -194,7 +194,7 @@ func (s *Service) TestKnowledgeBase(ctx context.Context, a Actor, slug, setup st
 		res.Error = provider.Explain(provider.Target{Provider: "knowledge base", BaseURL: st.KnowledgeBase.URL}, err).Error()
 	case resp.StatusCode != http.StatusOK:
 		resp.Body.Close()
-		res.Error = fmt.Sprintf("knowledge base at %s answered HTTP %d to /health", st.KnowledgeBase.URL, resp.StatusCode)
+		res.Error = fmt.Sprintf("knowledge base at %s answered HTTP %d to /health", config.MaskURL(st.KnowledgeBase.URL), resp.StatusCode)
 	default:
 		resp.Body.Close()
 		res.OK = true

@@ -49,6 +49,9 @@ type Service struct {
 	signIns   *throttle
 	// signups limits signup attempts per address, signupKeys per key.
 	signups, signupKeys *window
+	// signupKeySets limits signup set-key per person, uniqueness the
+	// "already used" answers per person (probes.go).
+	signupKeySets, uniqueness *window
 
 	// The gateway's caches, limits and usage writer.
 	providerTimeout time.Duration
@@ -84,7 +87,10 @@ func New(d Deps) *Service {
 		st: d.Store, box: d.Box, log: d.Logger, now: d.Now,
 		systemEnv: d.SystemEnv, publicURL: d.PublicURL, providers: d.Providers,
 		signIns: newThrottle(), signups: newWindow(signupPerMinute, signupWindow),
-		signupKeys: newWindow(signupPerMinute, signupWindow), managed: map[string]string{}, tests: map[testKey]ProviderCheck{},
+		signupKeys:    newWindow(signupPerMinute, signupWindow),
+		signupKeySets: newWindow(signupKeySetsPerHour, signupKeySetWindow),
+		uniqueness:    newWindow(uniquenessProbes, uniquenessWindow),
+		managed:       map[string]string{}, tests: map[testKey]ProviderCheck{},
 		providerTimeout: d.ProviderTimeout,
 		keys:            newTTLCache[string, store.APIKeyWithOwner](cacheTTL, 100_000, isAnswer),
 		assistants:      newTTLCache[int64, routedAssistant](cacheTTL, 100_000, isAnswer),

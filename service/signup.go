@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"net/url"
 
 	"lamb/config"
@@ -89,13 +90,113 @@ func (s *Service) SetSignupEnabled(ctx context.Context, a Actor, slug string, on
 	return s.SignupInfo(ctx, a, slug, generated)
 }
 
-// SetSignupKey sets an org's signup key: 8-64 characters of A-Z, a-z, 0-9,
-// - and _, unique across all orgs (the answer doesn't say which org has it).
+// SetSignupKey sets an org's chosen signup key: strong (requireStrongSignupKey)
+// and unique across all orgs. Attack: set-key used to answer "in use" for
+// another org's key, so guessing through it found a key to sign up into
+// that org with; now every attempt is limited per person and audited in
+// the acting org (refusals as signup_key.set_refused, without the key), and
+// the collision answer names nobody.
 func (s *Service) SetSignupKey(ctx context.Context, a Actor, slug, key string) (Signup, error) {
-	if !config.SignupKeyRE.MatchString(key) {
-		return Signup{}, invalid("signup_key", "want 8-64 characters of A-Z, a-z, 0-9, - and _, not starting or ending with - or _")
+	o, err := s.orgForAdmin(ctx, s.st.Queries, a, slug)
+	if err != nil {
+		return Signup{}, err
+	}
+	out, err := s.setChosenSignupKey(ctx, a, slug, key)
+	if reason := refusalReason(err); reason != "" {
+		if aerr := s.audit(ctx, s.st.Queries, a, o.ID, "signup_key.set_refused", o.Slug, map[string]any{"reason": reason}); aerr != nil {
+			return Signup{}, aerr
+		}
+	}
+	return out, err
+}
+
+// setChosenSignupKey counts the attempt (every one, so that guesses run
+// out), checks the key's strength, and stores it.
+func (s *Service) setChosenSignupKey(ctx context.Context, a Actor, slug, key string) (Signup, error) {
+	if !seesAllOrgs(a) {
+		if wait := s.signupKeySets.take(probeKey(a), s.now()); wait > 0 {
+			return Signup{}, &RetryLaterError{What: "signup key changes", RetryAfter: wait}
+		}
+	}
+	if err := requireStrongSignupKey("signup_key", key); err != nil {
+		return Signup{}, err
 	}
 	return s.replaceSignupKey(ctx, a, slug, key, "signup_key.set")
+}
+
+// refusalReason names why an attempt was refused, for its audit event; ""
+// for a failure of the server, which isn't the person's attempt.
+func refusalReason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrRateLimited):
+		return "rate_limited"
+	case errors.Is(err, ErrConflict):
+		return "in_use"
+	case errors.Is(err, ErrInvalid):
+		return "invalid"
+	}
+	return ""
+}
+
+// Chosen signup keys: what guessing is up against. A key people choose
+// tends to be a pattern; these bounds make the simplest ones too short or
+// too plain, and generated keys (signup rotate) are 20 random characters.
+const (
+	minChosenSignupKey   = 16
+	minDistinctSignupKey = 8 // different characters a chosen key must hold
+	maxSignupKeyRun      = 3 // aaaa, abcd, 4321: a run of 4 is refused
+)
+
+// weakSignupKeyMessage says the rule and the way out.
+const weakSignupKeyMessage = "is too easy to guess: a chosen key needs at least 16 characters of A-Z, a-z, 0-9, - and _, " +
+	"at least 8 of them different, and no runs like aaaa or 1234 (signup rotate generates a strong one)"
+
+// requireStrongSignupKey is the rule for signup keys that people choose
+// (signup set-key, org create --signup-key, org import): the format, at
+// least 16 characters, at least 8 different ones, and no run of four equal
+// or consecutive characters. Keys already stored keep working; the
+// environment's SIGNUP_SECRET_KEY only gets a warning (SyncSystemOrg).
+func requireStrongSignupKey(field, key string) error {
+	if !config.SignupKeyRE.MatchString(key) {
+		return invalid(field, "want 16-64 characters of A-Z, a-z, 0-9, - and _, not starting or ending with - or _")
+	}
+	if !strongSignupKey(key) {
+		return invalid(field, "%s", weakSignupKeyMessage)
+	}
+	return nil
+}
+
+// strongSignupKey applies the length, variety and run rules.
+func strongSignupKey(key string) bool {
+	if len(key) < minChosenSignupKey {
+		return false
+	}
+	distinct := map[byte]bool{}
+	for i := 0; i < len(key); i++ {
+		distinct[key[i]] = true
+	}
+	if len(distinct) < minDistinctSignupKey {
+		return false
+	}
+	same, up, down := 0, 0, 0
+	for i := 1; i < len(key); i++ {
+		d := int(key[i]) - int(key[i-1])
+		same, up, down = extendRun(d == 0, same), extendRun(d == 1, up), extendRun(d == -1, down)
+		if same >= maxSignupKeyRun || up >= maxSignupKeyRun || down >= maxSignupKeyRun {
+			return false
+		}
+	}
+	return true
+}
+
+// extendRun extends a run of steps or restarts it.
+func extendRun(step bool, run int) int {
+	if step {
+		return run + 1
+	}
+	return 0
 }
 
 // RotateSignupKey replaces an org's signup key with a random one; the old

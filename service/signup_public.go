@@ -179,7 +179,9 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, err
 			}
 		}
 		out = SignupResult{ID: u.ID, Email: u.Email, Name: u.Name, OrgSlug: o.Slug, OrgName: o.Name, Role: u.Role}
-		return s.audit(ctx, tx.Queries, actor, o.ID, "user.signup", u.Email, map[string]any{"ssh_key": key != nil})
+		// In the org the account landed in, with where it came from: a
+		// signup with a guessed key must show in the victim's audit.
+		return s.audit(ctx, tx.Queries, actor, o.ID, "user.signup", u.Email, map[string]any{"ssh_key": key != nil, "from": in.RemoteAddr})
 	})
 	return out, err
 }

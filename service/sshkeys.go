@@ -47,11 +47,24 @@ func (s *Service) addKey(ctx context.Context, q *store.Queries, a Actor, u store
 	_, err := q.AddSSHKey(ctx, store.SSHKey{OrganizationID: u.OrganizationID, UserID: u.ID,
 		Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment})
 	if errors.Is(err, store.ErrConflict) {
-		return conflict("ssh_key: this key (%s) is already linked to an account", k.fingerprint)
+		return sshKeyConflict(ctx, q, a, k)
 	} else if err != nil {
 		return err
 	}
 	return s.audit(ctx, q, a, u.OrganizationID, "sshkey.add", u.Email, map[string]any{"fingerprint": k.fingerprint})
+}
+
+// sshKeyConflict answers a key that is linked already. Attack: sshkey add
+// answered "already linked to an account" for a key of another org, which
+// confirmed whose keys those were; only an actor who may see the account
+// that holds it is told so.
+func sshKeyConflict(ctx context.Context, q *store.Queries, a Actor, k parsedKey) error {
+	held, err := q.SSHKeyByFingerprint(ctx, k.fingerprint)
+	mayKnow := err == nil && (held.UserID == a.UserID || (a.Role == RoleOrgAdmin && held.OrganizationID == a.OrgID))
+	if seesAllOrgs(a) || mayKnow {
+		return conflict("ssh_key: this key (%s) is already linked to an account", k.fingerprint)
+	}
+	return conflict("ssh_key: this key can't be added (use another key, or ask a system admin if it should move from another account)")
 }
 
 // keyOwner resolves whose keys an operation is about: the actor's own when
@@ -91,6 +104,9 @@ func (s *Service) AddSSHKey(ctx context.Context, a Actor, email, keyLine string)
 	if err != nil {
 		return SSHKey{}, err
 	}
+	if err := s.requireUniquenessProbeAllowed(a); err != nil {
+		return SSHKey{}, err
+	}
 	var out SSHKey
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
 		u, err := s.keyOwner(ctx, tx.Queries, a, email)
@@ -108,6 +124,9 @@ func (s *Service) AddSSHKey(ctx context.Context, a Actor, email, keyLine string)
 		out = SSHKey{Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment, UserEmail: u.Email, CreatedAt: s.now().UTC()}
 		return nil
 	})
+	if errors.Is(err, ErrConflict) {
+		s.countUniquenessProbe(a)
+	}
 	return out, err
 }
 

@@ -79,6 +79,13 @@ func (s *Service) SyncSystemOrg(ctx context.Context, a Actor, env config.System)
 	for _, c := range changes {
 		s.log.Info("system organization synced from environment", "change", c.String())
 	}
+	// SIGNUP_SECRET_KEY is the system admin's own choice, set where the
+	// process is deployed: a key weaker than the rule for chosen keys still
+	// works, so that an upgrade doesn't refuse to start, but every start
+	// says so.
+	if k := env.SignupSecretKey; k != nil && *k != "" && !strongSignupKey(*k) {
+		s.log.Warn("SIGNUP_SECRET_KEY is easy to guess; use at least 16 characters, at least 8 of them different, with no runs like aaaa or 1234 (for example the output of: openssl rand -base64 24 | tr -d '+/=')")
+	}
 	s.mu.Lock()
 	s.managed = env.ManagedFields()
 	s.mu.Unlock()

@@ -148,6 +148,9 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in CreateUserInput) (
 			return CreateUserResult{}, err
 		}
 	}
+	if err := s.requireUniquenessProbeAllowed(a); err != nil {
+		return CreateUserResult{}, err
+	}
 	var res CreateUserResult
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
 		o, err := s.orgForAdmin(ctx, tx.Queries, a, in.OrgSlug)
@@ -160,7 +163,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in CreateUserInput) (
 		u, err := tx.CreateUser(ctx, store.User{OrganizationID: o.ID, Email: email, Name: name,
 			PasswordHash: hash, Role: role, Enabled: true})
 		if errors.Is(err, store.ErrConflict) {
-			return conflict("email: %s is already registered", email)
+			return emailConflict(ctx, tx.Queries, a, email)
 		} else if err != nil {
 			return err
 		}
@@ -175,7 +178,24 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in CreateUserInput) (
 		res = CreateUserResult{User: userView(u, o.Slug), Password: generated}
 		return nil
 	})
+	if errors.Is(err, ErrConflict) {
+		s.countUniquenessProbe(a)
+	}
 	return res, err
+}
+
+// emailConflict answers a new account whose email is taken. Attack: user
+// create answered "already registered" for another org's user while user
+// show answered "not found", so an org admin could test which addresses
+// had accounts elsewhere. Only an actor who may see that account (a system
+// admin, or an admin of its org) is told it exists; everyone else gets the
+// answer that uniqueness needs, and such answers are limited per person.
+func emailConflict(ctx context.Context, q *store.Queries, a Actor, email string) error {
+	u, err := q.UserByEmail(ctx, email)
+	if seesAllOrgs(a) || (err == nil && a.Role == RoleOrgAdmin && u.OrganizationID == a.OrgID) {
+		return conflict("email: %s is already registered", email)
+	}
+	return conflict("email: can't be used for a new account (choose another address, or ask a system admin if the person already has an account)")
 }
 
 // checkMaxUsers enforces limits.max_users of an org.

@@ -153,7 +153,7 @@ func (c *cli) orgCreateCommand() *cobra.Command {
 	f.StringVar(&admin.Email, "admin-email", "", "the admin: a user of the system org, or a new user")
 	f.StringVar(&admin.Name, "admin-name", "", "name of a new admin user")
 	f.StringVar(&admin.SSHKey, "admin-ssh-key", "", "SSH public key of the admin (\"ssh-ed25519 AAAA…\")")
-	f.StringVar(&in.SignupKey, "signup-key", "", "signup key (8-64 characters of A-Z a-z 0-9 - _)")
+	f.StringVar(&in.SignupKey, "signup-key", "", "signup key (16-64 characters of A-Z a-z 0-9 - _, at least 8 different, no runs like aaaa or 1234)")
 	f.BoolVar(&in.CopySystemProviders, "copy-system-providers", false, "start with the system org's providers, API keys included")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd

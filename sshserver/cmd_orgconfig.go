@@ -25,9 +25,10 @@ func (c *cli) orgConfigGetCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get SLUG",
 		Short: "Print an organization's config as JSON, secrets masked",
-		Long: "Print an organization's config as JSON. Secrets (API keys, tokens) are masked unless\n" +
-			"--with-secrets is given, which is audited. A masked secret written back with\n" +
-			"`org config set` keeps the stored value.",
+		Long: "Print an organization's config as JSON. Secrets (API keys, tokens, credentials inside\n" +
+			"URLs) are masked unless --with-secrets is given, which is audited. Credentials the\n" +
+			"platform provided (\"api_key_source\": \"system\") stay masked for org admins: they can be\n" +
+			"used, not read. A masked secret written back with `org config set` keeps the stored value.",
 		Example: c.example("SSH org config get acme > acme.json"),
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -132,10 +132,12 @@ func (c *cli) signupSetKeyCommand() *cobra.Command {
 	var org string
 	cmd := &cobra.Command{
 		Use:   "set-key KEY",
-		Short: "Set the signup key: 8-64 characters of A-Z a-z 0-9 - _, unique across organizations",
-		Long: "Set the signup key: 8-64 characters of A-Z, a-z, 0-9, - and _, not starting or ending\n" +
-			"with - or _, and not used by another organization. The old key stops working at once.",
-		Example: c.example("SSH signup set-key acme-fall-2026"),
+		Short: "Set a chosen signup key: 16-64 characters of A-Z a-z 0-9 - _, hard to guess",
+		Long: "Set a chosen signup key: 16-64 characters of A-Z, a-z, 0-9, - and _, not starting or\n" +
+			"ending with - or _, at least 8 of them different, no runs like aaaa or 1234, and not\n" +
+			"usable already. The old key stops working at once. Attempts are audited and limited to\n" +
+			"10 an hour per person; signup rotate generates a strong key instead.",
+		Example: c.example("SSH signup set-key Fall26-acme-Qx7mLp2w"),
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.signupRun(cmd, org, func(ctx context.Context, slug string) (service.Signup, error) {

@@ -66,8 +66,8 @@ func TestSignupCommands(t *testing.T) {
 	if s.Key == "" || s.Key == key || !strings.HasSuffix(s.URL, "/signup?key="+s.Key) {
 		t.Fatalf("rotate --json = %+v", s)
 	}
-	r = e.run(t, e.acmeAdmin, "", "signup", "set-key", "acme-fall-2026").wantOK(t)
-	wantLines(t, r, `^Signup key set; the old one no longer works\.$`, `^key:\s+acme-fall-2026$`)
+	r = e.run(t, e.acmeAdmin, "", "signup", "set-key", "acme-fall-2026-Xq7").wantOK(t)
+	wantLines(t, r, `^Signup key set; the old one no longer works\.$`, `^key:\s+acme-fall-2026-Xq7$`)
 
 	// Off again: the key stays.
 	r = e.run(t, e.acmeAdmin, "", "signup", "disable").wantOK(t)
@@ -76,7 +76,7 @@ func TestSignupCommands(t *testing.T) {
 	// A system admin names the org, lamb included: a default would change
 	// the system org's signup by accident.
 	r = e.run(t, e.admin, "", "signup", "show", "--org", "acme", "--reveal").wantOK(t)
-	if printedKey(t, r) != "acme-fall-2026" {
+	if printedKey(t, r) != "acme-fall-2026-Xq7" {
 		t.Fatalf("system admin's show --org acme:\n%s", r.stdout)
 	}
 	for _, args := range [][]string{{"show"}, {"enable"}, {"disable"}, {"set-key", "lamb-key-2026"}, {"rotate"}, {"rotate", "--org", " "}} {
@@ -104,7 +104,7 @@ func TestSignupCommands(t *testing.T) {
 func TestSignupCommandsDenied(t *testing.T) {
 	t.Parallel()
 	e := newTwoOrgs(t)
-	e.run(t, e.acmeAdmin, "", "signup", "set-key", "acme-fall-2026").wantOK(t)
+	e.run(t, e.acmeAdmin, "", "signup", "set-key", "acme-fall-2026-Xq7").wantOK(t)
 	commands := [][]string{
 		{"signup", "show"},
 		{"signup", "show", "--reveal"},
@@ -119,20 +119,20 @@ func TestSignupCommandsDenied(t *testing.T) {
 		// Another org is not found for an org admin, the same as no org.
 		for _, org := range []string{"acme", "nosuch"} {
 			r := e.run(t, e.globexAdmin, "", append(args, "--org", org)...).wantFail(t, 1, `organization "`+org+`" not found`)
-			if strings.Contains(r.stderr, "permission") || strings.Contains(r.stderr, "acme-fall-2026") || r.stdout != "" {
+			if strings.Contains(r.stderr, "permission") || strings.Contains(r.stderr, "acme-fall-2026-Xq7") || r.stdout != "" {
 				t.Fatalf("%v --org %s: stdout %q, stderr %q", args, org, r.stdout, r.stderr)
 			}
 		}
 	}
 	// acme is as it was.
 	r := e.run(t, e.admin, "", "signup", "show", "--org", "acme", "--reveal").wantOK(t)
-	wantLines(t, r, `^signup:\s+disabled$`, `^key:\s+acme-fall-2026$`)
+	wantLines(t, r, `^signup:\s+disabled$`, `^key:\s+acme-fall-2026-Xq7$`)
 
 	// Bad keys name the field; another org's key is taken without saying whose.
 	for _, bad := range []string{"short", "has space", "trailing-", "a;b;c;d;e"} {
 		e.run(t, e.acmeAdmin, "", "signup", "set-key", bad).wantFail(t, 1, "signup_key:")
 	}
-	r = e.run(t, e.globexAdmin, "", "signup", "set-key", "acme-fall-2026").wantFail(t, 1, "signup_key:", "already in use")
+	r = e.run(t, e.globexAdmin, "", "signup", "set-key", "acme-fall-2026-Xq7").wantFail(t, 1, "signup_key:", "choose another key")
 	if strings.Contains(r.stderr, "acme") {
 		t.Fatalf("conflict names the other org: %q", r.stderr)
 	}
@@ -141,7 +141,7 @@ func TestSignupCommandsDenied(t *testing.T) {
 	legacy := "legacy-signup-2026"
 	e.setSystemEnv(config.System{SignupSecretKey: &legacy})
 	e.run(t, e.admin, "", "org", "sync-system").wantOK(t)
-	e.run(t, e.admin, "", "signup", "set-key", "other-key-2026", "--org", "lamb").wantFail(t, 1, "signup_key:", "SIGNUP_SECRET_KEY")
+	e.run(t, e.admin, "", "signup", "set-key", "other-key-2026-Xq7", "--org", "lamb").wantFail(t, 1, "signup_key:", "SIGNUP_SECRET_KEY")
 	e.run(t, e.admin, "", "signup", "rotate", "--org", "lamb").wantFail(t, 1, "SIGNUP_SECRET_KEY")
 	r = e.run(t, e.admin, "", "signup", "show", "--org", "lamb", "--reveal").wantOK(t)
 	wantLines(t, r, `^key:\s+legacy-signup-2026$`, `^managed by \.env:\s+SIGNUP_SECRET_KEY$`)

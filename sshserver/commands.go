@@ -203,6 +203,7 @@ func errorLine(err error, a service.Actor, command string) (msg string, internal
 		errors.Is(err, service.ErrInvalid),
 		errors.Is(err, service.ErrConflict),
 		errors.Is(err, service.ErrLimit),
+		errors.Is(err, service.ErrRateLimited),
 		errors.Is(err, service.ErrDisabled),
 		errors.Is(err, service.ErrOrgSuspended),
 		errors.Is(err, service.ErrBadCredentials):

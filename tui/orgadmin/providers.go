@@ -516,7 +516,7 @@ func (m *Providers) itemView(s *config.Setup, item string) string {
 			return out + st.Muted.Render("  not configured (enter to set)")
 		}
 		return out + line("URL", kb.URL+m.managedMark(base+"knowledge_base.url")) +
-			line("Token", orDash(kb.APIToken)+m.managedMark(base+"knowledge_base.api_token"))
+			line("Token", orDash(kb.APIToken)+platformMark(st, kb.APITokenSource)+m.managedMark(base+"knowledge_base.api_token"))
 	}
 	title := map[string]string{config.ProviderOpenAI: "OpenAI", config.ProviderOllama: "Ollama"}[item]
 	p := s.Providers[item]
@@ -531,10 +531,19 @@ func (m *Providers) itemView(s *config.Setup, item string) string {
 	out := st.Title.Render(title) + "  " + state +
 		line("Base URL", p.BaseURL+m.managedMark(pp+"base_url"))
 	if item == config.ProviderOpenAI {
-		out += line("API key", orDash(p.APIKey)+m.managedMark(pp+"api_key"))
+		out += line("API key", orDash(p.APIKey)+platformMark(st, p.APIKeySource)+m.managedMark(pp+"api_key"))
 	}
 	return out + line("Models", orDash(strings.Join(p.Models, ", "))+m.managedMark(pp+"models")) +
 		line("Default model", orDash(p.DefaultModel)+m.managedMark(pp+"default_model"))
+}
+
+// platformMark notes a credential the platform handed the org: it can be
+// used, not read, and changing the URL needs a key of the org's own.
+func platformMark(st *tui.Styles, source string) string {
+	if source != config.SourceSystem {
+		return ""
+	}
+	return st.Muted.Render(" (the platform's: usable, not readable; set your own to change the URL)")
 }
 
 func (m *Providers) pickView() string {

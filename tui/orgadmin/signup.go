@@ -151,8 +151,8 @@ func (m *Signup) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			return m, nil
 		case key.Matches(msg, keySetKey):
 			m.form = tui.NewForm(m.c, "Set the signup key",
-				tui.NewField(tui.TextField, "signup_key", "Signup key", "8-64 of A-Z a-z 0-9 - _").
-					WithHint("Keys are unique across all organizations of the platform."))
+				tui.NewField(tui.TextField, "signup_key", "Signup key", "16-64 of A-Z a-z 0-9 - _, 8+ different, no runs like 1234").
+					WithHint("Hard to guess: at least 16 characters, 8 of them different. Keys are unique across the platform; g (generate) makes a strong one."))
 			m.form.SetWidth(m.width)
 			return m, nil
 		case key.Matches(msg, keyRotate):

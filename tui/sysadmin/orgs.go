@@ -272,7 +272,7 @@ func (m *Orgs) newForm() {
 		tui.NewField(tui.TextField, "admin_name", "Admin name", "for a new admin"),
 		tui.NewField(tui.TextField, "ssh_key", "Admin SSH key", "optional: ssh-ed25519 AAAA…"),
 		tui.NewField(tui.PasswordField, "password", "Admin password", "optional; empty with no key → one-time password"),
-		tui.NewField(tui.TextField, "signup_key", "Signup key", "optional, 8-64 of A-Z a-z 0-9 - _"),
+		tui.NewField(tui.TextField, "signup_key", "Signup key", "optional, 16-64 of A-Z a-z 0-9 - _, 8+ different"),
 		tui.NewField(tui.ToggleField, "copy", "Copy system providers", "").
 			WithHint("Copies lamb's provider settings, API key included (audited). Off: the org starts with none."),
 	)
