@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/charmbracelet/log"
-	openai "github.com/sashabaranov/go-openai"
 
 	"lamb/config"
 	"lamb/internal/fakeopenai"
@@ -289,8 +288,10 @@ func TestOrgAdminCannotRedirectCopiedSystemKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := &ChatRequest{ChatCompletionRequest: openai.ChatCompletionRequest{Model: ModelPrefix + itoa(as.ID),
-			Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "hi"}}}}
+		req, err := NewChatRequest([]byte(`{"model":"` + ModelPrefix + itoa(as.ID) + `","messages":[{"role":"user","content":"hi"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := pe.svc.Chat(ctx, caller, req); err != nil {
 			t.Fatalf("completion: %v", err)
 		}
