@@ -29,6 +29,7 @@ type Store struct {
 	*Queries
 	w   *sql.DB
 	r   *sql.DB
+	ws  *stmtCache // the writer's prepared statements
 	now func() time.Time
 }
 
@@ -89,8 +90,8 @@ func Open(path string, opts Options) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 
-	s := &Store{w: w, r: r, now: opts.Now}
-	s.Queries = &Queries{r: r, w: w, now: opts.Now}
+	s := &Store{w: w, r: r, ws: newStmtCache(w), now: opts.Now}
+	s.Queries = &Queries{r: pool{newStmtCache(r)}, w: pool{s.ws}, now: opts.Now}
 	return s, nil
 }
 
@@ -122,11 +123,16 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	// Rolled back unless committed, also when fn panics: the single write
 	// connection must never be left inside an open transaction.
 	defer tx.Rollback()
-	if err := fn(&Tx{&Queries{r: tx, w: tx, now: s.now}}); err != nil {
+	var missed []string
+	q := txStmts{tx: tx, c: s.ws, missed: &missed}
+	if err := fn(&Tx{&Queries{r: q, w: q, now: s.now}}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", mapErr(err))
+	}
+	for _, query := range missed { // the connection is free: prepare them for next time
+		s.ws.prepare(ctx, query)
 	}
 	return nil
 }
