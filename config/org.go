@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"lamb/internal/safetext"
 )
 
 // Provider names an org config may hold.
@@ -240,7 +242,7 @@ func (o *Org) Validate() error {
 	}
 	for _, name := range sortedKeys(o.Setups) {
 		if !setupNameRE.MatchString(name) {
-			return &FieldError{"setups." + name, "setup names are 1-40 characters of a-z, 0-9, - and _, starting with a letter or digit"}
+			return &FieldError{"setups." + safetext.Sanitize(name), "setup names are 1-40 characters of a-z, 0-9, - and _, starting with a letter or digit"}
 		}
 		s := o.Setups[name]
 		if s == nil {
@@ -263,7 +265,7 @@ func (s *Setup) validate(path string) error {
 	for _, name := range sortedKeys(s.Providers) {
 		pp := path + ".providers." + name
 		if !slices.Contains(Providers, name) {
-			return &FieldError{pp, fmt.Sprintf("unknown provider (known: %s)", strings.Join(Providers, ", "))}
+			return &FieldError{path + ".providers." + safetext.Sanitize(name), fmt.Sprintf("unknown provider (known: %s)", strings.Join(Providers, ", "))}
 		}
 		p := s.Providers[name]
 		if p == nil {
@@ -281,15 +283,29 @@ func (s *Setup) validate(path string) error {
 			return &FieldError{path + ".default_provider", fmt.Sprintf("provider %q is not configured in this setup", s.DefaultProvider)}
 		}
 	}
-	if kb := s.KnowledgeBase; kb != nil && kb.URL != "" {
-		if err := checkURL(kb.URL); err != nil {
-			return &FieldError{path + ".knowledge_base.url", err.Error()}
+	if kb := s.KnowledgeBase; kb != nil {
+		if err := checkText(path+".knowledge_base.url", kb.URL); err != nil {
+			return err
+		}
+		if err := checkText(path+".knowledge_base.api_token", kb.APIToken); err != nil {
+			return err
+		}
+		if kb.URL != "" {
+			if err := checkURL(kb.URL); err != nil {
+				return &FieldError{path + ".knowledge_base.url", err.Error()}
+			}
 		}
 	}
 	return nil
 }
 
 func (p *Provider) validate(path string) error {
+	if err := checkText(path+".base_url", p.BaseURL); err != nil {
+		return err
+	}
+	if err := checkText(path+".api_key", p.APIKey); err != nil {
+		return err
+	}
 	if p.BaseURL != "" {
 		if err := checkURL(p.BaseURL); err != nil {
 			return &FieldError{path + ".base_url", err.Error()}
@@ -299,6 +315,11 @@ func (p *Provider) validate(path string) error {
 	}
 	seen := map[string]bool{}
 	for i, m := range p.Models {
+		// Model names are drawn in members' and admins' consoles, and
+		// come from providers' model lists too.
+		if err := checkText(fmt.Sprintf("%s.models[%d]", path, i), m); err != nil {
+			return err
+		}
 		if strings.TrimSpace(m) == "" || m != strings.TrimSpace(m) {
 			return &FieldError{fmt.Sprintf("%s.models[%d]", path, i), "model names can't be empty or have surrounding spaces"}
 		}
@@ -306,6 +327,9 @@ func (p *Provider) validate(path string) error {
 			return &FieldError{fmt.Sprintf("%s.models[%d]", path, i), fmt.Sprintf("model %q is listed twice", m)}
 		}
 		seen[m] = true
+	}
+	if err := checkText(path+".default_model", p.DefaultModel); err != nil {
+		return err
 	}
 	if p.DefaultModel != "" && !seen[p.DefaultModel] {
 		return &FieldError{path + ".default_model", fmt.Sprintf("%q is not in models", p.DefaultModel)}
@@ -328,6 +352,15 @@ func (l Limits) validate(path string) error {
 		if f.v < Unlimited {
 			return &FieldError{path + "." + f.name, fmt.Sprintf("must be -1 (unlimited) or 0 or more, got %d", f.v)}
 		}
+	}
+	return nil
+}
+
+// checkText refuses text that a terminal would act on (escape sequences,
+// C1 controls, bidi overrides), naming the field.
+func checkText(path, s string) error {
+	if err := safetext.Check(s); err != nil {
+		return &FieldError{path, err.Error()}
 	}
 	return nil
 }
