@@ -132,7 +132,7 @@ func (m *Org) Keys() []key.Binding {
 		if m.limits.Capturing() {
 			return m.limits.Keys()
 		}
-		return append(m.limits.Keys(), tui.Bind("esc", "back to "+m.slug))
+		return append(m.limits.Keys(), tui.Bind("esc", "back to "+safetext.Sanitize(m.slug)))
 	}
 	ks := []key.Binding{keyRename, keyLimits, keyConfig, keyAdd, keyRemove, tui.KeyUp, tui.KeyDown}
 	if m.c.Actor.Role == service.RoleSystemAdmin && m.detail != nil && !m.detail.IsSystem {
@@ -378,9 +378,9 @@ func (m *Org) View() string {
 	case orgRenaming, orgAddingAdmin:
 		return m.form.View()
 	case orgEditingConfig:
-		head := " " + st.Title.Render("Config of "+m.slug) + "  " + st.Muted.Render("secrets are masked; leave them as they are to keep them")
+		head := " " + st.Title.Render("Config of "+safetext.Sanitize(m.slug)) + "  " + st.Muted.Render("secrets are masked; leave them as they are to keep them")
 		if m.edErr != "" {
-			head += "\n " + st.Error.Render("✗ "+m.edErr)
+			head += "\n " + st.Error.Render("✗ "+safetext.Sanitize(m.edErr))
 		} else {
 			head += "\n"
 		}
@@ -401,9 +401,9 @@ func (m *Org) View() string {
 	row := func(label, value string) {
 		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-16s", label)) + " " + value + "\n")
 	}
-	status := st.Success.Render(d.Status)
+	status := st.Success.Render(safetext.Sanitize(d.Status))
 	if d.Status != "active" {
-		status = st.Warning.Render(d.Status)
+		status = st.Warning.Render(safetext.Sanitize(d.Status))
 	}
 	title := safetext.Sanitize(d.Name) + st.Muted.Render("  ("+safetext.Sanitize(d.Slug)+")")
 	if d.IsSystem {
