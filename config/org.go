@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"lamb/internal/safetext"
 )
 
 // Provider names an org config may hold.
@@ -239,7 +241,7 @@ func (o *Org) Validate() error {
 	}
 	for _, name := range sortedKeys(o.Setups) {
 		if !setupNameRE.MatchString(name) {
-			return &FieldError{"setups." + name, "setup names are 1-40 characters of a-z, 0-9, - and _, starting with a letter or digit"}
+			return &FieldError{"setups." + safetext.Sanitize(name), "setup names are 1-40 characters of a-z, 0-9, - and _, starting with a letter or digit"}
 		}
 		s := o.Setups[name]
 		if s == nil {
@@ -262,7 +264,7 @@ func (s *Setup) validate(path string) error {
 	for _, name := range sortedKeys(s.Providers) {
 		pp := path + ".providers." + name
 		if !slices.Contains(Providers, name) {
-			return &FieldError{pp, fmt.Sprintf("unknown provider (known: %s)", strings.Join(Providers, ", "))}
+			return &FieldError{path + ".providers." + safetext.Sanitize(name), fmt.Sprintf("unknown provider (known: %s)", strings.Join(Providers, ", "))}
 		}
 		p := s.Providers[name]
 		if p == nil {
@@ -283,9 +285,17 @@ func (s *Setup) validate(path string) error {
 	if kb := s.KnowledgeBase; kb != nil && kb.APITokenSource != "" && kb.APITokenSource != SourceSystem {
 		return &FieldError{path + ".knowledge_base.api_token_source", fmt.Sprintf("must be %q or absent, got %q", SourceSystem, kb.APITokenSource)}
 	}
-	if kb := s.KnowledgeBase; kb != nil && kb.URL != "" {
-		if err := checkURL(kb.URL); err != nil {
-			return &FieldError{path + ".knowledge_base.url", err.Error()}
+	if kb := s.KnowledgeBase; kb != nil {
+		if err := checkText(path+".knowledge_base.url", kb.URL); err != nil {
+			return err
+		}
+		if err := checkText(path+".knowledge_base.api_token", kb.APIToken); err != nil {
+			return err
+		}
+		if kb.URL != "" {
+			if err := checkURL(kb.URL); err != nil {
+				return &FieldError{path + ".knowledge_base.url", err.Error()}
+			}
 		}
 	}
 	return nil
@@ -294,6 +304,12 @@ func (s *Setup) validate(path string) error {
 func (p *Provider) validate(path string) error {
 	if p.APIKeySource != "" && p.APIKeySource != SourceSystem {
 		return &FieldError{path + ".api_key_source", fmt.Sprintf("must be %q or absent, got %q", SourceSystem, p.APIKeySource)}
+	}
+	if err := checkText(path+".base_url", p.BaseURL); err != nil {
+		return err
+	}
+	if err := checkText(path+".api_key", p.APIKey); err != nil {
+		return err
 	}
 	if p.BaseURL != "" {
 		if err := checkURL(p.BaseURL); err != nil {
@@ -304,6 +320,11 @@ func (p *Provider) validate(path string) error {
 	}
 	seen := map[string]bool{}
 	for i, m := range p.Models {
+		// Model names are drawn in members' and admins' consoles, and
+		// come from providers' model lists too.
+		if err := checkText(fmt.Sprintf("%s.models[%d]", path, i), m); err != nil {
+			return err
+		}
 		if strings.TrimSpace(m) == "" || m != strings.TrimSpace(m) {
 			return &FieldError{fmt.Sprintf("%s.models[%d]", path, i), "model names can't be empty or have surrounding spaces"}
 		}
@@ -311,6 +332,9 @@ func (p *Provider) validate(path string) error {
 			return &FieldError{fmt.Sprintf("%s.models[%d]", path, i), fmt.Sprintf("model %q is listed twice", m)}
 		}
 		seen[m] = true
+	}
+	if err := checkText(path+".default_model", p.DefaultModel); err != nil {
+		return err
 	}
 	if p.DefaultModel != "" && !seen[p.DefaultModel] {
 		return &FieldError{path + ".default_model", fmt.Sprintf("%q is not in models", p.DefaultModel)}
@@ -333,6 +357,15 @@ func (l Limits) validate(path string) error {
 		if f.v < Unlimited {
 			return &FieldError{path + "." + f.name, fmt.Sprintf("must be -1 (unlimited) or 0 or more, got %d", f.v)}
 		}
+	}
+	return nil
+}
+
+// checkText refuses text that a terminal would act on (escape sequences,
+// C1 controls, bidi overrides), naming the field.
+func checkText(path, s string) error {
+	if err := safetext.Check(s); err != nil {
+		return &FieldError{path, err.Error()}
 	}
 	return nil
 }

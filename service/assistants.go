@@ -42,8 +42,22 @@ func checkAssistant(in *AssistantInput, cfg *config.Org) error {
 	if utf8.RuneCountInString(in.Description) > maxDescription {
 		return invalid("description", "must be at most %d characters", maxDescription)
 	}
+	if err := checkText("description", in.Description); err != nil {
+		return err
+	}
 	if utf8.RuneCountInString(in.SystemPrompt) > maxSystemPrompt {
 		return invalid("system_prompt", "must be at most %d characters", maxSystemPrompt)
+	}
+	if err := checkLines("system_prompt", in.SystemPrompt); err != nil {
+		return err
+	}
+	// Checked before they are looked up, so that an import, which keeps a
+	// model its provider no longer offers, can't keep one with escapes.
+	if err := checkText("model", in.Model); err != nil {
+		return err
+	}
+	if err := checkText("setup", in.Setup); err != nil {
+		return err
 	}
 	// Written so that NaN, which compares false with everything, fails.
 	if t := in.Temperature; t != nil && !(*t >= 0 && *t <= 2) {

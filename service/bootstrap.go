@@ -36,6 +36,9 @@ func (s *Service) BootstrapAdmins(ctx context.Context, a Actor, keyLines []strin
 	if err != nil {
 		return err
 	}
+	if err := checkText("LAMB_ADMIN_NAME", name); err != nil {
+		return err
+	}
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
 		sys, err := tx.SystemOrg(ctx)
 		if err != nil {

@@ -265,6 +265,9 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 				if !errors.As(err, &ie) || (ie.Field != "provider" && ie.Field != "model") || knownProvider(ea.Provider) != nil {
 					return prefixField(field, err)
 				}
+				if err := checkText(field+"model", ea.Model); err != nil {
+					return err
+				}
 				in.Provider, in.Model = ea.Provider, ea.Model
 			}
 			if _, err := tx.CreateAssistant(ctx, store.Assistant{OrganizationID: o.ID, OwnerUserID: owner.ID, Name: in.Name,

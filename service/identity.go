@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"lamb/store"
@@ -86,6 +85,10 @@ func normalizeEmail(email string) (string, error) {
 	if e == "" {
 		return "", invalid("email", "is required")
 	}
+	// net/mail accepts C1 controls and bidi overrides in the local part.
+	if err := checkText("email", e); err != nil {
+		return "", err
+	}
 	if len(e) > 254 {
 		return "", invalid("email", "is longer than 254 characters")
 	}
@@ -102,8 +105,8 @@ func checkName(field, name string) (string, error) {
 	if l := utf8.RuneCountInString(n); l < 1 || l > 100 {
 		return "", invalid(field, "must be 1-100 characters")
 	}
-	if strings.ContainsFunc(n, unicode.IsControl) {
-		return "", invalid(field, "can't contain control characters")
+	if err := checkText(field, n); err != nil {
+		return "", err
 	}
 	return n, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"lamb/config"
+	"lamb/internal/safetext"
 	"lamb/provider"
 	"lamb/store"
 )
@@ -25,10 +26,13 @@ type testKey struct {
 
 // ProviderCheck is the result of a "test connection".
 type ProviderCheck struct {
-	OK     bool      `json:"ok"`
-	Models []string  `json:"models,omitempty"`
-	Error  string    `json:"error,omitempty"`
-	At     time.Time `json:"at"`
+	OK     bool     `json:"ok"`
+	Models []string `json:"models,omitempty"`
+	// Refused counts the model ids the provider listed that hold control
+	// characters: they are left out of Models, since they can't be stored.
+	Refused int       `json:"refused,omitempty"`
+	Error   string    `json:"error,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // ProviderInput changes one provider of a setup. APIKey nil keeps the
@@ -111,7 +115,16 @@ func (s *Service) TestProvider(ctx context.Context, a Actor, slug, setup, name s
 	tctx, cancel := context.WithTimeout(ctx, testTimeout)
 	defer cancel()
 	models, err := s.providers.ListModels(tctx, provider.Target{Provider: name, BaseURL: p.BaseURL, APIKey: p.APIKey})
-	res := ProviderCheck{OK: err == nil, Models: models, At: s.now().UTC()}
+	res := ProviderCheck{OK: err == nil, At: s.now().UTC()}
+	// Model ids come from a network peer: one carrying an escape sequence
+	// is left out here, and config validation would refuse it anyway.
+	for _, m := range models {
+		if safetext.Check(m) != nil {
+			res.Refused++
+			continue
+		}
+		res.Models = append(res.Models, m)
+	}
 	if err != nil {
 		res.Error = err.Error()
 	}

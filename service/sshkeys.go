@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"lamb/internal/safetext"
 	"lamb/store"
 )
 
@@ -33,6 +34,11 @@ func parseSSHKey(field, line string) (parsedKey, error) {
 	}
 	if len(strings.TrimSpace(string(rest))) > 0 {
 		return parsedKey{}, invalid(field, "holds more than one key; add them one at a time")
+	}
+	// The comment is drawn in admins' consoles: an escape sequence in it
+	// would run on their terminal (OSC 52 writes their clipboard).
+	if err := safetext.Check(comment); err != nil {
+		return parsedKey{}, invalid(field, "the comment after the key %v", err)
 	}
 	return parsedKey{
 		key:         k,

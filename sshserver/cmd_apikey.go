@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 )
 
@@ -147,7 +148,7 @@ func (c *cli) apikeyCreateCommand() *cobra.Command {
 				if !k.ExpiresAt.IsZero() {
 					exp = "expires " + k.ExpiresAt.UTC().Format(time.RFC3339)
 				}
-				fmt.Fprintf(w, "Created %s %q (id %d)%s in %s; %s.\n", kind, clean(k.Name), k.ID, owner, k.OrgSlug, exp)
+				fmt.Fprintf(w, "Created %s %q (id %d)%s in %s; %s.\n", kind, safetext.Sanitize(k.Name), k.ID, owner, k.OrgSlug, exp)
 				fmt.Fprintln(w, k.Key)
 			})
 		},

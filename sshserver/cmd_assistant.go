@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 )
 
@@ -133,7 +134,7 @@ func printAssistant(w io.Writer, a service.Assistant) {
 	fields(w, kv...)
 	fmt.Fprintln(w, "system prompt:")
 	for _, line := range strings.Split(strings.ReplaceAll(a.SystemPrompt, "\r\n", "\n"), "\n") {
-		fmt.Fprintln(w, usageIndent+clean(line))
+		fmt.Fprintln(w, usageIndent+safetext.Sanitize(line))
 	}
 }
 
@@ -249,7 +250,7 @@ func (c *cli) assistantCreateCommand() *cobra.Command {
 				return err
 			}
 			return c.show(cmd, a, func(w io.Writer) {
-				fmt.Fprintf(w, "Created assistant %s for %s: %s %s.\n", clean(a.Name), a.Owner, a.Provider, clean(a.LLM))
+				fmt.Fprintf(w, "Created assistant %s for %s: %s %s.\n", safetext.Sanitize(a.Name), a.Owner, a.Provider, safetext.Sanitize(a.LLM))
 				fmt.Fprintf(w, "Callers use the model id %s.\n", a.Model)
 			})
 		},
@@ -304,7 +305,7 @@ func (c *cli) assistantUpdateCommand() *cobra.Command {
 				return err
 			}
 			return c.show(cmd, a, func(w io.Writer) {
-				fmt.Fprintf(w, "Updated assistant %s (%s): %s %s, %s.\n", clean(a.Name), a.Model, a.Provider, clean(a.LLM), enabledText(a.Enabled))
+				fmt.Fprintf(w, "Updated assistant %s (%s): %s %s, %s.\n", safetext.Sanitize(a.Name), a.Model, a.Provider, safetext.Sanitize(a.LLM), enabledText(a.Enabled))
 			})
 		},
 	}
@@ -334,7 +335,7 @@ func (c *cli) assistantEnableCommand(verb string, enable bool) *cobra.Command {
 				return err
 			}
 			return c.show(cmd, a, func(w io.Writer) {
-				fmt.Fprintf(w, "Assistant %s (%s) is %s.\n", clean(a.Name), a.Model, enabledText(a.Enabled))
+				fmt.Fprintf(w, "Assistant %s (%s) is %s.\n", safetext.Sanitize(a.Name), a.Model, enabledText(a.Enabled))
 			})
 		},
 	}
@@ -359,7 +360,7 @@ func (c *cli) assistantDeleteCommand() *cobra.Command {
 					return err
 				}
 				return failf("not deleted: deleting %s (%s) breaks every caller that uses it; its usage history stays. Re-run with --yes to delete",
-					clean(a.Name), a.Model)
+					safetext.Sanitize(a.Name), a.Model)
 			}
 			if err := c.svc.DeleteAssistant(cmd.Context(), c.actor, id); err != nil {
 				return err

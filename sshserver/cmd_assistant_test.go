@@ -75,7 +75,7 @@ func (e *memberOrgs) assistantCount(t *testing.T) int {
 func TestAssistantCreateShowList(t *testing.T) {
 	t.Parallel()
 	e := newMemberOrgs(t)
-	r := e.run(t, e.acmeMember, "You tutor essays.\nBe \x1b[31mkind\x1b[0m.\n", "assistant", "create", "--name", "Essay tutor",
+	r := e.run(t, e.acmeMember, "You tutor essays.\nBe kind.\n", "assistant", "create", "--name", "Essay tutor",
 		"--provider", "openai", "--model", "gpt-4o", "--temperature", "0.3", "--description", "For first years",
 		"--system-prompt-stdin").wantOK(t)
 	m := regexp.MustCompile(`^Created assistant Essay tutor for ana@acme\.example: openai gpt-4o\.\nCallers use the model id (lamb_assistant\.(\d+))\.\n$`).
@@ -85,12 +85,11 @@ func TestAssistantCreateShowList(t *testing.T) {
 	}
 	model, id := m[1], m[2]
 
-	// Both forms of the id; the system prompt whole, its escapes shown
-	// escaped rather than sent to the terminal.
+	// Both forms of the id; the system prompt whole, line by line.
 	for _, ref := range []string{model, id} {
 		r = e.run(t, e.acmeMember, "", "assistant", "show", ref).wantOK(t)
 		for _, want := range []string{"model id:", model, "owner:", acmeMemberEmail, "temperature:", "0.3", "For first years",
-			"setup:", "active setup", "status:", "enabled", "system prompt:\n  You tutor essays.\n  Be \\x1b[31mkind\\x1b[0m.\n"} {
+			"setup:", "active setup", "status:", "enabled", "system prompt:\n  You tutor essays.\n  Be kind.\n"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Fatalf("assistant show %s lacks %q:\n%s", ref, want, r.stdout)
 			}
@@ -101,7 +100,7 @@ func TestAssistantCreateShowList(t *testing.T) {
 	}
 	var a service.Assistant
 	decode(t, e.run(t, e.acmeMember, "", "assistant", "show", id, "--json").wantOK(t), &a)
-	if a.Model != model || a.SystemPrompt != "You tutor essays.\nBe \x1b[31mkind\x1b[0m." || a.LLM != "gpt-4o" || *a.Temperature != 0.3 {
+	if a.Model != model || a.SystemPrompt != "You tutor essays.\nBe kind." || a.LLM != "gpt-4o" || *a.Temperature != 0.3 {
 		t.Fatalf("show --json %+v", a)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"lamb/config"
+	"lamb/internal/safetext"
 )
 
 // limitFlag is one flag of `org limits set` and the field it sets.
@@ -85,7 +86,7 @@ func (c *cli) orgLimitsSetCommand() *cobra.Command {
 				return err
 			}
 			return c.show(cmd, l, func(w io.Writer) {
-				fmt.Fprintf(w, "Limits of %s saved.\n", clean(args[0]))
+				fmt.Fprintf(w, "Limits of %s saved.\n", safetext.Sanitize(args[0]))
 				printLimits(w, l)
 			})
 		},

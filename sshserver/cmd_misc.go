@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 )
 
@@ -22,7 +23,7 @@ func (c *cli) whoamiCommand() *cobra.Command {
 				return err
 			}
 			return c.show(cmd, id, func(w io.Writer) {
-				fmt.Fprintf(w, "%s (%s) — %s of %s\n", clean(id.Name), id.Email, id.Role, id.OrgSlug)
+				fmt.Fprintf(w, "%s (%s) — %s of %s\n", safetext.Sanitize(id.Name), id.Email, id.Role, id.OrgSlug)
 			})
 		},
 	}

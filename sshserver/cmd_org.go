@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"lamb/config"
+	"lamb/internal/safetext"
 	"lamb/service"
 )
 
@@ -137,9 +138,9 @@ func (c *cli) orgCreateCommand() *cobra.Command {
 				return err
 			}
 			return c.show(cmd, res, func(w io.Writer) {
-				fmt.Fprintf(w, "Created organization %s (%s).\n", res.Org.Slug, clean(res.Org.Name))
+				fmt.Fprintf(w, "Created organization %s (%s).\n", res.Org.Slug, safetext.Sanitize(res.Org.Name))
 				if res.Admin != nil {
-					fmt.Fprintf(w, "Admin: %s (%s).\n", res.Admin.Email, clean(res.Admin.Name))
+					fmt.Fprintf(w, "Admin: %s (%s).\n", res.Admin.Email, safetext.Sanitize(res.Admin.Name))
 				}
 				if res.AdminPassword != "" {
 					fmt.Fprintf(w, "One-time password for %s: %s\n", res.Admin.Email, res.AdminPassword)
@@ -274,7 +275,7 @@ func (c *cli) orgSyncSystemCommand() *cobra.Command {
 					return
 				}
 				for _, ch := range changes {
-					fmt.Fprintln(w, clean(ch.String()))
+					fmt.Fprintln(w, safetext.Sanitize(ch.String()))
 				}
 			})
 		},

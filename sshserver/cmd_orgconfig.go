@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"lamb/config"
+	"lamb/internal/safetext"
 )
 
 func (c *cli) orgConfigCommand() *cobra.Command {
@@ -86,7 +87,7 @@ func (c *cli) orgConfigSetCommand() *cobra.Command {
 					fmt.Fprintln(w, "Changed:")
 				}
 				for _, p := range changed {
-					fmt.Fprintln(w, "  "+clean(p))
+					fmt.Fprintln(w, "  "+safetext.Sanitize(p))
 				}
 			})
 		},

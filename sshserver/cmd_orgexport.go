@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 )
 
@@ -72,9 +73,9 @@ func (c *cli) orgImportCommand() *cobra.Command {
 				if dryRun {
 					verb = "Would import (dry run, nothing stored)"
 				}
-				fmt.Fprintf(w, "%s %s: %d users, %d SSH keys, %d assistants.\n", verb, clean(res.Slug), res.Users, res.SSHKeys, res.Assistants)
+				fmt.Fprintf(w, "%s %s: %d users, %d SSH keys, %d assistants.\n", verb, safetext.Sanitize(res.Slug), res.Users, res.SSHKeys, res.Assistants)
 				for _, p := range res.SecretsCleared {
-					fmt.Fprintf(w, "Cleared (masked in the export; set it again): %s\n", clean(p))
+					fmt.Fprintf(w, "Cleared (masked in the export; set it again): %s\n", safetext.Sanitize(p))
 				}
 				if res.Users > 0 && !dryRun {
 					fmt.Fprintln(w, "Users have no password: they sign in with their SSH keys, or reset one with `user reset-password EMAIL`.")

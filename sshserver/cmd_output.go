@@ -10,12 +10,16 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
+
+	"lamb/internal/safetext"
 )
 
-// show prints v as JSON with --json, and as text otherwise.
+// show prints v as JSON with --json, and as text otherwise. Both reach the
+// terminal through the session's safetext.Writer (see runCommand): the C1
+// and bidi characters encoding/json leaves raw come out as JSON escapes,
+// so the JSON decodes to the same values and the terminal obeys none.
 func (c *cli) show(cmd *cobra.Command, v any, text func(w io.Writer)) error {
 	w := cmd.OutOrStdout()
 	if c.json {
@@ -27,7 +31,8 @@ func (c *cli) show(cmd *cobra.Command, v any, text func(w io.Writer)) error {
 	return nil
 }
 
-// table prints aligned columns. Cells are cleaned of control characters.
+// table prints aligned columns. Each cell is one line: a line break or tab
+// in data is shown escaped, so it can't forge rows or break alignment.
 type table struct{ tw *tabwriter.Writer }
 
 func newTable(w io.Writer, header ...string) *table {
@@ -38,39 +43,20 @@ func newTable(w io.Writer, header ...string) *table {
 
 func (t *table) row(cells ...string) {
 	for i, c := range cells {
-		cells[i] = clean(c)
+		cells[i] = safetext.Sanitize(c)
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 }
 
 func (t *table) flush() { _ = t.tw.Flush() }
 
-// fields prints "name:  value" lines, aligned.
+// fields prints "name:  value" lines, aligned, each value on one line.
 func fields(w io.Writer, kv ...string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for i := 0; i+1 < len(kv); i += 2 {
-		fmt.Fprintf(tw, "%s:\t%s\n", kv[i], clean(kv[i+1]))
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[i], safetext.Sanitize(kv[i+1]))
 	}
 	_ = tw.Flush()
-}
-
-// clean makes text from users (names, audit details) safe to print on a
-// terminal: control characters, such as the ESC that starts a terminal
-// escape sequence, are shown escaped instead of being sent raw.
-func clean(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // pageHint says on stderr that a list has more rows than it printed.

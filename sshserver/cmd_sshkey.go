@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"lamb/internal/safetext"
 )
 
 func (c *cli) sshkeyCommand() *cobra.Command {
@@ -91,7 +93,7 @@ func (c *cli) sshkeyRemoveCommand() *cobra.Command {
 				return err
 			}
 			return c.show(cmd, map[string]string{"removed": args[0]}, func(w io.Writer) {
-				fmt.Fprintf(w, "Removed key %s.\n", clean(args[0]))
+				fmt.Fprintf(w, "Removed key %s.\n", safetext.Sanitize(args[0]))
 			})
 		},
 	}

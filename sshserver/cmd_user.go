@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 )
 
@@ -130,7 +131,7 @@ func (c *cli) userCreateCommand() *cobra.Command {
 				return err
 			}
 			return c.show(cmd, res, func(w io.Writer) {
-				fmt.Fprintf(w, "Created user %s (%s) as %s of %s.\n", res.User.Email, clean(res.User.Name), res.User.Role, res.User.OrgSlug)
+				fmt.Fprintf(w, "Created user %s (%s) as %s of %s.\n", res.User.Email, safetext.Sanitize(res.User.Name), res.User.Role, res.User.OrgSlug)
 				printOneTimePassword(w, res.User.Email, res.Password)
 			})
 		},
@@ -196,7 +197,7 @@ func (c *cli) userDeleteCommand() *cobra.Command {
 				return err
 			}
 			return c.show(cmd, map[string]string{"deleted": args[0]}, func(w io.Writer) {
-				fmt.Fprintf(w, "Deleted user %s.\n", clean(args[0]))
+				fmt.Fprintf(w, "Deleted user %s.\n", safetext.Sanitize(args[0]))
 			})
 		},
 	}
@@ -280,8 +281,8 @@ func (c *cli) userResetPasswordCommand() *cobra.Command {
 				OneTimePassword string `json:"one_time_password,omitempty"`
 			}{args[0], generated}
 			return c.show(cmd, out, func(w io.Writer) {
-				fmt.Fprintf(w, "Password of %s reset.\n", clean(args[0]))
-				printOneTimePassword(w, clean(args[0]), generated)
+				fmt.Fprintf(w, "Password of %s reset.\n", safetext.Sanitize(args[0]))
+				printOneTimePassword(w, safetext.Sanitize(args[0]), generated)
 			})
 		},
 	}

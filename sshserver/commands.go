@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/ssh"
 	"github.com/spf13/cobra"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 )
 
@@ -34,24 +35,29 @@ func (h *handler) runCommand(s ssh.Session, actor service.Actor) int {
 	}
 	root.SetArgs(args)
 	root.SetIn(s)
-	root.SetOut(s)
-	root.SetErr(s.Stderr())
+	// Every byte a command prints passes the one sanitizer: data in any
+	// print path (a table, a detail, an error quoting a name) is shown,
+	// never obeyed by the terminal.
+	stdout, stderr := safetext.NewWriter(s), safetext.NewWriter(s.Stderr())
+	defer stdout.Flush()
+	defer stderr.Flush()
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	cmd, err := root.ExecuteContextC(s.Context())
 	if err == nil {
 		return exitOK
 	}
-	stderr := s.Stderr()
 	var re *runError
 	if !errors.As(err, &re) {
 		if cmd == nil {
 			cmd = root
 		}
-		fmt.Fprintf(stderr, "error: %s\n\n%s", clean(err.Error()), cmd.UsageString())
+		fmt.Fprintf(stderr, "error: %s\n\n%s", safetext.Sanitize(err.Error()), cmd.UsageString())
 		return exitUsage
 	}
 	var ue usageError
 	if errors.As(re.err, &ue) {
-		fmt.Fprintf(stderr, "error: %s\n\n%s", clean(ue.msg), cmd.UsageString())
+		fmt.Fprintf(stderr, "error: %s\n\n%s", safetext.Sanitize(ue.msg), cmd.UsageString())
 		return exitUsage
 	}
 	name := strings.TrimPrefix(cmd.CommandPath(), root.CommandPath()+" ")
@@ -59,7 +65,7 @@ func (h *handler) runCommand(s ssh.Session, actor service.Actor) int {
 	if internal && s.Context().Err() == nil { // not a client that went away
 		h.log.Error("ssh command failed", "command", name, "actor", actor.Display(), "err", re.err)
 	}
-	fmt.Fprintln(stderr, clean(msg))
+	fmt.Fprintln(stderr, safetext.Sanitize(msg))
 	return exitFailed
 }
 

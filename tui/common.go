@@ -12,6 +12,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 )
 
@@ -118,7 +119,11 @@ func Status(text string) tea.Cmd { return func() tea.Msg { return StatusMsg{Text
 func Error(err error) tea.Cmd { return func() tea.Msg { return StatusMsg{Err: err} } }
 
 // ErrorText turns a service error into one line that says what to do.
-func ErrorText(err error) string {
+// Errors quote data (a name, a model a provider listed): the line is
+// sanitized, like everything drawn from data.
+func ErrorText(err error) string { return safetext.Sanitize(errorText(err)) }
+
+func errorText(err error) string {
 	var te *service.ThrottledError
 	switch {
 	case err == nil:

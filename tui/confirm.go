@@ -5,6 +5,8 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+
+	"lamb/internal/safetext"
 )
 
 // Choice is one answer of a confirmation: the key that picks it.
@@ -64,7 +66,8 @@ func (c *Confirm) View() string {
 		opts = append(opts, st.Key.Render(o.Key)+" "+o.Label)
 	}
 	opts = append(opts, st.Key.Render("esc")+" cancel")
-	body := st.Warning.Render(c.Title) + "\n\n" + c.Body + "\n\n" + strings.Join(opts, "   ")
+	// Questions name what they are about (an email, an org's name): data.
+	body := st.Warning.Render(safetext.Sanitize(c.Title)) + "\n\n" + safetext.SanitizeLines(c.Body) + "\n\n" + strings.Join(opts, "   ")
 	return st.Box.Width(max(min(c.c.Width-4, 80), 30)).Render(body)
 }
 
@@ -82,5 +85,5 @@ func NewNotice(c *Common, title, body string) *Notice { return &Notice{c: c, Tit
 // View draws the notice.
 func (n *Notice) View() string {
 	st := n.c.Styles
-	return st.Box.Width(max(min(n.c.Width-4, 90), 30)).Render(st.Title.Render(n.Title) + "\n\n" + n.Body + "\n\n" + st.Muted.Render("press enter to close"))
+	return st.Box.Width(max(min(n.c.Width-4, 90), 30)).Render(st.Title.Render(safetext.Sanitize(n.Title)) + "\n\n" + safetext.SanitizeLines(n.Body) + "\n\n" + st.Muted.Render("press enter to close"))
 }

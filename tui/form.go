@@ -7,6 +7,8 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+
+	"lamb/internal/safetext"
 )
 
 // FieldKind is what a form field holds.
@@ -38,7 +40,7 @@ type Field struct {
 func NewField(kind FieldKind, key, label, placeholder string) *Field {
 	ti := textinput.New()
 	ti.Prompt = ""
-	ti.Placeholder = placeholder
+	ti.Placeholder = safetext.Sanitize(placeholder) // may show a masked secret
 	ti.CharLimit = 4096
 	if kind == PasswordField {
 		ti.EchoMode = textinput.EchoPassword
@@ -66,7 +68,8 @@ func (f *Field) WithValue(v string) *Field {
 			}
 		}
 	default:
-		f.input.SetValue(v)
+		// The value is drawn, and what is drawn is what will be saved.
+		f.input.SetValue(safetext.Sanitize(v))
 	}
 	return f
 }
@@ -244,18 +247,18 @@ func (f *Form) Update(msg tea.Msg) (submit, cancel bool, cmd tea.Cmd) {
 func (f *Form) View() string {
 	st := f.c.Styles
 	var b strings.Builder
-	b.WriteString(" " + st.Title.Render(f.Title) + "\n")
+	b.WriteString(" " + st.Title.Render(safetext.Sanitize(f.Title)) + "\n")
 	if f.Intro != "" {
-		b.WriteString(" " + st.Muted.Render(f.Intro) + "\n")
+		b.WriteString(" " + st.Muted.Render(safetext.Sanitize(f.Intro)) + "\n")
 	}
 	b.WriteString("\n")
 	if f.err != "" {
 		b.WriteString(" " + st.Error.Render("✗ "+f.err) + "\n\n")
 	}
 	for i, fl := range f.fields {
-		marker, label := "  ", st.Label.Render(pad(fl.Label, labelWidth))
+		marker, label := "  ", st.Label.Render(pad(safetext.Sanitize(fl.Label), labelWidth))
 		if i == f.focus {
-			marker, label = st.Focused.Render("▸ "), st.Focused.Render(pad(fl.Label, labelWidth))
+			marker, label = st.Focused.Render("▸ "), st.Focused.Render(pad(safetext.Sanitize(fl.Label), labelWidth))
 		}
 		var value string
 		switch fl.Kind {
@@ -267,11 +270,12 @@ func (f *Form) View() string {
 		case ChoiceField:
 			if len(fl.Options) > 3 {
 				// Long lists show the chosen option only: ◂ option ▸ (2/9).
-				value = st.Muted.Render("◂ ") + st.Focused.Render(fl.Value()) + st.Muted.Render(fmt.Sprintf(" ▸  (%d/%d, ←/→)", fl.choice+1, len(fl.Options)))
+				value = st.Muted.Render("◂ ") + st.Focused.Render(safetext.Sanitize(fl.Value())) + st.Muted.Render(fmt.Sprintf(" ▸  (%d/%d, ←/→)", fl.choice+1, len(fl.Options)))
 				break
 			}
 			parts := make([]string, len(fl.Options))
 			for j, o := range fl.Options {
+				o = safetext.Sanitize(o) // options name models and setups
 				if j == fl.choice {
 					parts[j] = st.Focused.Render("(•) " + o)
 				} else {
@@ -286,7 +290,7 @@ func (f *Form) View() string {
 		if fl.err != "" {
 			b.WriteString("   " + pad("", labelWidth) + " " + st.FieldError.Render("↳ "+fl.err) + "\n")
 		} else if fl.Hint != "" && i == f.focus {
-			b.WriteString("   " + pad("", labelWidth) + " " + st.Muted.Render(fl.Hint) + "\n")
+			b.WriteString("   " + pad("", labelWidth) + " " + st.Muted.Render(safetext.Sanitize(fl.Hint)) + "\n")
 		}
 	}
 	return b.String()

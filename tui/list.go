@@ -9,6 +9,8 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+
+	"lamb/internal/safetext"
 )
 
 // Column is a table column: a minimum width, and whether it takes a share
@@ -255,7 +257,7 @@ func (l *List) View() string {
 	if l.filtering {
 		footer += "  " + l.filter.View()
 	} else if l.query != "" {
-		footer += "  filter: " + l.query
+		footer += "  filter: " + safetext.Sanitize(l.query)
 	}
 	b.WriteString(st.Muted.Render(" " + footer))
 	return b.String()
@@ -316,7 +318,7 @@ func (l *List) row(cells []string, widths []int, style lipgloss.Style) string {
 		if i < len(cells) {
 			cell = cells[i]
 		}
-		cell = truncate(cell, w)
+		cell = truncate(safetext.Sanitize(cell), w) // cells hold data: drawn, never obeyed
 		b.WriteString(cell + strings.Repeat(" ", max(w-lipgloss.Width(cell), 0)) + "  ")
 	}
 	return style.Render(strings.TrimRight(b.String(), " ") + strings.Repeat(" ", max(l.width-lipgloss.Width(b.String()), 0)))

@@ -9,6 +9,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+
+	"lamb/internal/safetext"
 )
 
 // Shell is the frame every role's console shares: a header naming the org,
@@ -87,7 +89,7 @@ func (s *Shell) Update(msg tea.Msg) (*Shell, tea.Cmd) {
 		s.layout()
 		return s, nil
 	case StatusMsg:
-		s.status, s.isErr = msg.Text, msg.Err != nil
+		s.status, s.isErr = safetext.Sanitize(msg.Text), msg.Err != nil
 		if msg.Err != nil {
 			s.status = ErrorText(msg.Err)
 		}
@@ -253,12 +255,12 @@ func (s *Shell) View() string {
 	w := max(s.c.Width, 20)
 	a := s.c.Actor
 	org := a.OrgSlug
-	header := st.Brand.Render("lamb") + st.Muted.Render(" · ") + org + st.Muted.Render(" · ") + a.Email + " " + st.Role.Render("("+a.Role.String()+")")
+	header := st.Brand.Render("lamb") + st.Muted.Render(" · ") + safetext.Sanitize(org) + st.Muted.Render(" · ") + safetext.Sanitize(a.Email) + " " + st.Role.Render("("+a.Role.String()+")")
 	tabs := s.tabs(w)
 	var b strings.Builder
 	b.WriteString(st.Header.Render(header) + "\n")
 	if s.Banner != "" {
-		b.WriteString(st.Warning.Render(truncate(" "+s.Banner, w)) + "\n")
+		b.WriteString(st.Warning.Render(truncate(" "+safetext.Sanitize(s.Banner), w)) + "\n")
 	}
 	b.WriteString(lipgloss.JoinHorizontal(lipgloss.Top, tabs...) + "\n")
 	body := s.screens[s.active].View()

@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
 	"lamb/tui/orgadmin"
@@ -138,9 +139,10 @@ func (m *Account) View() string {
 		out = st.Muted.Render(" loading…") + "\n"
 	default:
 		row := func(l, v string) string { return " " + st.Label.Render(fmt.Sprintf("%-14s", l)) + " " + v + "\n" }
-		out = " " + st.Title.Render(m.id.Name) + "\n\n" +
-			row("Email", m.id.Email) + row("Organization", m.id.OrgName+st.Muted.Render(" ("+m.id.OrgSlug+")")) +
-			row("Role", m.id.Role) + row("Signed in with", m.id.Via)
+		id := m.id
+		out = " " + st.Title.Render(safetext.Sanitize(id.Name)) + "\n\n" +
+			row("Email", safetext.Sanitize(id.Email)) + row("Organization", safetext.Sanitize(id.OrgName)+st.Muted.Render(" ("+safetext.Sanitize(id.OrgSlug)+")")) +
+			row("Role", id.Role) + row("Signed in with", safetext.Sanitize(id.Via))
 	}
 	return out + "\n" + m.keys.View()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/bubbles/textarea"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
 )
@@ -359,7 +360,7 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 	m.prompt.SetWidth(max(m.width-6, 20))
 	m.prompt.SetHeight(max(m.height-16, 4))
 	if a != nil {
-		m.prompt.SetValue(a.SystemPrompt)
+		m.prompt.SetValue(safetext.SanitizeLines(a.SystemPrompt))
 	}
 	m.prompt.Blur()
 	m.inPrompt = false

@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
 )
@@ -184,13 +185,14 @@ func (m *Usage) View() string {
 	var b strings.Builder
 	who := "Your assistants"
 	if m.org {
-		who = "Organization " + r.OrgSlug
+		who = "Organization " + safetext.Sanitize(r.OrgSlug)
 	}
 	heading := " " + st.Title.Render(who+", this month") + st.Muted.Render(fmt.Sprintf("  (%s to %s, UTC; by %s)", r.From, r.To, r.By))
 	b.WriteString(ansi.Truncate(heading, w-1, "…") + "\n\n")
 	kw := min(max(w-1-1-usageNumbers, minKeyWidth), maxKeyWidth) // a leading and a trailing column spare
 	line := func(key string, cells ...any) string {
-		return fmt.Sprintf(" %-*s %9v %7v %12v %12v %13v", kw, trunc(key, kw), cells[0], cells[1], cells[2], cells[3], cells[4])
+		// Keys are assistant names and emails: data.
+		return fmt.Sprintf(" %-*s %9v %7v %12v %12v %13v", kw, trunc(safetext.Sanitize(key), kw), cells[0], cells[1], cells[2], cells[3], cells[4])
 	}
 	b.WriteString(st.TableHead.Render(line(strings.ToUpper(r.By[:1])+r.By[1:], "Requests", "Errors", "Prompt tok.", "Compl. tok.", "Tokens")) + "\n")
 	if len(r.Rows) == 0 {

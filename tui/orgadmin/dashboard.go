@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
 )
@@ -76,7 +77,7 @@ func (m *Dashboard) View() string {
 	row := func(label, value string) {
 		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-18s", label)) + " " + value + "\n")
 	}
-	b.WriteString(" " + st.Title.Render(d.Org.Name) + st.Muted.Render("  ("+d.Org.Slug+", "+d.Org.Status+")") + "\n\n")
+	b.WriteString(" " + st.Title.Render(safetext.Sanitize(d.Org.Name)) + st.Muted.Render(safetext.Sanitize("  ("+d.Org.Slug+", "+d.Org.Status+")")) + "\n\n")
 	row("Users", fmt.Sprintf("%d  %s", d.Users, st.Muted.Render(fmt.Sprintf("%d enabled · %d disabled · %d %s", d.EnabledUsers, d.DisabledUsers, d.Admins, tui.YesNo(d.Admins == 1, "admin", "admins")))))
 	row("Assistants", fmt.Sprint(d.Assistants))
 	row("API keys", fmt.Sprint(d.APIKeys))
@@ -84,7 +85,7 @@ func (m *Dashboard) View() string {
 	row("Requests today", fmt.Sprint(d.RequestsToday))
 	b.WriteString("\n " + st.Title.Render("Tokens this month") + "\n")
 	b.WriteString(" " + Bar(m.c, d.TokensThisMonth, d.TokenLimit, min(max(m.width-30, 10), 50)) + "\n")
-	b.WriteString("\n " + st.Title.Render("Providers of setup "+d.ActiveSetup) + "\n")
+	b.WriteString("\n " + st.Title.Render("Providers of setup "+safetext.Sanitize(d.ActiveSetup)) + "\n")
 	if len(d.Providers) == 0 {
 		b.WriteString(" " + st.Warning.Render("no provider configured: assistants can't answer until one is (Providers screen)") + "\n")
 	}
@@ -100,9 +101,9 @@ func (m *Dashboard) View() string {
 		if c := p.LastCheck; c != nil && c.OK {
 			check = st.Success.Render(fmt.Sprintf("test ok %s (%d models)", tui.Ago(c.At), len(c.Models)))
 		} else if c != nil {
-			check = st.Error.Render("test failed " + tui.Ago(c.At) + ": " + c.Error)
+			check = st.Error.Render("test failed " + tui.Ago(c.At) + ": " + safetext.Sanitize(c.Error))
 		}
-		row(p.Name, state+st.Muted.Render(fmt.Sprintf(" · default %s · %d models · ", orDash(p.DefaultModel), p.Models))+check)
+		row(safetext.Sanitize(p.Name), state+st.Muted.Render(fmt.Sprintf(" · default %s · %d models · ", safetext.Sanitize(orDash(p.DefaultModel)), p.Models))+check)
 	}
 	return b.String()
 }

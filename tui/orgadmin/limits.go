@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"lamb/config"
+	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
 )
@@ -191,7 +192,7 @@ func (m *Limits) View() string {
 		"max_assistants": l.MaxAssistants, "max_assistants_per_user": l.MaxAssistantsPerUser,
 	}
 	var b strings.Builder
-	b.WriteString(" " + st.Title.Render("Limits of "+m.slug) + st.Muted.Render("  (e to edit)") + "\n\n")
+	b.WriteString(" " + st.Title.Render("Limits of "+safetext.Sanitize(m.slug)) + st.Muted.Render("  (e to edit)") + "\n\n")
 	for _, f := range limitFields {
 		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-24s", f.label)) + " " + fmt.Sprintf("%-12s", limit(values[f.key])) + " " + st.Muted.Render(f.hint) + "\n")
 	}

@@ -13,6 +13,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"lamb/config"
+	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
 )
@@ -131,7 +132,7 @@ func (m *Org) Keys() []key.Binding {
 		if m.limits.Capturing() {
 			return m.limits.Keys()
 		}
-		return append(m.limits.Keys(), tui.Bind("esc", "back to "+m.slug))
+		return append(m.limits.Keys(), tui.Bind("esc", "back to "+safetext.Sanitize(m.slug)))
 	}
 	ks := []key.Binding{keyRename, keyLimits, keyConfig, keyAdd, keyRemove, tui.KeyUp, tui.KeyDown}
 	if m.c.Actor.Role == service.RoleSystemAdmin && m.detail != nil && !m.detail.IsSystem {
@@ -196,7 +197,10 @@ func (m *Org) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			m.mode = orgViewing
 			return m, tui.Error(msg.err)
 		}
-		m.editor.SetValue(string(msg.cfg.JSON()))
+		// Model names and URLs may hold C1 or bidi characters, which
+		// encoding/json leaves raw; as JSON escapes they are shown, and
+		// saving keeps them as they were.
+		m.editor.SetValue(safetext.SanitizeLines(string(msg.cfg.JSON())))
 		for m.editor.Line() > 0 {
 			m.editor.CursorUp()
 		}
@@ -374,9 +378,9 @@ func (m *Org) View() string {
 	case orgRenaming, orgAddingAdmin:
 		return m.form.View()
 	case orgEditingConfig:
-		head := " " + st.Title.Render("Config of "+m.slug) + "  " + st.Muted.Render("secrets are masked; leave them as they are to keep them")
+		head := " " + st.Title.Render("Config of "+safetext.Sanitize(m.slug)) + "  " + st.Muted.Render("secrets are masked; leave them as they are to keep them")
 		if m.edErr != "" {
-			head += "\n " + st.Error.Render("✗ "+m.edErr)
+			head += "\n " + st.Error.Render("✗ "+safetext.Sanitize(m.edErr))
 		} else {
 			head += "\n"
 		}
@@ -397,11 +401,11 @@ func (m *Org) View() string {
 	row := func(label, value string) {
 		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-16s", label)) + " " + value + "\n")
 	}
-	status := st.Success.Render(d.Status)
+	status := st.Success.Render(safetext.Sanitize(d.Status))
 	if d.Status != "active" {
-		status = st.Warning.Render(d.Status)
+		status = st.Warning.Render(safetext.Sanitize(d.Status))
 	}
-	title := d.Name + st.Muted.Render("  ("+d.Slug+")")
+	title := safetext.Sanitize(d.Name) + st.Muted.Render("  ("+safetext.Sanitize(d.Slug)+")")
 	if d.IsSystem {
 		title += st.Muted.Render("  system organization")
 	}
@@ -410,7 +414,7 @@ func (m *Org) View() string {
 	row("Users", fmt.Sprint(d.Users))
 	row("Assistants", fmt.Sprint(d.Assistants))
 	row("Signup", tui.YesNo(d.SignupEnabled, "enabled", "disabled"))
-	row("Active setup", d.Setup)
+	row("Active setup", safetext.Sanitize(d.Setup))
 	row("Created", d.CreatedAt.Format("2006-01-02 15:04"))
 	b.WriteString("\n " + st.Title.Render("Limits") + "\n")
 	l := d.Limits
@@ -428,7 +432,7 @@ func (m *Org) View() string {
 		}
 		sort.Strings(fields)
 		for _, f := range fields {
-			after.WriteString(" " + st.Muted.Render(fmt.Sprintf("%-48s %s", f, d.Managed[f])) + "\n")
+			after.WriteString(" " + st.Muted.Render(safetext.Sanitize(fmt.Sprintf("%-48s %s", f, d.Managed[f]))) + "\n")
 		}
 	}
 	if len(d.Admins) == 0 {
@@ -445,7 +449,7 @@ func (m *Org) View() string {
 	}
 	for i := from; i < to; i++ {
 		a := d.Admins[i]
-		line := fmt.Sprintf("%-36s %-24s %s", a.Email, a.Name, tui.YesNo(a.Enabled, "enabled", "disabled"))
+		line := safetext.Sanitize(fmt.Sprintf("%-36s %-24s %s", a.Email, a.Name, tui.YesNo(a.Enabled, "enabled", "disabled")))
 		if i == m.admin {
 			b.WriteString(" " + st.Selected.Render(line) + "\n")
 		} else {

@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"lamb/config"
+	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
 )
@@ -207,7 +208,11 @@ func (m *Providers) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			}
 		}
 		m.pickAt, m.mode = 0, provPicking
-		return m, tui.Status(fmt.Sprintf("connected: %d models; pick the ones assistants may use", len(msg.check.Models)))
+		text := fmt.Sprintf("connected: %d models; pick the ones assistants may use", len(msg.check.Models))
+		if n := msg.check.Refused; n > 0 {
+			text += fmt.Sprintf(" (%d more left out: their ids hold control characters)", n)
+		}
+		return m, tui.Status(text)
 	case tea.KeyMsg:
 		return m.key(msg)
 	}
@@ -466,7 +471,7 @@ func (m *Providers) View() string {
 	var b strings.Builder
 	var tabs []string
 	for _, n := range m.cfg.SetupNames() {
-		label := n
+		label := safetext.Sanitize(n)
 		if n == m.cfg.ActiveSetup {
 			label += " (active)"
 		}
@@ -492,7 +497,7 @@ func (m *Providers) View() string {
 		if m.check.OK {
 			b.WriteString(" " + st.Success.Render(fmt.Sprintf("last test of %s: ok, %d models, %s", m.checkOf, len(m.check.Models), tui.Ago(m.check.At))) + "\n")
 		} else {
-			b.WriteString(" " + st.Error.Render("last test of "+m.checkOf+": "+m.check.Error) + "\n")
+			b.WriteString(" " + st.Error.Render("last test of "+m.checkOf+": "+safetext.Sanitize(m.check.Error)) + "\n")
 		}
 	}
 	return b.String()
@@ -500,14 +505,18 @@ func (m *Providers) View() string {
 
 func (m *Providers) managedMark(path string) string {
 	if v, ok := m.managed[path]; ok && m.setup == config.DefaultSetupName {
-		return m.c.Styles.Warning.Render(" (.env: " + v + ")")
+		return m.c.Styles.Warning.Render(" (.env: " + safetext.Sanitize(v) + ")")
 	}
 	return ""
 }
 
 func (m *Providers) itemView(s *config.Setup, item string) string {
 	st := m.c.Styles
-	line := func(l, v string) string { return "\n     " + st.Label.Render(pad(l, 14)) + " " + v }
+	// Values are data (URLs, model names, the masked end of a key); what
+	// follows them (managedMark) is drawn already.
+	line := func(l, v, mark string) string {
+		return "\n     " + st.Label.Render(pad(l, 14)) + " " + safetext.Sanitize(v) + mark
+	}
 	base := "setups." + m.setup + "."
 	if item == "knowledge_base" {
 		out := st.Title.Render("Knowledge base")
@@ -515,8 +524,8 @@ func (m *Providers) itemView(s *config.Setup, item string) string {
 		if kb == nil || kb.URL == "" {
 			return out + st.Muted.Render("  not configured (enter to set)")
 		}
-		return out + line("URL", kb.URL+m.managedMark(base+"knowledge_base.url")) +
-			line("Token", orDash(kb.APIToken)+platformMark(st, kb.APITokenSource)+m.managedMark(base+"knowledge_base.api_token"))
+		return out + line("URL", kb.URL, m.managedMark(base+"knowledge_base.url")) +
+			line("Token", orDash(kb.APIToken), platformMark(st, kb.APITokenSource)+m.managedMark(base+"knowledge_base.api_token"))
 	}
 	title := map[string]string{config.ProviderOpenAI: "OpenAI", config.ProviderOllama: "Ollama"}[item]
 	p := s.Providers[item]
@@ -529,12 +538,12 @@ func (m *Providers) itemView(s *config.Setup, item string) string {
 	}
 	pp := base + "providers." + item + "."
 	out := st.Title.Render(title) + "  " + state +
-		line("Base URL", p.BaseURL+m.managedMark(pp+"base_url"))
+		line("Base URL", p.BaseURL, m.managedMark(pp+"base_url"))
 	if item == config.ProviderOpenAI {
-		out += line("API key", orDash(p.APIKey)+platformMark(st, p.APIKeySource)+m.managedMark(pp+"api_key"))
+		out += line("API key", orDash(p.APIKey), platformMark(st, p.APIKeySource)+m.managedMark(pp+"api_key"))
 	}
-	return out + line("Models", orDash(strings.Join(p.Models, ", "))+m.managedMark(pp+"models")) +
-		line("Default model", orDash(p.DefaultModel)+m.managedMark(pp+"default_model"))
+	return out + line("Models", orDash(strings.Join(p.Models, ", ")), m.managedMark(pp+"models")) +
+		line("Default model", orDash(p.DefaultModel), m.managedMark(pp+"default_model"))
 }
 
 // platformMark notes a credential the platform handed the org: it can be
@@ -549,7 +558,7 @@ func platformMark(st *tui.Styles, source string) string {
 func (m *Providers) pickView() string {
 	st := m.c.Styles
 	var b strings.Builder
-	b.WriteString(" " + st.Title.Render("Models served by "+m.checkOf+" in setup "+m.checkIn) + st.Muted.Render("  (space toggles, enter saves)") + "\n\n")
+	b.WriteString(" " + st.Title.Render(safetext.Sanitize("Models served by "+m.checkOf+" in setup "+m.checkIn)) + st.Muted.Render("  (space toggles, enter saves)") + "\n\n")
 	models := m.check.Models
 	if len(models) == 0 {
 		b.WriteString(" " + st.Muted.Render("the provider lists no models") + "\n")
@@ -560,7 +569,7 @@ func (m *Providers) pickView() string {
 		if m.picked[models[i]] {
 			box = st.Success.Render("[x]")
 		}
-		line := box + " " + models[i]
+		line := box + " " + safetext.Sanitize(models[i]) // ids a network peer sent
 		if i == m.pickAt {
 			line = st.Focused.Render("▸ ") + line
 		} else {

@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
 )
@@ -191,15 +192,15 @@ func (m *Signup) View() string {
 	row("Status", tui.YesNo(i.Enabled, st.Success.Render("enabled"), st.Muted.Render("disabled")))
 	switch {
 	case i.Key != "":
-		row("Key", i.Key)
-		row("Link", i.URL)
+		row("Key", safetext.Sanitize(i.Key))
+		row("Link", safetext.Sanitize(i.URL))
 	case i.HasKey:
 		row("Key", st.Muted.Render("•••••••• (v reveals it)"))
 	default:
 		row("Key", st.Muted.Render("none yet (enabling signup generates one)"))
 	}
 	if i.Managed != "" {
-		row("", st.Warning.Render("the key is managed by .env ("+i.Managed+")"))
+		row("", st.Warning.Render("the key is managed by .env ("+safetext.Sanitize(i.Managed)+")"))
 	}
 	if i.Enabled && i.Key != "" {
 		b.WriteString("\n " + st.Muted.Render("Hand out the link; the form works in any browser and phone.") + "\n")

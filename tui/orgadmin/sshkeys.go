@@ -6,6 +6,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
 )
@@ -188,7 +189,7 @@ func (m *SSHKeys) View() string {
 	if who == "" {
 		who = "your account"
 	}
-	out := " " + st.Title.Render("SSH keys of "+who) + "\n\n"
+	out := " " + st.Title.Render("SSH keys of "+safetext.Sanitize(who)) + "\n\n"
 	switch {
 	case m.err != nil:
 		return out + " " + st.Error.Render(tui.ErrorText(m.err))
@@ -198,13 +199,16 @@ func (m *SSHKeys) View() string {
 		return out + st.Muted.Render(" no keys: press a to add one")
 	}
 	for i, k := range m.keys {
-		line := k.Fingerprint
+		// Comments come from whoever added the key (signup, sign-in):
+		// drawn, never obeyed.
+		fp := safetext.Sanitize(k.Fingerprint)
+		line := fp
 		if k.Fingerprint == m.c.Actor.Via {
 			line += st.Success.Render("  (this session)")
 		}
-		line += "  " + st.Muted.Render("last used "+tui.Ago(k.LastUsedAt)) + "  " + st.Muted.Render(k.Comment)
+		line += "  " + st.Muted.Render("last used "+tui.Ago(k.LastUsedAt)) + "  " + st.Muted.Render(safetext.Sanitize(k.Comment))
 		if i == m.cursor {
-			line = st.Selected.Render(k.Fingerprint) + line[len(k.Fingerprint):]
+			line = st.Selected.Render(fp) + line[len(fp):]
 		}
 		out += " " + line + "\n"
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"lamb/config"
+	"lamb/internal/safetext"
 	"lamb/tui"
 )
 
@@ -82,7 +83,7 @@ func (m *System) View() string {
 				b.WriteString(" " + st.Muted.Render(fmt.Sprintf("… %d more", len(m.changes)-i)) + "\n")
 				break
 			}
-			b.WriteString(m.cut(" "+st.Success.Render("•")+" "+c.String()) + "\n")
+			b.WriteString(m.cut(" "+st.Success.Render("•")+" "+safetext.Sanitize(c.String())) + "\n")
 		}
 	}
 	managed := m.c.Svc.ManagedFields()
@@ -101,7 +102,7 @@ func (m *System) View() string {
 			b.WriteString(" " + st.Muted.Render(fmt.Sprintf("… %d more", len(fields)-i)) + "\n")
 			break
 		}
-		b.WriteString(m.cut(fmt.Sprintf(" %-24s %s", managed[f], st.Muted.Render(f))) + "\n")
+		b.WriteString(m.cut(fmt.Sprintf(" %-24s %s", safetext.Sanitize(managed[f]), st.Muted.Render(safetext.Sanitize(f)))) + "\n")
 	}
 	return b.String()
 }
