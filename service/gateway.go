@@ -47,16 +47,17 @@ type Caller struct {
 	Personal bool
 }
 
-// Authenticate resolves a bearer API key. Results are cached for a second,
-// so revocations and suspensions take effect within a second while a
-// request costs no database round trip.
+// Authenticate resolves a bearer API key. Results are cached until the
+// key, its user or its org changes (see cache), so a request costs no
+// database round trip while revocations and suspensions take effect at
+// once (within a second for another lamb process's changes).
 func (s *Service) Authenticate(ctx context.Context, key string) (Caller, error) {
 	if !looksLikeAPIKey(key) {
 		return Caller{}, errInvalidKey
 	}
 	now := s.now()
 	hash := HashAPIKey(key)
-	k, err := s.keys.get(hash, now, func() (store.APIKeyWithOwner, error) {
+	k, err := s.keys.get(hash, func() (store.APIKeyWithOwner, error) {
 		ctx, cancel := loadContext(ctx)
 		defer cancel()
 		k, err := s.st.APIKeyByHash(ctx, hash)
@@ -121,8 +122,7 @@ type routedAssistant struct {
 }
 
 func (s *Service) routeAssistant(ctx context.Context, id int64) (routedAssistant, error) {
-	now := s.now()
-	return s.assistants.get(id, now, func() (routedAssistant, error) {
+	return s.assistants.get(id, func() (routedAssistant, error) {
 		ctx, cancel := loadContext(ctx)
 		defer cancel()
 		a, err := s.st.AssistantByID(ctx, id)
@@ -148,9 +148,9 @@ type orgConfigEntry struct {
 	active bool
 }
 
-// orgConfig returns an org's decrypted config, cached like keys.
+// orgConfig returns an org's config, decrypted once and cached like keys.
 func (s *Service) orgConfig(ctx context.Context, orgID int64) (*config.Org, string, bool, error) {
-	e, err := s.orgConfigs.get(orgID, s.now(), func() (orgConfigEntry, error) {
+	e, err := s.orgConfigs.get(orgID, func() (orgConfigEntry, error) {
 		ctx, cancel := loadContext(ctx)
 		defer cancel()
 		o, err := s.st.OrgByID(ctx, orgID)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/log"
@@ -55,9 +56,12 @@ type Service struct {
 
 	// The gateway's caches, limits and usage writer.
 	providerTimeout time.Duration
-	keys            *ttlCache[string, store.APIKeyWithOwner]
-	assistants      *ttlCache[int64, routedAssistant]
-	orgConfigs      *ttlCache[int64, orgConfigEntry]
+	keys            *cache[string, store.APIKeyWithOwner]
+	assistants      *cache[int64, routedAssistant]
+	orgConfigs      *cache[int64, orgConfigEntry]
+	changesSeen     atomic.Int64 // the change counter when the caches were last checked
+	stopWatching    chan struct{}
+	closeOnce       sync.Once
 	limits          *limiter
 	usage           *usageWriter
 	refusals        *refusalSampler
@@ -83,7 +87,7 @@ func New(d Deps) *Service {
 	if d.ProviderTimeout == 0 {
 		d.ProviderTimeout = 120 * time.Second
 	}
-	return &Service{
+	s := &Service{
 		st: d.Store, box: d.Box, log: d.Logger, now: d.Now,
 		systemEnv: d.SystemEnv, publicURL: d.PublicURL, providers: d.Providers,
 		signIns: newThrottle(), signups: newWindow(signupPerMinute, signupWindow),
@@ -92,14 +96,21 @@ func New(d Deps) *Service {
 		uniqueness:    newWindow(uniquenessProbes, uniquenessWindow),
 		managed:       map[string]string{}, tests: map[testKey]ProviderCheck{},
 		providerTimeout: d.ProviderTimeout,
-		keys:            newTTLCache[string, store.APIKeyWithOwner](cacheTTL, 100_000, isAnswer),
-		assistants:      newTTLCache[int64, routedAssistant](cacheTTL, 100_000, isAnswer),
-		orgConfigs:      newTTLCache[int64, orgConfigEntry](cacheTTL, 10_000, isAnswer),
+		keys:            newCache[string, store.APIKeyWithOwner](200_000, isAnswer),
+		assistants:      newCache[int64, routedAssistant](200_000, isAnswer),
+		orgConfigs:      newCache[int64, orgConfigEntry](20_000, isAnswer),
+		stopWatching:    make(chan struct{}),
 		limits:          newLimiter(),
 		usage:           newUsageWriter(d.Store, d.Logger),
 		refusals:        newRefusalSampler(),
 		keyTouched:      map[int64]time.Time{},
 	}
+	// The caches follow the database's change counter: at once after this
+	// process's writes, within changePoll for other processes'.
+	s.syncCaches(context.Background())
+	d.Store.OnCommit(s.syncCaches)
+	go s.watchChanges(s.stopWatching)
+	return s
 }
 
 // isAnswer tells the gateway caches which errors are facts to remember:
@@ -108,13 +119,10 @@ func isAnswer(err error) bool {
 	return errors.Is(err, store.ErrNotFound) || errors.Is(err, errInvalidKey)
 }
 
-// cacheTTL is how long the gateway trusts what it read: a revoked key or a
-// suspended org stops working within this time.
-const cacheTTL = time.Second
-
 // Close flushes the usage events still queued. Call it after the HTTP
 // server has stopped taking requests.
 func (s *Service) Close() {
+	s.closeOnce.Do(func() { close(s.stopWatching) })
 	s.usage.close()
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -31,6 +32,9 @@ type Store struct {
 	r   *sql.DB
 	ws  *stmtCache // the writer's prepared statements
 	now func() time.Time
+	// onCommit runs after each committed write transaction (OnCommit).
+	hooksMu  sync.Mutex
+	onCommit []func(ctx context.Context)
 }
 
 // Options tune Open.
@@ -134,6 +138,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	for _, query := range missed { // the connection is free: prepare them for next time
 		s.ws.prepare(ctx, query)
 	}
+	s.committed(ctx)
 	return nil
 }
 
