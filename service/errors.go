@@ -21,6 +21,12 @@ var (
 	// ErrShuttingDown is the cause with which requests still running when
 	// the server stops are cancelled.
 	ErrShuttingDown = errors.New("the server is shutting down; retry in a moment")
+	// ErrBusy says every password-hashing slot is taken and the short
+	// queue for them is full: the caller should retry in a moment.
+	ErrBusy = errors.New("the server is busy; try again in a moment")
+	// ErrUnavailable says the database didn't answer within the bound on
+	// the lookups that decide who a session is.
+	ErrUnavailable = errors.New("the server can't reach its database; try again in a moment")
 )
 
 // InvalidError names the field of an input that is wrong and the rule it

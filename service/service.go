@@ -34,6 +34,12 @@ type Deps struct {
 	// ProviderTimeout bounds a provider's silence: the wait for its
 	// answer, and each gap between streamed chunks. 120 s when zero.
 	ProviderTimeout time.Duration
+	// HashGate bounds the password hashing in progress; nil: 4 at once,
+	// 8 more waiting up to 2 s.
+	HashGate *HashGate
+	// LookupTimeout bounds the database work of resolving an SSH session's
+	// identity and of signing in; 5 s when zero.
+	LookupTimeout time.Duration
 }
 
 // Service is the application. It is safe for concurrent use.
@@ -45,9 +51,11 @@ type Service struct {
 	systemEnv func() (config.System, error)
 	publicURL string
 	providers *provider.Clients
-	signIns   *throttle
+	signIns   signInLimits
 	// signups limits signup attempts per address, signupKeys per key.
 	signups, signupKeys *window
+	hashes              *HashGate
+	lookupTimeout       time.Duration
 
 	// The gateway's caches, limits and usage writer.
 	providerTimeout time.Duration
@@ -78,10 +86,16 @@ func New(d Deps) *Service {
 	if d.ProviderTimeout == 0 {
 		d.ProviderTimeout = 120 * time.Second
 	}
+	if d.HashGate == nil {
+		d.HashGate = NewHashGate(defaultHashSlots, defaultHashQueue, defaultHashWait)
+	}
+	if d.LookupTimeout == 0 {
+		d.LookupTimeout = defaultLookupTimeout
+	}
 	return &Service{
 		st: d.Store, box: d.Box, log: d.Logger, now: d.Now,
 		systemEnv: d.SystemEnv, publicURL: d.PublicURL, providers: d.Providers,
-		signIns: newThrottle(), signups: newWindow(signupPerMinute, signupWindow),
+		signIns: newSignInLimits(), hashes: d.HashGate, lookupTimeout: d.LookupTimeout, signups: newWindow(signupPerMinute, signupWindow),
 		signupKeys: newWindow(signupPerMinute, signupWindow), managed: map[string]string{}, tests: map[testKey]ProviderCheck{},
 		providerTimeout: d.ProviderTimeout,
 		keys:            newTTLCache[string, store.APIKeyWithOwner](cacheTTL, 100_000, isAnswer),
