@@ -56,10 +56,13 @@ type HashGate struct {
 	runs          atomic.Int64 // runs started
 }
 
-// Default HashGate: 4 slots are 76 MiB of argon2 memory at most.
+// Default HashGate: 4 slots are 76 MiB of argon2 memory at most. A
+// waiting caller costs no hash memory, so the queue is room for a
+// classroom signing up at once (about 70 runs a second on 2 cores), and
+// the wait bounds how long one may take.
 const (
 	defaultHashSlots = 4
-	defaultHashQueue = 8
+	defaultHashQueue = 32
 	defaultHashWait  = 2 * time.Second
 )
 

@@ -35,7 +35,7 @@ type Deps struct {
 	// answer, and each gap between streamed chunks. 120 s when zero.
 	ProviderTimeout time.Duration
 	// HashGate bounds the password hashing in progress; nil: 4 at once,
-	// 8 more waiting up to 2 s.
+	// 32 more waiting up to 2 s.
 	HashGate *HashGate
 	// LookupTimeout bounds the database work of resolving an SSH session's
 	// identity and of signing in; 5 s when zero.
