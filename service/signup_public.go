@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"strings"
 	"time"
 
 	"lamb/config"
+	"lamb/internal/connlimit"
 	"lamb/store"
 )
 
@@ -167,19 +167,7 @@ func (s *Service) signupOrg(ctx context.Context, q *store.Queries, keyHash strin
 // ErrEmailTaken says an account with that email exists.
 var ErrEmailTaken = &conflictError{"email: an account with this email already exists; sign in instead, or ask your admin to reset your password"}
 
-// clientKey groups IPv6 clients by /64, since one host usually holds a
-// whole /64; IPv4 clients by address.
-func clientKey(remote string) string {
-	ap, err := netip.ParseAddrPort(remote)
-	var addr netip.Addr
-	if err == nil {
-		addr = ap.Addr()
-	} else if addr, err = netip.ParseAddr(remote); err != nil {
-		return remote
-	}
-	if addr.Is6() && !addr.Is4In6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.Unmap().String()
-}
+// clientKey is the client an address belongs to, for rate limits: IPv6
+// clients by /64, since one host usually holds a whole /64; IPv4 clients
+// by address.
+func clientKey(remote string) string { return connlimit.ClientKey(remote) }
