@@ -162,9 +162,10 @@ func TestParallelSignInsAreBoundedByHashGate(t *testing.T) {
 	t.Logf("%d of %d parallel sign-ins were told the server is busy", busy, n)
 }
 
-// Sign-in throttled per source address: one address may make
-// signInPerMinute attempts a minute, whatever keys and emails it uses; an
-// IPv6 client counts by its /64.
+// Sign-in throttled per source address: one address (an IPv6 client by
+// its /64) may fail signInAddrFailures times in the window, whatever keys
+// and emails it uses, and make signInPerMinute attempts a minute, which
+// bounds the hashing it can ask for.
 func TestSignInThrottledPerSourceAddress(t *testing.T) {
 	e, _ := signInEnv(t)
 	ctx := context.Background()
@@ -172,24 +173,21 @@ func TestSignInThrottledPerSourceAddress(t *testing.T) {
 		_, err := e.svc.SignIn(ctx, SignInInput{Key: freshKey(t), Email: email, Password: password, RemoteAddr: addr})
 		return err
 	}
-	for i := range signInPerMinute {
+	for i := range signInAddrFailures {
 		if err := try(fmt.Sprintf("198.51.100.7:%d", 1000+i), fmt.Sprintf("spray%d@acme.edu", i), "guess-1234"); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("attempt %d: %v", i+1, err)
 		}
 	}
 	var te *ThrottledError
 	if err := try("198.51.100.7:2000", "m@acme.edu", "member-pass-1"); !errors.As(err, &te) {
-		t.Fatalf("attempt past the limit, right password: %v, want *ThrottledError", err)
-	}
-	if _, err := e.svc.ActorForSSHKey(ctx, "nothing"); !errors.Is(err, ErrNotFound) {
-		t.Fatal(err)
+		t.Fatalf("past the failures of an address, right password: %v, want *ThrottledError", err)
 	}
 	// Another address is not paused.
 	if err := try("198.51.100.8:2000", "m@acme.edu", "member-pass-1"); err != nil {
 		t.Fatalf("another address: %v", err)
 	}
 	// IPv6: the whole /64 is one client.
-	for i := range signInPerMinute {
+	for i := range signInAddrFailures {
 		if err := try(fmt.Sprintf("[2001:db8:1:2::%x]:22", i+1), fmt.Sprintf("v6-%d@acme.edu", i), "guess-1234"); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("v6 attempt %d: %v", i+1, err)
 		}
@@ -197,10 +195,24 @@ func TestSignInThrottledPerSourceAddress(t *testing.T) {
 	if err := try("[2001:db8:1:2:ffff::1]:22", "admin@acme.edu", "password-1"); !errors.As(err, &te) {
 		t.Fatalf("same /64: %v, want *ThrottledError", err)
 	}
-	// A minute later the address may try again.
-	e.now = e.now.Add(time.Minute)
+	e.now = e.now.Add(signInWindow)
 	if err := try("198.51.100.7:2001", "admin@acme.edu", "password-1"); err != nil {
-		t.Fatalf("after the minute: %v", err)
+		t.Fatalf("after the window: %v", err)
+	}
+
+	// Attempts, failed or not, are counted per minute: with hashing
+	// saturated each one is answered busy, and past the limit the address
+	// is paused without asking for a slot at all.
+	e.rebuild(t, NewHashGate(1, 0, time.Second), 0)
+	busy, _ := e.svc.hashes.Acquire(ctx)
+	defer busy()
+	for i := range signInPerMinute {
+		if err := try("192.0.2.50:1", fmt.Sprintf("b%d@acme.edu", i), "guess-1234"); !errors.Is(err, ErrBusy) {
+			t.Fatalf("attempt %d with hashing saturated: %v, want ErrBusy", i+1, err)
+		}
+	}
+	if err := try("192.0.2.50:1", "m@acme.edu", "member-pass-1"); !errors.As(err, &te) || te.RetryAfter > time.Minute {
+		t.Fatalf("past the attempts of a minute: %v, want *ThrottledError within a minute", err)
 	}
 }
 

@@ -15,9 +15,12 @@ const (
 	signInMaxFailures = 5 // per key fingerprint and per email, in signInWindow
 	signInWindow      = 15 * time.Minute
 	// signInPerMinute is how many attempts one source address (IPv6: its
-	// /64) may make a minute. It bounds the argon2 work one address can
-	// ask for, and password spraying over many accounts from it.
-	signInPerMinute = 20
+	// /64) may make a minute: it bounds the argon2 work one address asks
+	// for, while a classroom behind one NAT address can all sign in.
+	signInPerMinute = 60
+	// signInAddrFailures failures from one address in signInWindow pause
+	// it: the bound on password spraying over many accounts.
+	signInAddrFailures = 30
 	// An email with signInMaxFailures failures is paused only for the
 	// addresses that failed on it: another address may still try it
 	// signInLockedTries times in the window (see SignIn).
@@ -44,7 +47,7 @@ func (e *ThrottledError) Error() string {
 
 // signInLimits are the sliding windows of sign-in.
 type signInLimits struct {
-	failures *window // per "key:" fingerprint, per "email:", per "pair:" email and address
+	failures *window // per "key:" fingerprint, "email:", "pair:" email and address, "addr:"
 	addrs    *window // attempts per source address
 }
 
@@ -68,8 +71,8 @@ type SignInInput struct {
 // and the account's actor is returned. An unknown email and a wrong
 // password answer the same.
 //
-// Failures are throttled per key and per email, attempts per source
-// address. Locking an email must not hand a stranger the power to lock its
+// Failures are throttled per key, per email and per source address;
+// attempts per source address too. Locking an email must not hand a stranger the power to lock its
 // owner out (anyone could fail five times on someone else's email): once
 // an email has signInMaxFailures failures it stays open to addresses that
 // didn't cause them, signInLockedTries tries each, so the owner adding a
@@ -83,9 +86,9 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 	}
 	now := s.now()
 	email, addr := normalizeLoose(in.Email), clientKey(in.RemoteAddr)
-	byKey, byEmail, byPair := "key:"+k.fingerprint, "email:"+email, "pair:"+email+" "+addr
+	byKey, byEmail, byPair, byAddr := "key:"+k.fingerprint, "email:"+email, "pair:"+email+" "+addr, "addr:"+addr
 	f := s.signIns.failures
-	wait := max(f.wait(byKey, now), f.waitAt(byEmail, now, signInEmailCeiling))
+	wait := max(f.wait(byKey, now), f.waitAt(byEmail, now, signInEmailCeiling), f.waitAt(byAddr, now, signInAddrFailures))
 	if f.count(byEmail, now) >= signInMaxFailures {
 		wait = max(wait, f.waitAt(byPair, now, signInLockedTries))
 	}
@@ -102,6 +105,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 		f.add(byKey, now)
 		f.add(byEmail, now)
 		f.add(byPair, now)
+		f.add(byAddr, now)
 		return Actor{}, ErrBadCredentials
 	}
 	// An unknown email, or an account without a password, costs the same
