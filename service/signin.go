@@ -71,14 +71,15 @@ type SignInInput struct {
 // and the account's actor is returned. An unknown email and a wrong
 // password answer the same.
 //
-// Failures are throttled per key, per email and per source address;
-// attempts per source address too. Locking an email must not hand a stranger the power to lock its
-// owner out (anyone could fail five times on someone else's email): once
-// an email has signInMaxFailures failures it stays open to addresses that
-// didn't cause them, signInLockedTries tries each, so the owner adding a
-// laptop from their own network still gets in with the right password,
-// while the address that failed is paused. Guessing spread over many
-// addresses meets signInEmailCeiling, which pauses the email for all.
+// Failures are throttled per key, per email and per source address, and
+// attempts per source address. Pausing an email must not let a stranger
+// lock its owner out (anyone could fail five times on someone else's
+// email): once an email has signInMaxFailures failures it stays open to
+// addresses that didn't cause them, signInLockedTries tries each, so the
+// owner adding a laptop from their own network still gets in with the
+// right password while the address that failed is paused. Guessing spread
+// over many addresses meets signInEmailCeiling, which pauses the email
+// for everyone.
 func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 	k, err := parseSSHKey("ssh_key", in.Key)
 	if err != nil {
@@ -110,33 +111,29 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 	}
 	// An unknown email, or an account without a password, costs the same
 	// argon2 run as a wrong password, so timing tells nothing.
-	hash := dummyHash
+	hash, user := dummyHash, store.User{}
 	if norm, err := normalizeEmail(in.Email); err == nil {
 		u, err := bounded(ctx, s.lookupTimeout, func(ctx context.Context) (store.User, error) {
 			return s.st.UserByEmail(ctx, norm)
 		})
 		switch {
 		case err == nil && u.PasswordHash != "":
-			hash = u.PasswordHash
+			hash, user = u.PasswordHash, u
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return Actor{}, err
 		}
-		ok, err := s.verifyPassword(ctx, hash, in.Password)
-		if err != nil {
-			return Actor{}, err // busy: not a failure of the person
-		}
-		if ok && hash != dummyHash {
-			f.reset(byKey)
-			f.reset(byEmail)
-			f.reset(byPair)
-			return s.linkSignedInKey(ctx, u, k)
-		}
+	}
+	ok, err := s.verifyPassword(ctx, hash, in.Password)
+	if err != nil {
+		return Actor{}, err // busy: not a failure of the person
+	}
+	if !ok || hash == dummyHash {
 		return fail()
 	}
-	if _, err := s.verifyPassword(ctx, hash, in.Password); err != nil {
-		return Actor{}, err
-	}
-	return fail()
+	f.reset(byKey)
+	f.reset(byEmail)
+	f.reset(byPair)
+	return s.linkSignedInKey(ctx, user, k)
 }
 
 // linkSignedInKey links k to u after a good password, within the lookup
