@@ -28,7 +28,9 @@ type Options struct {
 	// IdleTimeout ends sessions with no traffic; 0 means 30 minutes.
 	IdleTimeout time.Duration
 	// HandshakeTimeout closes a connection on which no session started
-	// (authentication, then a shell or a command) within it; 0 means 15 s.
+	// (authentication, then a shell or a command) within it; 0 means 30 s,
+	// room for a person typing their key's passphrase, which clients ask
+	// for in the middle of authentication.
 	HandshakeTimeout time.Duration
 	// Stopping, when closed, ends every console session with a message
 	// (call it before Shutdown, which then has no open consoles to wait
@@ -42,7 +44,7 @@ func New(opts Options) (*ssh.Server, error) {
 		opts.IdleTimeout = 30 * time.Minute
 	}
 	if opts.HandshakeTimeout == 0 {
-		opts.HandshakeTimeout = 15 * time.Second
+		opts.HandshakeTimeout = 30 * time.Second
 	}
 	h := &handler{svc: opts.Service, log: opts.Logger, programs: map[*tea.Program]struct{}{}}
 	h.tea = h.console()
