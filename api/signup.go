@@ -25,6 +25,10 @@ const (
 	maxCompletionBody = 1 << 20
 )
 
+// busyRetryAfter is the Retry-After of a request refused because every
+// password-hashing slot was taken (service.ErrBusy), in seconds.
+const busyRetryAfter = "2"
+
 // signupRequest is the JSON body of POST /v1/signup.
 type signupRequest struct {
 	Email        string `json:"email"`
@@ -145,6 +149,9 @@ func (h *Handler) signupError(w http.ResponseWriter, err error) {
 	case errors.As(err, &rl):
 		w.Header().Set("Retry-After", strconv.Itoa(rl.Seconds()))
 		writeError(w, http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded", rl.Error())
+	case errors.Is(err, service.ErrBusy):
+		w.Header().Set("Retry-After", busyRetryAfter)
+		writeError(w, http.StatusServiceUnavailable, "server_error", "server_busy", err.Error())
 	case errors.Is(err, service.ErrInvalid):
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request_error", err.Error())
 	case errors.Is(err, service.ErrSignupDenied):
@@ -215,6 +222,10 @@ func (h *Handler) signupSubmit(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusTooManyRequests
 		w.Header().Set("Retry-After", strconv.Itoa(rl.Seconds()))
 		v.Errors["form"] = rl.Error()
+	case errors.Is(err, service.ErrBusy):
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", busyRetryAfter)
+		v.Errors["form"] = "The server is busy; try again in a moment."
 	case errors.Is(err, service.ErrSignupDenied):
 		status = http.StatusForbidden
 		v.Errors["signup_key"] = err.Error()

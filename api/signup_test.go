@@ -419,8 +419,11 @@ func TestSignupLegacyKeyWithoutEnabled(t *testing.T) {
 func TestSignupConcurrentSameEmail(t *testing.T) {
 	on := true
 	legacy := "legacy-key-123"
-	e := newTestEnvWith(t, config.System{SignupEnabled: &on, SignupSecretKey: &legacy})
 	const n = 20
+	// Room for every signup to hash: the race on the email is the subject,
+	// not the bound on hashing.
+	e := newTestEnvDeps(t, config.System{SignupEnabled: &on, SignupSecretKey: &legacy},
+		func(d *service.Deps) { d.HashGate = service.NewHashGate(4, n, time.Minute) })
 	replies := make([]reply, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup

@@ -79,6 +79,13 @@ func newTestEnv(t *testing.T) *testEnv {
 // as at startup.
 func newTestEnvWith(t *testing.T, sys config.System) *testEnv {
 	t.Helper()
+	return newTestEnvDeps(t, sys, func(*service.Deps) {})
+}
+
+// newTestEnvDeps is newTestEnvWith with the service's dependencies changed
+// by deps before it is built.
+func newTestEnvDeps(t *testing.T, sys config.System, deps func(*service.Deps)) *testEnv {
+	t.Helper()
 	ctx := context.Background()
 	e := &testEnv{dbPath: filepath.Join(t.TempDir(), "lamb.db"), clock: &testClock{now: time.Now().Truncate(time.Second)}}
 	st, err := store.Open(e.dbPath, store.Options{Now: e.clock.Now})
@@ -98,7 +105,9 @@ func newTestEnvWith(t *testing.T, sys config.System) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc = service.New(service.Deps{Store: st, Box: box, Logger: log.New(io.Discard), Now: e.clock.Now, PublicURL: testPublicURL})
+	d := service.Deps{Store: st, Box: box, Logger: log.New(io.Discard), Now: e.clock.Now, PublicURL: testPublicURL}
+	deps(&d)
+	e.svc = service.New(d)
 	if _, err := e.svc.SyncSystemOrg(ctx, service.SystemActor(), sys); err != nil {
 		t.Fatalf("sync system org: %v", err)
 	}

@@ -33,7 +33,14 @@ type Config struct {
 	PublicURL          string
 	UsageRetentionDays int
 	Metrics            bool
-	System             System
+	// MaxConnections caps the client connections of both listeners
+	// together; 0: derived from the process's descriptor limit.
+	MaxConnections int
+	// SSHConnsPerAddress and HTTPConnsPerAddress cap the connections one
+	// client address (IPv6: one /64) holds on each listener.
+	SSHConnsPerAddress  int
+	HTTPConnsPerAddress int
+	System              System
 }
 
 // Lookup finds a variable; it reports false when the variable is unset.
@@ -94,6 +101,11 @@ func Parse(lookup Lookup) (*Config, error) {
 		Metrics:    p.boolean("LAMB_METRICS", false),
 	}
 	c.UsageRetentionDays = p.positiveInt("LAMB_USAGE_RETENTION_DAYS", 400)
+	c.MaxConnections = p.positiveInt("LAMB_MAX_CONNECTIONS", 0)
+	// A classroom behind one NAT address holds a console each; an LMS or
+	// Open WebUI calls the gateway from one address for all its users.
+	c.SSHConnsPerAddress = p.positiveInt("LAMB_SSH_CONNECTIONS_PER_ADDRESS", 64)
+	c.HTTPConnsPerAddress = p.positiveInt("LAMB_HTTP_CONNECTIONS_PER_ADDRESS", 256)
 	c.AdminKeys = p.adminKeys("LAMB_ADMIN_KEYS")
 	if v, ok := p.get("LAMB_SECRET_KEY"); ok && v != "" {
 		k, err := secret.ParseKey(v)

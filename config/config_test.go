@@ -123,14 +123,16 @@ func TestParseDefaults(t *testing.T) {
 				t.Fatalf("Parse = %v", err)
 			}
 			want := &config.Config{
-				DataDir:            "./data",
-				SSHAddr:            ":2222",
-				HTTPAddr:           ":8080",
-				AdminEmail:         "admin@lamb.local",
-				AdminName:          "Administrator",
-				LogFormat:          "text",
-				LogLevel:           "info",
-				UsageRetentionDays: 400,
+				DataDir:             "./data",
+				SSHAddr:             ":2222",
+				HTTPAddr:            ":8080",
+				AdminEmail:          "admin@lamb.local",
+				AdminName:           "Administrator",
+				LogFormat:           "text",
+				LogLevel:            "info",
+				UsageRetentionDays:  400,
+				SSHConnsPerAddress:  64,
+				HTTPConnsPerAddress: 256,
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("Parse = %+v\nwant  %+v", c, want)
@@ -170,18 +172,20 @@ func TestParseValues(t *testing.T) {
 		t.Fatalf("Parse = %v", err)
 	}
 	want := &config.Config{
-		DataDir:            "/var/lib/lamb",
-		SSHAddr:            "0.0.0.0:22",
-		HTTPAddr:           "127.0.0.1:9000",
-		AdminKeys:          []string{admin},
-		AdminEmail:         "root@example.edu",
-		AdminName:          "Root",
-		SecretKey:          key,
-		LogFormat:          "json",
-		LogLevel:           "debug",
-		PublicURL:          "https://lamb.example.edu/",
-		UsageRetentionDays: 30,
-		Metrics:            true,
+		DataDir:             "/var/lib/lamb",
+		SSHAddr:             "0.0.0.0:22",
+		HTTPAddr:            "127.0.0.1:9000",
+		AdminKeys:           []string{admin},
+		AdminEmail:          "root@example.edu",
+		AdminName:           "Root",
+		SecretKey:           key,
+		LogFormat:           "json",
+		LogLevel:            "debug",
+		PublicURL:           "https://lamb.example.edu/",
+		UsageRetentionDays:  30,
+		Metrics:             true,
+		SSHConnsPerAddress:  64,
+		HTTPConnsPerAddress: 256,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse = %+v\nwant  %+v", c, want)

@@ -187,6 +187,8 @@ func normalizeClaim(code string) string {
 // ClaimOpen reports whether the first-run claim code can still be used
 // (no system admin yet), so the sign-in screen offers it only then.
 func (s *Service) ClaimOpen(ctx context.Context) bool {
-	_, err := s.st.Setting(ctx, claimSetting)
+	_, err := bounded(ctx, s.lookupTimeout, func(ctx context.Context) (string, error) {
+		return s.st.Setting(ctx, claimSetting)
+	})
 	return err == nil
 }

@@ -26,6 +26,12 @@ var (
 	// stored (a full or failing disk).
 	ErrDatabaseDown   = errors.New("database not answering")
 	ErrUsageNotStored = errors.New("usage events can't be stored")
+	// ErrBusy says every password-hashing slot is taken and the short
+	// queue for them is full: the caller should retry in a moment.
+	ErrBusy = errors.New("the server is busy; try again in a moment")
+	// ErrUnavailable says the database didn't answer within the bound on
+	// the lookups that decide who a session is.
+	ErrUnavailable = errors.New("the server can't reach its database; try again in a moment")
 )
 
 // InvalidError names the field of an input that is wrong and the rule it

@@ -3,8 +3,10 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/mail"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"lamb/store"
@@ -13,34 +15,57 @@ import (
 // ActorForSSHKey resolves the identity of an SSH session from the
 // fingerprint of the key that signed it. An unknown key is ErrNotFound (the
 // caller offers the sign-in screen); a disabled user is ErrDisabled and a
-// suspended org ErrOrgSuspended.
+// suspended org ErrOrgSuspended. A database that doesn't answer within the
+// lookup bound is ErrUnavailable: a frozen disk must not hang logins.
 func (s *Service) ActorForSSHKey(ctx context.Context, fingerprint string) (Actor, error) {
-	k, err := s.st.SSHKeyByFingerprint(ctx, fingerprint)
-	if err != nil {
-		return Actor{}, storeErr(err, "ssh key")
+	type found struct {
+		k   store.SSHKey
+		u   store.User
+		org store.Org
 	}
-	u, err := s.st.UserByID(ctx, k.UserID)
+	f, err := bounded(ctx, s.lookupTimeout, func(ctx context.Context) (found, error) {
+		k, err := s.st.SSHKeyByFingerprint(ctx, fingerprint)
+		if err != nil {
+			return found{}, storeErr(err, "ssh key")
+		}
+		u, err := s.st.UserByID(ctx, k.UserID)
+		if err != nil {
+			return found{}, storeErr(err, "user")
+		}
+		org, err := s.st.OrgByID(ctx, u.OrganizationID)
+		if err != nil {
+			return found{}, storeErr(err, "organization")
+		}
+		return found{k, u, org}, nil
+	})
 	if err != nil {
-		return Actor{}, storeErr(err, "user")
+		return Actor{}, err
 	}
-	org, err := s.st.OrgByID(ctx, u.OrganizationID)
-	if err != nil {
-		return Actor{}, storeErr(err, "organization")
-	}
-	if !u.Enabled {
+	if !f.u.Enabled {
 		return Actor{}, ErrDisabled
 	}
-	if org.Status != store.OrgActive {
+	if f.org.Status != store.OrgActive {
 		return Actor{}, ErrOrgSuspended
 	}
-	if err := s.st.TouchSSHKey(ctx, k.ID); err != nil {
-		s.log.Warn("record ssh key use", "err", err)
+	// Bookkeeping: a busy or frozen writer may delay a login by
+	// touchTimeout at most, and never fails it.
+	_, err = bounded(ctx, touchTimeout, func(ctx context.Context) (struct{}, error) {
+		if err := s.st.TouchSSHKey(ctx, f.k.ID); err != nil {
+			return struct{}{}, fmt.Errorf("record ssh key use: %w", err)
+		}
+		if err := s.st.TouchUser(ctx, f.u.ID); err != nil {
+			return struct{}{}, fmt.Errorf("record user seen: %w", err)
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		s.log.Warn("record sign-in", "err", err)
 	}
-	if err := s.st.TouchUser(ctx, u.ID); err != nil {
-		s.log.Warn("record user seen", "err", err)
-	}
-	return actorFor(u, org, fingerprint), nil
+	return actorFor(f.u, f.org, fingerprint), nil
 }
+
+// touchTimeout bounds recording when a key was last used.
+const touchTimeout = time.Second
 
 func actorFor(u store.User, org store.Org, via string) Actor {
 	a := Actor{UserID: u.ID, Email: u.Email, OrgID: org.ID, OrgSlug: org.Slug, Via: via, Role: RoleMember}

@@ -148,7 +148,7 @@ func (s *Service) CreateOrg(ctx context.Context, a Actor, in CreateOrgInput) (Cr
 	}
 	var admin *adminInput
 	if in.Admin != nil {
-		if admin, err = checkNewAdmin(*in.Admin); err != nil {
+		if admin, err = s.checkNewAdmin(ctx, *in.Admin); err != nil {
 			return CreateOrgResult{}, err
 		}
 	}
@@ -220,7 +220,7 @@ type adminInput struct {
 	hash, generated string
 }
 
-func checkNewAdmin(in NewAdmin) (*adminInput, error) {
+func (s *Service) checkNewAdmin(ctx context.Context, in NewAdmin) (*adminInput, error) {
 	email, err := normalizeEmail(in.Email)
 	if err != nil {
 		return nil, prefixField("admin.", err)
@@ -250,7 +250,7 @@ func checkNewAdmin(in NewAdmin) (*adminInput, error) {
 		password = ai.generated
 	}
 	if password != "" {
-		if ai.hash, err = hashPassword(password); err != nil {
+		if ai.hash, err = s.hashPassword(ctx, password); err != nil {
 			return nil, err
 		}
 	}

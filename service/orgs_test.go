@@ -83,7 +83,7 @@ func TestCreateOrgWithNewAdmin(t *testing.T) {
 		t.Fatalf("one-time password %q", res.AdminPassword)
 	}
 	line, _ := newKey(t, "ada")
-	a, err := e.svc.SignIn(ctx, line, "ada@acme.edu", res.AdminPassword)
+	a, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "ada@acme.edu", Password: res.AdminPassword})
 	if err != nil || a.Role != RoleOrgAdmin || a.OrgSlug != "acme" {
 		t.Fatalf("sign in with the one-time password: %+v, %v", a, err)
 	}

@@ -1,11 +1,14 @@
 package service
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -37,8 +40,94 @@ func checkPassword(field, pw string) error {
 	return nil
 }
 
-// hashPassword returns an argon2id hash in the PHC string format.
-func hashPassword(pw string) (string, error) {
+// HashGate bounds the argon2 runs in progress. Each run holds 19 MiB
+// while it lasts, and sign-in and signup run one for anyone who asks:
+// without a bound, parallel requests (unauthenticated memory exhaustion:
+// 200 parallel sign-ins took the process from 39 MB to 3.9 GB) grow the
+// process until it dies. A few callers may wait briefly for a slot; past
+// that they get ErrBusy at once instead of piling up.
+type HashGate struct {
+	slots   chan struct{}
+	queue   int64         // callers that may wait for a slot
+	wait    time.Duration // how long one of them waits
+	waiting atomic.Int64
+
+	running, peak atomic.Int64 // runs in progress, and the most seen at once
+	runs          atomic.Int64 // runs started
+}
+
+// Default HashGate: 4 slots are 76 MiB of argon2 memory at most. A
+// waiting caller costs no hash memory, so the queue is room for a
+// classroom signing up at once (about 70 runs a second on 2 cores), and
+// the wait bounds how long one may take.
+const (
+	defaultHashSlots = 4
+	defaultHashQueue = 32
+	defaultHashWait  = 2 * time.Second
+)
+
+// NewHashGate returns a gate that lets slots argon2 runs go at once and
+// queue more callers wait up to wait for one.
+func NewHashGate(slots, queue int, wait time.Duration) *HashGate {
+	return &HashGate{slots: make(chan struct{}, max(1, slots)), queue: int64(max(0, queue)), wait: wait}
+}
+
+// Acquire takes a slot, waiting briefly if all are taken; release gives it
+// back. ErrBusy when the queue is full or the wait ran out.
+func (g *HashGate) Acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case g.slots <- struct{}{}:
+	default:
+		if g.waiting.Add(1) > g.queue {
+			g.waiting.Add(-1)
+			return nil, ErrBusy
+		}
+		t := time.NewTimer(g.wait)
+		defer t.Stop()
+		select {
+		case g.slots <- struct{}{}:
+			g.waiting.Add(-1)
+		case <-t.C:
+			g.waiting.Add(-1)
+			return nil, ErrBusy
+		case <-ctx.Done():
+			g.waiting.Add(-1)
+			return nil, ctx.Err()
+		}
+	}
+	n := g.running.Add(1)
+	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
+	}
+	g.runs.Add(1)
+	return func() {
+		g.running.Add(-1)
+		<-g.slots
+	}, nil
+}
+
+// hashPassword hashes pw through the gate.
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+	release, err := s.hashes.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return argonHash(pw)
+}
+
+// verifyPassword checks pw against hash through the gate.
+func (s *Service) verifyPassword(ctx context.Context, hash, pw string) (bool, error) {
+	release, err := s.hashes.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	return argonVerify(hash, pw), nil
+}
+
+// argonHash returns an argon2id hash in the PHC string format. Call it
+// through Service.hashPassword, which bounds the runs at once.
+func argonHash(pw string) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("read salt: %w", err)
@@ -51,11 +140,11 @@ func hashPassword(pw string) (string, error) {
 
 // dummyHash is compared against when the email is unknown, so that the
 // answer takes as long as for a wrong password.
-var dummyHash, _ = hashPassword("lamb-dummy-password")
+var dummyHash, _ = argonHash("lamb-dummy-password")
 
-// verifyPassword reports whether pw matches the PHC hash. An empty or
-// malformed hash matches nothing.
-func verifyPassword(hash, pw string) bool {
+// argonVerify reports whether pw matches the PHC hash. An empty or
+// malformed hash matches nothing. Call it through Service.verifyPassword.
+func argonVerify(hash, pw string) bool {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false

@@ -36,6 +36,12 @@ type Deps struct {
 	// ProviderTimeout bounds a provider's silence: the wait for its
 	// answer, and each gap between streamed chunks. 120 s when zero.
 	ProviderTimeout time.Duration
+	// HashGate bounds the password hashing in progress; nil: 4 at once,
+	// 32 more waiting up to 2 s.
+	HashGate *HashGate
+	// LookupTimeout bounds the database work of resolving an SSH session's
+	// identity and of signing in; 5 s when zero.
+	LookupTimeout time.Duration
 }
 
 // Service is the application. It is safe for concurrent use.
@@ -47,12 +53,14 @@ type Service struct {
 	systemEnv func() (config.System, error)
 	publicURL string
 	providers *provider.Clients
-	signIns   *throttle
+	signIns   signInLimits
 	// signups limits signup attempts per address, signupKeys per key.
 	signups, signupKeys *window
 	// signupKeySets limits signup set-key per person, uniqueness the
 	// "already used" answers per person (probes.go).
 	signupKeySets, uniqueness *window
+	hashes                    *HashGate
+	lookupTimeout             time.Duration
 
 	// The gateway's caches, limits and usage writer.
 	providerTimeout time.Duration
@@ -87,10 +95,17 @@ func New(d Deps) *Service {
 	if d.ProviderTimeout == 0 {
 		d.ProviderTimeout = 120 * time.Second
 	}
+	if d.HashGate == nil {
+		d.HashGate = NewHashGate(defaultHashSlots, defaultHashQueue, defaultHashWait)
+	}
+	if d.LookupTimeout == 0 {
+		d.LookupTimeout = defaultLookupTimeout
+	}
 	s := &Service{
 		st: d.Store, box: d.Box, log: d.Logger, now: d.Now,
 		systemEnv: d.SystemEnv, publicURL: d.PublicURL, providers: d.Providers,
-		signIns: newThrottle(), signups: newWindow(signupPerMinute, signupWindow),
+		signIns: newSignInLimits(), hashes: d.HashGate, lookupTimeout: d.LookupTimeout,
+		signups:       newWindow(signupPerMinute, signupWindow),
 		signupKeys:    newWindow(signupPerMinute, signupWindow),
 		signupKeySets: newWindow(signupKeySetsPerHour, signupKeySetWindow),
 		uniqueness:    newWindow(uniquenessProbes, uniquenessWindow),

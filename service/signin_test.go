@@ -27,7 +27,7 @@ func TestSignInLinksKey(t *testing.T) {
 	if _, err := e.svc.ActorForSSHKey(ctx, fp); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown key before sign-in: %v", err)
 	}
-	a, err := e.svc.SignIn(ctx, line, " M@Acme.edu ", "member-pass-1")
+	a, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: " M@Acme.edu ", Password: "member-pass-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestSignInLinksKey(t *testing.T) {
 		t.Fatalf("keys after sign-in = %+v, %v", keys, err)
 	}
 	// A bad key line is refused before anything else.
-	_, err = e.svc.SignIn(ctx, "garbage", "m@acme.edu", "member-pass-1")
+	_, err = e.svc.SignIn(ctx, SignInInput{Key: "garbage", Email: "m@acme.edu", Password: "member-pass-1"})
 	wantInvalid(t, err, "ssh_key")
 }
 
@@ -63,7 +63,7 @@ func TestSignInSameAnswerForUnknownEmailAndWrongPassword(t *testing.T) {
 		{"m@acme.edu", ""},
 	} {
 		line, _ := newKey(t, "")
-		_, err := e.svc.SignIn(ctx, line, c.email, c.password)
+		_, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: c.email, Password: c.password})
 		if !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("%s: %v, want ErrBadCredentials", c.email, err)
 		}
@@ -88,12 +88,12 @@ func TestSignInThrottlePerKey(t *testing.T) {
 	// Spread over several emails, so that only the key's count reaches 5.
 	emails := []string{"m@acme.edu", "admin@acme.edu", "x@acme.edu", "y@acme.edu", "z@acme.edu"}
 	for i, email := range emails {
-		if _, err := e.svc.SignIn(ctx, line, email, "wrong-password"); !errors.Is(err, ErrBadCredentials) {
+		if _, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: email, Password: "wrong-password"}); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("failure %d: %v", i+1, err)
 		}
 		e.now = e.now.Add(time.Minute)
 	}
-	_, err := e.svc.SignIn(ctx, line, "m@acme.edu", "member-pass-1")
+	_, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "m@acme.edu", Password: "member-pass-1"})
 	var te *ThrottledError
 	if !errors.As(err, &te) {
 		t.Fatalf("6th try with the right password: %v, want *ThrottledError", err)
@@ -110,17 +110,17 @@ func TestSignInThrottlePerKey(t *testing.T) {
 	}
 	// The same email from another key is not paused (it failed only once).
 	other, _ := newKey(t, "")
-	if _, err := e.svc.SignIn(ctx, other, "m@acme.edu", "member-pass-1"); err != nil {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: other, Email: "m@acme.edu", Password: "member-pass-1"}); err != nil {
 		t.Fatalf("another key: %v", err)
 	}
 
 	// Just before the window ends the key is still paused; at its end, it may try again.
 	e.now = e.now.Add(10*time.Minute - time.Second)
-	if _, err := e.svc.SignIn(ctx, line, "admin@acme.edu", "password-1"); !errors.As(err, &te) {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "admin@acme.edu", Password: "password-1"}); !errors.As(err, &te) {
 		t.Fatalf("1s before the window ends: %v", err)
 	}
 	e.now = e.now.Add(time.Second)
-	a, err := e.svc.SignIn(ctx, line, "admin@acme.edu", "password-1")
+	a, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "admin@acme.edu", Password: "password-1"})
 	if err != nil || a.Email != "admin@acme.edu" {
 		t.Fatalf("after the window: %+v, %v", a, err)
 	}
@@ -134,32 +134,32 @@ func TestSignInThrottlePerEmail(t *testing.T) {
 		line, _ := newKey(t, "")
 		// Case and spaces don't make a different email.
 		email := []string{"m@acme.edu", "M@acme.edu", " m@acme.edu", "m@ACME.edu", "m@acme.edu "}[i]
-		if _, err := e.svc.SignIn(ctx, line, email, "wrong-password"); !errors.Is(err, ErrBadCredentials) {
+		if _, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: email, Password: "wrong-password"}); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("failure %d: %v", i+1, err)
 		}
 	}
 	fresh, _ := newKey(t, "")
-	_, err := e.svc.SignIn(ctx, fresh, "m@acme.edu", "member-pass-1")
+	_, err := e.svc.SignIn(ctx, SignInInput{Key: fresh, Email: "m@acme.edu", Password: "member-pass-1"})
 	var te *ThrottledError
 	if !errors.As(err, &te) || te.RetryAfter != 15*time.Minute {
 		t.Fatalf("fresh key, right password: %v, want *ThrottledError for 15m", err)
 	}
 	// Other accounts are unaffected.
-	if _, err := e.svc.SignIn(ctx, fresh, "admin@acme.edu", "password-1"); err != nil {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: fresh, Email: "admin@acme.edu", Password: "password-1"}); err != nil {
 		t.Fatalf("another email: %v", err)
 	}
 	// Unknown emails are throttled the same way, so throttling tells nothing either.
 	for range 5 {
-		if _, err := e.svc.SignIn(ctx, freshKey(t), "ghost@acme.edu", "guess"); !errors.Is(err, ErrBadCredentials) {
+		if _, err := e.svc.SignIn(ctx, SignInInput{Key: freshKey(t), Email: "ghost@acme.edu", Password: "guess"}); !errors.Is(err, ErrBadCredentials) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.svc.SignIn(ctx, freshKey(t), "ghost@acme.edu", "guess"); !errors.As(err, &te) {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: freshKey(t), Email: "ghost@acme.edu", Password: "guess"}); !errors.As(err, &te) {
 		t.Fatalf("unknown email after 5 failures: %v, want *ThrottledError", err)
 	}
 	// After the window the right password works again.
 	e.now = e.now.Add(15 * time.Minute)
-	if _, err := e.svc.SignIn(ctx, freshKey(t), "m@acme.edu", "member-pass-1"); err != nil {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: freshKey(t), Email: "m@acme.edu", Password: "member-pass-1"}); err != nil {
 		t.Fatalf("after the window: %v", err)
 	}
 }
@@ -176,15 +176,15 @@ func TestSignInSuccessResetsThrottle(t *testing.T) {
 	e, _ := signInEnv(t)
 	ctx := context.Background()
 	for range 4 {
-		if _, err := e.svc.SignIn(ctx, freshKey(t), "m@acme.edu", "wrong-password"); !errors.Is(err, ErrBadCredentials) {
+		if _, err := e.svc.SignIn(ctx, SignInInput{Key: freshKey(t), Email: "m@acme.edu", Password: "wrong-password"}); !errors.Is(err, ErrBadCredentials) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.svc.SignIn(ctx, freshKey(t), "m@acme.edu", "member-pass-1"); err != nil {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: freshKey(t), Email: "m@acme.edu", Password: "member-pass-1"}); err != nil {
 		t.Fatal(err)
 	}
 	for range 4 {
-		if _, err := e.svc.SignIn(ctx, freshKey(t), "m@acme.edu", "wrong-password"); !errors.Is(err, ErrBadCredentials) {
+		if _, err := e.svc.SignIn(ctx, SignInInput{Key: freshKey(t), Email: "m@acme.edu", Password: "wrong-password"}); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("counted from before the success: %v", err)
 		}
 	}
@@ -199,10 +199,10 @@ func TestSignInDisabledAndSuspended(t *testing.T) {
 		t.Fatal(err)
 	}
 	line, fp := newKey(t, "")
-	if _, err := e.svc.SignIn(ctx, line, "m@acme.edu", "wrong-password"); !errors.Is(err, ErrBadCredentials) {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "m@acme.edu", Password: "wrong-password"}); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("disabled, wrong password: %v, want ErrBadCredentials", err)
 	}
-	if _, err := e.svc.SignIn(ctx, line, "m@acme.edu", "member-pass-1"); !errors.Is(err, ErrDisabled) {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "m@acme.edu", Password: "member-pass-1"}); !errors.Is(err, ErrDisabled) {
 		t.Fatalf("disabled, right password: %v, want ErrDisabled", err)
 	}
 	if _, err := e.svc.ActorForSSHKey(ctx, fp); !errors.Is(err, ErrNotFound) {
@@ -214,10 +214,10 @@ func TestSignInDisabledAndSuspended(t *testing.T) {
 	if _, err := e.svc.SetOrgSuspended(ctx, sys, "acme", true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.SignIn(ctx, line, "m@acme.edu", "wrong-password"); !errors.Is(err, ErrBadCredentials) {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "m@acme.edu", Password: "wrong-password"}); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("suspended, wrong password: %v", err)
 	}
-	if _, err := e.svc.SignIn(ctx, line, "m@acme.edu", "member-pass-1"); !errors.Is(err, ErrOrgSuspended) {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "m@acme.edu", Password: "member-pass-1"}); !errors.Is(err, ErrOrgSuspended) {
 		t.Fatalf("suspended, right password: %v, want ErrOrgSuspended", err)
 	}
 	if n := e.auditCount(t, "sshkey.link"); n != 0 {
@@ -225,7 +225,7 @@ func TestSignInDisabledAndSuspended(t *testing.T) {
 	}
 	// A user without a password (key-only) can't be signed in to at all.
 	userWithKey(t, e, sys, SystemSlug, "keyonly@lamb.local", "member", "")
-	if _, err := e.svc.SignIn(ctx, line, "keyonly@lamb.local", ""); !errors.Is(err, ErrBadCredentials) {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "keyonly@lamb.local", Password: ""}); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("empty password on a key-only account: %v", err)
 	}
 }

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"lamb/config"
+	"lamb/internal/connlimit"
 	"lamb/store"
 )
 
@@ -35,43 +34,6 @@ func (e *RateLimitedError) Error() string {
 // Retry-After wants it: "0" would invite an immediate retry that fails again.
 func (e *RateLimitedError) Seconds() int {
 	return max(1, int(math.Ceil(e.RetryAfter.Seconds())))
-}
-
-// window counts events per key in a sliding window, in memory.
-type window struct {
-	mu     sync.Mutex
-	limit  int
-	period time.Duration
-	events map[string][]time.Time
-}
-
-func newWindow(limit int, period time.Duration) *window {
-	return &window{limit: limit, period: period, events: map[string][]time.Time{}}
-}
-
-// take records an attempt for key, or returns how long to wait.
-func (w *window) take(key string, now time.Time) time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ev := w.events[key]
-	i := 0
-	for i < len(ev) && now.Sub(ev[i]) >= w.period {
-		i++
-	}
-	ev = ev[i:]
-	if len(ev) >= w.limit {
-		w.events[key] = ev
-		return ev[0].Add(w.period).Sub(now)
-	}
-	w.events[key] = append(ev, now)
-	if len(w.events) > 100_000 {
-		for k, e := range w.events {
-			if len(e) == 0 || now.Sub(e[len(e)-1]) >= w.period {
-				delete(w.events, k)
-			}
-		}
-	}
-	return 0
 }
 
 // SignupInput is what a person sends to sign up.
@@ -138,24 +100,23 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, err
 	if len(bad) > 1 {
 		return SignupResult{}, bad
 	}
-	hash, err := hashPassword(in.Password)
+	// The key is checked before the password is hashed: an invalid key
+	// costs no argon2 run (unauthenticated memory exhaustion: 400 signups
+	// with made-up keys took 7 GB when the hash came first). The
+	// transaction checks it again, as it may change meanwhile.
+	keyHash := s.box.Hash(strings.TrimSpace(in.SignupKey))
+	if _, err := s.signupOrg(ctx, s.st.Queries, keyHash); err != nil {
+		return SignupResult{}, err
+	}
+	hash, err := s.hashPassword(ctx, in.Password)
 	if err != nil {
 		return SignupResult{}, err
 	}
 	var out SignupResult
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
-		o, err := tx.OrgBySignupKeyHash(ctx, s.box.Hash(strings.TrimSpace(in.SignupKey)))
-		if errors.Is(err, store.ErrNotFound) {
-			return ErrSignupDenied
-		} else if err != nil {
-			return err
-		}
-		cfg, err := config.ParseOrg([]byte(o.Config))
+		o, err := s.signupOrg(ctx, tx.Queries, keyHash)
 		if err != nil {
 			return err
-		}
-		if o.Status != store.OrgActive || !cfg.Features.SignupEnabled {
-			return ErrSignupDenied
 		}
 		if err := s.checkMaxUsers(ctx, tx.Queries, o); err != nil {
 			return err
@@ -186,22 +147,29 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, err
 	return out, err
 }
 
+// signupOrg returns the org whose signup key has keyHash, if it is active
+// with signup enabled; ErrSignupDenied otherwise.
+func (s *Service) signupOrg(ctx context.Context, q *store.Queries, keyHash string) (store.Org, error) {
+	o, err := q.OrgBySignupKeyHash(ctx, keyHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Org{}, ErrSignupDenied
+	} else if err != nil {
+		return store.Org{}, err
+	}
+	cfg, err := config.ParseOrg([]byte(o.Config))
+	if err != nil {
+		return store.Org{}, err
+	}
+	if o.Status != store.OrgActive || !cfg.Features.SignupEnabled {
+		return store.Org{}, ErrSignupDenied
+	}
+	return o, nil
+}
+
 // ErrEmailTaken says an account with that email exists.
 var ErrEmailTaken = &conflictError{"email: an account with this email already exists; sign in instead, or ask your admin to reset your password"}
 
-// clientKey groups IPv6 clients by /64, since one host usually holds a
-// whole /64; IPv4 clients by address.
-func clientKey(remote string) string {
-	ap, err := netip.ParseAddrPort(remote)
-	var addr netip.Addr
-	if err == nil {
-		addr = ap.Addr()
-	} else if addr, err = netip.ParseAddr(remote); err != nil {
-		return remote
-	}
-	if addr.Is6() && !addr.Is4In6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.Unmap().String()
-}
+// clientKey is the client an address belongs to, for rate limits: IPv6
+// clients by /64, since one host usually holds a whole /64; IPv4 clients
+// by address.
+func clientKey(remote string) string { return connlimit.ClientKey(remote) }

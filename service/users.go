@@ -144,7 +144,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in CreateUserInput) (
 	}
 	hash := ""
 	if password != "" {
-		if hash, err = hashPassword(password); err != nil {
+		if hash, err = s.hashPassword(ctx, password); err != nil {
 			return CreateUserResult{}, err
 		}
 	}
@@ -366,7 +366,7 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, email, password st
 	} else if err := checkPassword("password", password); err != nil {
 		return "", err
 	}
-	hash, err := hashPassword(password)
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return "", err
 	}
@@ -393,10 +393,16 @@ func (s *Service) ChangePassword(ctx context.Context, a Actor, oldPassword, newP
 	if err != nil {
 		return storeErr(err, "user")
 	}
-	if u.PasswordHash != "" && !verifyPassword(u.PasswordHash, oldPassword) {
-		return invalid("old_password", "is not your current password")
+	if u.PasswordHash != "" {
+		ok, err := s.verifyPassword(ctx, u.PasswordHash, oldPassword)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return invalid("old_password", "is not your current password")
+		}
 	}
-	hash, err := hashPassword(newPassword)
+	hash, err := s.hashPassword(ctx, newPassword)
 	if err != nil {
 		return err
 	}

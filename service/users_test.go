@@ -81,7 +81,7 @@ func TestCreateUserValidation(t *testing.T) {
 		t.Fatalf("one-time password: %+v, %v", res, err)
 	}
 	line, _ := newKey(t, "")
-	if _, err := e.svc.SignIn(ctx, line, "otp@acme.edu", res.Password); err != nil {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "otp@acme.edu", Password: res.Password}); err != nil {
 		t.Fatalf("sign in with the one-time password: %v", err)
 	}
 	if n := e.auditCount(t, "user.create"); n != 4 { // root (bootstrap), the admin, new.person, otp
@@ -339,7 +339,7 @@ func TestResetPassword(t *testing.T) {
 	userWithKey(t, e, admin, "acme", "m@acme.edu", "member", "")
 	signIn := func(pw string) error {
 		line, _ := newKey(t, "")
-		_, err := e.svc.SignIn(ctx, line, "m@acme.edu", pw)
+		_, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "m@acme.edu", Password: pw})
 		return err
 	}
 	generated, err := e.svc.ResetPassword(ctx, admin, "m@acme.edu", "")
@@ -383,7 +383,7 @@ func TestChangePassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	line, _ := newKey(t, "")
-	if _, err := e.svc.SignIn(ctx, line, "admin@acme.edu", "new-password-1"); err != nil {
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "admin@acme.edu", Password: "new-password-1"}); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
 	if ev := e.lastAudit(t, "user.change_password"); ev.Target != "admin@acme.edu" || strings.Contains(ev.Details, "new-password") {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"lamb/service"
 )
 
 func TestWhoami(t *testing.T) {
@@ -77,7 +79,7 @@ func TestPassword(t *testing.T) {
 		t.Fatalf("password --json: %q", r.stdout)
 	}
 	_, line := newTestSigner(t)
-	if _, err := e.svc.SignIn(ctx, line, acmeMemberEmail, "second-password"); err != nil {
+	if _, err := e.svc.SignIn(ctx, service.SignInInput{Key: line, Email: acmeMemberEmail, Password: "second-password"}); err != nil {
 		t.Fatalf("sign in with the new password: %v", err)
 	}
 	e.run(t, e.acmeMember, "second-password\nshort\n", "password").wantFail(t, 1, "new_password: must be at least 8 characters")

@@ -96,7 +96,7 @@ func TestOrgCreateWithNewAdminPrintsOneTimePassword(t *testing.T) {
 	}
 	// The password works: an unknown key signs in with it.
 	_, line := newTestSigner(t)
-	if _, err := e.svc.SignIn(context.Background(), line, "it@acme.example", m[1]); err != nil {
+	if _, err := e.svc.SignIn(context.Background(), service.SignInInput{Key: line, Email: "it@acme.example", Password: m[1]}); err != nil {
 		t.Fatalf("sign in with the one-time password: %v", err)
 	}
 	r = e.run(t, e.admin, "", "org", "show", "acme", "--json").wantOK(t)

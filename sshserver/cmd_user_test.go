@@ -68,7 +68,7 @@ func TestUserCreate(t *testing.T) {
 		t.Fatalf("user create:\n%s", r.stdout)
 	}
 	_, line := newTestSigner(t)
-	if _, err := e.svc.SignIn(context.Background(), line, "bo@acme.example", m[1]); err != nil {
+	if _, err := e.svc.SignIn(context.Background(), service.SignInInput{Key: line, Email: "bo@acme.example", Password: m[1]}); err != nil {
 		t.Fatalf("sign in with the one-time password: %v", err)
 	}
 
@@ -81,7 +81,7 @@ func TestUserCreate(t *testing.T) {
 		t.Fatalf("user create --json = %+v", res)
 	}
 	_, line = newTestSigner(t)
-	if _, err := e.svc.SignIn(context.Background(), line, "cy@globex.example", "chosen-password-1"); err != nil {
+	if _, err := e.svc.SignIn(context.Background(), service.SignInInput{Key: line, Email: "cy@globex.example", Password: "chosen-password-1"}); err != nil {
 		t.Fatalf("sign in with the chosen password: %v", err)
 	}
 
@@ -188,7 +188,7 @@ func TestUserResetPassword(t *testing.T) {
 		t.Fatalf("reset-password:\n%s", r.stdout)
 	}
 	_, line := newTestSigner(t)
-	if _, err := e.svc.SignIn(context.Background(), line, acmeMemberEmail, m[1]); err != nil {
+	if _, err := e.svc.SignIn(context.Background(), service.SignInInput{Key: line, Email: acmeMemberEmail, Password: m[1]}); err != nil {
 		t.Fatalf("sign in with the one-time password: %v", err)
 	}
 	r = e.run(t, e.acmeAdmin, "a-chosen-password\n", "user", "reset-password", acmeMemberEmail, "--password-stdin", "--json").wantOK(t)
@@ -196,7 +196,7 @@ func TestUserResetPassword(t *testing.T) {
 		t.Fatalf("reset-password --password-stdin --json: %q", r.stdout)
 	}
 	_, line = newTestSigner(t)
-	if _, err := e.svc.SignIn(context.Background(), line, acmeMemberEmail, "a-chosen-password"); err != nil {
+	if _, err := e.svc.SignIn(context.Background(), service.SignInInput{Key: line, Email: acmeMemberEmail, Password: "a-chosen-password"}); err != nil {
 		t.Fatalf("sign in with the chosen password: %v", err)
 	}
 	e.run(t, e.acmeAdmin, "\n", "user", "reset-password", acmeMemberEmail, "--password-stdin").wantFail(t, 1, "password: the first line of stdin is empty")

@@ -212,7 +212,9 @@ func errorLine(err error, a service.Actor, command string) (msg string, internal
 		errors.Is(err, service.ErrRateLimited),
 		errors.Is(err, service.ErrDisabled),
 		errors.Is(err, service.ErrOrgSuspended),
-		errors.Is(err, service.ErrBadCredentials):
+		errors.Is(err, service.ErrBadCredentials),
+		errors.Is(err, service.ErrBusy),
+		errors.Is(err, service.ErrUnavailable):
 		return err.Error(), false
 	}
 	return "internal error: the command failed on the server; its log has the details", true

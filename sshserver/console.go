@@ -121,6 +121,9 @@ func (h *handler) teaHandler(s ssh.Session) (tea.Model, []tea.ProgramOption) {
 		Width:  pty.Window.Width,
 		Height: pty.Window.Height,
 	}
+	if a := s.RemoteAddr(); a != nil {
+		c.RemoteAddr = a.String()
+	}
 	keyLine := ""
 	if pk := s.PublicKey(); pk != nil {
 		keyLine = strings.TrimSpace(string(gossh.MarshalAuthorizedKey(pk)))

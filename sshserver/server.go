@@ -5,6 +5,7 @@ package sshserver
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +14,6 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
-	"github.com/charmbracelet/wish/logging"
 	"github.com/charmbracelet/wish/recover"
 	gossh "golang.org/x/crypto/ssh"
 
@@ -27,6 +27,11 @@ type Options struct {
 	Logger      *log.Logger
 	// IdleTimeout ends sessions with no traffic; 0 means 30 minutes.
 	IdleTimeout time.Duration
+	// HandshakeTimeout closes a connection on which no session started
+	// (authentication, then a shell or a command) within it; 0 means 30 s,
+	// room for a person typing their key's passphrase, which clients ask
+	// for in the middle of authentication.
+	HandshakeTimeout time.Duration
 	// Stopping, when closed, ends every console session with a message
 	// (call it before Shutdown, which then has no open consoles to wait
 	// for). Nil: sessions just close with their connections.
@@ -37,6 +42,9 @@ type Options struct {
 func New(opts Options) (*ssh.Server, error) {
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = 30 * time.Minute
+	}
+	if opts.HandshakeTimeout == 0 {
+		opts.HandshakeTimeout = 30 * time.Second
 	}
 	h := &handler{svc: opts.Service, log: opts.Logger, programs: map[*tea.Program]struct{}{}}
 	h.tea = h.console()
@@ -55,9 +63,16 @@ func New(opts Options) (*ssh.Server, error) {
 		// offered, never proven.
 		wish.WithPublicKeyAuth(func(ssh.Context, ssh.PublicKey) bool { return true }),
 		wish.WithIdleTimeout(opts.IdleTimeout),
+		func(s *ssh.Server) error {
+			s.ConnCallback = func(ctx ssh.Context, conn net.Conn) net.Conn {
+				return startHandshakeTimer(ctx, conn, opts.HandshakeTimeout)
+			}
+			return nil
+		},
 		wish.WithMiddleware(
 			h.serve,
-			logging.StructuredMiddlewareWithLogger(opts.Logger, log.InfoLevel),
+			h.logSession,
+			h.admit, // before anything reads the command line or draws
 			// Outermost: a panic ends this session only.
 			recover.MiddlewareWithLogger(opts.Logger),
 		),
@@ -96,6 +111,10 @@ func (h *handler) serve(next ssh.Handler) ssh.Handler {
 			return
 		case errors.Is(err, service.ErrOrgSuspended):
 			fatal(s, "Your organization is suspended on this lamb server. Contact the platform's administrators.")
+			return
+		case errors.Is(err, service.ErrUnavailable):
+			h.log.Error("resolve ssh identity", "err", err)
+			fatal(s, "The server can't reach its database; try again in a moment.")
 			return
 		case err != nil:
 			h.log.Error("resolve ssh identity", "err", err)

@@ -40,7 +40,9 @@ type testServer struct {
 	sysEnv config.System // what "org sync-system" reads
 }
 
-func newTestServer(t *testing.T) *testServer {
+// newTestServer starts the server; setup may change its options and the
+// service's dependencies first.
+func newTestServer(t *testing.T, setup ...func(*Options, *service.Deps)) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -62,12 +64,19 @@ func newTestServer(t *testing.T) *testServer {
 	}
 	ts := &testServer{adminMail: "admin@lamb.local", st: st}
 	logger := log.New(io.Discard)
-	ts.svc = service.New(service.Deps{Store: st, Box: box, Logger: logger,
+	deps := service.Deps{Store: st, Box: box, Logger: logger,
 		SystemEnv: func() (config.System, error) {
 			ts.mu.Lock()
 			defer ts.mu.Unlock()
 			return ts.sysEnv, nil
-		}})
+		}}
+	ts.stopping = make(chan struct{})
+	opts := Options{HostKeyPath: filepath.Join(dir, "host_key"), Logger: logger, Stopping: ts.stopping}
+	for _, f := range setup {
+		f(&opts, &deps)
+	}
+	ts.svc = service.New(deps)
+	opts.Service = ts.svc
 	if _, err := ts.svc.SyncSystemOrg(ctx, service.SystemActor(), config.System{}); err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +86,7 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 
-	ts.stopping = make(chan struct{})
-	srv, err := New(Options{HostKeyPath: filepath.Join(dir, "host_key"), Service: ts.svc, Logger: logger, Stopping: ts.stopping})
+	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

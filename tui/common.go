@@ -28,6 +28,9 @@ type Common struct {
 	Styles *Styles
 	Width  int
 	Height int
+	// RemoteAddr is the client's network address, for throttling sign-in
+	// per source address.
+	RemoteAddr string
 	// Calls counts service calls running for the session, so that it can
 	// let them finish (a write in flight when the server stops) before it
 	// closes. Optional.
@@ -100,7 +103,7 @@ func ResultOwner(msg tea.Msg) (*Common, bool) {
 // Sub returns a Common for the same session acting as another actor
 // ("open as org admin").
 func (c *Common) Sub(a service.Actor) *Common {
-	return &Common{Ctx: c.Ctx, Svc: c.Svc, Actor: a, Styles: c.Styles, Width: c.Width, Height: c.Height, Calls: c.Calls}
+	return &Common{Ctx: c.Ctx, Svc: c.Svc, Actor: a, Styles: c.Styles, Width: c.Width, Height: c.Height, RemoteAddr: c.RemoteAddr, Calls: c.Calls}
 }
 
 // Busy reports whether service calls are in flight.

@@ -117,7 +117,7 @@ func (m *SignIn) submit() tea.Cmd {
 		if claim {
 			a, err = m.c.Svc.Claim(ctx, code, key, email, name)
 		} else {
-			a, err = m.c.Svc.SignIn(ctx, key, email, password)
+			a, err = m.c.Svc.SignIn(ctx, service.SignInInput{Key: key, Email: email, Password: password, RemoteAddr: m.c.RemoteAddr})
 		}
 		if err != nil {
 			return signInFailedMsg{err}

@@ -22,6 +22,7 @@ import (
 
 	"lamb/api"
 	"lamb/config"
+	"lamb/internal/connlimit"
 	"lamb/secret"
 	"lamb/service"
 	"lamb/sshserver"
@@ -167,6 +168,17 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 		sshLn.Close()
 		return fmt.Errorf("http listener on %s: %w", cfg.HTTPAddr, err)
 	}
+	// Descriptor exhaustion: no client address, nor all clients together,
+	// may hold every descriptor of the process.
+	maxConns := cfg.MaxConnections
+	if maxConns == 0 {
+		maxConns = connlimit.DescriptorBudget()
+	}
+	budget := connlimit.NewBudget(maxConns)
+	sshLn = connlimit.Wrap(sshLn, budget, cfg.SSHConnsPerAddress)
+	httpLn = connlimit.Wrap(httpLn, budget, cfg.HTTPConnsPerAddress)
+	logger.Info("connection limits", "total", maxConns,
+		"ssh_per_address", cfg.SSHConnsPerAddress, "http_per_address", cfg.HTTPConnsPerAddress)
 
 	stopping := make(chan struct{}) // closed when shutdown begins, whatever its cause
 	sshSrv, err := sshserver.New(sshserver.Options{

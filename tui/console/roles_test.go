@@ -124,7 +124,7 @@ func TestConsoleMember(t *testing.T) {
 
 	e.signInWorks("ann@uni.example", "second-password")
 	line, _ := newKey(t)
-	if _, err := e.svc.SignIn(e.ctx, line, "ann@uni.example", "first-password"); !errors.Is(err, service.ErrBadCredentials) {
+	if _, err := e.svc.SignIn(e.ctx, service.SignInInput{Key: line, Email: "ann@uni.example", Password: "first-password"}); !errors.Is(err, service.ErrBadCredentials) {
 		t.Fatalf("old password after the change: %v", err)
 	}
 }
@@ -191,14 +191,14 @@ func TestConsoleSignIn(t *testing.T) {
 		d.typ("wrong-password")
 		d.press("enter")
 		d.want("email or password is not right")
-		d.wantNot("too many failed sign-ins")
+		d.wantNot("too many sign-in attempts")
 		if i == 0 {
 			d.want("Sign in to lamb")
 		}
 	}
 	d.typ("ann-password") // right, but too late
 	d.press("enter")
-	d.want("too many failed sign-ins")
+	d.want("too many sign-in attempts")
 	if _, err := e.svc.ActorForSSHKey(e.ctx, fp); !errors.Is(err, service.ErrNotFound) {
 		t.Fatalf("key after failed sign-ins: %v", err)
 	}

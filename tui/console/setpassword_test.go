@@ -3,6 +3,8 @@ package console
 import (
 	"strings"
 	"testing"
+
+	"lamb/service"
 )
 
 // An admin can set a password of their choosing (p generates one).
@@ -32,7 +34,7 @@ func TestConsoleAdminSetsAPassword(t *testing.T) {
 	d.press("ctrl+s")
 	d.want("password of ana@uni.example set")
 	line, _ := newKey(t)
-	if _, err := e.svc.SignIn(e.ctx, line, "ana@uni.example", "chosen-password"); err != nil {
+	if _, err := e.svc.SignIn(e.ctx, service.SignInInput{Key: line, Email: "ana@uni.example", Password: "chosen-password"}); err != nil {
 		t.Fatalf("the chosen password doesn't sign in: %v", err)
 	}
 }

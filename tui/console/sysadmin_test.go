@@ -31,7 +31,7 @@ func (d *driver) oneTimePassword() string {
 func (e *env) signInWorks(email, password string) service.Actor {
 	e.t.Helper()
 	line, _ := newKey(e.t)
-	a, err := e.svc.SignIn(e.ctx, line, email, password)
+	a, err := e.svc.SignIn(e.ctx, service.SignInInput{Key: line, Email: email, Password: password})
 	if err != nil {
 		e.t.Fatalf("sign in as %s: %v", email, err)
 	}

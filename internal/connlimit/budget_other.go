@@ -1,0 +1,6 @@
+//go:build !unix
+
+package connlimit
+
+// DescriptorBudget is the default total of client connections.
+func DescriptorBudget() int { return fallbackBudget }
