@@ -10,7 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/charmbracelet/log"
+	"log/slog"
 
 	"lamb/service"
 )
@@ -18,7 +18,7 @@ import (
 // Handler is lamb's HTTP handler.
 type Handler struct {
 	svc  *service.Service
-	log  *log.Logger
+	log  *slog.Logger
 	opts Options
 	mux  *http.ServeMux
 }
@@ -34,7 +34,7 @@ type Options struct {
 }
 
 // NewHandler returns the HTTP handler of every endpoint.
-func NewHandler(svc *service.Service, logger *log.Logger, opts Options) *Handler {
+func NewHandler(svc *service.Service, logger *slog.Logger, opts Options) *Handler {
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = 30 * time.Second
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/log"
+	"log/slog"
 
 	"lamb/config"
 	"lamb/service"
@@ -220,7 +220,7 @@ func TestUsageRowPerRequest(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	e := newGwEnv(t, 5*time.Second)
-	metricsSrv := httptest.NewServer(NewHandler(e.svc, log.New(io.Discard), Options{Metrics: true}))
+	metricsSrv := httptest.NewServer(NewHandler(e.svc, slog.New(slog.DiscardHandler), Options{Metrics: true}))
 	defer metricsSrv.Close()
 	a := e.assistant(e.members["acme"], service.AssistantInput{})
 	key := e.apiKey(e.members["acme"], true)

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/log"
 	openai "github.com/sashabaranov/go-openai"
 	"golang.org/x/crypto/ssh"
+	"log/slog"
 
 	"lamb/config"
 	"lamb/internal/fakeopenai"
@@ -76,11 +76,11 @@ func newGwEnv(t *testing.T, timeout time.Duration) *gwEnv {
 	rand.Read(key)
 	box, _ := secret.NewBox(key)
 	e.st = st
-	e.svc = service.New(service.Deps{Store: st, Box: box, Logger: log.New(io.Discard), Now: e.clock, ProviderTimeout: timeout})
+	e.svc = service.New(service.Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: e.clock, ProviderTimeout: timeout})
 	e.fake = fakeopenai.New()
 	e.fake.RequireKey("sk-org-key-0123456789")
 	e.fakeSrv = httptest.NewServer(e.fake)
-	e.srv = httptest.NewServer(NewHandler(e.svc, log.New(io.Discard), Options{PublicURL: "http://lamb.test"}))
+	e.srv = httptest.NewServer(NewHandler(e.svc, slog.New(slog.DiscardHandler), Options{PublicURL: "http://lamb.test"}))
 	t.Cleanup(func() { e.srv.Close(); e.fakeSrv.Close(); e.svc.Close(); st.Close() })
 
 	if _, err := e.svc.SyncSystemOrg(ctx, service.SystemActor(), config.System{}); err != nil {

@@ -8,14 +8,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/log"
+	"log/slog"
 
 	"lamb/service"
 )
@@ -133,7 +132,7 @@ func TestStreamToClientThatStopsReadingIsBounded(t *testing.T) {
 	e := newGwEnv(t, 30*time.Second)
 	a := e.assistant(e.members["acme"], service.AssistantInput{})
 	key := e.apiKey(e.members["acme"], true)
-	h := NewHandler(e.svc, log.New(io.Discard), Options{PublicURL: "http://lamb.test", WriteTimeout: 300 * time.Millisecond})
+	h := NewHandler(e.svc, slog.New(slog.DiscardHandler), Options{PublicURL: "http://lamb.test", WriteTimeout: 300 * time.Millisecond})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

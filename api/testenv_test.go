@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/log"
 	"golang.org/x/crypto/ssh"
+	"log/slog"
 
 	"lamb/config"
 	"lamb/secret"
@@ -105,7 +105,7 @@ func newTestEnvDeps(t *testing.T, sys config.System, deps func(*service.Deps)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := service.Deps{Store: st, Box: box, Logger: log.New(io.Discard), Now: e.clock.Now, PublicURL: testPublicURL}
+	d := service.Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: e.clock.Now, PublicURL: testPublicURL}
 	deps(&d)
 	e.svc = service.New(d)
 	if _, err := e.svc.SyncSystemOrg(ctx, service.SystemActor(), sys); err != nil {
@@ -120,7 +120,7 @@ func newTestEnvDeps(t *testing.T, sys config.System, deps func(*service.Deps)) *
 	}
 	e.createOrg(t, testOrgSlug, testOrgName, testSignupKey, true)
 
-	e.handler = NewHandler(e.svc, log.New(io.Discard), Options{PublicURL: testPublicURL, SSHHint: testSSHHint})
+	e.handler = NewHandler(e.svc, slog.New(slog.DiscardHandler), Options{PublicURL: testPublicURL, SSHHint: testSSHHint})
 	e.srv = httptest.NewServer(e.handler)
 	t.Cleanup(func() {
 		e.srv.Close()

@@ -32,8 +32,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/charmbracelet/log"
 	"golang.org/x/crypto/ssh"
+	"log/slog"
 
 	"lamb/api"
 	"lamb/config"
@@ -91,7 +91,7 @@ func run(duration time.Duration, rate, concurrency int) error {
 	}
 	defer stopProxy()
 
-	logger := log.New(io.Discard) // formatted as in production, then dropped
+	logger := slog.New(slog.DiscardHandler) // formatted as in production, then dropped
 	svc, st, cleanup, err := newService(ctx, logger)
 	if err != nil {
 		return err
@@ -241,7 +241,7 @@ func setup(ctx context.Context, svc *service.Service, fakeURL string) (apiKey, m
 
 // newService opens a real database in a temp dir, migrated, with the
 // system org synced, and the service over it.
-func newService(ctx context.Context, logger *log.Logger) (*service.Service, *store.Store, func(), error) {
+func newService(ctx context.Context, logger *slog.Logger) (*service.Service, *store.Store, func(), error) {
 	dir, err := os.MkdirTemp("", "lamb-bench")
 	if err != nil {
 		return nil, nil, nil, err

@@ -25,8 +25,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/charmbracelet/log"
 	"golang.org/x/crypto/ssh"
+	"log/slog"
 
 	"lamb/service"
 	"lamb/sshserver"
@@ -35,7 +35,7 @@ import (
 // runSSH serves the console and measures n idle sessions opened by a child.
 func runSSH(n int) error {
 	ctx := context.Background()
-	svc, _, cleanup, err := newService(ctx, log.New(io.Discard))
+	svc, _, cleanup, err := newService(ctx, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func runSSH(n int) error {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
 		return err
 	}
-	srv, err := sshserver.New(sshserver.Options{HostKeyPath: filepath.Join(dir, "host"), Service: svc, Logger: log.New(io.Discard)})
+	srv, err := sshserver.New(sshserver.Options{HostKeyPath: filepath.Join(dir, "host"), Service: svc, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}

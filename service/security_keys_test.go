@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/log"
+	"log/slog"
 
 	"lamb/config"
 	"lamb/store"
@@ -121,7 +121,7 @@ func TestWeakChosenSignupKeyRefused(t *testing.T) {
 	// SIGNUP_SECRET_KEY is the system admin's choice: weak, it is kept and
 	// every start warns.
 	var logged bytes.Buffer
-	e.svc.log = log.New(&logged)
+	e.svc.log = slog.New(slog.NewTextHandler(&logged, nil))
 	on, legacy := true, "lambsignup"
 	if _, err := e.svc.SyncSystemOrg(ctx, SystemActor(), config.System{SignupEnabled: &on, SignupSecretKey: &legacy}); err != nil {
 		t.Fatalf("weak SIGNUP_SECRET_KEY refused: %v", err)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/log"
+	"log/slog"
 
 	"lamb/config"
 	"lamb/internal/fakeopenai"
@@ -55,7 +55,7 @@ func TestBaseURLCredentialsAreMaskedAndSealed(t *testing.T) {
 	var logged bytes.Buffer
 	oe := newOrgAdminEnv(t, config.System{})
 	e := oe.testEnv
-	e.svc.log = log.New(&logged)
+	e.svc.log = slog.New(slog.NewTextHandler(&logged, nil))
 	const (
 		baseURL = "https://svc:base-pass-7781@llm.acme.edu/v1?api_key=query-key-5521&region=eu"
 		kbURL   = "https://kb-token-3390@kb.acme.edu/api"

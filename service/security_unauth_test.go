@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/log"
+	"log/slog"
 
 	"lamb/secret"
 	"lamb/store"
@@ -26,7 +25,7 @@ func (e *testEnv) rebuild(t *testing.T, gate *HashGate, lookup time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc = New(Deps{Store: e.st, Box: box, Logger: log.New(io.Discard), Now: func() time.Time { return e.now },
+	e.svc = New(Deps{Store: e.st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return e.now },
 		HashGate: gate, LookupTimeout: lookup})
 }
 

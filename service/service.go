@@ -7,12 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/charmbracelet/log"
+	"log/slog"
 
 	"lamb/config"
 	"lamb/provider"
@@ -26,7 +25,7 @@ type Deps struct {
 	Box   *secret.Box // seals secrets at rest
 	// Providers calls AI providers; a new pool when nil.
 	Providers *provider.Clients
-	Logger    *log.Logger
+	Logger    *slog.Logger
 	Now       func() time.Time // time.Now when nil
 	// SystemEnv re-reads the system-org variables (the .env file and the
 	// environment) for "sync now"; nil when the process has none.
@@ -48,7 +47,7 @@ type Deps struct {
 type Service struct {
 	st        *store.Store
 	box       *secret.Box
-	log       *log.Logger
+	log       *slog.Logger
 	now       func() time.Time
 	systemEnv func() (config.System, error)
 	publicURL string
@@ -87,7 +86,7 @@ func New(d Deps) *Service {
 		d.Now = time.Now
 	}
 	if d.Logger == nil {
-		d.Logger = log.New(io.Discard)
+		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	if d.Providers == nil {
 		d.Providers = provider.NewClients()

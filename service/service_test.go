@@ -7,15 +7,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/log"
 	"golang.org/x/crypto/ssh"
+	"log/slog"
 
 	"lamb/config"
 	"lamb/secret"
@@ -57,7 +56,7 @@ func (e *testEnv) open(t testing.TB, key []byte) {
 		t.Fatal(err)
 	}
 	e.st = st
-	e.svc = New(Deps{Store: st, Box: box, Logger: log.New(io.Discard), Now: clock})
+	e.svc = New(Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: clock})
 }
 
 // newKey returns a fresh ed25519 public key as an authorized-key line.

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/charmbracelet/log"
+	"log/slog"
 
 	"lamb/store"
 )
@@ -25,7 +25,7 @@ import (
 // answering requests it can't account for.
 type usageWriter struct {
 	st     *store.Store
-	log    *log.Logger
+	log    *slog.Logger
 	ch     chan store.UsageEvent
 	done   chan struct{}
 	once   sync.Once
@@ -61,7 +61,7 @@ const (
 	closeBound = 10 * time.Second
 )
 
-func newUsageWriter(st *store.Store, logger *log.Logger) *usageWriter {
+func newUsageWriter(st *store.Store, logger *slog.Logger) *usageWriter {
 	w := &usageWriter{st: st, log: logger, ch: make(chan store.UsageEvent, usageQueue),
 		done: make(chan struct{}), closed: make(chan struct{}), giveUp: make(chan struct{})}
 	go w.run()

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/log"
 	"github.com/charmbracelet/ssh"
 )
 
@@ -126,7 +125,7 @@ func (h *handler) logSession(next ssh.Handler) ssh.Handler {
 		start := time.Now()
 		pty, _, _ := s.Pty()
 		user := short(s.User())
-		h.log.Log(log.InfoLevel, "connect",
+		h.log.Info("connect",
 			"user", user,
 			"remote-addr", s.RemoteAddr().String(),
 			"public-key", s.PublicKey() != nil,
@@ -137,7 +136,7 @@ func (h *handler) logSession(next ssh.Handler) ssh.Handler {
 			"client-version", s.Context().ClientVersion(),
 		)
 		next(s)
-		h.log.Log(log.InfoLevel, "disconnect",
+		h.log.Info("disconnect",
 			"user", user,
 			"remote-addr", s.RemoteAddr().String(),
 			"duration", time.Since(start),

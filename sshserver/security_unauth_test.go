@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/log"
 	"github.com/charmbracelet/x/ansi"
 	gossh "golang.org/x/crypto/ssh"
+	"log/slog"
 
 	"lamb/service"
 	"lamb/store"
@@ -264,7 +264,7 @@ func (l *lockedLog) String() string {
 // command. The log keeps the command words and redacts the secrets.
 func TestLoggedCommandRedactsSignupKey(t *testing.T) {
 	sink := &lockedLog{}
-	ts := newTestServer(t, func(o *Options, _ *service.Deps) { o.Logger = log.New(sink) })
+	ts := newTestServer(t, func(o *Options, _ *service.Deps) { o.Logger = slog.New(slog.NewTextHandler(sink, nil)) })
 	ts.createOrg(t, "acme")
 	ts.run(t, ts.admin, "", "signup", "set-key", "acme-secret-key-41", "--org", "acme").wantOK(t)
 	ts.run(t, ts.admin, "", "org", "create", "beta", "--name", "Beta", "--signup-key", "beta-secret-key-42").wantOK(t)

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/log"
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
 	"github.com/charmbracelet/wish/recover"
 	gossh "golang.org/x/crypto/ssh"
+	"log/slog"
 
 	"lamb/service"
 )
@@ -24,7 +24,7 @@ import (
 type Options struct {
 	HostKeyPath string
 	Service     *service.Service
-	Logger      *log.Logger
+	Logger      *slog.Logger
 	// IdleTimeout ends sessions with no traffic; 0 means 30 minutes.
 	IdleTimeout time.Duration
 	// HandshakeTimeout closes a connection on which no session started
@@ -74,7 +74,7 @@ func New(opts Options) (*ssh.Server, error) {
 			h.logSession,
 			h.admit, // before anything reads the command line or draws
 			// Outermost: a panic ends this session only.
-			recover.MiddlewareWithLogger(opts.Logger),
+			recover.MiddlewareWithLogger(panicLogger{opts.Logger}),
 		),
 	)
 	if err != nil {
@@ -85,7 +85,7 @@ func New(opts Options) (*ssh.Server, error) {
 
 type handler struct {
 	svc *service.Service
-	log *log.Logger
+	log *slog.Logger
 	tea ssh.Handler // the TUI, through wish's Bubble Tea middleware
 
 	mu       sync.Mutex
@@ -142,4 +142,11 @@ func (h *handler) identify(s ssh.Session) (service.Actor, error) {
 		return service.Actor{}, service.ErrNotFound
 	}
 	return h.svc.ActorForSSHKey(s.Context(), gossh.FingerprintSHA256(pk))
+}
+
+// panicLogger hands wish's panic recovery the server's logger.
+type panicLogger struct{ l *slog.Logger }
+
+func (p panicLogger) Printf(format string, v ...any) {
+	p.l.Error("panic in ssh session", "detail", fmt.Sprintf(format, v...))
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -13,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/log"
 	gossh "golang.org/x/crypto/ssh"
+	"log/slog"
 
 	"lamb/config"
 	"lamb/secret"
@@ -63,7 +62,7 @@ func newTestServer(t *testing.T, setup ...func(*Options, *service.Deps)) *testSe
 		t.Fatal(err)
 	}
 	ts := &testServer{adminMail: "admin@lamb.local", st: st}
-	logger := log.New(io.Discard)
+	logger := slog.New(slog.DiscardHandler)
 	deps := service.Deps{Store: st, Box: box, Logger: logger,
 		SystemEnv: func() (config.System, error) {
 			ts.mu.Lock()

@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/charmbracelet/log"
 	"github.com/charmbracelet/ssh"
+	"log/slog"
 
 	"lamb/api"
 	"lamb/config"
@@ -96,22 +96,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *log.Logger {
-	opts := log.Options{ReportTimestamp: true, TimeFormat: time.RFC3339, Prefix: "lamb"}
+// newLogger returns lamb's logger: slog's text or JSON handler, which
+// format each record without styling and hold a lock only to write it, so
+// the gateway's line per request stays cheap.
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // config validated it
+	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
-		opts.Formatter = log.JSONFormatter
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	l := log.NewWithOptions(w, opts)
-	lvl, err := log.ParseLevel(cfg.LogLevel)
-	if err == nil {
-		l.SetLevel(lvl)
-	}
-	return l
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // serve opens everything, serves until ctx is done or a listener fails,
 // then shuts down gracefully.
-func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTimeout time.Duration, logger *log.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTimeout time.Duration, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
@@ -184,7 +184,7 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	sshSrv, err := sshserver.New(sshserver.Options{
 		HostKeyPath: filepath.Join(cfg.DataDir, "ssh_host_ed25519_key"),
 		Service:     svc,
-		Logger:      logger.WithPrefix("ssh"),
+		Logger:      logger.With("component", "ssh"),
 		Stopping:    stopping, // shutdown ends open consoles with a message
 	})
 	if err != nil {
@@ -197,7 +197,7 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	reqCtx, cancelRequests := context.WithCancelCause(context.Background())
 	defer cancelRequests(nil)
 	var inflight requestGate
-	handler := api.NewHandler(svc, logger.WithPrefix("http"), api.Options{
+	handler := api.NewHandler(svc, logger.With("component", "http"), api.Options{
 		PublicURL: cfg.BaseURL(), SSHHint: cfg.SSHHint(portOf(sshLn.Addr())), Metrics: cfg.Metrics,
 	})
 	httpSrv := api.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -16,10 +16,10 @@ import (
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/log"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 	gossh "golang.org/x/crypto/ssh"
+	"log/slog"
 
 	"lamb/config"
 	"lamb/secret"
@@ -66,7 +66,7 @@ func newEnv(t *testing.T, opts ...func(*service.Deps)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := service.Deps{Store: st, Box: box, Logger: log.New(io.Discard)}
+	deps := service.Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&deps)
 	}
