@@ -6,11 +6,10 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"time"
-
-	"log/slog"
 
 	"lamb/service"
 )

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,7 +20,6 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 	"golang.org/x/crypto/ssh"
-	"log/slog"
 
 	"lamb/config"
 	"lamb/internal/fakeopenai"

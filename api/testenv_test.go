@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"log/slog"
 
 	"lamb/config"
 	"lamb/secret"

@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -33,7 +34,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"log/slog"
 
 	"lamb/api"
 	"lamb/config"

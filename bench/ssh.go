@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -26,7 +27,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"log/slog"
 
 	"lamb/service"
 	"lamb/sshserver"

@@ -5,11 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
-
-	"log/slog"
 
 	"lamb/config"
 	"lamb/store"

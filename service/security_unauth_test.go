@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
-
-	"log/slog"
 
 	"lamb/secret"
 	"lamb/store"

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"log/slog"
 
 	"lamb/config"
 	"lamb/secret"

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
-	"log/slog"
 
 	"lamb/config"
 	"lamb/secret"

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	"github.com/charmbracelet/ssh"
-	"log/slog"
 
 	"lamb/api"
 	"lamb/config"

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -19,7 +20,6 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 	gossh "golang.org/x/crypto/ssh"
-	"log/slog"
 
 	"lamb/config"
 	"lamb/secret"
