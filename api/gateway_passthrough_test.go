@@ -176,3 +176,46 @@ func (e *gwEnv) postRaw(key, body string) *http.Response {
 	}
 	return resp
 }
+
+// Field names that need escaping stay valid JSON on their way through.
+func TestGatewayPassesOddFieldNamesThrough(t *testing.T) {
+	e := newGwEnv(t, 5*time.Second)
+	a := e.assistant(e.members["acme"], service.AssistantInput{SystemPrompt: "S"})
+	key := e.apiKey(e.members["acme"], true)
+	body := `{"model":"` + a.Model + `","messages":[{"role":"user","content":"hi"}],"we\"ird\u0001\\key":1,"ünï":{"a":[true]}}`
+	resp := e.postRaw(key, body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := decodeMap(t, e.fake.LastBody())
+	if got["we\"ird\u0001\\key"] != 1.0 || !reflect.DeepEqual(got["ünï"], map[string]any{"a": []any{true}}) {
+		t.Fatalf("provider got %v", got)
+	}
+}
+
+// Bodies that aren't a request object answer 400 naming what is wrong,
+// never reach the provider, and never crash the relay.
+func TestGatewayRefusesBodiesThatAreNotRequests(t *testing.T) {
+	e := newGwEnv(t, 5*time.Second)
+	key := e.apiKey(e.members["acme"], true)
+	for body, want := range map[string]string{
+		`null`:                                "body: must be an object",
+		`[]`:                                  "body: must be an object",
+		`"x"`:                                 "body: must be an object",
+		`{"model":1,"messages":[]}`:           "model: must be a string",
+		`{"model":"x","messages":[1]}`:        "messages: must be an object",
+		`{"model":"x","messages":[],"n":"2"}`: "n: must be a number",
+		`{"model":"x","messages":[]} {}`:      "the body is not valid JSON",
+	} {
+		resp, b := e.post(key, body)
+		em, _ := b["error"].(map[string]any)
+		msg, _ := em["message"].(string)
+		if resp.StatusCode != 400 || !strings.HasPrefix(msg, want) {
+			t.Errorf("%s: %d %q, want 400 %q", body, resp.StatusCode, msg, want)
+		}
+	}
+	if n := e.fake.Requests(); n != 0 {
+		t.Fatalf("the provider got %d malformed requests", n)
+	}
+}

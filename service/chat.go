@@ -57,11 +57,7 @@ func (s *Service) Chat(ctx context.Context, c Caller, req *ChatRequest) (ChatAns
 		s.refuse(c, cl, err)
 		return ChatAnswer{}, asGatewayError(err)
 	}
-	body, err := cl.outgoing(req)
-	if err != nil {
-		s.refuse(c, cl, err)
-		return ChatAnswer{}, asGatewayError(err)
-	}
+	body := cl.outgoing(req)
 	pctx, cancel := context.WithTimeout(ctx, s.providerTimeout)
 	defer cancel()
 	fail := func(err error) (ChatAnswer, error) {
@@ -111,11 +107,7 @@ func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, st
 		s.refuse(c, cl, err)
 		return asGatewayError(err)
 	}
-	body, err := cl.outgoing(req)
-	if err != nil {
-		s.refuse(c, cl, err)
-		return asGatewayError(err)
-	}
+	body := cl.outgoing(req)
 	// The deadline covers waiting for the provider to answer and each gap
 	// between chunks, not the whole stream: a long answer that keeps
 	// coming is never cut off.

@@ -3,24 +3,28 @@ package service
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 )
 
-// ChatRequest is a caller's chat-completions request: the body exactly as
-// sent, and the few fields lamb reads from it. Everything else in the
-// body — tools, response_format, logprobs, seed, reasoning fields, content
+// ChatRequest is a caller's chat-completions request: the body's fields
+// as sent, and the few of them lamb reads. Everything else in the body —
+// tools, response_format, logprobs, seed, reasoning fields, content
 // parts, fields that don't exist yet — reaches the provider unchanged.
 type ChatRequest struct {
-	Model    string        `json:"model"`
-	Messages []chatMessage `json:"messages"`
-	Stream   bool          `json:"stream"`
-	// Pointers tell an explicit value (0 included) from "not given", and
-	// hold values an int couldn't, so that they are seen, not wrapped.
-	MaxTokens           *int64 `json:"max_tokens"`
-	MaxCompletionTokens *int64 `json:"max_completion_tokens"`
-	N                   *int64 `json:"n"`
+	Model    string
+	Messages []chatMessage
+	Stream   bool
+	// Pointers tell an explicit value from "not given", and hold values an
+	// int couldn't, so that they are seen, not wrapped.
+	MaxTokens           *int64
+	MaxCompletionTokens *int64
+	N                   *int64
 
-	body []byte
+	fields map[string]json.RawMessage // the body's fields, each as sent
+	size   int                        // the body's length
 }
 
 // chatMessage is what lamb reads of a message: its content, to count
@@ -30,13 +34,31 @@ type chatMessage struct {
 	Content json.RawMessage `json:"content"`
 }
 
-// NewChatRequest reads a request body. Its errors are encoding/json's
-// (the transport says which field was wrong); the rules of a request's
-// shape are checked when it is routed.
+// NewChatRequest reads a request body, once: its fields are kept as sent
+// and only those lamb reads are decoded. Errors are encoding/json's,
+// naming the field of a wrong type; the rules of a request's shape are
+// checked when it is routed.
 func NewChatRequest(body []byte) (*ChatRequest, error) {
-	r := &ChatRequest{body: body}
-	if err := json.Unmarshal(body, r); err != nil {
+	r := &ChatRequest{size: len(body)}
+	if err := json.Unmarshal(body, &r.fields); err != nil {
 		return nil, err
+	}
+	if r.fields == nil { // the body was null
+		return nil, &json.UnmarshalTypeError{Value: "null", Type: reflect.TypeFor[map[string]any]()}
+	}
+	for name, dst := range map[string]any{"model": &r.Model, "messages": &r.Messages, "stream": &r.Stream,
+		"max_tokens": &r.MaxTokens, "max_completion_tokens": &r.MaxCompletionTokens, "n": &r.N} {
+		raw, ok := r.fields[name]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				te.Field = strings.TrimSuffix(name+"."+te.Field, ".")
+			}
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -81,7 +103,7 @@ const imageTokens = 1000
 // the JSON framing stands in for each message's), plus the assistant's
 // system prompt, with images at a fixed cost.
 func promptEstimate(req *ChatRequest, systemPrompt string) int64 {
-	chars := len(req.body)
+	chars := req.size
 	if systemPrompt != "" {
 		chars += len(systemPrompt) + 16
 	}
@@ -141,32 +163,71 @@ func estimateTokens(n int) int64 { return int64((n + 3) / 4) }
 // outgoing is the body sent to the provider: the caller's, with only what
 // routing requires changed — the assistant's model, its system prompt
 // first, its temperature when the caller gave none, and
-// stream_options.include_usage when streaming, so usage is exact.
-func (cl *call) outgoing(req *ChatRequest) ([]byte, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(req.body, &fields); err != nil {
-		return nil, err
-	}
-	fields["model"] = mustJSON(cl.model)
+// stream_options.include_usage when streaming, so usage is exact. The
+// caller's other fields are copied as they came (already checked as JSON
+// when the request was read).
+func (cl *call) outgoing(req *ChatRequest) []byte {
+	model := mustJSON(cl.model)
+	var messages json.RawMessage
 	if sp := cl.assistant.SystemPrompt; sp != "" {
 		system := mustJSON(map[string]string{"role": "system", "content": sp})
-		msgs := bytes.TrimSpace(fields["messages"]) // a non-empty list: check saw to it
-		out := make([]byte, 0, len(system)+len(msgs)+2)
-		out = append(append(append(out, '['), system...), ',')
-		fields["messages"] = append(out, msgs[1:]...)
+		msgs := bytes.TrimSpace(req.fields["messages"]) // a non-empty list: check saw to it
+		messages = make([]byte, 0, len(system)+len(msgs)+2)
+		messages = append(append(append(messages, '['), system...), ',')
+		messages = append(messages, msgs[1:]...)
 	}
-	if _, given := fields["temperature"]; !given && cl.assistant.Temperature != nil {
-		fields["temperature"] = mustJSON(*cl.assistant.Temperature)
+	var temperature json.RawMessage
+	if _, given := req.fields["temperature"]; !given && cl.assistant.Temperature != nil {
+		temperature = mustJSON(*cl.assistant.Temperature)
 	}
+	var streamOptions json.RawMessage
 	if req.Stream {
 		opts := map[string]json.RawMessage{}
-		if raw, ok := fields["stream_options"]; ok {
+		if raw, ok := req.fields["stream_options"]; ok {
 			_ = json.Unmarshal(raw, &opts) // not an object: replaced
 		}
 		opts["include_usage"] = json.RawMessage("true")
-		fields["stream_options"] = mustJSON(opts)
+		streamOptions = mustJSON(opts)
 	}
-	return json.Marshal(fields)
+
+	out := make([]byte, 0, req.size+len(messages)+64)
+	field := func(name string, v json.RawMessage) {
+		if len(out) > 0 {
+			out = append(out, ',')
+		} else {
+			out = append(out, '{')
+		}
+		out = append(append(appendJSONString(out, name), ':'), v...)
+	}
+	field("model", model)
+	for name, v := range req.fields {
+		switch {
+		case name == "model":
+		case name == "messages" && messages != nil:
+			field(name, messages)
+		case name == "stream_options" && streamOptions != nil:
+		default:
+			field(name, v)
+		}
+	}
+	if temperature != nil {
+		field("temperature", temperature)
+	}
+	if streamOptions != nil {
+		field("stream_options", streamOptions)
+	}
+	return append(out, '}')
+}
+
+// appendJSONString appends s as a JSON string: plain ASCII as is, anything
+// else through encoding/json's escaping.
+func appendJSONString(out []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return append(out, mustJSON(s)...)
+		}
+	}
+	return append(append(append(out, '"'), s...), '"')
 }
 
 // mustJSON encodes values that always encode (strings, numbers, maps of
