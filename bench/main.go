@@ -5,6 +5,7 @@
 //
 //	go run ./bench                  # defaults: 5 s per phase
 //	go run ./bench -duration 10s -rate 500 -concurrency 32
+//	go run ./bench -process         # lamb as its own process, as users see it
 //	go run ./bench -ssh 500         # the SSH console instead
 //
 // It prints throughput (closed loop, fixed concurrency), latency at a fixed
@@ -48,12 +49,22 @@ func main() {
 	rate := flag.Int("rate", 500, "requests per second of the latency phase")
 	concurrency := flag.Int("concurrency", 32, "concurrent clients of the throughput phase")
 	sessions := flag.Int("ssh", 0, "measure the SSH console with this many concurrent sessions instead of the gateway")
+	process := flag.Bool("process", false, "run lamb as its own process (built and started as the README says) and measure it from outside")
+	orgs := flag.Int("orgs", 40, "-process: orgs of the spread traffic")
+	keys := flag.Int("keys", 5, "-process: API keys per org of the spread traffic")
+	assistants := flag.Int("assistants", 50, "-process: assistants per org of the spread traffic")
+	phases := flag.String("phases", "", "-process: only these phases (throughput,latency,stream); all when empty")
 	clients := flag.String("ssh-clients", "", "internal: run as the SSH client process")
+	ups := flag.Bool("upstreams", false, "internal: run as the fake providers' process")
 	flag.Parse()
 	var err error
 	switch {
+	case *ups:
+		err = upstreams()
 	case *clients != "":
 		err = sshClients(*clients)
+	case *process:
+		err = runProcess(*duration, *rate, *concurrency, spread{*orgs, *keys, *assistants}, *phases)
 	case *sessions > 0:
 		err = runSSH(*sessions)
 	default:
@@ -67,10 +78,11 @@ func main() {
 
 // target is one way to reach the provider.
 type target struct {
-	name  string
-	url   string // chat completions URL
-	auth  string // Authorization header
-	model string
+	name    string
+	url     string // chat completions URL
+	auth    string // Authorization header
+	model   string
+	callers []caller // spread traffic: each request picks one of these instead
 }
 
 func run(duration time.Duration, rate, concurrency int) error {
@@ -108,9 +120,9 @@ func run(duration time.Duration, rate, concurrency int) error {
 	defer stopLamb()
 
 	targets := []target{
-		{"direct", fakeURL + "/v1/chat/completions", "Bearer sk-bench", "gpt-4o-mini"},
-		{"reverse proxy", proxyURL + "/v1/chat/completions", "Bearer sk-bench", "gpt-4o-mini"},
-		{"lamb", lambURL + "/v1/chat/completions", "Bearer " + apiKey, model},
+		{name: "direct", url: fakeURL + "/v1/chat/completions", auth: "Bearer sk-bench", model: "gpt-4o-mini"},
+		{name: "reverse proxy", url: proxyURL + "/v1/chat/completions", auth: "Bearer sk-bench", model: "gpt-4o-mini"},
+		{name: "lamb", url: lambURL + "/v1/chat/completions", auth: "Bearer " + apiKey, model: model},
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024}}
 
@@ -278,15 +290,16 @@ func serve(h http.Handler) (string, func(), error) {
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
 
-func body(t target, stream bool) []byte {
-	return []byte(fmt.Sprintf(`{"model":%q,"stream":%v,"max_tokens":64,"messages":[{"role":"user","content":"Explain inertia in one sentence."}]}`, t.model, stream))
+func body(model string, stream bool) []byte {
+	return []byte(fmt.Sprintf(`{"model":%q,"stream":%v,"max_tokens":64,"messages":[{"role":"user","content":"Explain inertia in one sentence."}]}`, model, stream))
 }
 
 // do sends one request and reads the whole answer.
-func do(client *http.Client, t target, b []byte) (time.Duration, bool) {
-	req, _ := http.NewRequest(http.MethodPost, t.url, bytes.NewReader(b))
+func do(client *http.Client, t target, stream bool) (time.Duration, bool) {
+	auth, model := t.pick()
+	req, _ := http.NewRequest(http.MethodPost, t.url, bytes.NewReader(body(model, stream)))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", t.auth)
+	req.Header.Set("Authorization", auth)
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
@@ -294,7 +307,7 @@ func do(client *http.Client, t target, b []byte) (time.Duration, bool) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if t.name == "lamb" {
+	if strings.HasPrefix(t.name, "lamb") {
 		lambAnswered.Add(1)
 	}
 	return time.Since(start), resp.StatusCode == http.StatusOK
@@ -305,7 +318,6 @@ type result struct{ ok, errors int64 }
 // closedLoop runs n clients back to back for d.
 func closedLoop(client *http.Client, t target, n int, d time.Duration, stream bool) result {
 	var ok, bad atomic.Int64
-	b := body(t, stream)
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for range n {
@@ -313,7 +325,7 @@ func closedLoop(client *http.Client, t target, n int, d time.Duration, stream bo
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(stop) {
-				if _, good := do(client, t, b); good {
+				if _, good := do(client, t, stream); good {
 					ok.Add(1)
 				} else {
 					bad.Add(1)
@@ -333,7 +345,6 @@ type latency struct {
 // openLoop sends rate requests per second for d regardless of answers, so
 // a slow target can't slow the load down (no coordinated omission).
 func openLoop(client *http.Client, t target, rate int, d time.Duration) latency {
-	b := body(t, false)
 	total := int(d.Seconds() * float64(rate))
 	lat := make([]time.Duration, total)
 	oks := make([]bool, total)
@@ -347,7 +358,7 @@ func openLoop(client *http.Client, t target, rate int, d time.Duration) latency 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lat[i], oks[i] = do(client, t, b)
+			lat[i], oks[i] = do(client, t, false)
 		}()
 	}
 	wg.Wait()
@@ -369,7 +380,7 @@ func openLoop(client *http.Client, t target, rate int, d time.Duration) latency 
 
 // firstByte returns the median time to the first streamed chunk.
 func firstByte(client *http.Client, t target, n int) time.Duration {
-	b := body(t, true)
+	b := body(t.model, true)
 	var times []time.Duration
 	for range n {
 		req, _ := http.NewRequest(http.MethodPost, t.url, bytes.NewReader(b))
@@ -386,7 +397,7 @@ func firstByte(client *http.Client, t target, n int) time.Duration {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if t.name == "lamb" {
+		if strings.HasPrefix(t.name, "lamb") {
 			lambAnswered.Add(1)
 		}
 	}

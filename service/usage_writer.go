@@ -12,29 +12,35 @@ import (
 	"lamb/store"
 )
 
-// usageWriter takes usage events off the response path: requests hand their
-// event to a channel and the writer stores them in batches, one transaction
-// for up to maxBatch events or flushInterval, with the daily rollups. A
-// full channel makes requests wait (back-pressure) rather than lose events.
+// usageWriter takes usage events off the response path: a request appends
+// its event to a queue in memory (no goroutine is woken for it) and the
+// writer stores the queue every flushInterval, or as soon as maxBatch
+// events wait, in one transaction with the daily rollups. A full queue
+// makes requests wait (back-pressure) rather than lose events.
 //
 // A batch that can't be stored (a full or failing disk) is kept and
 // retried, never thrown away; while that lasts the writer reports itself
-// unhealthy (/healthz, /metrics), and once the queue passes admitBound the
+// unhealthy (/healthz, /metrics), and once admitBound events wait the
 // gateway stops admitting billable requests (see accepting) instead of
 // answering requests it can't account for.
 type usageWriter struct {
-	st     *store.Store
-	log    *slog.Logger
-	ch     chan store.UsageEvent
-	done   chan struct{}
-	once   sync.Once
-	closed chan struct{}
-	giveUp chan struct{} // closed when close's bound has passed
-	mu     sync.RWMutex  // held for reading while sending, for writing by close
+	st  *store.Store
+	log *slog.Logger
 
-	held       atomic.Int64 // events taken off the channel and not yet stored
+	mu      sync.Mutex
+	room    *sync.Cond // signalled when stored events leave room in the queue
+	queue   []store.UsageEvent
+	spare   []store.UsageEvent // the previous batch's slice, reused
+	closed  bool
+	waiting atomic.Int64 // events queued or being stored
+
+	ready  chan struct{} // a batch is ready: write it now
+	done   chan struct{}
+	giveUp chan struct{} // closed when close's bound has passed
+	once   sync.Once
+
 	failure    atomic.Pointer[writeFailure]
-	unrecorded atomic.Int64 // refusals counted in metrics only (queue too full to keep them)
+	unrecorded atomic.Int64 // refusals counted in metrics only (queue too long to keep them)
 }
 
 // writeFailure is why the writer can't store events, and since when.
@@ -47,12 +53,13 @@ const (
 	usageQueue    = 16384
 	maxBatch      = 512
 	flushInterval = 100 * time.Millisecond
-	// admitBound is the queue length past which billable requests are
-	// refused: the rest of the queue is room for the events of requests
-	// already in flight.
+	// admitBound is the number of waiting events past which billable
+	// requests are refused: the rest of the queue is room for the events
+	// of requests already in flight.
 	admitBound = usageQueue / 2
-	// refusalBound is the queue length past which refusals are no longer
-	// queued: a flood of refused requests must not crowd out billable ones.
+	// refusalBound is the number of waiting events past which refusals
+	// are no longer queued: a flood of refused requests must not crowd
+	// out billable ones.
 	refusalBound = usageQueue / 4
 	retryMin     = 100 * time.Millisecond
 	retryMax     = 5 * time.Second
@@ -61,8 +68,9 @@ const (
 )
 
 func newUsageWriter(st *store.Store, logger *slog.Logger) *usageWriter {
-	w := &usageWriter{st: st, log: logger, ch: make(chan store.UsageEvent, usageQueue),
-		done: make(chan struct{}), closed: make(chan struct{}), giveUp: make(chan struct{})}
+	w := &usageWriter{st: st, log: logger, ready: make(chan struct{}, 1),
+		done: make(chan struct{}), giveUp: make(chan struct{})}
+	w.room = sync.NewCond(&w.mu)
 	go w.run()
 	return w
 }
@@ -70,46 +78,53 @@ func newUsageWriter(st *store.Store, logger *slog.Logger) *usageWriter {
 // record queues one event. After close, events are written directly so a
 // late request still leaves its row.
 func (w *usageWriter) record(e store.UsageEvent) {
-	w.mu.RLock()
-	select {
-	case <-w.closed:
-		w.mu.RUnlock()
+	w.mu.Lock()
+	for w.waiting.Load() >= usageQueue && !w.closed {
+		w.room.Wait()
+	}
+	if w.closed {
+		w.mu.Unlock()
 		w.persist([]store.UsageEvent{e})
 		return
-	default:
 	}
-	w.ch <- e
-	w.mu.RUnlock()
+	w.append(e)
+	w.mu.Unlock()
 }
 
-// recordRefusal queues the event of a refused request unless the queue is
-// already long: refusals are counted in metrics either way, and a client
+// recordRefusal queues the event of a refused request unless many events
+// wait already: refusals are counted in metrics either way, and a client
 // that hammers a refusal must not make billable events wait.
 func (w *usageWriter) recordRefusal(e store.UsageEvent) {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	select {
-	case <-w.closed:
-		return // shutting down: the metrics counted it
-	default:
-	}
-	if len(w.ch) >= refusalBound {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.closed:
+		// shutting down: the metrics counted it
+	case w.waiting.Load() >= refusalBound:
 		w.unrecorded.Add(1)
-		return
-	}
-	select {
-	case w.ch <- e:
 	default:
-		w.unrecorded.Add(1)
+		w.append(e)
+	}
+}
+
+// append adds e to the queue; w.mu is held.
+func (w *usageWriter) append(e store.UsageEvent) {
+	w.queue = append(w.queue, e)
+	w.waiting.Add(1)
+	if len(w.queue) == maxBatch {
+		select {
+		case w.ready <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // pending is the number of events not yet stored.
-func (w *usageWriter) pending() int { return len(w.ch) + int(w.held.Load()) }
+func (w *usageWriter) pending() int { return int(w.waiting.Load()) }
 
 // accepting reports whether a billable request may be admitted: the
 // events already waiting are below admitBound.
-func (w *usageWriter) accepting() bool { return w.pending() < admitBound }
+func (w *usageWriter) accepting() bool { return w.waiting.Load() < admitBound }
 
 // healthy returns why events can't be stored right now, or nil.
 func (w *usageWriter) healthy() error {
@@ -121,41 +136,27 @@ func (w *usageWriter) healthy() error {
 
 func (w *usageWriter) run() {
 	defer close(w.done)
-	batch := make([]store.UsageEvent, 0, maxBatch)
-	timer := time.NewTimer(flushInterval)
-	defer timer.Stop()
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
 	for {
 		select {
-		case e, ok := <-w.ch:
-			if !ok {
-				w.persist(batch)
-				return
-			}
-			batch = append(batch, e)
-			if len(batch) < maxBatch {
-				continue
-			}
-		case <-timer.C:
-			timer.Reset(flushInterval)
-			if len(batch) == 0 {
-				continue
-			}
+		case <-t.C:
+		case <-w.ready:
 		}
-		// Take what else is already waiting, up to a full batch.
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case e, ok := <-w.ch:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, e)
-			default:
-				break drain
-			}
-		}
+		w.mu.Lock()
+		batch, closed := w.queue, w.closed
+		w.queue = w.spare[:0]
+		w.mu.Unlock()
+		n := len(batch)
 		w.persist(batch)
-		batch = batch[:0]
+		w.mu.Lock()
+		w.spare = batch[:0]
+		w.waiting.Add(-int64(n))
+		w.room.Broadcast()
+		w.mu.Unlock()
+		if closed {
+			return
+		}
 	}
 }
 
@@ -163,8 +164,6 @@ func (w *usageWriter) run() {
 // close's bound has passed: a failing disk delays events, it doesn't lose
 // them.
 func (w *usageWriter) persist(batch []store.UsageEvent) {
-	w.held.Store(int64(len(batch)))
-	defer w.held.Store(0)
 	wait := retryMin
 	for len(batch) > 0 {
 		var err error
@@ -175,7 +174,6 @@ func (w *usageWriter) persist(batch []store.UsageEvent) {
 			}
 			return
 		}
-		w.held.Store(int64(len(batch)))
 		if w.failure.CompareAndSwap(nil, &writeFailure{err: err, since: time.Now()}) {
 			w.log.Error("write usage events; keeping them and retrying", "events", len(batch), "err", err)
 		}
@@ -214,15 +212,19 @@ func (w *usageWriter) write(batch []store.UsageEvent) ([]store.UsageEvent, error
 	return nil, nil
 }
 
-// close flushes what is queued and stops the writer. A database that
+// close stores what is queued and stops the writer. A database that
 // can't store the events is retried for closeBound, then they are logged
 // as lost.
 func (w *usageWriter) close() {
 	w.once.Do(func() {
 		w.mu.Lock()
-		close(w.closed)
-		close(w.ch)
+		w.closed = true
+		w.room.Broadcast() // requests waiting for room write directly now
 		w.mu.Unlock()
+		select {
+		case w.ready <- struct{}{}:
+		default:
+		}
 		select {
 		case <-w.done:
 		case <-time.After(closeBound):

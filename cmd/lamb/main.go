@@ -84,7 +84,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			*dst = v
 		}
 	}
-	logger := newLogger(cfg, stderr)
+	logOut := newLogWriter(stderr)
+	defer logOut.Close()
+	logger := newLogger(cfg, logOut)
 	if *shutdownTimeout <= 0 {
 		fmt.Fprintln(stderr, "lamb: --shutdown-timeout must be positive, e.g. 15s")
 		return 2
