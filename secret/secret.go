@@ -120,17 +120,30 @@ func ParseKey(s string) ([]byte, error) {
 // LoadOrCreateKeyFile reads the master key from path, creating the file with
 // a new random key and mode 0600 when it doesn't exist.
 func LoadOrCreateKeyFile(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err == nil {
-		k, perr := ParseKey(string(data))
-		if perr != nil {
-			return nil, fmt.Errorf("read secret key file %s: %w", path, perr)
-		}
-		return k, nil
+	k, err := LoadKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return CreateKeyFile(path)
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	return k, err
+}
+
+// LoadKeyFile reads the master key from path; an error wrapping
+// fs.ErrNotExist when there is no such file.
+func LoadKeyFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
 		return nil, fmt.Errorf("read secret key file: %w", err)
 	}
+	k, err := ParseKey(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("read secret key file %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// CreateKeyFile writes a new random master key to path with mode 0600; it
+// never replaces an existing file.
+func CreateKeyFile(path string) ([]byte, error) {
 	k := make([]byte, KeySize)
 	if _, err := rand.Read(k); err != nil {
 		return nil, fmt.Errorf("generate secret key: %w", err)

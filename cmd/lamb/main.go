@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -111,22 +112,35 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// secretKey is LAMB_SECRET_KEY, or the key file in the data directory.
+// The file is made on the first start only: a database that already
+// holds sealed secrets without its key file is refused, never given a new
+// key that can't open them.
+func secretKey(ctx context.Context, cfg *config.Config, st *store.Store) ([]byte, error) {
+	if cfg.SecretKey != nil {
+		return cfg.SecretKey, nil
+	}
+	path := filepath.Join(cfg.DataDir, "secret.key")
+	key, err := secret.LoadKeyFile(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, err
+	}
+	held, err := service.HoldsSecrets(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if held {
+		return nil, fmt.Errorf("%s is missing, but this database holds secrets sealed with it: restore the secret.key backed up with lamb.db "+
+			"(or set LAMB_SECRET_KEY to that key); lamb won't make a new key that can't open them", path)
+	}
+	return secret.CreateKeyFile(path)
+}
+
 // serve opens everything, serves until ctx is done or a listener fails,
 // then shuts down gracefully.
 func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTimeout time.Duration, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
-	}
-	key := cfg.SecretKey
-	if key == nil {
-		var err error
-		if key, err = secret.LoadOrCreateKeyFile(filepath.Join(cfg.DataDir, "secret.key")); err != nil {
-			return err
-		}
-	}
-	box, err := secret.NewBox(key)
-	if err != nil {
-		return fmt.Errorf("LAMB_SECRET_KEY: %w", err)
 	}
 	dbPath := filepath.Join(cfg.DataDir, "lamb.db")
 	st, err := store.Open(dbPath, store.Options{})
@@ -136,6 +150,14 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	defer st.Close()
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate %s: %w", dbPath, err)
+	}
+	key, err := secretKey(ctx, cfg, st)
+	if err != nil {
+		return err
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		return fmt.Errorf("LAMB_SECRET_KEY: %w", err)
 	}
 	svc := service.New(service.Deps{
 		Store: st, Box: box, Logger: logger, Now: time.Now, PublicURL: cfg.BaseURL(),
@@ -148,6 +170,9 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 		},
 	})
 
+	if err := svc.CheckSecretKey(ctx); err != nil {
+		return err
+	}
 	if _, err := svc.SyncSystemOrg(ctx, service.SystemActor(), cfg.System); err != nil {
 		return fmt.Errorf("sync system organization from the environment: %w", err)
 	}
