@@ -130,19 +130,34 @@ func promptEstimate(req *ChatRequest, systemPrompt string) int64 {
 	return int64(max(chars, 0)+3)/4 + images*imageTokens
 }
 
-// reservationFor is what a request reserves before the call: its prompt
-// plus what it may generate — every choice's max_tokens (or
-// defaultReservation). check has bounded the factors.
-func reservationFor(req *ChatRequest, systemPrompt string) int64 {
-	out := int64(defaultReservation)
+// need is what a request may spend: its prompt, and for each of its
+// choices up to output tokens. A request that set no max_tokens is
+// flexible: when less than defaultReservation is left in the budget, it
+// is admitted with what is left rather than refused (the provider may
+// then spend past the budget by that one request's output).
+type need struct {
+	prompt, output, choices int64
+	flexible                bool
+}
+
+func (n need) total() int64 { return n.prompt + n.choices*n.output }
+
+// least is the smallest reservation a flexible request may be admitted
+// with: its prompt and one token of each choice.
+func (n need) least() int64 { return n.prompt + n.choices }
+
+// needOf is what a request reserves before the call: its prompt plus what
+// it may generate — every choice's max_tokens, or defaultReservation.
+// check has bounded the factors.
+func needOf(req *ChatRequest, systemPrompt string) need {
+	n := need{prompt: promptEstimate(req, systemPrompt), output: defaultReservation, choices: 1, flexible: true}
 	if req.MaxTokens != nil || req.MaxCompletionTokens != nil {
-		out = max(deref(req.MaxTokens), deref(req.MaxCompletionTokens))
+		n.output, n.flexible = max(deref(req.MaxTokens), deref(req.MaxCompletionTokens)), false
 	}
-	n := int64(1)
 	if req.N != nil {
-		n = *req.N
+		n.choices = *req.N
 	}
-	return promptEstimate(req, systemPrompt) + n*out
+	return n
 }
 
 func deref(p *int64) int64 {

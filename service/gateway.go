@@ -211,7 +211,6 @@ type call struct {
 	target    provider.Target
 	model     string
 	res       reservation
-	estimate  int64
 	started   time.Time
 	stream    bool
 	streaming bool // the provider accepted the stream and started answering
@@ -265,8 +264,7 @@ func (s *Service) route(ctx context.Context, c Caller, req *ChatRequest) (*call,
 		// disk): answering would spend budget nobody can account for.
 		return cl, errUsageBacklog
 	}
-	cl.estimate = reservationFor(req, a.SystemPrompt)
-	cl.res, err = s.admit(ctx, a.OrganizationID, a.OwnerUserID, cfg.Limits, cl.estimate)
+	cl.res, err = s.admit(ctx, a.OrganizationID, a.OwnerUserID, cfg.Limits, needOf(req, a.SystemPrompt))
 	if err != nil {
 		return cl, err
 	}

@@ -21,7 +21,7 @@ import (
 type limiter struct {
 	mu     sync.Mutex
 	months map[ledgerKey]*ledger
-	minute map[int64]*minuteCount
+	minute map[int64]*rpmWindow
 }
 
 type ledgerKey struct {
@@ -33,13 +33,51 @@ type ledger struct {
 	used, reserved int64
 }
 
-type minuteCount struct {
-	minute int64 // Unix minute
-	n      int64
+// rpmWindow counts an org's admitted requests in the last 60 seconds, in
+// one-second buckets: a sliding window, so no 60 s span ever holds more
+// than requests_per_minute (a calendar minute let twice the limit through
+// across its boundary).
+type rpmWindow struct {
+	n   [60]int64 // admitted requests of each second
+	sec [60]int64 // the Unix second each bucket counts
+}
+
+// count is the requests admitted in the 60 seconds up to now.
+func (w *rpmWindow) count(now int64) int64 {
+	var sum int64
+	for i := range w.n {
+		if now-w.sec[i] < 60 {
+			sum += w.n[i]
+		}
+	}
+	return sum
+}
+
+func (w *rpmWindow) add(now int64) {
+	i := now % 60
+	if w.sec[i] != now {
+		w.sec[i], w.n[i] = now, 0
+	}
+	w.n[i]++
+}
+
+// retryAfter is how many seconds until fewer than limit requests remain
+// in the window.
+func (w *rpmWindow) retryAfter(now, limit int64) int64 {
+	rest := w.count(now)
+	for s := now - 59; s <= now; s++ {
+		if i := s % 60; w.sec[i] == s {
+			rest -= w.n[i]
+		}
+		if rest < limit {
+			return s + 60 - now
+		}
+	}
+	return 60
 }
 
 func newLimiter() *limiter {
-	return &limiter{months: map[ledgerKey]*ledger{}, minute: map[int64]*minuteCount{}}
+	return &limiter{months: map[ledgerKey]*ledger{}, minute: map[int64]*rpmWindow{}}
 }
 
 // reservation is what admit took; settle gives it back with real usage.
@@ -58,11 +96,11 @@ func nextMonth(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, time.UTC)
 }
 
-// admit checks and reserves. estimate is the tokens the request may use.
-func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limits, estimate int64) (reservation, error) {
+// admit checks and reserves what a request may spend (see need).
+func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limits, n need) (reservation, error) {
 	// A reservation is never negative: one would lower what every
 	// concurrent request sees as reserved (a budget bypass).
-	estimate = max(estimate, 1)
+	estimate := max(n.total(), 1)
 	now := s.now()
 	month := monthKey(now)
 	// Ledgers are kept whether or not a limit is set, so that a limit set
@@ -81,20 +119,22 @@ func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limit
 	lm := s.limits
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
+	sec := now.Unix()
 	if rpm := l.RequestsPerMinute; rpm != config.Unlimited {
-		m := now.Unix() / 60
-		c := lm.minute[orgID]
-		if c == nil || c.minute != m {
-			c = &minuteCount{minute: m}
-			lm.minute[orgID] = c
+		w := lm.minute[orgID]
+		if w == nil {
+			w = &rpmWindow{}
+			lm.minute[orgID] = w
 		}
-		if c.n >= rpm {
-			wait := time.Unix((m+1)*60, 0).Sub(now)
+		if w.count(sec) >= rpm {
+			wait := w.retryAfter(sec, rpm)
 			return reservation{}, &GatewayError{Status: 429, Type: "rate_limit_error", Code: "rate_limit_exceeded",
-				Message:    fmt.Sprintf("your organization's limit of %d requests per minute is reached; retry in %d s", rpm, ceilSeconds(wait)),
-				RetryAfter: wait}
+				Message:    fmt.Sprintf("your organization's limit of %d requests per minute (any 60 seconds) is reached; retry in %d s", rpm, wait),
+				RetryAfter: time.Duration(wait) * time.Second}
 		}
 	}
+	// What is left of the tightest budget decides.
+	left, tightest := int64(-1), ledgerKey{}
 	for i, k := range keys {
 		led := lm.months[k]
 		if led == nil {
@@ -103,22 +143,24 @@ func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limit
 			led = &ledger{}
 			lm.months[k] = led
 		}
-		if limits[i] != config.Unlimited && led.used+led.reserved+estimate > limits[i] {
-			wait := nextMonth(now).Sub(now)
-			which := "your organization's monthly token budget"
-			if k.user != 0 {
-				which = "the monthly token budget of this assistant's owner"
-			}
-			return reservation{}, &GatewayError{Status: 429, Type: "insufficient_quota", Code: "insufficient_quota",
-				Message:    which + " is used up (it resets on the 1st, UTC); ask an admin to raise it",
-				RetryAfter: wait}
+		if limits[i] == config.Unlimited {
+			continue
 		}
+		if rest := max(limits[i]-led.used-led.reserved, 0); left < 0 || rest < left {
+			left, tightest = rest, k
+		}
+	}
+	if left >= 0 && estimate > left {
+		if !n.flexible || left < max(n.least(), 1) {
+			return reservation{}, quotaError(tightest, estimate, left, now)
+		}
+		estimate = left // all that is left: the answer may be short
 	}
 	for _, k := range keys {
 		lm.months[k].reserved += estimate
 	}
-	if c := lm.minute[orgID]; c != nil && l.RequestsPerMinute != config.Unlimited {
-		c.n++ // counted only when admitted
+	if w := lm.minute[orgID]; w != nil && l.RequestsPerMinute != config.Unlimited {
+		w.add(sec) // counted only when admitted
 	}
 	return reservation{keys: keys, tokens: estimate}, nil
 }
@@ -166,6 +208,21 @@ func (s *Service) settle(r reservation, used int64) {
 			led.used += used
 		}
 	}
+}
+
+// quotaError refuses a request that may need more tokens than a budget
+// has left, saying both and what helps.
+func quotaError(k ledgerKey, need, left int64, now time.Time) *GatewayError {
+	which := "your organization's monthly token budget"
+	if k.user != 0 {
+		which = "the monthly token budget of this assistant's owner"
+	}
+	msg := fmt.Sprintf("%s is used up (it resets on the 1st, UTC); ask an admin to raise it", which)
+	if left > 0 {
+		msg = fmt.Sprintf("this request may need up to %d tokens (its prompt and max_tokens for each choice) but %s has %d left; "+
+			"set a lower max_tokens, or ask an admin to raise the budget (it resets on the 1st, UTC)", need, which, left)
+	}
+	return &GatewayError{Status: 429, Type: "insufficient_quota", Code: "insufficient_quota", Message: msg, RetryAfter: nextMonth(now).Sub(now)}
 }
 
 func ceilSeconds(d time.Duration) int {

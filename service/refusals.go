@@ -13,6 +13,12 @@ import (
 // half a million rows in 75 seconds.
 const refusalRowsPerMinute = 60
 
+// minuteCount counts events of one Unix minute.
+type minuteCount struct {
+	minute int64
+	n      int64
+}
+
 // refusalSampler decides which refusals keep a raw row.
 type refusalSampler struct {
 	mu    sync.Mutex
