@@ -34,6 +34,31 @@ type Org struct {
 	Setups      map[string]*Setup `json:"setups"`
 	Features    Features          `json:"features"`
 	Limits      Limits            `json:"limits"`
+	// Ceiling is what the platform's administrators allow this org: the
+	// org's admins set Limits within it, and can read but not change it.
+	// nil: no ceiling (every field unlimited).
+	Ceiling *Limits `json:"ceiling,omitempty"`
+}
+
+// CeilingLimits is the org's ceiling, every field unlimited when none.
+func (o *Org) CeilingLimits() Limits {
+	if o.Ceiling == nil {
+		return UnlimitedLimits()
+	}
+	return *o.Ceiling
+}
+
+// EffectiveLimits are what is enforced: each limit, or the ceiling where
+// that is smaller.
+func (o *Org) EffectiveLimits() Limits { return o.Limits.Within(o.CeilingLimits()) }
+
+// SetCeiling sets the ceiling; an all-unlimited one is no ceiling.
+func (o *Org) SetCeiling(l Limits) {
+	if l == UnlimitedLimits() {
+		o.Ceiling = nil
+		return
+	}
+	o.Ceiling = &l
 }
 
 // Setup is one named set of provider settings (default, staging, prod…).
@@ -101,7 +126,8 @@ func NewOrg() *Org {
 // ParseOrg decodes an org config document. Absent limits are unlimited.
 // Unknown fields are rejected so that a typo doesn't silently do nothing.
 func ParseOrg(data []byte) (*Org, error) {
-	o := &Org{Limits: UnlimitedLimits()}
+	ceiling := UnlimitedLimits() // absent fields of a ceiling are unlimited too
+	o := &Org{Limits: UnlimitedLimits(), Ceiling: &ceiling}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(o); err != nil {
@@ -110,6 +136,9 @@ func ParseOrg(data []byte) (*Org, error) {
 	// Not dec.More: it reports false for a stray '}' or ']' after the document.
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &FieldError{Message: "unexpected data after the JSON document"}
+	}
+	if o.Ceiling != nil {
+		o.SetCeiling(*o.Ceiling)
 	}
 	if o.Setups == nil {
 		o.Setups = map[string]*Setup{}
@@ -257,7 +286,20 @@ func (o *Org) Validate() error {
 	if _, ok := o.Setups[o.ActiveSetup]; !ok {
 		return &FieldError{"active_setup", fmt.Sprintf("setup %q does not exist (have: %s)", o.ActiveSetup, strings.Join(sortedKeys(o.Setups), ", "))}
 	}
-	return o.Limits.validate("limits")
+	top := o.CeilingLimits()
+	if err := top.validate("ceiling"); err != nil {
+		return err
+	}
+	if err := o.Limits.validate("limits"); err != nil {
+		return err
+	}
+	ceiling := top.fields()
+	for i, f := range o.Limits.fields() {
+		if c := *ceiling[i].v; c != Unlimited && (*f.v == Unlimited || *f.v > c) {
+			return &FieldError{"limits." + f.name, fmt.Sprintf("can be at most %d, the ceiling the platform's administrators set; ask them to raise it", c)}
+		}
+	}
+	return nil
 }
 
 func (s *Setup) validate(path string) error {
@@ -342,23 +384,42 @@ func (p *Provider) validate(path string) error {
 	return nil
 }
 
+// limitField is one field of Limits, by its JSON name.
+type limitField struct {
+	name string
+	v    *int64
+}
+
+func (l *Limits) fields() []limitField {
+	return []limitField{
+		{"tokens_per_month", &l.TokensPerMonth},
+		{"requests_per_minute", &l.RequestsPerMinute},
+		{"max_users", &l.MaxUsers},
+		{"max_assistants", &l.MaxAssistants},
+		{"max_assistants_per_user", &l.MaxAssistantsPerUser},
+		{"user_tokens_per_month", &l.UserTokensPerMonth},
+	}
+}
+
 func (l Limits) validate(path string) error {
-	for _, f := range []struct {
-		name string
-		v    int64
-	}{
-		{"tokens_per_month", l.TokensPerMonth},
-		{"requests_per_minute", l.RequestsPerMinute},
-		{"max_users", l.MaxUsers},
-		{"max_assistants", l.MaxAssistants},
-		{"max_assistants_per_user", l.MaxAssistantsPerUser},
-		{"user_tokens_per_month", l.UserTokensPerMonth},
-	} {
-		if f.v < Unlimited {
-			return &FieldError{path + "." + f.name, fmt.Sprintf("must be -1 (unlimited) or 0 or more, got %d", f.v)}
+	for _, f := range l.fields() {
+		if *f.v < Unlimited {
+			return &FieldError{path + "." + f.name, fmt.Sprintf("must be -1 (unlimited) or 0 or more, got %d", *f.v)}
 		}
 	}
 	return nil
+}
+
+// Within returns l with every limit brought down to ceiling where it is
+// higher (an unlimited one included).
+func (l Limits) Within(ceiling Limits) Limits {
+	c := ceiling.fields()
+	for i, f := range l.fields() {
+		if max := *c[i].v; max != Unlimited && (*f.v == Unlimited || *f.v > max) {
+			*f.v = max
+		}
+	}
+	return l
 }
 
 // checkText refuses text that a terminal would act on (escape sequences,

@@ -144,10 +144,10 @@ func (s *Service) CreateAssistant(ctx context.Context, a Actor, in AssistantInpu
 		if err != nil {
 			return err
 		}
-		if l := cfg.Limits.MaxAssistants; l != config.Unlimited && int64(orgCount) >= l {
+		if l := cfg.EffectiveLimits().MaxAssistants; l != config.Unlimited && int64(orgCount) >= l {
 			return &LimitError{Limit: "max_assistants", Message: fmt.Sprintf("the organization has reached its limit of %d assistants; an admin can raise limits.max_assistants", l)}
 		}
-		if l := cfg.Limits.MaxAssistantsPerUser; l != config.Unlimited && int64(ownerCount) >= l {
+		if l := cfg.EffectiveLimits().MaxAssistantsPerUser; l != config.Unlimited && int64(ownerCount) >= l {
 			return &LimitError{Limit: "max_assistants_per_user", Message: fmt.Sprintf("%s already has %d assistants, the most one user may have; delete one or ask an admin to raise limits.max_assistants_per_user", owner.Email, l)}
 		}
 		as, err := tx.CreateAssistant(ctx, store.Assistant{OrganizationID: o.ID, OwnerUserID: owner.ID, Name: in.Name,

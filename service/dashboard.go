@@ -74,7 +74,7 @@ func (s *Service) Dashboard(ctx context.Context, a Actor, slug string) (Dashboar
 		Assistants:      counts.Assistants,
 		APIKeys:         counts.APIKeys,
 		TokensThisMonth: month.Tokens(),
-		TokenLimit:      cfg.Limits.TokensPerMonth,
+		TokenLimit:      cfg.EffectiveLimits().TokensPerMonth,
 		RequestsToday:   today.Requests,
 		ActiveSetup:     cfg.ActiveSetup,
 	}

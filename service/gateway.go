@@ -264,7 +264,7 @@ func (s *Service) route(ctx context.Context, c Caller, req *ChatRequest) (*call,
 		// disk): answering would spend budget nobody can account for.
 		return cl, errUsageBacklog
 	}
-	cl.res, err = s.admit(ctx, a.OrganizationID, a.OwnerUserID, cfg.Limits, needOf(req, a.SystemPrompt))
+	cl.res, err = s.admit(ctx, a.OrganizationID, a.OwnerUserID, cfg.EffectiveLimits(), needOf(req, a.SystemPrompt))
 	if err != nil {
 		return cl, err
 	}

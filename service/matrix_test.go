@@ -382,6 +382,10 @@ var matrixOps = []matrixOp{
 		l.TokensPerMonth = 5000
 		return e.svc.SetLimits(ctx, a, "acme", l)
 	}},
+	{"UpdateCeiling", "aFFFFFF", "ceiling.update", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, _, err := e.svc.UpdateCeiling(ctx, a, "acme", func(l *config.Limits) { l.TokensPerMonth = 5000 })
+		return err
+	}},
 	{"ListOrgAssistants", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, fx matrixFixture, _ string, a Actor) error {
 		p, err := e.svc.ListOrgAssistants(ctx, a, "acme", "", 0, 0)
 		if err == nil && (p.Total != 1 || p.Items[0].ID != fx.assistantID) {

@@ -36,6 +36,9 @@ func (s *Service) editConfig(ctx context.Context, a Actor, slug, action string, 
 		if err := guardPlatformCredentials(a, cur, next); err != nil {
 			return err
 		}
+		if err := guardCeiling(a, cur, next); err != nil {
+			return err
+		}
 		if err := next.Validate(); err != nil {
 			return fromConfig(err)
 		}

@@ -71,6 +71,7 @@ type OrgDetail struct {
 	Admins  []User            `json:"admins"`
 	Counts  store.OrgCounts   `json:"-"`
 	Limits  config.Limits     `json:"limits"`
+	Ceiling config.Limits     `json:"ceiling"` // set by system admins; limits stay within it
 	Setup   string            `json:"active_setup"`
 	Managed map[string]string `json:"managed_by_env,omitempty"`
 }
@@ -93,7 +94,7 @@ func (s *Service) GetOrg(ctx context.Context, a Actor, slug string) (OrgDetail, 
 	if err != nil {
 		return OrgDetail{}, err
 	}
-	d := OrgDetail{Org: s.orgView(o, c.Users, c.Assistants), Counts: c, Limits: cfg.Limits, Setup: cfg.ActiveSetup}
+	d := OrgDetail{Org: s.orgView(o, c.Users, c.Assistants), Counts: c, Limits: cfg.Limits, Ceiling: cfg.CeilingLimits(), Setup: cfg.ActiveSetup}
 	for _, u := range admins {
 		d.Admins = append(d.Admins, userView(u.User, o.Slug))
 	}
@@ -483,6 +484,9 @@ func (s *Service) SetOrgConfig(ctx context.Context, a Actor, slug string, next *
 			return err
 		}
 		if err := guardPlatformCredentials(a, cur, next); err != nil {
+			return err
+		}
+		if err := guardCeiling(a, cur, next); err != nil {
 			return err
 		}
 		if err := next.Validate(); err != nil {

@@ -204,7 +204,7 @@ func (s *Service) checkMaxUsers(ctx context.Context, q *store.Queries, o store.O
 	if err != nil {
 		return err
 	}
-	max := cfg.Limits.MaxUsers
+	max := cfg.EffectiveLimits().MaxUsers
 	if max == config.Unlimited {
 		return nil
 	}

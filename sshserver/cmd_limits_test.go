@@ -101,3 +101,28 @@ func TestOrgLimitsBadArgumentsExit2(t *testing.T) {
 		}
 	}
 }
+
+// `org quota set` is the system admins': an org admin is refused, and
+// after a system admin sets a ceiling the org admin sees it beside each
+// limit and can't set a limit above it.
+func TestOrgQuotaIsTheSystemAdmins(t *testing.T) {
+	t.Parallel()
+	e := newTwoOrgs(t)
+	r := e.run(t, e.acmeAdmin, "", "org", "quota", "set", "acme", "--tokens-per-month", "-1")
+	if r.code != 1 || !strings.Contains(r.stderr, "permission denied") {
+		t.Fatalf("org admin sets the quota: %d %q", r.code, r.stderr)
+	}
+	r = e.run(t, e.admin, "", "org", "quota", "set", "acme", "--tokens-per-month", "5000", "--max-users", "40").wantOK(t)
+	wantLines(t, r, `^Ceiling of acme saved\. Its limits now:$`, `^tokens per month:\s+5000  \(ceiling 5000\)$`, `^max users:\s+40  \(ceiling 40\)$`)
+	r = e.run(t, e.acmeAdmin, "", "org", "limits", "acme").wantOK(t)
+	wantLines(t, r, `^tokens per month:\s+5000  \(ceiling 5000\)$`, `^requests per minute:\s+unlimited$`)
+	r = e.run(t, e.acmeAdmin, "", "org", "limits", "set", "acme", "--tokens-per-month", "9000")
+	if r.code != 1 || !strings.Contains(r.stderr, "ceiling") {
+		t.Fatalf("org admin sets a limit above the ceiling: %d %q", r.code, r.stderr)
+	}
+	var c config.Limits
+	decode(t, e.run(t, e.acmeAdmin, "", "org", "quota", "acme", "--json").wantOK(t), &c)
+	if c.TokensPerMonth != 5000 || c.MaxUsers != 40 || c.RequestsPerMinute != -1 {
+		t.Fatalf("quota read by the org admin: %+v", c)
+	}
+}

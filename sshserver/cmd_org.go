@@ -30,6 +30,7 @@ func (c *cli) orgCommand() *cobra.Command {
 		c.orgSyncSystemCommand(),
 		c.orgConfigCommand(),
 		c.orgLimitsCommand(),
+		c.orgQuotaCommand(),
 		c.orgExportCommand(),
 		c.orgImportCommand(),
 	)

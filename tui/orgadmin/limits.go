@@ -15,13 +15,16 @@ import (
 	"lamb/tui"
 )
 
-// Limits edits an org's limits.
+// Limits shows an org's limits beside the ceiling the platform set, edits
+// the limits (within the ceiling) and, for system admins, the ceiling.
 type Limits struct {
 	c       *tui.Common
 	slug    string
 	limits  *config.Limits
+	ceiling config.Limits
 	form    *tui.Form
 	editing bool
+	ceil    bool // the form edits the ceiling
 	err     error
 	width   int
 }
@@ -30,10 +33,10 @@ type Limits struct {
 func NewLimits(c *tui.Common, slug string) *Limits { return &Limits{c: c, slug: slug} }
 
 type limitsMsg struct {
-	owner  *Limits
-	limits config.Limits
-	saved  bool // the result of a save, not of a load
-	err    error
+	owner           *Limits
+	limits, ceiling config.Limits
+	saved           bool // the result of a save, not of a load
+	err             error
 }
 
 var limitFields = []struct{ key, label, hint string }{
@@ -51,7 +54,7 @@ func (m *Limits) Init() tea.Cmd {
 	a, slug := m.c.Actor, m.slug
 	return m.c.Do(func(ctx context.Context) tea.Msg {
 		d, err := m.c.Svc.GetOrg(ctx, a, slug)
-		return limitsMsg{owner: m, limits: d.Limits, err: err}
+		return limitsMsg{owner: m, limits: d.Limits, ceiling: d.Ceiling, err: err}
 	})
 }
 
@@ -65,29 +68,55 @@ func (m *Limits) SetSize(w, h int) {
 // Capturing is true while the limits are edited.
 func (m *Limits) Capturing() bool { return m.editing }
 
-var keyEditLimits = tui.Bind("e", "edit limits")
+var (
+	keyEditLimits  = tui.Bind("e", "edit limits")
+	keyEditCeiling = tui.Bind("c", "edit the ceiling (system admins)")
+)
+
+// setsCeiling: the ceiling is the platform's, set by system admins (the
+// service enforces it; the screen only offers it to them).
+func (m *Limits) setsCeiling() bool {
+	return m.c.Actor.Role == service.RoleSystemAdmin || m.c.Actor.ActingSystemAdmin
+}
 
 func (m *Limits) Keys() []key.Binding {
 	if m.editing {
 		return tui.FormKeys
 	}
+	if m.setsCeiling() {
+		return []key.Binding{keyEditLimits, keyEditCeiling, tui.KeyRefresh}
+	}
 	return []key.Binding{keyEditLimits, tui.KeyRefresh}
 }
 
-func (m *Limits) build(l config.Limits) {
-	values := map[string]int64{
+func limitValues(l config.Limits) map[string]int64 {
+	return map[string]int64{
 		"tokens_per_month": l.TokensPerMonth, "requests_per_minute": l.RequestsPerMinute,
 		"user_tokens_per_month": l.UserTokensPerMonth, "max_users": l.MaxUsers,
 		"max_assistants": l.MaxAssistants, "max_assistants_per_user": l.MaxAssistantsPerUser,
 	}
+}
+
+func (m *Limits) build(l config.Limits, ceiling bool) {
+	values, top := limitValues(l), limitValues(m.ceiling)
 	var fields []*tui.Field
 	for _, f := range limitFields {
+		hint := f.hint + "; -1 unlimited, 0 none"
+		if c := top[f.key]; !ceiling && c != config.Unlimited {
+			hint = fmt.Sprintf("%s; at most %d (the ceiling)", f.hint, c)
+		}
 		fields = append(fields, tui.NewField(tui.TextField, f.key, f.label, "-1 = unlimited").
-			WithValue(strconv.FormatInt(values[f.key], 10)).WithHint(f.hint+"; -1 unlimited, 0 none"))
+			WithValue(strconv.FormatInt(values[f.key], 10)).WithHint(hint))
 	}
-	m.form = tui.NewForm(m.c, "Limits of "+m.slug, fields...)
-	m.form.Intro = "-1 means unlimited, 0 allows nothing. ctrl+s saves, esc leaves without saving."
+	title, intro := "Limits of "+m.slug, "-1 means unlimited, 0 allows nothing. ctrl+s saves, esc leaves without saving."
+	if ceiling {
+		title = "Ceiling of " + m.slug
+		intro = "The most this organization's admins may set. Limits above a lowered ceiling come down to it. ctrl+s saves, esc leaves."
+	}
+	m.form = tui.NewForm(m.c, title, fields...)
+	m.form.Intro = intro
 	m.form.SetWidth(m.width)
+	m.editing, m.ceil = true, ceiling
 }
 
 func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
@@ -102,7 +131,7 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			// what the screen shows and leaves the form alone.
 			m.err = msg.err
 			if msg.err == nil {
-				m.limits = &l
+				m.limits, m.ceiling = &l, msg.ceiling
 			}
 			return m, nil
 		}
@@ -113,8 +142,12 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			}
 			return m, tui.Error(msg.err)
 		}
-		m.limits, m.editing, m.err = &l, false, nil
-		return m, tui.Status("limits saved")
+		saved := "limits saved"
+		if m.ceil {
+			saved = "ceiling saved; limits above it came down to it"
+		}
+		m.limits, m.ceiling, m.editing, m.err = &l, msg.ceiling, false, nil
+		return m, tui.Status(saved)
 	case tui.ShownMsg:
 		if !m.editing {
 			return m, m.Init()
@@ -124,8 +157,9 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		if !m.editing {
 			switch {
 			case key.Matches(msg, keyEditLimits) && m.limits != nil:
-				m.build(*m.limits)
-				m.editing = true
+				m.build(*m.limits, false)
+			case key.Matches(msg, keyEditCeiling) && m.limits != nil && m.setsCeiling():
+				m.build(m.ceiling, true)
 			case key.Matches(msg, tui.KeyRefresh):
 				return m, m.Init()
 			}
@@ -142,10 +176,16 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 				m.form.SetError(err)
 				return m, nil
 			}
-			a, slug := m.c.Actor, m.slug
+			a, slug, ceiling := m.c.Actor, m.slug, m.ceiling
+			if m.ceil {
+				return m, m.c.Do(func(ctx context.Context) tea.Msg {
+					c, limits, err := m.c.Svc.UpdateCeiling(ctx, a, slug, func(cur *config.Limits) { *cur = l })
+					return limitsMsg{owner: m, limits: limits, ceiling: c, saved: true, err: err}
+				})
+			}
 			return m, m.c.Do(func(ctx context.Context) tea.Msg {
 				err := m.c.Svc.SetLimits(ctx, a, slug, l)
-				return limitsMsg{owner: m, limits: l, saved: true, err: err}
+				return limitsMsg{owner: m, limits: l, ceiling: ceiling, saved: true, err: err}
 			})
 		}
 		return m, cmd
@@ -185,16 +225,17 @@ func (m *Limits) View() string {
 		}
 		return st.Muted.Render(" loading…")
 	}
-	l := m.limits
-	values := map[string]int64{
-		"tokens_per_month": l.TokensPerMonth, "requests_per_minute": l.RequestsPerMinute,
-		"user_tokens_per_month": l.UserTokensPerMonth, "max_users": l.MaxUsers,
-		"max_assistants": l.MaxAssistants, "max_assistants_per_user": l.MaxAssistantsPerUser,
+	values, top := limitValues(*m.limits), limitValues(m.ceiling)
+	edit := "  (e to edit)"
+	if m.setsCeiling() {
+		edit = "  (e to edit, c for the ceiling)"
 	}
 	var b strings.Builder
-	b.WriteString(" " + st.Title.Render("Limits of "+safetext.Sanitize(m.slug)) + st.Muted.Render("  (e to edit)") + "\n\n")
+	b.WriteString(" " + st.Title.Render("Limits of "+safetext.Sanitize(m.slug)) + st.Muted.Render(edit) + "\n\n")
+	b.WriteString(" " + st.Muted.Render(fmt.Sprintf("%-24s %-12s %-12s", "", "limit", "ceiling")) + "\n")
 	for _, f := range limitFields {
-		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-24s", f.label)) + " " + fmt.Sprintf("%-12s", limit(values[f.key])) + " " + st.Muted.Render(f.hint) + "\n")
+		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-24s", f.label)) + " " + fmt.Sprintf("%-12s %-12s", limit(values[f.key]), limit(top[f.key])) +
+			" " + st.Muted.Render(f.hint) + "\n")
 	}
 	return b.String()
 }
