@@ -45,6 +45,9 @@ type Actor struct {
 	// ActingSystemAdmin marks a system admin working in an org as its admin
 	// ("open as org admin").
 	ActingSystemAdmin bool
+	// MustChoosePassword: the account signed in with a one-time password
+	// and hasn't chosen its own yet; its session does that first.
+	MustChoosePassword bool
 }
 
 // SystemActor is lamb acting on its own (startup sync, bootstrap).

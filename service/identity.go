@@ -68,7 +68,8 @@ func (s *Service) ActorForSSHKey(ctx context.Context, fingerprint string) (Actor
 const touchTimeout = time.Second
 
 func actorFor(u store.User, org store.Org, via string) Actor {
-	a := Actor{UserID: u.ID, Email: u.Email, OrgID: org.ID, OrgSlug: org.Slug, Via: via, Role: RoleMember}
+	a := Actor{UserID: u.ID, Email: u.Email, OrgID: org.ID, OrgSlug: org.Slug, Via: via, Role: RoleMember,
+		MustChoosePassword: mustChoosePassword(u.PasswordHash)}
 	switch {
 	case u.SystemAdmin && org.IsSystem:
 		a.Role = RoleSystemAdmin

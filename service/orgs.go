@@ -239,19 +239,16 @@ func (s *Service) checkNewAdmin(ctx context.Context, in NewAdmin) (*adminInput, 
 		}
 		ai.key = &k
 	}
-	password := in.Password
-	if password != "" {
-		if err := checkPassword("admin.password", password); err != nil {
+	switch {
+	case in.Password != "":
+		if err := checkPassword("admin.password", in.Password); err != nil {
 			return nil, err
 		}
-	} else if ai.key == nil {
-		if ai.generated, err = oneTimePassword(); err != nil {
+		if ai.hash, err = s.hashPassword(ctx, in.Password); err != nil {
 			return nil, err
 		}
-		password = ai.generated
-	}
-	if password != "" {
-		if ai.hash, err = s.hashPassword(ctx, password); err != nil {
+	case ai.key == nil:
+		if ai.generated, ai.hash, err = s.newOneTimePassword(ctx); err != nil {
 			return nil, err
 		}
 	}

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -163,6 +165,61 @@ func argonVerify(hash, pw string) bool {
 	got := argon2.IDKey([]byte(pw), salt, t, mem, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
+
+// A stored password (users.password_hash) is one of:
+//
+//	""                         none: the account signs in with its SSH keys
+//	"$argon2id$…"              a password the user chose (or an admin chose for them)
+//	"otp:<unix>:$argon2id$…"   a one-time password: good for one sign-in until <unix>
+//	"otp:used"                 a one-time password that was used: the user must choose one
+//
+// A generated password was once neither one-time nor forced to change:
+// the code shown by user create, reset-password or org create linked two
+// different SSH keys and stayed valid. Now the first sign-in consumes it,
+// it expires, and the session it opens chooses a password first.
+const (
+	oneTimePrefix = "otp:"
+	usedOneTime   = "otp:used"
+)
+
+// OneTimePasswordValidity is how long a generated password works.
+const OneTimePasswordValidity = 7 * 24 * time.Hour
+
+// splitStored returns the argon2 hash a password is checked against (""
+// for none), and for a one-time password that it is one and when it
+// expires.
+func splitStored(stored string) (hash string, oneTime bool, expires time.Time) {
+	rest, ok := strings.CutPrefix(stored, oneTimePrefix)
+	if !ok {
+		return stored, false, time.Time{}
+	}
+	unix, hash, ok := strings.Cut(rest, ":")
+	secs, err := strconv.ParseInt(unix, 10, 64)
+	if !ok || err != nil {
+		return "", true, time.Time{} // used, or not a password anymore
+	}
+	return hash, true, time.Unix(secs, 0)
+}
+
+// mustChoosePassword reports whether an account's password is one-time
+// (used or not): its sessions choose a password before anything else.
+func mustChoosePassword(stored string) bool { return strings.HasPrefix(stored, oneTimePrefix) }
+
+// newOneTimePassword generates a one-time password and what to store for
+// it, valid for OneTimePasswordValidity from now.
+func (s *Service) newOneTimePassword(ctx context.Context) (plain, stored string, err error) {
+	if plain, err = oneTimePassword(); err != nil {
+		return "", "", err
+	}
+	hash, err := s.hashPassword(ctx, plain)
+	if err != nil {
+		return "", "", err
+	}
+	return plain, fmt.Sprintf("%s%d:%s", oneTimePrefix, s.now().Add(OneTimePasswordValidity).Unix(), hash), nil
+}
+
+// ErrOneTimeExpired answers a one-time password used after it expired.
+var ErrOneTimeExpired = errors.New("this one-time password has expired; ask your organization's admin for a new one")
 
 // oneTimePassword generates a password to hand to a user once.
 func oneTimePassword() (string, error) {

@@ -111,15 +111,17 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 	}
 	// An unknown email, or an account without a password, costs the same
 	// argon2 run as a wrong password, so timing tells nothing.
-	hash, user := dummyHash, store.User{}
+	hash, user, oneTime, expires := dummyHash, store.User{}, false, time.Time{}
 	if norm, err := normalizeEmail(in.Email); err == nil {
 		u, err := bounded(ctx, s.lookupTimeout, func(ctx context.Context) (store.User, error) {
 			return s.st.UserByEmail(ctx, norm)
 		})
 		switch {
-		case err == nil && u.PasswordHash != "":
-			hash, user = u.PasswordHash, u
-		case err != nil && !errors.Is(err, store.ErrNotFound):
+		case err == nil:
+			if h, ot, exp := splitStored(u.PasswordHash); h != "" {
+				hash, user, oneTime, expires = h, u, ot, exp
+			}
+		case !errors.Is(err, store.ErrNotFound):
 			return Actor{}, err
 		}
 	}
@@ -133,6 +135,9 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 	f.reset(byKey)
 	f.reset(byEmail)
 	f.reset(byPair)
+	if oneTime && !now.Before(expires) {
+		return Actor{}, ErrOneTimeExpired
+	}
 	return s.linkSignedInKey(ctx, user, k)
 }
 
@@ -152,6 +157,23 @@ func (s *Service) linkSignedInKey(ctx context.Context, u store.User, k parsedKey
 			}
 			if org.Status != store.OrgActive {
 				return ErrOrgSuspended
+			}
+			if mustChoosePassword(u.PasswordHash) {
+				// The one sign-in a one-time password is good for: used up
+				// here, in the same transaction, so two keys can't both
+				// sign in with it.
+				cur, err := tx.UserByID(ctx, u.ID)
+				if err != nil {
+					return storeErr(err, "user")
+				}
+				if cur.PasswordHash != u.PasswordHash {
+					return ErrBadCredentials
+				}
+				cur.PasswordHash = usedOneTime
+				if err := tx.UpdateUser(ctx, cur); err != nil {
+					return err
+				}
+				u = cur
 			}
 			if _, err := tx.AddSSHKey(ctx, store.SSHKey{OrganizationID: org.ID, UserID: u.ID,
 				Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment}); err != nil {

@@ -131,20 +131,17 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in CreateUserInput) (
 		}
 		key = &k
 	}
-	password, generated := in.Password, ""
-	if password != "" {
-		if err := checkPassword("password", password); err != nil {
+	hash, generated := "", ""
+	switch {
+	case in.Password != "":
+		if err := checkPassword("password", in.Password); err != nil {
 			return CreateUserResult{}, err
 		}
-	} else if key == nil {
-		if generated, err = oneTimePassword(); err != nil {
+		if hash, err = s.hashPassword(ctx, in.Password); err != nil {
 			return CreateUserResult{}, err
 		}
-		password = generated
-	}
-	hash := ""
-	if password != "" {
-		if hash, err = s.hashPassword(ctx, password); err != nil {
+	case key == nil:
+		if generated, hash, err = s.newOneTimePassword(ctx); err != nil {
 			return CreateUserResult{}, err
 		}
 	}
@@ -356,17 +353,13 @@ func (s *Service) SetSystemAdmin(ctx context.Context, a Actor, email string, on 
 // ResetPassword sets a user's password; with password "" a one-time
 // password is generated and returned (shown once).
 func (s *Service) ResetPassword(ctx context.Context, a Actor, email, password string) (string, error) {
-	generated := ""
+	var generated, hash string
+	var err error
 	if password == "" {
-		var err error
-		if generated, err = oneTimePassword(); err != nil {
-			return "", err
-		}
-		password = generated
-	} else if err := checkPassword("password", password); err != nil {
-		return "", err
+		generated, hash, err = s.newOneTimePassword(ctx)
+	} else if err = checkPassword("password", password); err == nil {
+		hash, err = s.hashPassword(ctx, password)
 	}
-	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return "", err
 	}
@@ -393,7 +386,9 @@ func (s *Service) ChangePassword(ctx context.Context, a Actor, oldPassword, newP
 	if err != nil {
 		return storeErr(err, "user")
 	}
-	if u.PasswordHash != "" {
+	// Someone signed in with a one-time password chooses a password
+	// without the old one: it was good for that one sign-in only.
+	if u.PasswordHash != "" && !mustChoosePassword(u.PasswordHash) {
 		ok, err := s.verifyPassword(ctx, u.PasswordHash, oldPassword)
 		if err != nil {
 			return err

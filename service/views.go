@@ -53,7 +53,7 @@ type Page[T any] struct {
 
 func userView(u store.User, orgSlug string) User {
 	return User{ID: u.ID, OrgSlug: orgSlug, Email: u.Email, Name: u.Name, Role: u.Role,
-		SystemAdmin: u.SystemAdmin, Enabled: u.Enabled, HasPassword: u.PasswordHash != "",
+		SystemAdmin: u.SystemAdmin, Enabled: u.Enabled, HasPassword: u.PasswordHash != "" && u.PasswordHash != usedOneTime,
 		CreatedAt: u.CreatedAt, LastSeenAt: u.LastSeenAt}
 }
 

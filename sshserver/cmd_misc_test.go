@@ -114,3 +114,22 @@ func TestPasswordWithTerminalExplains(t *testing.T) {
 		t.Fatalf("password with a terminal: %v %q", err, out.String())
 	}
 }
+
+// A session opened with a one-time password chooses a password before
+// anything else: every command but password and whoami is refused, saying
+// how to choose.
+func TestOneTimePasswordSessionChoosesFirst(t *testing.T) {
+	t.Parallel()
+	e := newTwoOrgs(t)
+	// The member's key stays linked; a reset gives the account a one-time
+	// password, and a sign-in with it is what a new laptop does. Here the
+	// reset alone marks the account, as its sessions must choose too.
+	r := e.run(t, e.acmeAdmin, "", "user", "reset-password", acmeMemberEmail).wantOK(t)
+	if !strings.Contains(r.stdout, "7 days") {
+		t.Fatalf("reset-password doesn't say how long the password works:\n%s", r.stdout)
+	}
+	e.run(t, e.acmeMember, "", "assistant", "list").wantFail(t, 1, "choose your own first")
+	e.run(t, e.acmeMember, "", "whoami").wantOK(t)
+	e.run(t, e.acmeMember, "\nmy-own-password\n", "password").wantOK(t)
+	e.run(t, e.acmeMember, "", "assistant", "list").wantOK(t)
+}

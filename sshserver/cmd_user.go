@@ -153,7 +153,9 @@ func printOneTimePassword(w io.Writer, email, password string) {
 		return
 	}
 	fmt.Fprintf(w, "One-time password for %s: %s\n", email, password)
-	fmt.Fprintln(w, "It is shown once: hand it over privately and ask them to change it with the password command.")
+	fmt.Fprintf(w, "It is shown once, works for one sign-in within %d days, and that session chooses a new password first.\n",
+		int(service.OneTimePasswordValidity.Hours()/24))
+	fmt.Fprintln(w, "Hand it over privately.")
 }
 
 func (c *cli) userEnableCommand(verb string, enable bool) *cobra.Command {

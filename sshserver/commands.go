@@ -114,6 +114,15 @@ func (c *cli) rootCommand(hint string) *cobra.Command {
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		RunE:              groupRunE,
+		// A session opened with a one-time password chooses a password
+		// before anything else.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if !c.actor.MustChoosePassword || cmd.Name() == "password" || cmd.Name() == "whoami" {
+				return nil
+			}
+			return &runError{failure{fmt.Sprintf("you signed in with a one-time password: choose your own first, "+
+				"with `printf '\\n%%s\\n' NEW | %s password` or in the console (%s -t)", c.hint, c.hint)}}
+		},
 	}
 	root.PersistentFlags().BoolVar(&c.json, "json", false, "print JSON instead of text")
 	root.AddCommand(

@@ -36,8 +36,12 @@ func New(c *tui.Common, signedIn bool, keyLine string) *Model {
 
 var keyLeave = key.NewBinding(key.WithKeys("ctrl+b"), key.WithHelp("ctrl+b", "back to system console"))
 
-// shellFor builds the screens of the actor's role.
+// shellFor builds the screens of the actor's role; a session opened with
+// a one-time password gets only the screen that chooses a password.
 func shellFor(c *tui.Common) *tui.Shell {
+	if c.Actor.MustChoosePassword {
+		return tui.NewShell(c, member.NewChoosePassword(c))
+	}
 	switch c.Actor.Role {
 	case service.RoleSystemAdmin:
 		return tui.NewShell(c, sysadmin.NewOrgs(c), orgadmin.NewUsers(c), sysadmin.NewSystem(c), member.NewUsage(c, true),
@@ -87,6 +91,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, cmd
 	}
 	switch msg := msg.(type) {
+	case member.PasswordChosenMsg:
+		m.c.Actor.MustChoosePassword = false
+		m.shells = []*tui.Shell{shellFor(m.c)}
+		sh := m.top()
+		sh.Update(tea.WindowSizeMsg{Width: m.c.Width, Height: m.c.Height})
+		return m, tea.Batch(sh.Init(), tui.Status("password saved; welcome"))
 	case sysadmin.OpenOrgMsg:
 		sub := m.c.Sub(msg.Actor)
 		sh := shellFor(sub)

@@ -285,3 +285,34 @@ func TestConsoleOrgAdminScreensCanBeLeft(t *testing.T) {
 		t.Fatalf("tab from the last screen went to %q, not back to %q", d.activeTab(), first)
 	}
 }
+
+// A sign-in with a one-time password opens only the screen that chooses a
+// password; once chosen, the user's console opens.
+func TestConsoleOneTimePasswordChoosesFirst(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Physics")
+	admin := e.actor(e.createUser("physics", "prof@uni.example", "admin", ""))
+	res, err := e.svc.CreateUser(e.ctx, admin, service.CreateUserInput{OrgSlug: "physics", Email: "new@uni.example", Name: "New"})
+	if err != nil || res.Password == "" {
+		t.Fatalf("create: %v %+v", err, res)
+	}
+	line, fp := newKey(t)
+	d := newDriver(t, New(e.common(service.Actor{}), false, line))
+	d.typ("new@uni.example")
+	d.press("enter")
+	d.typ(res.Password)
+	d.press("enter")
+	d.want("Choose your password", "one-time password, which is now used up")
+	d.wantNot("My assistants")
+	d.press("q") // typed into the form: no quitting, no other screen
+	d.want("Choose your password")
+	d.press("ctrl+u")
+	d.typ("my-own-password")
+	d.press("tab")
+	d.typ("my-own-password")
+	d.press("ctrl+s")
+	d.want("My assistants", "password saved")
+	if a, err := e.svc.ActorForSSHKey(e.ctx, fp); err != nil || a.MustChoosePassword {
+		t.Fatalf("after choosing: %+v %v", a, err)
+	}
+}

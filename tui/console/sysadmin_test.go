@@ -13,9 +13,9 @@ import (
 	"lamb/service"
 )
 
-// oneTimePW finds the one-time password in a notice ("…password: PW Hand…"
+// oneTimePW finds the one-time password in a notice ("…password: PW It works…"
 // once the notice is flattened).
-var oneTimePW = regexp.MustCompile(`(?i)one-time password:\s+(\S+)\s+Hand it over`)
+var oneTimePW = regexp.MustCompile(`(?i)one-time password:\s+(\S+)\s+It works for one sign-in`)
 
 func (d *driver) oneTimePassword() string {
 	d.t.Helper()

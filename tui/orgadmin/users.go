@@ -271,7 +271,8 @@ func (m *Users) run(fn func(ctx context.Context) (text, notice string, err error
 
 // oneTimeNotice is the text around a generated password.
 func oneTimeNotice(pw string) string {
-	return "One-time password: " + pw + "\n\nHand it over in person or through a channel you trust. It is not shown again; the user changes it in the console, under My account (p)."
+	return "One-time password: " + pw + "\n\n" + fmt.Sprintf("It works for one sign-in within %d days, and that session chooses a new password first. ",
+		int(service.OneTimePasswordValidity.Hours()/24)) + "Hand it over in person or through a channel you trust; it is not shown again."
 }
 
 func (m *Users) done(msg userDoneMsg) (tui.Screen, tea.Cmd) {

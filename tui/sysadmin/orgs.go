@@ -295,7 +295,8 @@ func (m *Orgs) create() tea.Cmd {
 		res, err := m.c.Svc.CreateOrg(ctx, a, in)
 		msg := orgsDoneMsg{owner: m, err: err, text: "created " + res.Org.Slug}
 		if err == nil && res.AdminPassword != "" {
-			msg.notice = fmt.Sprintf("Admin %s was created with the one-time password:\n\n    %s\n\nHand it over in person or through a channel you trust; it is not shown again.", res.Admin.Email, res.AdminPassword)
+			msg.notice = fmt.Sprintf("Admin %s was created with the one-time password:\n\n    %s\n\nIt works for one sign-in within %d days, and that session chooses a new password first. "+
+				"Hand it over in person or through a channel you trust; it is not shown again.", res.Admin.Email, res.AdminPassword, int(service.OneTimePasswordValidity.Hours()/24))
 		}
 		return msg
 	})
