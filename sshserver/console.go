@@ -40,6 +40,12 @@ type programKey struct{}
 // server shutdown can end it cleanly (see goodbye).
 func (h *handler) program(s ssh.Session) *tea.Program {
 	m, opts := h.teaHandler(s)
+	// Signals are the server's to handle (goodbye): a session's program
+	// that listened for SIGTERM itself raced goodbye's Quit, and when it
+	// lost, its signal handler blocked the program's shutdown forever —
+	// the restart then waited out its whole bound, and that console was
+	// never told why it ended.
+	opts = append(opts, tea.WithoutSignalHandler())
 	p := tea.NewProgram(m, append(opts, bm.MakeOptions(s)...)...)
 	h.mu.Lock()
 	h.programs[p] = struct{}{}
