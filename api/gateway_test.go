@@ -469,23 +469,33 @@ func TestProviderFailures(t *testing.T) {
 	key := e.apiKey(e.members["acme"], true)
 	body := `{"model":"` + a.Model + `","messages":[{"role":"user","content":"hi"}]}`
 
+	// Callers are told what they can act on, never where the org's
+	// provider lives (an internal address) nor its key.
+	internal := strings.TrimPrefix(e.fakeSrv.URL, "http://")
+	message := func(b map[string]any) string {
+		em, _ := b["error"].(map[string]any)
+		msg, _ := em["message"].(string)
+		if strings.Contains(msg, internal) || strings.Contains(msg, "sk-org-key") {
+			t.Errorf("a caller was shown the provider's address or key: %q", msg)
+		}
+		return msg
+	}
 	e.fake.SetMode(fakeopenai.ServerError)
-	if resp, b := e.post(key, body); resp.StatusCode != 502 {
+	if resp, b := e.post(key, body); resp.StatusCode != 502 || message(b) == "" {
 		t.Errorf("provider 500: %d %v", resp.StatusCode, b)
 	}
 	e.fake.SetMode(fakeopenai.Unauthorized)
 	resp, b := e.post(key, body)
-	msg, _ := b["error"].(map[string]any)["message"].(string)
-	if resp.StatusCode != 502 || !strings.Contains(msg, "API key") || strings.Contains(msg, "sk-org-key") {
+	if msg := message(b); resp.StatusCode != 502 || !strings.Contains(msg, "credentials") {
 		t.Errorf("provider 401: %d %v", resp.StatusCode, b)
 	}
 	e.fake.SetMode(fakeopenai.OK)
 	e.fake.SetDelay(2*time.Second, 0)
-	if resp, b := e.post(key, body); resp.StatusCode != 504 || errCode(b) != "provider_timeout" {
+	if resp, b := e.post(key, body); resp.StatusCode != 504 || errCode(b) != "provider_timeout" || message(b) == "" {
 		t.Errorf("slow provider: %d %v", resp.StatusCode, b)
 	}
 	e.fakeSrv.Close() // provider down
-	if resp, b := e.post(key, body); resp.StatusCode != 502 {
+	if resp, b := e.post(key, body); resp.StatusCode != 502 || message(b) == "" {
 		t.Errorf("provider down: %d %v", resp.StatusCode, b)
 	}
 }

@@ -106,6 +106,9 @@ type Error struct {
 	Kind    error
 	Status  int // the provider's HTTP status, when it answered
 	Message string
+	// Said is the provider's own message, when it gave an OpenAI-shaped
+	// one (without lamb's explanation, which names where the provider is).
+	Said string
 }
 
 func (e *Error) Error() string        { return e.Message }
@@ -152,7 +155,7 @@ func statusError(where string, status int, msg string) error {
 	case status == http.StatusNotFound:
 		return &Error{Kind: ErrUpstream, Status: status, Message: fmt.Sprintf("%s answered 404 (%s); check base_url (OpenAI-compatible servers usually end in /v1) and the model name", where, msg)}
 	}
-	return &Error{Kind: ErrUpstream, Status: status, Message: fmt.Sprintf("%s answered HTTP %d: %s", where, status, msg)}
+	return &Error{Kind: ErrUpstream, Status: status, Message: fmt.Sprintf("%s answered HTTP %d: %s", where, status, msg), Said: msg}
 }
 
 func rootCause(err error) string {

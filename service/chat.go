@@ -67,6 +67,7 @@ func (s *Service) Chat(ctx context.Context, c Caller, req *ChatRequest) (ChatAns
 			err = explain(cl.target, err)
 		}
 		ge := asGatewayError(err)
+		s.providerFailed(cl, ge)
 		s.finish(cl, ge.Code, ge.Status, nil, 0, req)
 		return ChatAnswer{}, ge
 	}
@@ -129,6 +130,7 @@ func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, st
 			err = explain(cl.target, err)
 		}
 		ge := asGatewayError(err)
+		s.providerFailed(cl, ge)
 		s.finish(cl, ge.Code, ge.Status, usage, produced, req)
 		return ge
 	}
@@ -227,6 +229,14 @@ func (s *Service) RecordRejected(c Caller, httpStatus int, code string) {
 	s.recordRefusal(store.UsageEvent{OrganizationID: c.OrgID, APIKeyID: c.KeyID, Status: code, HTTPStatus: httpStatus, CreatedAt: s.now()})
 }
 
+// providerFailed logs what the caller isn't told: where the org's
+// provider is and what to check there.
+func (s *Service) providerFailed(cl *call, ge *GatewayError) {
+	if ge.cause != nil {
+		s.log.Warn("provider failed", "org", cl.orgSlug, "setup", cl.setup, "assistant", cl.assistant.ID, "err", ge.cause)
+	}
+}
+
 // explain says what a failed provider call means, once.
 func explain(t provider.Target, err error) error {
 	if errors.As(err, new(*provider.Error)) {
@@ -243,15 +253,25 @@ func asGatewayError(err error) *GatewayError {
 	}
 	var pe *provider.Error
 	if errors.As(err, &pe) {
+		// Callers get what they can act on; where the org's provider lives
+		// (an internal address) and what to fix there is for its admins:
+		// the log line of the request, and "test connection".
 		switch {
 		case errors.Is(pe, provider.ErrTimeout):
-			return &GatewayError{Status: 504, Type: "api_error", Code: "provider_timeout", Message: pe.Message}
+			return &GatewayError{Status: 504, Type: "api_error", Code: "provider_timeout",
+				Message: "the assistant's AI provider did not answer in time; try again later", cause: pe}
 		case pe.Status == http.StatusBadRequest || pe.Status == http.StatusUnprocessableEntity:
-			return &GatewayError{Status: 400, Type: "invalid_request_error", Code: "provider_rejected_request", Message: pe.Message}
+			return &GatewayError{Status: 400, Type: "invalid_request_error", Code: "provider_rejected_request",
+				Message: "the assistant's AI provider refused the request: " + pe.Said, cause: pe}
 		case pe.Status == http.StatusTooManyRequests:
-			return &GatewayError{Status: 429, Type: "rate_limit_error", Code: "provider_rate_limited", Message: pe.Message, RetryAfter: 10 * time.Second}
+			return &GatewayError{Status: 429, Type: "rate_limit_error", Code: "provider_rate_limited",
+				Message: "the assistant's AI provider is limiting this organization's requests; retry later", RetryAfter: 10 * time.Second, cause: pe}
+		case errors.Is(pe, provider.ErrRejectedKey):
+			return &GatewayError{Status: 502, Type: "api_error", Code: "provider_error",
+				Message: "the assistant's AI provider refused the organization's credentials; an admin of the organization must check its provider settings", cause: pe}
 		}
-		return &GatewayError{Status: 502, Type: "api_error", Code: "provider_error", Message: pe.Message}
+		return &GatewayError{Status: 502, Type: "api_error", Code: "provider_error",
+			Message: "the assistant's AI provider failed; try again later, or tell an admin of the organization if it persists", cause: pe}
 	}
 	if errors.Is(err, ErrShuttingDown) {
 		return &GatewayError{Status: 503, Type: "api_error", Code: "server_shutting_down", Message: err.Error(), RetryAfter: 5 * time.Second}

@@ -21,6 +21,7 @@ type GatewayError struct {
 	Code       string
 	Message    string
 	RetryAfter time.Duration
+	cause      error // what the org's admins need to know (logged), when the caller is told less
 }
 
 func (e *GatewayError) Error() string { return e.Message }

@@ -101,10 +101,16 @@ func (s *Service) usageKey(ctx context.Context, orgID int64, by string, key int6
 	case "day":
 		return dayString(int(key))
 	case "assistant":
+		if key == 0 { // refused before an assistant was known (unknown model, bad key use, malformed body)
+			return "(no assistant: refused requests)"
+		}
 		if a, err := s.st.AssistantByID(ctx, key); err == nil && a.OrganizationID == orgID {
 			return fmt.Sprintf("%s (#%d)", a.Name, a.ID)
 		}
 		return fmt.Sprintf("deleted assistant #%d", key)
+	}
+	if key == 0 {
+		return "(no owner: refused requests)"
 	}
 	if u, err := s.st.UserByID(ctx, key); err == nil && u.OrganizationID == orgID {
 		return u.Email
