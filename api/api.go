@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"lamb/service"
@@ -20,6 +21,8 @@ type Handler struct {
 	log  *slog.Logger
 	opts Options
 	mux  *http.ServeMux
+	// allowed holds the methods of each path, for 405 answers.
+	allowed map[string][]string
 }
 
 // Options are what the pages tell people.
@@ -37,18 +40,31 @@ func NewHandler(svc *service.Service, logger *slog.Logger, opts Options) *Handle
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = 30 * time.Second
 	}
-	h := &Handler{svc: svc, log: logger, opts: opts, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /healthz", h.healthz)
-	h.mux.HandleFunc("GET /signup", h.signupForm)
-	h.mux.HandleFunc("POST /signup", h.signupSubmit)
-	h.mux.HandleFunc("POST /v1/signup", h.signupJSON)
-	h.mux.HandleFunc("GET /v1/models", h.models)
-	h.mux.HandleFunc("POST /v1/chat/completions", h.chatCompletions)
+	h := &Handler{svc: svc, log: logger, opts: opts, mux: http.NewServeMux(), allowed: map[string][]string{}}
+	h.handle("GET /{$}", h.home)
+	h.handle("GET /healthz", h.healthz)
+	h.handle("GET /signup", h.signupForm)
+	h.handle("POST /signup", h.signupSubmit)
+	h.handle("POST /v1/signup", h.signupJSON)
+	h.handle("GET /v1/models", h.models)
+	h.handle("POST /v1/chat/completions", h.chatCompletions)
 	if opts.Metrics {
-		h.mux.HandleFunc("GET /metrics", h.metrics)
+		h.handle("GET /metrics", h.metrics)
 	}
 	h.mux.HandleFunc("/", h.notFound)
 	return h
+}
+
+// handle registers an endpoint and remembers its method for the Allow
+// header of a request with another one.
+func (h *Handler) handle(pattern string, fn http.HandlerFunc) {
+	h.mux.HandleFunc(pattern, fn)
+	method, path, _ := strings.Cut(pattern, " ")
+	path = strings.TrimSuffix(path, "{$}")
+	h.allowed[path] = append(h.allowed[path], method)
+	if method == http.MethodGet {
+		h.allowed[path] = append(h.allowed[path], http.MethodHead)
+	}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +94,19 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	if methods := h.allowed[r.URL.Path]; len(methods) > 0 {
+		w.Header().Set("Allow", strings.Join(methods, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed",
+			r.Method+" is not allowed on "+r.URL.Path+"; use "+strings.Join(methods, " or "))
+		return
+	}
 	writeError(w, http.StatusNotFound, "invalid_request_error", "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+}
+
+// home is GET /: what this server is, for a person who opens it in a
+// browser.
+func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
+	h.renderPage(w, http.StatusOK, homePage, h.opts.PublicURL)
 }
 
 // errorBody is the one shape of every JSON error (DESIGN §7).

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"lamb/store"
@@ -58,5 +59,29 @@ func TestUnknownPathIsJSONError(t *testing.T) {
 	resp2.Body.Close()
 	if resp2.StatusCode != http.StatusMethodNotAllowed && resp2.StatusCode != 404 {
 		t.Fatalf("POST /healthz = %d", resp2.StatusCode)
+	}
+}
+
+// A browser opening the server's address gets a page that says what it is
+// and links the signup form; a wrong method on an endpoint answers 405
+// with Allow, not 404.
+func TestHomePageAndMethodNotAllowed(t *testing.T) {
+	e := newTestEnv(t)
+	r := e.get(t, "/")
+	if body := string(r.body); r.status != 200 || !strings.Contains(r.header.Get("Content-Type"), "text/html") || !strings.Contains(body, `href="/signup"`) ||
+		!strings.Contains(body, testPublicURL+"/v1") || r.header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("GET /: %d %s", r.status, body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v1/chat/completions", nil)
+	r = e.do(t, req)
+	if r.status != 405 || r.header.Get("Allow") != "POST" || !strings.Contains(string(r.body), "method_not_allowed") {
+		t.Fatalf("GET /v1/chat/completions: %d %q %s", r.status, r.header.Get("Allow"), r.body)
+	}
+	req, _ = http.NewRequest(http.MethodDelete, e.srv.URL+"/signup", nil)
+	if r = e.do(t, req); r.status != 405 || r.header.Get("Allow") != "GET, HEAD, POST" {
+		t.Fatalf("DELETE /signup: %d %q", r.status, r.header.Get("Allow"))
+	}
+	if r = e.get(t, "/nope"); r.status != 404 {
+		t.Fatalf("GET /nope: %d", r.status)
 	}
 }

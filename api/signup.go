@@ -17,7 +17,10 @@ import (
 //go:embed templates/*.html
 var templates embed.FS
 
-var signupPage = template.Must(template.ParseFS(templates, "templates/signup.html"))
+var (
+	signupPage = template.Must(template.ParseFS(templates, "templates/signup.html"))
+	homePage   = template.Must(template.ParseFS(templates, "templates/home.html"))
+)
 
 // Body limits (DESIGN §7).
 const (
@@ -244,11 +247,16 @@ func (h *Handler) signupSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderSignup(w http.ResponseWriter, status int, v signupView) {
+	h.renderPage(w, status, signupPage, v)
+}
+
+// renderPage writes an HTML page under a strict Content-Security-Policy.
+func (h *Handler) renderPage(w http.ResponseWriter, status int, page *template.Template, v any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	if err := signupPage.Execute(w, v); err != nil {
-		h.log.Error("render signup page", "err", err)
+	if err := page.Execute(w, v); err != nil {
+		h.log.Error("render page", "page", page.Name(), "err", err)
 	}
 }
