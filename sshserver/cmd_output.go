@@ -154,9 +154,13 @@ func (l *lineReader) line(what string) (string, error) {
 // parseSince reads --since: a duration back from now ("7d", "12h", "30m")
 // or a date ("2026-01-31", RFC 3339).
 func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "month" {
+		now = now.UTC()
+		return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC), nil
+	}
 	t, ok := parseWhen(s, now, -1)
 	if !ok {
-		return time.Time{}, usageErrorf("--since %q: want a positive duration such as 7d, 12h or 30m, or a date such as 2026-01-31", s)
+		return time.Time{}, usageErrorf("--since %q: want a positive duration such as 7d, 12h or 30m, a date such as 2026-01-31, or month (this calendar month)", s)
 	}
 	return t, nil
 }

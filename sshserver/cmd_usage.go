@@ -15,12 +15,13 @@ func (c *cli) usageCommand() *cobra.Command {
 		mine           bool
 	)
 	cmd := &cobra.Command{
-		Use:   "usage [--org SLUG] [--since 30d] [--by day|assistant|user] [--mine]",
+		Use:   "usage [--org SLUG] [--since month|30d|DATE] [--by day|assistant|user] [--mine]",
 		Short: "Report requests and tokens (members: of their own assistants; admins: of the organization)",
 		Long: "Report the requests, errors and tokens of completions since a day, grouped by day,\n" +
 			"assistant or user, with a total. Members see the usage of their own assistants; org\n" +
 			"admins their organization's (--mine: only their own assistants); system admins name\n" +
-			"an organization with --org. Days are UTC.",
+			"an organization with --org. Days are UTC; by default this calendar month, as the\n" +
+			"console and the monthly budgets count it.",
 		Example: c.example("SSH usage", "SSH usage --since 7d --by day", "SSH usage --org acme --by user --json"),
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,7 +62,7 @@ func (c *cli) usageCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&org, "org", "", "organization slug (org admins and members: their own; system admins: required)")
-	cmd.Flags().StringVar(&since, "since", "30d", "how far back: a duration (30d, 12h) or a date (2026-01-31)")
+	cmd.Flags().StringVar(&since, "since", "month", "how far back: month (this calendar month, UTC), a duration (30d, 12h) or a date (2026-01-31)")
 	cmd.Flags().StringVar(&by, "by", "assistant", "group by day, assistant or user")
 	cmd.Flags().BoolVar(&mine, "mine", false, "only the usage of your own assistants")
 	return cmd

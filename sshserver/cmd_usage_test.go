@@ -138,3 +138,15 @@ func TestUsageBadArguments(t *testing.T) {
 		}
 	}
 }
+
+// The console shows this month and so does `usage` by default, as the
+// monthly budgets count it.
+func TestUsageDefaultsToThisMonth(t *testing.T) {
+	t.Parallel()
+	e := newTwoOrgs(t)
+	r := e.run(t, e.acmeAdmin, "", "usage").wantOK(t)
+	first := time.Now().UTC().Format("2006-01") + "-01"
+	if !strings.HasPrefix(r.stdout, "Usage of acme from "+first+" ") {
+		t.Fatalf("usage without --since:\n%s", r.stdout)
+	}
+}
