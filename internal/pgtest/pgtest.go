@@ -1,0 +1,190 @@
+// Package pgtest gives tests a fresh PostgreSQL database each.
+//
+// The server is LAMB_TEST_DATABASE_URL when set (a role that may create
+// databases); otherwise a throwaway cluster that this test binary starts
+// once in a temp dir, when PostgreSQL's server programs are installed
+// (pg_config --bindir), listening on 127.0.0.1 only, and stops in Main.
+// Without either a test skips and says how to enable it; in CI
+// (LAMB_REQUIRE_TEST_TOOLS set) it fails instead, so a test on PostgreSQL
+// can never pass by not running.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+)
+
+const install = "set LAMB_TEST_DATABASE_URL=postgres://… (a role that may CREATE DATABASE), or install PostgreSQL's server (Debian: apt-get install postgresql)"
+
+var (
+	once     sync.Once
+	adminURL string // a database to run CREATE DATABASE in
+	setupErr error  // why there is no server
+	missing  bool   // setupErr is "not installed", not a failure
+	cluster  string // the data directory of the cluster this binary started
+	bindir   string
+	tempDir  string
+)
+
+// Main runs the tests and then stops the cluster they started, if any.
+// Call it from TestMain: os.Exit(pgtest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	stop()
+	return code
+}
+
+// URL returns the URL of a new, empty database that is dropped when t
+// ends, or ends t: a skip, or a failure when LAMB_REQUIRE_TEST_TOOLS is
+// set.
+func URL(t testing.TB) string {
+	t.Helper()
+	once.Do(setup)
+	if setupErr != nil {
+		if missing && os.Getenv("LAMB_REQUIRE_TEST_TOOLS") == "" {
+			t.Skipf("no PostgreSQL for this test: %v; %s", setupErr, install)
+		}
+		t.Fatalf("no PostgreSQL for this test: %v; %s", setupErr, install)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := sql.Open("pgx", adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var b [6]byte
+	rand.Read(b[:])
+	name := "lamb_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		admin, err := sql.Open("pgx", adminURL)
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		// FORCE ends connections a failed test left open.
+		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			t.Logf("drop test database %s: %v", name, err)
+		}
+	})
+	u, _ := url.Parse(adminURL)
+	u.Path = "/" + name
+	return u.String()
+}
+
+func setup() {
+	if u := os.Getenv("LAMB_TEST_DATABASE_URL"); u != "" {
+		adminURL = u
+		return
+	}
+	out, err := exec.Command("pg_config", "--bindir").Output()
+	if err != nil {
+		setupErr, missing = fmt.Errorf("pg_config not found: %w", err), true
+		return
+	}
+	bindir = strings.TrimSpace(string(out))
+	for _, p := range []string{"initdb", "pg_ctl", "postgres"} {
+		if _, err := os.Stat(filepath.Join(bindir, p)); err != nil {
+			setupErr, missing = fmt.Errorf("%s is not in %s (the server package is missing)", p, bindir), true
+			return
+		}
+	}
+	setupErr = start()
+}
+
+// start initializes and starts a cluster in a temp dir. PostgreSQL refuses
+// to run as root: then the programs run as the postgres user, who owns
+// the directory.
+func start() error {
+	dir, err := os.MkdirTemp("", "lamb-pgtest-")
+	if err != nil {
+		return err
+	}
+	tempDir = dir
+	if os.Geteuid() == 0 {
+		pg, err := user.Lookup("postgres")
+		if err != nil {
+			return fmt.Errorf("running as root and there is no postgres user to run the server as: %w", err)
+		}
+		uid, _ := strconv.Atoi(pg.Uid)
+		gid, _ := strconv.Atoi(pg.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return err
+		}
+	}
+	cluster = filepath.Join(dir, "data")
+	if out, err := run(60*time.Second, "initdb", "-D", cluster, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+		"--locale=C", "--no-sync"); err != nil {
+		cluster = ""
+		return fmt.Errorf("initdb: %v: %s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	// Durability is not what these tests are about: skip the fsyncs.
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
+	if out, err := run(60*time.Second, "pg_ctl", "-D", cluster, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "30", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		return fmt.Errorf("pg_ctl start: %v: %s %s", err, out, log)
+	}
+	adminURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	return nil
+}
+
+func stop() {
+	if cluster != "" {
+		if out, err := run(60*time.Second, "pg_ctl", "-D", cluster, "-m", "immediate", "-w", "-t", "30", "stop"); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: stop the test cluster: %v: %s\n", err, out)
+		}
+	}
+	if tempDir != "" {
+		os.RemoveAll(tempDir)
+	}
+}
+
+// run runs one of PostgreSQL's programs, as the postgres user when this
+// process is root, within limit.
+func run(limit time.Duration, name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	path := filepath.Join(bindir, name)
+	var cmd *exec.Cmd
+	if os.Geteuid() == 0 {
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, path, args...)
+	}
+	cmd.Dir = os.TempDir()
+	return cmd.CombinedOutput()
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
