@@ -65,7 +65,9 @@ func testMigrateFromEveryOlderVersion(t *testing.T, e engine) {
 }
 
 // A database at an older migration keeps its rows when newer migrations run.
-func TestMigrateKeepsDataAcrossVersions(t *testing.T) { eachEngine(t, testMigrateKeepsDataAcrossVersions) }
+func TestMigrateKeepsDataAcrossVersions(t *testing.T) {
+	eachEngine(t, testMigrateKeepsDataAcrossVersions)
+}
 
 func testMigrateKeepsDataAcrossVersions(t *testing.T, e engine) {
 	ctx := context.Background()
@@ -359,7 +361,9 @@ func testIDsAreNeverReused(t *testing.T, e engine) {
 	}
 }
 
-func TestListUsersFilterMatchesOrgSlug(t *testing.T) { eachEngine(t, testListUsersFilterMatchesOrgSlug) }
+func TestListUsersFilterMatchesOrgSlug(t *testing.T) {
+	eachEngine(t, testListUsersFilterMatchesOrgSlug)
+}
 
 func testListUsersFilterMatchesOrgSlug(t *testing.T, e engine) {
 	ctx := context.Background()
