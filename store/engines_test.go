@@ -264,3 +264,37 @@ func testPortableQueries(t *testing.T, e engine) {
 		t.Errorf("revoking a key didn't move the change counter")
 	}
 }
+
+// A caller that answers a conflict by reading what it conflicted with
+// (whose email is this?) gets its answer on both engines, although
+// PostgreSQL refuses further statements in a transaction after one failed;
+// and nothing of that transaction is committed.
+func TestReadAfterConflictInTx(t *testing.T) { eachEngine(t, testReadAfterConflictInTx) }
+
+func testReadAfterConflictInTx(t *testing.T, e engine) {
+	ctx := context.Background()
+	st := e.migrated(t)
+	org, _ := st.CreateOrg(ctx, Org{Slug: "acme", Name: "Acme", Config: "{}"})
+	ana, _ := st.CreateUser(ctx, User{OrganizationID: org.ID, Email: "ana@acme.example", Name: "Ana", Enabled: true})
+	errTaken := errors.New("taken")
+	err := st.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.CreateOrg(ctx, Org{Slug: "beta", Name: "Beta", Config: "{}"}); err != nil {
+			return err
+		}
+		_, err := tx.CreateUser(ctx, User{OrganizationID: org.ID, Email: "ana@acme.example", Name: "Again"})
+		if !errors.Is(err, ErrConflict) {
+			return fmt.Errorf("duplicate email: %v, want ErrConflict", err)
+		}
+		held, err := tx.UserByEmail(ctx, "ana@acme.example")
+		if err != nil || held.ID != ana.ID {
+			return fmt.Errorf("read after the conflict = %d, %v; want user %d", held.ID, err, ana.ID)
+		}
+		return errTaken
+	})
+	if !errors.Is(err, errTaken) {
+		t.Fatal(err)
+	}
+	if _, err := st.OrgBySlug(ctx, "beta"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the org of the failed transaction was kept: %v", err)
+	}
+}

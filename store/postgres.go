@@ -140,12 +140,17 @@ func (s *Store) inPostgresTx(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 func (s *Store) postgresTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", mapErr(err))
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", mapErr(err))
 	}
 	defer tx.Rollback()
-	q := txStmts{tx: tx, c: s.ws}
+	q := txStmts{tx: tx, c: s.ws, conn: conn}
 	if err := fn(&Tx{&Queries{r: q, w: q, now: s.now}}); err != nil {
 		return err
 	}
@@ -154,6 +159,22 @@ func (s *Store) postgresTxOnce(ctx context.Context, fn func(tx *Tx) error) error
 	}
 	s.committed(ctx)
 	return nil
+}
+
+// aborted reports whether a statement of the PostgreSQL transaction on
+// conn failed. PostgreSQL then refuses every further statement of the
+// transaction, which can only roll back; SQLite lets it go on. A caller
+// that answers a conflict by reading what it conflicted with (whose is
+// this email?) reads committed data from the pool instead (txStmts).
+func aborted(conn *sql.Conn) bool {
+	failed := false
+	conn.Raw(func(dc any) error {
+		if c, ok := dc.(*stdlib.Conn); ok {
+			failed = c.Conn().PgConn().TxStatus() == 'E'
+		}
+		return nil
+	})
+	return failed
 }
 
 // retryable tells whether a PostgreSQL transaction failed only because a

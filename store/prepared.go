@@ -162,6 +162,14 @@ func rebind(query string) string {
 	return sb.String()
 }
 
+// isRead reports whether query only reads (a SELECT), so that running it
+// outside a failed transaction can't write anything that transaction
+// would have rolled back.
+func isRead(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n")
+	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
+}
+
 // pool runs queries on a pool through its prepared statements.
 type pool struct{ c *stmtCache }
 
@@ -190,11 +198,13 @@ func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *s
 // statements. On SQLite, a statement not prepared yet can't be prepared
 // while the transaction holds the writer's only connection: it runs
 // unprepared and is noted, and InTx prepares it once the connection is
-// free again. On PostgreSQL the rebound text runs (pgx prepares it).
+// free again. On PostgreSQL the rebound text runs (pgx prepares it), and
+// reads after a failed statement go to the pool (see aborted).
 type txStmts struct {
 	tx     *sql.Tx
 	c      *stmtCache
 	missed *[]string
+	conn   *sql.Conn // the transaction's connection, on PostgreSQL
 }
 
 func (t txStmts) stmt(ctx context.Context, query string) *sql.Stmt {
@@ -219,12 +229,18 @@ func (t txStmts) QueryContext(ctx context.Context, query string, args ...any) (*
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
+	if t.conn != nil && isRead(query) && aborted(t.conn) {
+		return pool{t.c}.QueryContext(ctx, query, args...)
+	}
 	return t.tx.QueryContext(ctx, t.c.text(query), t.c.args(args)...)
 }
 
 func (t txStmts) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
+	}
+	if t.conn != nil && isRead(query) && aborted(t.conn) {
+		return pool{t.c}.QueryRowContext(ctx, query, args...)
 	}
 	return t.tx.QueryRowContext(ctx, t.c.text(query), t.c.args(args)...)
 }
