@@ -17,25 +17,40 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"lamb/config"
+	"lamb/internal/pgtest"
 	"lamb/secret"
 	"lamb/store"
 )
 
-// testEnv is a service over a real SQLite file with migrations applied.
+// testEnv is a service over a real database with migrations applied: a
+// SQLite file, or a fresh PostgreSQL database (newTestEnvOn).
 type testEnv struct {
 	svc *Service
 	st  *store.Store
 	key []byte
 	dir string
+	url string // PostgreSQL's, "" for SQLite
 	now time.Time
 }
 
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
 func newTestEnv(t testing.TB) *testEnv {
+	t.Helper()
+	return newTestEnvOn(t, store.EngineSQLite)
+}
+
+// newTestEnvOn is newTestEnv on an engine: store.EngineSQLite or
+// store.EnginePostgres (which skips, or fails in CI, without a server).
+func newTestEnvOn(t testing.TB, engine string) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	key := make([]byte, secret.KeySize)
 	rand.Read(key)
 	e := &testEnv{key: key, dir: dir, now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	if engine == store.EnginePostgres {
+		e.url = pgtest.URL(t)
+	}
 	e.open(t, key)
 	return e
 }
@@ -43,7 +58,13 @@ func newTestEnv(t testing.TB) *testEnv {
 func (e *testEnv) open(t testing.TB, key []byte) {
 	t.Helper()
 	clock := func() time.Time { return e.now }
-	st, err := store.Open(filepath.Join(e.dir, "lamb.db"), store.Options{Now: clock})
+	var st *store.Store
+	var err error
+	if e.url != "" {
+		st, err = store.OpenURL(context.Background(), e.url, store.Options{Now: clock})
+	} else {
+		st, err = store.Open(filepath.Join(e.dir, "lamb.db"), store.Options{Now: clock})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
