@@ -139,7 +139,11 @@ func readFileIfExists(path string) ([]byte, error) { return os.ReadFile(path) }
 // has no query for yet (assistants, API keys) and for whole-table checks.
 func (e *testEnv) rawDB(t *testing.T) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(e.dir, "lamb.db")+"?_foreign_keys=on&_busy_timeout=5000")
+	driver, dsn := "sqlite3", "file:"+filepath.Join(e.dir, "lamb.db")+"?_foreign_keys=on&_busy_timeout=5000"
+	if e.url != "" {
+		driver, dsn = "pgx", e.url
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,10 +155,29 @@ func (e *testEnv) rawDB(t *testing.T) *sql.DB {
 func (e *testEnv) count(t *testing.T, query string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := e.rawDB(t).QueryRow(query, args...).Scan(&n); err != nil {
+	if err := e.rawDB(t).QueryRow(e.sql(query), args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// sql returns query for the raw database: on PostgreSQL with $1, $2…
+// for the ? placeholders (test queries have no ? in their literals).
+func (e *testEnv) sql(query string) string {
+	if e.url == "" {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // dump renders every row of every table: a refused operation must leave it
@@ -162,21 +185,25 @@ func (e *testEnv) count(t *testing.T, query string, args ...any) int {
 func (e *testEnv) dump(t *testing.T) string {
 	t.Helper()
 	db := e.rawDB(t)
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	tables := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`
+	if e.url != "" {
+		tables = `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`
+	}
+	rows, err := db.Query(tables)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tables []string
+	var names []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		tables = append(tables, n)
+		names = append(names, n)
 	}
 	rows.Close()
 	var b strings.Builder
-	for _, table := range tables {
+	for _, table := range names {
 		rows, err := db.Query(`SELECT * FROM ` + table + ` ORDER BY 1`)
 		if err != nil {
 			t.Fatal(err)
