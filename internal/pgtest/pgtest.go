@@ -3,7 +3,7 @@
 // The server is LAMB_TEST_DATABASE_URL when set (a role that may create
 // databases); otherwise a throwaway cluster that this test binary starts
 // once in a temp dir, when PostgreSQL's server programs are installed
-// (pg_config --bindir), listening on 127.0.0.1 only, and stops in Main.
+// (pg_config --bindir, or Debian's /usr/lib/postgresql/N/bin), listening on 127.0.0.1 only, and stops in Main.
 // Without either a test skips and says how to enable it; in CI
 // (LAMB_REQUIRE_TEST_TOOLS set) it fails instead, so a test on PostgreSQL
 // can never pass by not running.
@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,12 +100,11 @@ func setup() {
 		adminURL = u
 		return
 	}
-	out, err := exec.Command("pg_config", "--bindir").Output()
-	if err != nil {
-		setupErr, missing = fmt.Errorf("pg_config not found: %w", err), true
+	bindir = serverBindir()
+	if bindir == "" {
+		setupErr, missing = errors.New("PostgreSQL's server programs were not found (pg_config --bindir, /usr/lib/postgresql/*/bin)"), true
 		return
 	}
-	bindir = strings.TrimSpace(string(out))
 	for _, p := range []string{"initdb", "pg_ctl", "postgres"} {
 		if _, err := os.Stat(filepath.Join(bindir, p)); err != nil {
 			setupErr, missing = fmt.Errorf("%s is not in %s (the server package is missing)", p, bindir), true
@@ -111,6 +112,27 @@ func setup() {
 		}
 	}
 	setupErr = start()
+}
+
+// serverBindir finds the directory of initdb, pg_ctl and postgres:
+// pg_config's answer, else Debian's versioned directory (the server
+// package doesn't put pg_config on the PATH), the newest version first.
+func serverBindir() string {
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		return strings.TrimSpace(string(out))
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	slices.SortFunc(dirs, func(a, b string) int {
+		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(a)))
+		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(b)))
+		return vb - va
+	})
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d
+		}
+	}
+	return ""
 }
 
 // start initializes and starts a cluster in a temp dir. PostgreSQL refuses
