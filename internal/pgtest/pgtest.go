@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,10 +37,11 @@ const install = "set LAMB_TEST_DATABASE_URL=postgres://… (a role that may CREA
 
 var (
 	once     sync.Once
-	adminURL string // a database to run CREATE DATABASE in
-	setupErr error  // why there is no server
-	missing  bool   // setupErr is "not installed", not a failure
-	cluster  string // the data directory of the cluster this binary started
+	adminURL string        // a database to run CREATE DATABASE in
+	setupErr error         // why there is no server
+	missing  bool          // setupErr is "not installed", not a failure
+	server   *exec.Cmd     // the postgres this binary started
+	exited   chan struct{} // closed when server has exited
 	bindir   string
 	tempDir  string
 )
@@ -105,7 +107,7 @@ func setup() {
 		setupErr, missing = errors.New("PostgreSQL's server programs were not found (pg_config --bindir, /usr/lib/postgresql/*/bin)"), true
 		return
 	}
-	for _, p := range []string{"initdb", "pg_ctl", "postgres"} {
+	for _, p := range []string{"initdb", "postgres"} {
 		if _, err := os.Stat(filepath.Join(bindir, p)); err != nil {
 			setupErr, missing = fmt.Errorf("%s is not in %s (the server package is missing)", p, bindir), true
 			return
@@ -114,7 +116,7 @@ func setup() {
 	setupErr = start()
 }
 
-// serverBindir finds the directory of initdb, pg_ctl and postgres:
+// serverBindir finds the directory of initdb and postgres:
 // pg_config's answer, else Debian's versioned directory (the server
 // package doesn't put pg_config on the PATH), the newest version first.
 func serverBindir() string {
@@ -135,15 +137,18 @@ func serverBindir() string {
 	return ""
 }
 
-// start initializes and starts a cluster in a temp dir. PostgreSQL refuses
-// to run as root: then the programs run as the postgres user, who owns
-// the directory.
+// start initializes a cluster in a temp dir and runs its server as a
+// child of this process. PostgreSQL refuses to run as root: then initdb
+// and the server run as the postgres user, who owns the directory. The
+// server gets SIGQUIT (immediate shutdown) if this process dies without
+// stopping it, so a test binary killed by a timeout leaves no server.
 func start() error {
 	dir, err := os.MkdirTemp("", "lamb-pgtest-")
 	if err != nil {
 		return err
 	}
 	tempDir = dir
+	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGQUIT}
 	if os.Geteuid() == 0 {
 		pg, err := user.Lookup("postgres")
 		if err != nil {
@@ -154,31 +159,80 @@ func start() error {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return err
 		}
+		attr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	cluster = filepath.Join(dir, "data")
-	if out, err := run(60*time.Second, "initdb", "-D", cluster, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+	data := filepath.Join(dir, "data")
+	if out, err := run(60*time.Second, "initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
 		"--locale=C", "--no-sync"); err != nil {
-		cluster = ""
 		return fmt.Errorf("initdb: %v: %s", err, out)
 	}
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
-	// Durability is not what these tests are about: skip the fsyncs.
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
-	if out, err := run(60*time.Second, "pg_ctl", "-D", cluster, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "30", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		return fmt.Errorf("pg_ctl start: %v: %s %s", err, out, log)
+	logPath := filepath.Join(dir, "log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
 	}
+	defer logFile.Close() // the server keeps its own descriptor
+	// Durability is not what these tests are about: skip the fsyncs.
+	server = exec.Command(filepath.Join(bindir, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-k", dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off", "-c", "max_connections=200")
+	server.Dir = dir
+	server.Stdout, server.Stderr = logFile, logFile
+	server.SysProcAttr = attr
+	if err := server.Start(); err != nil {
+		server = nil
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	exited = make(chan struct{})
+	go func() { server.Wait(); close(exited) }()
 	adminURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	if err := waitReady(30 * time.Second); err != nil {
+		log, _ := os.ReadFile(logPath)
+		return fmt.Errorf("postgres did not start: %v: %s", err, log)
+	}
 	return nil
 }
 
+// waitReady waits until the server answers, at most limit.
+func waitReady(limit time.Duration) error {
+	db, err := sql.Open("pgx", adminURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	deadline := time.Now().Add(limit)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := db.PingContext(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return errors.New("the server exited")
+		case <-time.After(50 * time.Millisecond): // poll interval
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+	}
+}
+
+// stop shuts the server down (fast: sessions ended, no checkpoint wait
+// beyond the bound) and removes its directory.
 func stop() {
-	if cluster != "" {
-		if out, err := run(60*time.Second, "pg_ctl", "-D", cluster, "-m", "immediate", "-w", "-t", "30", "stop"); err != nil {
-			fmt.Fprintf(os.Stderr, "pgtest: stop the test cluster: %v: %s\n", err, out)
+	if server != nil {
+		server.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			server.Process.Kill()
+			<-exited
 		}
 	}
 	if tempDir != "" {
