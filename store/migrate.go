@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
@@ -89,6 +90,9 @@ func (s *Store) MigrateTo(ctx context.Context, version int) error {
 // migration once, one after the other ("lamb" in ASCII).
 const migrationLock = 0x6c616d62
 
+// migrationLockWait bounds the wait for another instance's migrations.
+const migrationLockWait = 5 * time.Minute
+
 func (s *Store) migrate(ctx context.Context, ms []Migration) error {
 	// One connection for the whole run: on PostgreSQL the advisory lock
 	// belongs to it.
@@ -101,8 +105,11 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) error {
 	stampType := "INTEGER"
 	if s.engine == EnginePostgres {
 		record, stampType = rebind(record), "BIGINT"
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
-			return fmt.Errorf("migrate: take the migration lock: %w", err)
+		lctx, cancel := context.WithTimeout(ctx, migrationLockWait)
+		_, err := conn.ExecContext(lctx, `SELECT pg_advisory_lock($1)`, migrationLock)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("migrate: wait for the migration lock (another instance migrating?): %w", err)
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
 	}
