@@ -298,3 +298,19 @@ func testReadAfterConflictInTx(t *testing.T, e engine) {
 		t.Fatalf("the org of the failed transaction was kept: %v", err)
 	}
 }
+
+// On PostgreSQL write transactions are serializable (what keeps counted
+// rules true, see InTx), and reads and writes share one bounded pool.
+func TestPostgresTransactionsAreSerializable(t *testing.T) {
+	ctx := context.Background()
+	st := allEngines[1].migrated(t)
+	var level string
+	if err := st.InTx(ctx, func(tx *Tx) error {
+		return tx.r.QueryRowContext(ctx, `SHOW transaction_isolation`).Scan(&level)
+	}); err != nil || level != "serializable" {
+		t.Fatalf("isolation in InTx = %q, %v", level, err)
+	}
+	if st.r != st.w || st.w.Stats().MaxOpenConnections != 16 {
+		t.Fatalf("want one pool of 16 connections, got separate=%v max=%d", st.r != st.w, st.w.Stats().MaxOpenConnections)
+	}
+}
