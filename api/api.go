@@ -87,10 +87,11 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, service.ErrUsageNotStored) {
 			reason = service.ErrUsageNotStored.Error() + "; see the server log"
 		}
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": reason})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": h.svc.Database(), "reason": reason})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	// Which database answered, by engine only: never its address.
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": h.svc.Database()})
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {

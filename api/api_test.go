@@ -25,7 +25,7 @@ func TestHealthz(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || string(body) != "{\"status\":\"ok\"}\n" {
+	if resp.StatusCode != 200 || string(body) != "{\"database\":\"sqlite\",\"status\":\"ok\"}\n" {
 		t.Fatalf("healthz = %d %q", resp.StatusCode, body)
 	}
 	// The database stops answering: 503.

@@ -21,13 +21,15 @@ import (
 
 // Config is the process configuration.
 type Config struct {
-	DataDir            string
-	SSHAddr            string
-	HTTPAddr           string
-	AdminKeys          []string // authorized-key lines, already read from .pub files
-	AdminEmail         string
-	AdminName          string
-	SecretKey          []byte // nil: use the key file in DataDir
+	DataDir    string
+	SSHAddr    string
+	HTTPAddr   string
+	AdminKeys  []string // authorized-key lines, already read from .pub files
+	AdminEmail string
+	AdminName  string
+	SecretKey  []byte // nil: use the key file in DataDir
+	// DatabaseURL is postgres://… for PostgreSQL; "" for SQLite in DataDir.
+	DatabaseURL        string
 	LogFormat          string // text or json
 	LogLevel           string // debug, info, warn, error
 	PublicURL          string
@@ -114,6 +116,12 @@ func Parse(lookup Lookup) (*Config, error) {
 		}
 		c.SecretKey = k
 	}
+	c.DatabaseURL, _ = p.get("LAMB_DATABASE_URL")
+	if err := c.CheckDatabase(); err != nil {
+		var ve *VarError
+		errors.As(err, &ve)
+		p.fail(ve.Var, ve.Message)
+	}
 	c.System = parseSystem(&p)
 	for _, a := range []struct{ name, addr string }{{"LAMB_SSH_ADDR", c.SSHAddr}, {"LAMB_HTTP_ADDR", c.HTTPAddr}} {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
@@ -127,6 +135,25 @@ func Parse(lookup Lookup) (*Config, error) {
 		return nil, p.err
 	}
 	return c, nil
+}
+
+// CheckDatabase checks the database settings: a DatabaseURL must be a
+// PostgreSQL URL, and PostgreSQL needs LAMB_SECRET_KEY, because every
+// instance sharing the database must seal and open secrets with the same
+// key (a key file in one instance's data dir would be that instance's
+// alone). Messages never repeat the URL, which may hold a password. Call
+// it again after a flag changed DatabaseURL.
+func (c *Config) CheckDatabase() error {
+	if c.DatabaseURL == "" {
+		return nil
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return &VarError{Var: "LAMB_DATABASE_URL", Message: "want a postgres://user:password@host:5432/dbname URL, or leave it unset for SQLite in LAMB_DATA_DIR"}
+	}
+	if c.SecretKey == nil {
+		return &VarError{Var: "LAMB_SECRET_KEY", Message: "is required with PostgreSQL (LAMB_DATABASE_URL): set 32 random bytes, base64 or hex (openssl rand -base64 32), the same for every instance"}
+	}
+	return nil
 }
 
 // SSHPort returns the port of the SSH listener, for connection hints.

@@ -31,7 +31,7 @@ var systemVars = []string{
 var allVars = append([]string{
 	"LAMB_DATA_DIR", "LAMB_SSH_ADDR", "LAMB_HTTP_ADDR", "LAMB_ADMIN_KEYS", "LAMB_ADMIN_EMAIL",
 	"LAMB_ADMIN_NAME", "LAMB_SECRET_KEY", "LAMB_LOG_FORMAT", "LAMB_LOG_LEVEL", "LAMB_PUBLIC_URL",
-	"LAMB_USAGE_RETENTION_DAYS", "LAMB_METRICS",
+	"LAMB_USAGE_RETENTION_DAYS", "LAMB_METRICS", "LAMB_DATABASE_URL",
 }, systemVars...)
 
 // unsetenv unsets variables for the test; t.Setenv restores them afterwards.
@@ -287,6 +287,8 @@ func TestParseErrors(t *testing.T) {
 		{"ssh addr host only", map[string]string{"LAMB_SSH_ADDR": "localhost"}, "LAMB_SSH_ADDR", "want host:port"},
 		{"http addr without port", map[string]string{"LAMB_HTTP_ADDR": "8080"}, "LAMB_HTTP_ADDR", "want host:port"},
 		{"admin email without @", map[string]string{"LAMB_ADMIN_EMAIL": "admin"}, "LAMB_ADMIN_EMAIL", "not an email address"},
+		{"database url of another engine", map[string]string{"LAMB_DATABASE_URL": "mysql://lamb:pw@db/lamb"}, "LAMB_DATABASE_URL", "want a postgres://"},
+		{"postgres without a secret key", map[string]string{"LAMB_DATABASE_URL": "postgres://lamb:pw@db/lamb"}, "LAMB_SECRET_KEY", "is required with PostgreSQL"},
 		{"first bad variable wins", map[string]string{"LAMB_LOG_LEVEL": "loud", "OPENAI_BASE_URL": "x", "LAMB_SSH_ADDR": "1"}, "LAMB_LOG_LEVEL", "loud"},
 	}
 	for _, tt := range tests {
@@ -1034,5 +1036,23 @@ func TestApplyRepeatedWithDifferentEnvironments(t *testing.T) {
 	p := o.Setups["default"].Providers["openai"]
 	if !reflect.DeepEqual(p.Models, []string{"c", "d"}) || p.DefaultModel != "d" {
 		t.Errorf("openai after the syncs = %+v", p)
+	}
+}
+
+// A database URL may hold a password: messages about it never repeat it.
+func TestDatabaseURL(t *testing.T) {
+	key := hex.EncodeToString(make([]byte, 32))
+	c, err := config.Parse(config.MapLookup(map[string]string{"LAMB_DATABASE_URL": "postgres://lamb:pw@db:5432/lamb", "LAMB_SECRET_KEY": key}))
+	if err != nil || c.DatabaseURL != "postgres://lamb:pw@db:5432/lamb" {
+		t.Fatalf("DatabaseURL = %q, %v", c.DatabaseURL, err)
+	}
+	if c, err := config.Parse(config.MapLookup(nil)); err != nil || c.DatabaseURL != "" {
+		t.Fatalf("unset: DatabaseURL = %q, %v; want SQLite", c.DatabaseURL, err)
+	}
+	for _, u := range []string{"mysql://lamb:hunter2@db/lamb", "postgres://lamb:hunter2@db/lamb"} {
+		_, err := config.Parse(config.MapLookup(map[string]string{"LAMB_DATABASE_URL": u}))
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("LAMB_DATABASE_URL=%s: %v", u, err)
+		}
 	}
 }

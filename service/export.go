@@ -196,6 +196,8 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 	}
 	errDry := errors.New("dry run")
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
+		// Counted afresh: a transaction that lost a conflict runs again.
+		res.Users, res.SSHKeys, res.Assistants = 0, 0, 0
 		sealed, err := s.sealConfig(cfg)
 		if err != nil {
 			return err

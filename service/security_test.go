@@ -260,7 +260,7 @@ func TestOrgImportRefusesEscapes(t *testing.T) {
 func (e *testEnv) mustUserKey(t *testing.T, email string) string {
 	t.Helper()
 	var fp string
-	if err := e.rawDB(t).QueryRow(`SELECT k.fingerprint FROM ssh_keys k JOIN users u ON u.id = k.user_id WHERE u.email = ?`, email).Scan(&fp); err != nil {
+	if err := e.rawDB(t).QueryRow(e.sql(`SELECT k.fingerprint FROM ssh_keys k JOIN users u ON u.id = k.user_id WHERE u.email = ?`), email).Scan(&fp); err != nil {
 		t.Fatalf("key of %s: %v", email, err)
 	}
 	return fp

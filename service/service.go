@@ -139,6 +139,10 @@ func (s *Service) Close() {
 	s.usage.close()
 }
 
+// Database names the database engine lamb runs on ("sqlite" or
+// "postgres"), for health checks and logs.
+func (s *Service) Database() string { return s.st.Engine() }
+
 // Healthy reports whether the database answers and usage events are
 // being stored.
 func (s *Service) Healthy(ctx context.Context) error {

@@ -17,25 +17,40 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"lamb/config"
+	"lamb/internal/pgtest"
 	"lamb/secret"
 	"lamb/store"
 )
 
-// testEnv is a service over a real SQLite file with migrations applied.
+// testEnv is a service over a real database with migrations applied: a
+// SQLite file, or a fresh PostgreSQL database (newTestEnvOn).
 type testEnv struct {
 	svc *Service
 	st  *store.Store
 	key []byte
 	dir string
+	url string // PostgreSQL's, "" for SQLite
 	now time.Time
 }
 
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
 func newTestEnv(t testing.TB) *testEnv {
+	t.Helper()
+	return newTestEnvOn(t, store.EngineSQLite)
+}
+
+// newTestEnvOn is newTestEnv on an engine: store.EngineSQLite or
+// store.EnginePostgres (which skips, or fails in CI, without a server).
+func newTestEnvOn(t testing.TB, engine string) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	key := make([]byte, secret.KeySize)
 	rand.Read(key)
 	e := &testEnv{key: key, dir: dir, now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	if engine == store.EnginePostgres {
+		e.url = pgtest.URL(t)
+	}
 	e.open(t, key)
 	return e
 }
@@ -43,7 +58,13 @@ func newTestEnv(t testing.TB) *testEnv {
 func (e *testEnv) open(t testing.TB, key []byte) {
 	t.Helper()
 	clock := func() time.Time { return e.now }
-	st, err := store.Open(filepath.Join(e.dir, "lamb.db"), store.Options{Now: clock})
+	var st *store.Store
+	var err error
+	if e.url != "" {
+		st, err = store.OpenURL(context.Background(), e.url, store.Options{Now: clock})
+	} else {
+		st, err = store.Open(filepath.Join(e.dir, "lamb.db"), store.Options{Now: clock})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +139,11 @@ func readFileIfExists(path string) ([]byte, error) { return os.ReadFile(path) }
 // has no query for yet (assistants, API keys) and for whole-table checks.
 func (e *testEnv) rawDB(t *testing.T) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(e.dir, "lamb.db")+"?_foreign_keys=on&_busy_timeout=5000")
+	driver, dsn := "sqlite3", "file:"+filepath.Join(e.dir, "lamb.db")+"?_foreign_keys=on&_busy_timeout=5000"
+	if e.url != "" {
+		driver, dsn = "pgx", e.url
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +155,29 @@ func (e *testEnv) rawDB(t *testing.T) *sql.DB {
 func (e *testEnv) count(t *testing.T, query string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := e.rawDB(t).QueryRow(query, args...).Scan(&n); err != nil {
+	if err := e.rawDB(t).QueryRow(e.sql(query), args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// sql returns query for the raw database: on PostgreSQL with $1, $2…
+// for the ? placeholders (test queries have no ? in their literals).
+func (e *testEnv) sql(query string) string {
+	if e.url == "" {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // dump renders every row of every table: a refused operation must leave it
@@ -141,21 +185,25 @@ func (e *testEnv) count(t *testing.T, query string, args ...any) int {
 func (e *testEnv) dump(t *testing.T) string {
 	t.Helper()
 	db := e.rawDB(t)
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	tables := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`
+	if e.url != "" {
+		tables = `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`
+	}
+	rows, err := db.Query(tables)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tables []string
+	var names []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		tables = append(tables, n)
+		names = append(names, n)
 	}
 	rows.Close()
 	var b strings.Builder
-	for _, table := range tables {
+	for _, table := range names {
 		rows, err := db.Query(`SELECT * FROM ` + table + ` ORDER BY 1`)
 		if err != nil {
 			t.Fatal(err)

@@ -69,7 +69,7 @@ func (q *Queries) ListAssistants(ctx context.Context, f AssistantFilter) ([]Assi
 	}
 	if f.Query != "" {
 		like := "%" + escapeLike(f.Query) + "%"
-		where += ` AND (a.name LIKE ? ESCAPE '\' OR u.email LIKE ? ESCAPE '\')`
+		where += ` AND (LOWER(a.name) LIKE LOWER(?) ESCAPE '\' OR LOWER(u.email) LIKE LOWER(?) ESCAPE '\')`
 		args = append(args, like, like)
 	}
 	from := ` FROM assistants a JOIN users u ON u.id = a.owner_user_id`
@@ -165,7 +165,7 @@ func (q *Queries) DeleteAssistant(ctx context.Context, id int64) error {
 // CountAssistants counts an org's assistants, and one owner's when ownerID
 // is not 0.
 func (q *Queries) CountAssistants(ctx context.Context, orgID, ownerID int64) (org, owner int, err error) {
-	err = q.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(owner_user_id = ?), 0) FROM assistants WHERE organization_id = ?`,
+	err = q.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN owner_user_id = ? THEN 1 ELSE 0 END), 0) FROM assistants WHERE organization_id = ?`,
 		ownerID, orgID).Scan(&org, &owner)
 	return org, owner, mapErr(err)
 }

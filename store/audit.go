@@ -62,7 +62,7 @@ func auditWhere(f AuditFilter) (string, []any) {
 	}
 	if f.Query != "" {
 		like := "%" + escapeLike(f.Query) + "%"
-		where += ` AND (action LIKE ? ESCAPE '\' OR actor LIKE ? ESCAPE '\' OR target LIKE ? ESCAPE '\')`
+		where += ` AND (LOWER(action) LIKE LOWER(?) ESCAPE '\' OR LOWER(actor) LIKE LOWER(?) ESCAPE '\' OR LOWER(target) LIKE LOWER(?) ESCAPE '\')`
 		args = append(args, like, like, like)
 	}
 	if !f.Since.IsZero() {

@@ -2,32 +2,40 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
 // Migration is one forward-only schema change, numbered by its file name
-// (0001_init.sql).
+// (0001_init.sql). Each engine has its own set, with the same versions and
+// the same schema meaning, in migrations/sqlite and migrations/postgres.
 type Migration struct {
 	Version int
 	Name    string
 	SQL     string
 }
 
-// Migrations returns the embedded migrations in order.
-func Migrations() ([]Migration, error) {
-	return loadMigrations(migrationFiles)
+// Migrations returns the embedded migrations of an engine (EngineSQLite or
+// EnginePostgres) in order.
+func Migrations(engine string) ([]Migration, error) {
+	switch engine {
+	case EngineSQLite, EnginePostgres:
+		return loadMigrations(migrationFiles, "migrations/"+engine)
+	}
+	return nil, fmt.Errorf("migrations: unknown engine %q", engine)
 }
 
-func loadMigrations(fsys fs.FS) ([]Migration, error) {
-	entries, err := fs.ReadDir(fsys, "migrations")
+func loadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
@@ -39,7 +47,7 @@ func loadMigrations(fsys fs.FS) ([]Migration, error) {
 		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
 			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", name)
 		}
-		data, err := fs.ReadFile(fsys, "migrations/"+name)
+		data, err := fs.ReadFile(fsys, dir+"/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", name, err)
 		}
@@ -57,7 +65,7 @@ func loadMigrations(fsys fs.FS) ([]Migration, error) {
 // Migrate applies the migrations that haven't run yet, each in its own
 // transaction, and records them in schema_migrations.
 func (s *Store) Migrate(ctx context.Context) error {
-	ms, err := Migrations()
+	ms, err := Migrations(s.engine)
 	if err != nil {
 		return err
 	}
@@ -67,7 +75,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 // MigrateTo applies migrations up to and including version; tests use it to
 // build a database at an older schema.
 func (s *Store) MigrateTo(ctx context.Context, version int) error {
-	ms, err := Migrations()
+	ms, err := Migrations(s.engine)
 	if err != nil {
 		return err
 	}
@@ -77,18 +85,45 @@ func (s *Store) MigrateTo(ctx context.Context, version int) error {
 	return s.migrate(ctx, ms)
 }
 
+// migrationLock is the PostgreSQL advisory lock that instances take
+// around migrating, so that instances starting together apply each
+// migration once, one after the other ("lamb" in ASCII).
+const migrationLock = 0x6c616d62
+
+// migrationLockWait bounds the wait for another instance's migrations.
+const migrationLockWait = 5 * time.Minute
+
 func (s *Store) migrate(ctx context.Context, ms []Migration) error {
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// One connection for the whole run: on PostgreSQL the advisory lock
+	// belongs to it.
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	record := `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`
+	stampType := "INTEGER"
+	if s.engine == EnginePostgres {
+		record, stampType = rebind(record), "BIGINT"
+		lctx, cancel := context.WithTimeout(ctx, migrationLockWait)
+		_, err := conn.ExecContext(lctx, `SELECT pg_advisory_lock($1)`, migrationLock)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("migrate: wait for the migration lock (another instance migrating?): %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT    NOT NULL,
-		applied_at INTEGER NOT NULL)`); err != nil {
+		applied_at `+stampType+` NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	current, err := s.SchemaVersion(ctx)
+	current, err := schemaVersion(ctx, conn)
 	if err != nil {
 		return err
 	}
-	if all, _ := Migrations(); current > len(all) {
+	if all, _ := Migrations(s.engine); current > len(all) {
 		// A newer lamb migrated this database; older code could damage it.
 		return fmt.Errorf("database schema is at version %d, newer than this lamb knows (%d): run the newer lamb", current, len(all))
 	}
@@ -96,7 +131,7 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) error {
 		if m.Version <= current {
 			continue
 		}
-		tx, err := s.w.BeginTx(ctx, nil)
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("migration %s: begin: %w", m.Name, err)
 		}
@@ -104,8 +139,7 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) error {
 			tx.Rollback()
 			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.Version, m.Name, s.now().Unix()); err != nil {
+		if _, err := tx.ExecContext(ctx, record, m.Version, m.Name, s.now().Unix()); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %s: record: %w", m.Name, err)
 		}
@@ -118,8 +152,14 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) error {
 
 // SchemaVersion returns the highest applied migration, 0 for a new database.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	return schemaVersion(ctx, s.w)
+}
+
+func schemaVersion(ctx context.Context, db interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) (int, error) {
 	var v int
-	err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}

@@ -142,7 +142,7 @@ type OrgFilter struct {
 func (q *Queries) ListOrgs(ctx context.Context, f OrgFilter) ([]OrgSummary, int, error) {
 	where, args := ` WHERE 1 = 1`, []any{}
 	if f.Query != "" {
-		where += ` AND (slug LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\')`
+		where += ` AND (LOWER(slug) LIKE LOWER(?) ESCAPE '\' OR LOWER(name) LIKE LOWER(?) ESCAPE '\')`
 		like := "%" + escapeLike(f.Query) + "%"
 		args = append(args, like, like)
 	}
@@ -211,7 +211,9 @@ func (q *Queries) DeleteOrg(ctx context.Context, id int64) error {
 	return nil
 }
 
-// escapeLike escapes the LIKE wildcards of user input.
+// escapeLike escapes the LIKE wildcards of user input. Filters compare
+// LOWER(column) LIKE LOWER(pattern): SQLite's LIKE ignores ASCII case and
+// PostgreSQL's does not, and lowering both sides matches alike on both.
 func escapeLike(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return r.Replace(s)

@@ -36,13 +36,13 @@ func scanSSHKey(row interface{ Scan(...any) error }) (SSHKey, error) {
 // AddSSHKey inserts k; a fingerprint already present is ErrConflict.
 func (q *Queries) AddSSHKey(ctx context.Context, k SSHKey) (SSHKey, error) {
 	now := q.stamp()
-	res, err := q.w.ExecContext(ctx, `INSERT INTO ssh_keys
+	// RETURNING rather than LastInsertId, which PostgreSQL's driver lacks.
+	err := q.w.QueryRowContext(ctx, `INSERT INTO ssh_keys
 		(organization_id, user_id, fingerprint, public_key, comment, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, k.OrganizationID, k.UserID, k.Fingerprint, k.PublicKey, k.Comment, now)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, k.OrganizationID, k.UserID, k.Fingerprint, k.PublicKey, k.Comment, now).Scan(&k.ID)
 	if err != nil {
 		return SSHKey{}, fmt.Errorf("add ssh key %s: %w", k.Fingerprint, mapErr(err))
 	}
-	k.ID, _ = res.LastInsertId()
 	k.CreatedAt = unix(now)
 	return k, nil
 }

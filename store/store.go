@@ -1,5 +1,7 @@
-// Package store keeps lamb's data in SQLite: migrations, queries and
-// transactions. It knows nothing of permissions; the service layer does.
+// Package store keeps lamb's data in SQLite or PostgreSQL: migrations,
+// queries and transactions. Both engines run the same query code; what
+// differs between them is in this file, prepared.go and the migrations of
+// each engine. It knows nothing of permissions; the service layer does.
 package store
 
 import (
@@ -13,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -26,12 +29,16 @@ var (
 // Store is the database. Writes go through a single connection so that
 // concurrent writers queue in Go instead of failing with SQLITE_BUSY; reads
 // use a pool of their own, which WAL lets run beside the writer.
+//
+// On PostgreSQL (OpenURL) one pool serves reads and writes, and write
+// transactions are serializable (see InTx).
 type Store struct {
 	*Queries
-	w   *sql.DB
-	r   *sql.DB
-	ws  *stmtCache // the writer's prepared statements
-	now func() time.Time
+	w      *sql.DB
+	r      *sql.DB
+	ws     *stmtCache // the writer's prepared statements
+	now    func() time.Time
+	engine string // EngineSQLite or EnginePostgres
 	// onCommit runs after each committed write transaction (OnCommit).
 	hooksMu  sync.Mutex
 	onCommit []func(ctx context.Context)
@@ -42,8 +49,12 @@ type Options struct {
 	// Now stamps created_at and updated_at; time.Now when nil.
 	Now func() time.Time
 	// BusyTimeout bounds how long a connection waits for a lock held by
-	// another process; 5s when zero.
+	// another process; 5s when zero. SQLite only.
 	BusyTimeout time.Duration
+	// ConnectTimeout bounds connecting to PostgreSQL; 10s when zero.
+	ConnectTimeout time.Duration
+	// MaxConns bounds the PostgreSQL pool; 16 when zero.
+	MaxConns int
 }
 
 // Open opens (creating if needed) the database file at path. Call Migrate
@@ -94,15 +105,21 @@ func Open(path string, opts Options) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 
-	s := &Store{w: w, r: r, ws: newStmtCache(w), now: opts.Now}
-	s.Queries = &Queries{r: pool{newStmtCache(r)}, w: pool{s.ws}, now: opts.Now}
+	s := &Store{w: w, r: r, ws: newStmtCache(w, false), now: opts.Now, engine: EngineSQLite}
+	s.Queries = &Queries{r: pool{newStmtCache(r, false)}, w: pool{s.ws}, now: opts.Now}
 	return s, nil
 }
 
-// Close closes both pools.
+// Close closes the pools.
 func (s *Store) Close() error {
+	if s.r == s.w {
+		return s.w.Close()
+	}
 	return errors.Join(s.r.Close(), s.w.Close())
 }
+
+// Engine names the database engine: EngineSQLite or EnginePostgres.
+func (s *Store) Engine() string { return s.engine }
 
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
@@ -119,7 +136,19 @@ type Tx struct {
 }
 
 // InTx runs fn in one write transaction, committed when fn returns nil.
+//
+// On SQLite the single writer connection runs one transaction at a time,
+// so a rule that counts then writes ("at most N users", "not the last
+// admin") holds. On PostgreSQL the transaction is SERIALIZABLE, so the
+// same rules hold under concurrent writers from any number of processes:
+// when two transactions' reads and writes overlap, one fails with a
+// serialization failure and fn runs again from the start on fresh data
+// (a bounded number of times). fn must therefore only read and write
+// through tx and assign its results, which is how every caller uses it.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if s.engine == EnginePostgres {
+		return s.inPostgresTx(ctx, fn)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", mapErr(err))
@@ -158,13 +187,23 @@ type Queries struct {
 
 func (q *Queries) stamp() int64 { return q.now().Unix() }
 
-// mapErr turns SQLite errors into the store's errors, keeping the cause.
+// mapErr turns SQLite and PostgreSQL errors into the store's errors,
+// keeping the cause.
 func mapErr(err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case pgUniqueViolation:
+			return fmt.Errorf("%w: %v", ErrConflict, err)
+		case pgForeignKeyViolation:
+			return fmt.Errorf("%w: %v", ErrForeignKey, err)
+		}
 	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {

@@ -56,9 +56,10 @@ func (q *Queries) AddUsageDaily(ctx context.Context, orgID int64, day int, assis
 		(organization_id, day, assistant_id, user_id, requests, errors, refused, prompt_tokens, completion_tokens)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (organization_id, day, assistant_id, user_id) DO UPDATE SET
-		requests = requests + excluded.requests, errors = errors + excluded.errors, refused = refused + excluded.refused,
-		prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-		completion_tokens = completion_tokens + excluded.completion_tokens`,
+		requests = usage_daily.requests + excluded.requests, errors = usage_daily.errors + excluded.errors,
+		refused = usage_daily.refused + excluded.refused,
+		prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens,
+		completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens`,
 		orgID, day, assistantID, userID, t.Requests, t.Errors, t.Refused, t.PromptTokens, t.CompletionTokens)
 	if err != nil {
 		return fmt.Errorf("add usage rollup: %w", mapErr(err))

@@ -132,7 +132,7 @@ func (q *Queries) ListUsers(ctx context.Context, f UserFilter) ([]UserWithOrg, i
 		args = append(args, f.OrganizationID)
 	}
 	if f.Query != "" {
-		where += ` AND (u.email LIKE ? ESCAPE '\' OR u.name LIKE ? ESCAPE '\' OR o.slug = ?)`
+		where += ` AND (LOWER(u.email) LIKE LOWER(?) ESCAPE '\' OR LOWER(u.name) LIKE LOWER(?) ESCAPE '\' OR o.slug = ?)`
 		like := "%" + escapeLike(f.Query) + "%"
 		args = append(args, like, like, strings.ToLower(strings.TrimSpace(f.Query)))
 	}

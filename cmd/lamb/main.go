@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "", "data directory (LAMB_DATA_DIR, default ./data)")
 	sshAddr := fs.String("ssh-addr", "", "SSH listen address (LAMB_SSH_ADDR, default :2222)")
 	httpAddr := fs.String("http-addr", "", "HTTP listen address (LAMB_HTTP_ADDR, default :8080)")
+	databaseURL := fs.String("database-url", "", "postgres://… for PostgreSQL (LAMB_DATABASE_URL, default SQLite in the data directory)")
 	envFile := fs.String("env-file", ".env", "the .env file to read (process environment wins)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long in-flight requests may run after SIGTERM before they are cancelled")
 	if err := fs.Parse(args); err != nil {
@@ -80,10 +81,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "lamb: configuration:", err)
 		return 1
 	}
-	for dst, v := range map[*string]string{&cfg.DataDir: *dataDir, &cfg.SSHAddr: *sshAddr, &cfg.HTTPAddr: *httpAddr} {
+	for dst, v := range map[*string]string{&cfg.DataDir: *dataDir, &cfg.SSHAddr: *sshAddr, &cfg.HTTPAddr: *httpAddr, &cfg.DatabaseURL: *databaseURL} {
 		if v != "" {
 			*dst = v
 		}
+	}
+	if err := cfg.CheckDatabase(); err != nil {
+		fmt.Fprintln(stderr, "lamb: configuration:", err)
+		return 1
 	}
 	logOut := newLogWriter(stderr)
 	defer logOut.Close()
@@ -142,14 +147,13 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
-	dbPath := filepath.Join(cfg.DataDir, "lamb.db")
-	st, err := store.Open(dbPath, store.Options{})
+	st, dbName, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	if err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate %s: %w", dbPath, err)
+		return fmt.Errorf("migrate %s: %w", dbName, err)
 	}
 	key, err := secretKey(ctx, cfg, st)
 	if err != nil {
@@ -248,7 +252,7 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	errc := make(chan error, 2)
 	go func() { errc <- serveSSH(sshSrv, sshLn) }()
 	go func() { errc <- serveHTTP(httpSrv, httpLn) }()
-	logger.Info("ssh listening", "addr", sshLn.Addr().String(), "data_dir", cfg.DataDir)
+	logger.Info("ssh listening", "addr", sshLn.Addr().String(), "data_dir", cfg.DataDir, "database", st.Engine())
 	logger.Info("http listening", "addr", httpLn.Addr().String(), "url", cfg.BaseURL())
 	if code != "" {
 		logger.Warn("no system admin yet: sign in over SSH and enter the claim code", "claim_code", code,
@@ -293,6 +297,22 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// openStore opens the database the configuration names: SQLite in the data
+// directory, or PostgreSQL at LAMB_DATABASE_URL. It returns the store and
+// a name for messages (a PostgreSQL URL without its password).
+func openStore(ctx context.Context, cfg *config.Config) (*store.Store, string, error) {
+	if cfg.DatabaseURL == "" {
+		path := filepath.Join(cfg.DataDir, "lamb.db")
+		st, err := store.Open(path, store.Options{})
+		return st, path, err
+	}
+	st, err := store.OpenURL(ctx, cfg.DatabaseURL, store.Options{})
+	if err != nil {
+		return nil, "", fmt.Errorf("LAMB_DATABASE_URL: %w", err)
+	}
+	return st, store.Redacted(cfg.DatabaseURL), nil
 }
 
 // requestGate counts the HTTP requests being handled. Once closed it

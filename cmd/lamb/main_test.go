@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"lamb/internal/pgtest"
 )
 
 var binary string
@@ -35,7 +37,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build lamb:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -228,7 +230,7 @@ func TestServeHealthSSHAndSigterm(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"database":"sqlite","status":"ok"}` {
 		t.Fatalf("healthz = %d %s", resp.StatusCode, body)
 	}
 
@@ -320,5 +322,80 @@ func TestVersion(t *testing.T) {
 	out, err := exec.Command(binary, "version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "lamb ") {
 		t.Fatalf("lamb version = %q, %v", out, err)
+	}
+}
+
+// testSecretKey is a LAMB_SECRET_KEY for tests (32 bytes, hex).
+const testSecretKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+// An unreachable PostgreSQL fails the start, naming the variable, and the
+// password of the URL is never printed.
+func TestUnreachablePostgresExitsNamingVariable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	url := "postgres://lamb:pg-s3cret@" + addr + "/lamb?sslmode=disable"
+	for name, p := range map[string]*proc{
+		"variable": launch(t, t.TempDir(), "LAMB_DATABASE_URL="+url, "LAMB_SECRET_KEY="+testSecretKey),
+		"flag":     launchArgs(t, t.TempDir(), []string{"--database-url", url}, "LAMB_SECRET_KEY="+testSecretKey),
+	} {
+		if code := p.wait(t); code == 0 {
+			t.Errorf("%s: lamb exited 0 without its database", name)
+		}
+		out := p.stderr.String()
+		if !strings.Contains(out, "LAMB_DATABASE_URL") || !strings.Contains(out, addr) {
+			t.Errorf("%s: the error doesn't name LAMB_DATABASE_URL and the server:\n%s", name, out)
+		}
+		if strings.Contains(out, "pg-s3cret") {
+			t.Errorf("%s: the password was printed:\n%s", name, out)
+		}
+	}
+}
+
+// Instances sharing a PostgreSQL database must seal secrets with one key:
+// without LAMB_SECRET_KEY lamb refuses to start, naming it.
+func TestPostgresRequiresSecretKey(t *testing.T) {
+	p := launchArgs(t, t.TempDir(), []string{"--database-url", "postgres://lamb:pg-s3cret@127.0.0.1:1/lamb"})
+	if code := p.wait(t); code == 0 {
+		t.Fatal("lamb started on PostgreSQL without LAMB_SECRET_KEY")
+	}
+	if out := p.stderr.String(); !strings.Contains(out, "LAMB_SECRET_KEY") || strings.Contains(out, "pg-s3cret") {
+		t.Fatalf("message doesn't name LAMB_SECRET_KEY, or shows the password:\n%s", out)
+	}
+}
+
+// lamb serves from PostgreSQL: /healthz names the engine, the console
+// answers the bootstrap admin, and SIGTERM ends it cleanly; a second start
+// finds the schema migrated and the admin there.
+func TestServeOnPostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	admin, adminKey := newSigner(t)
+	env := []string{"LAMB_DATABASE_URL=" + url, "LAMB_SECRET_KEY=" + testSecretKey,
+		"LAMB_ADMIN_KEYS=" + adminKey, "LAMB_ADMIN_EMAIL=root@uni.example"}
+	for run := range 2 {
+		p := start(t, dir, env...)
+		resp, err := http.Get("http://" + p.httpAddr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"database":"postgres","status":"ok"}` {
+			t.Fatalf("run %d: healthz = %d %s", run, resp.StatusCode, body)
+		}
+		if out := runSSH(t, p.sshAddr, admin); !strings.Contains(out, "root@uni.example") || !strings.Contains(out, "system admin") {
+			t.Fatalf("run %d: admin session printed %q", run, out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "data", "lamb.db")); err == nil {
+			t.Fatalf("run %d: a SQLite database was created beside PostgreSQL", run)
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("run %d: exit code after SIGTERM = %d\n%s", run, code, p.stderr)
+		}
 	}
 }

@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// The engines Store.Engine names.
+const (
+	EngineSQLite   = "sqlite"
+	EnginePostgres = "postgres"
+)
+
+// PostgreSQL error codes the store acts on.
+const (
+	pgUniqueViolation     = "23505"
+	pgForeignKeyViolation = "23503"
+	pgSerializationFail   = "40001"
+	pgDeadlockDetected    = "40P01"
+)
+
+// txAttempts bounds how often InTx runs a PostgreSQL transaction that
+// lost a serialization conflict.
+const txAttempts = 10
+
+// IsPostgresURL reports whether rawURL names a PostgreSQL database.
+func IsPostgresURL(rawURL string) bool {
+	return strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://")
+}
+
+// OpenURL opens the PostgreSQL database at rawURL (postgres://…) and checks
+// that it answers within opts.ConnectTimeout. Errors never contain the
+// URL's password. Call Migrate before use.
+func OpenURL(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	if !IsPostgresURL(rawURL) {
+		return nil, errors.New("open database: the URL must start with postgres:// or postgresql://")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	if opts.MaxConns == 0 {
+		opts.MaxConns = 16
+	}
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", redact(err, rawURL))
+	}
+	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > opts.ConnectTimeout {
+		cfg.ConnectTimeout = opts.ConnectTimeout
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(opts.MaxConns)
+	db.SetMaxIdleConns(opts.MaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(time.Hour)
+	pctx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", Redacted(rawURL), redact(err, rawURL))
+	}
+	c := newStmtCache(db, true)
+	s := &Store{w: db, r: db, ws: c, now: opts.Now, engine: EnginePostgres}
+	s.Queries = &Queries{r: pool{c}, w: pool{c}, now: opts.Now}
+	return s, nil
+}
+
+// Redacted returns rawURL without its password, for messages and logs.
+func Redacted(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable database URL)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// redact removes rawURL's password from err's text, whatever the driver
+// put in it.
+func redact(err error, rawURL string) error {
+	var pws []string
+	if u, perr := url.Parse(rawURL); perr == nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			pws = append(pws, pw, url.QueryEscape(pw), url.PathEscape(pw))
+		}
+		if pw := u.Query().Get("password"); pw != "" {
+			pws = append(pws, pw, url.QueryEscape(pw))
+		}
+	}
+	msg := err.Error()
+	clean := msg
+	for _, pw := range pws {
+		clean = strings.ReplaceAll(clean, pw, "xxxxx")
+	}
+	if clean == msg {
+		return err
+	}
+	return errors.New(clean)
+}
+
+// inPostgresTx is InTx on PostgreSQL: a serializable transaction, run
+// again when it loses a serialization conflict or a deadlock.
+func (s *Store) inPostgresTx(ctx context.Context, fn func(tx *Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.postgresTxOnce(ctx, fn)
+		if !retryable(err) || attempt == txAttempts {
+			return err
+		}
+		// Jittered, growing pause so that the transactions that collided
+		// don't collide again in step.
+		wait := time.Duration(rand.Int64N(int64(time.Millisecond)<<min(attempt, 7))) + time.Millisecond
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Store) postgresTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", mapErr(err))
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", mapErr(err))
+	}
+	defer tx.Rollback()
+	q := txStmts{tx: tx, c: s.ws, conn: conn}
+	if err := fn(&Tx{&Queries{r: q, w: q, now: s.now}}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", mapErr(err))
+	}
+	s.committed(ctx)
+	return nil
+}
+
+// aborted reports whether a statement of the PostgreSQL transaction on
+// conn failed. PostgreSQL then refuses every further statement of the
+// transaction, which can only roll back; SQLite lets it go on. A caller
+// that answers a conflict by reading what it conflicted with (whose is
+// this email?) reads committed data from the pool instead (txStmts).
+func aborted(conn *sql.Conn) bool {
+	failed := false
+	conn.Raw(func(dc any) error {
+		if c, ok := dc.(*stdlib.Conn); ok {
+			failed = c.Conn().PgConn().TxStatus() == 'E'
+		}
+		return nil
+	})
+	return failed
+}
+
+// retryable tells whether a PostgreSQL transaction failed only because a
+// concurrent one won: running it again may succeed.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == pgSerializationFail || pe.Code == pgDeadlockDetected)
+}
