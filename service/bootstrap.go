@@ -139,6 +139,7 @@ func (s *Service) Claim(ctx context.Context, code, keyLine, email, name string) 
 		return Actor{}, err
 	}
 	var actor Actor
+	var keyID int64
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
 		want, err := tx.Setting(ctx, claimSetting)
 		if errors.Is(err, store.ErrNotFound) {
@@ -164,10 +165,12 @@ func (s *Service) Claim(ctx context.Context, code, keyLine, email, name string) 
 		if err != nil {
 			return storeErr(err, "user "+email)
 		}
-		if _, err := tx.AddSSHKey(ctx, store.SSHKey{OrganizationID: sys.ID, UserID: u.ID,
-			Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment}); err != nil {
+		added, err := tx.AddSSHKey(ctx, store.SSHKey{OrganizationID: sys.ID, UserID: u.ID,
+			Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment})
+		if err != nil {
 			return storeErr(err, "ssh key "+k.fingerprint)
 		}
+		keyID = added.ID
 		actor = actorFor(u, sys, k.fingerprint)
 		if err := s.audit(ctx, tx.Queries, actor, sys.ID, "system.claim", email, map[string]any{"fingerprint": k.fingerprint}); err != nil {
 			return err
@@ -177,6 +180,7 @@ func (s *Service) Claim(ctx context.Context, code, keyLine, email, name string) 
 	if err != nil {
 		return Actor{}, err
 	}
+	s.recordSignIn(ctx, keyID, actor.UserID)
 	return actor, nil
 }
 

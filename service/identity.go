@@ -47,13 +47,20 @@ func (s *Service) ActorForSSHKey(ctx context.Context, fingerprint string) (Actor
 	if f.org.Status != store.OrgActive {
 		return Actor{}, ErrOrgSuspended
 	}
-	// Bookkeeping: a busy or frozen writer may delay a login by
-	// touchTimeout at most, and never fails it.
-	_, err = bounded(ctx, touchTimeout, func(ctx context.Context) (struct{}, error) {
-		if err := s.st.TouchSSHKey(ctx, f.k.ID); err != nil {
+	s.recordSignIn(ctx, f.k.ID, f.u.ID)
+	return actorFor(f.u, f.org, fingerprint), nil
+}
+
+// recordSignIn stamps a key's last use and its user's last sighting, for
+// every way in: a known key, the sign-in screen, the claim code. A busy or
+// frozen writer may delay a login by touchTimeout at most, and never fails
+// it.
+func (s *Service) recordSignIn(ctx context.Context, keyID, userID int64) {
+	_, err := bounded(ctx, touchTimeout, func(ctx context.Context) (struct{}, error) {
+		if err := s.st.TouchSSHKey(ctx, keyID); err != nil {
 			return struct{}{}, fmt.Errorf("record ssh key use: %w", err)
 		}
-		if err := s.st.TouchUser(ctx, f.u.ID); err != nil {
+		if err := s.st.TouchUser(ctx, userID); err != nil {
 			return struct{}{}, fmt.Errorf("record user seen: %w", err)
 		}
 		return struct{}{}, nil
@@ -61,7 +68,6 @@ func (s *Service) ActorForSSHKey(ctx context.Context, fingerprint string) (Actor
 	if err != nil {
 		s.log.Warn("record sign-in", "err", err)
 	}
-	return actorFor(f.u, f.org, fingerprint), nil
 }
 
 // touchTimeout bounds recording when a key was last used.

@@ -54,3 +54,22 @@ func TestOneTimePasswordWorksOnceAndExpires(t *testing.T) {
 		t.Fatal("the chosen password still works after a reset")
 	}
 }
+
+// "Last seen" once said never for users who came in through the sign-in
+// screen (or the claim code): every way in records it, and the key's use.
+func TestSignInRecordsLastSeen(t *testing.T) {
+	e, _ := signInEnv(t)
+	ctx := context.Background()
+	line, fp := newKey(t, "laptop")
+	if _, err := e.svc.SignIn(ctx, SignInInput{Key: line, Email: "m@acme.edu", Password: "member-pass-1", RemoteAddr: "192.0.2.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	u := e.mustUser(t, "m@acme.edu")
+	k, err := e.st.SSHKeyByFingerprint(ctx, fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.LastSeenAt.IsZero() || k.LastUsedAt.IsZero() {
+		t.Fatalf("after the sign-in screen: user last seen %v, key last used %v", u.LastSeenAt, k.LastUsedAt)
+	}
+}

@@ -147,6 +147,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 func (s *Service) linkSignedInKey(ctx context.Context, u store.User, k parsedKey) (Actor, error) {
 	return bounded(ctx, s.lookupTimeout, func(ctx context.Context) (Actor, error) {
 		var actor Actor
+		var keyID int64
 		err := s.st.InTx(ctx, func(tx *store.Tx) error {
 			org, err := tx.OrgByID(ctx, u.OrganizationID)
 			if err != nil {
@@ -175,13 +176,18 @@ func (s *Service) linkSignedInKey(ctx context.Context, u store.User, k parsedKey
 				}
 				u = cur
 			}
-			if _, err := tx.AddSSHKey(ctx, store.SSHKey{OrganizationID: org.ID, UserID: u.ID,
-				Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment}); err != nil {
+			added, err := tx.AddSSHKey(ctx, store.SSHKey{OrganizationID: org.ID, UserID: u.ID,
+				Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment})
+			if err != nil {
 				return storeErr(err, "ssh key "+k.fingerprint)
 			}
+			keyID = added.ID
 			actor = actorFor(u, org, k.fingerprint)
 			return s.audit(ctx, tx.Queries, actor, org.ID, "sshkey.link", u.Email, map[string]any{"fingerprint": k.fingerprint, "via": "sign-in"})
 		})
+		if err == nil {
+			s.recordSignIn(ctx, keyID, u.ID)
+		}
 		return actor, err
 	})
 }
