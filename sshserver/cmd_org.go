@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"lamb/config"
+	"lamb/internal/plural"
 	"lamb/internal/safetext"
 	"lamb/service"
 )
@@ -198,9 +199,10 @@ func (c *cli) orgDeleteCommand() *cobra.Command {
 				case service.MoveUsersToSystem:
 					then = "Re-run with --yes to delete it and move its users to " + service.SystemSlug + ", disabled"
 				}
-				return failf("not deleted: %s has %d users (%d SSH keys), %d assistants and %d API keys; "+
+				return failf("not deleted: %s has %s (%s), %s and %s; "+
 					"deleting it also removes its assistants, API keys, usage and audit history. %s",
-					d.Slug, d.Counts.Users, d.Counts.SSHKeys, d.Counts.Assistants, d.Counts.APIKeys, then)
+					d.Slug, plural.N(d.Counts.Users, "user", "users"), plural.N(d.Counts.SSHKeys, "SSH key", "SSH keys"),
+					plural.N(d.Counts.Assistants, "assistant", "assistants"), plural.N(d.Counts.APIKeys, "API key", "API keys"), then)
 			}
 			if fate == 0 {
 				return usageErrorf("--users is required: delete (delete the users) or move (move them to %s, disabled)", service.SystemSlug)
@@ -210,12 +212,12 @@ func (c *cli) orgDeleteCommand() *cobra.Command {
 				return err
 			}
 			return c.show(cmd, res, func(w io.Writer) {
-				users := fmt.Sprintf("%d users deleted", res.UsersDeleted)
+				users := plural.N(res.UsersDeleted, "user", "users") + " deleted"
 				if fate == service.MoveUsersToSystem {
-					users = fmt.Sprintf("%d users moved to %s, disabled", res.UsersMoved, service.SystemSlug)
+					users = fmt.Sprintf("%s moved to %s, disabled", plural.N(res.UsersMoved, "user", "users"), service.SystemSlug)
 				}
-				fmt.Fprintf(w, "Deleted organization %s: %s, %d assistants and %d API keys deleted.\n",
-					res.Slug, users, res.Assistants, res.APIKeys)
+				fmt.Fprintf(w, "Deleted organization %s: %s, %s and %s deleted.\n", res.Slug, users,
+					plural.N(res.Assistants, "assistant", "assistants"), plural.N(res.APIKeys, "API key", "API keys"))
 			})
 		},
 	}

@@ -200,7 +200,7 @@ func TestConsoleDeleteOrg(t *testing.T) {
 
 	d.selectRow("physics")
 	d.press("d")
-	d.want("Delete organization physics?", "physics (Physics) with 2 users (1 admins), 0 assistants",
+	d.want("Delete organization physics?", "physics (Physics) with 2 users (1 admin), 0 assistants",
 		"D delete the org and its users", "M delete the org, move its users to lamb (disabled)", "esc cancel")
 
 	d.press("esc")
@@ -238,9 +238,9 @@ func TestConsoleDeleteOrg(t *testing.T) {
 	// D deletes the users with the org.
 	d.selectRow("chem")
 	d.press("d")
-	d.want("Delete organization chem?", "with 1 users")
+	d.want("Delete organization chem?", "with 1 user (")
 	d.press("D")
-	d.want("deleted chem: 1 users deleted, 0 moved to lamb")
+	d.want("deleted chem: 1 user deleted, 0 moved to lamb")
 	if _, err := e.svc.GetUser(e.ctx, e.root(), "carl@uni.example"); !errors.Is(err, service.ErrNotFound) {
 		t.Fatalf("carl after delete: %v", err)
 	}

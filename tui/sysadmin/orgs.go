@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"lamb/internal/plural"
 	"lamb/service"
 	"lamb/tui"
 	"lamb/tui/orgadmin"
@@ -154,8 +155,9 @@ func (m *Orgs) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		d := msg.detail
 		m.target = d.Slug
 		m.confirm = tui.NewConfirm(m.c, "Delete organization "+d.Slug+"?",
-			fmt.Sprintf("Lost for good: %s (%s) with %d users (%d admins), %d assistants, %d API keys, its usage history and audit log.\n\nWhat happens to its users?",
-				d.Slug, d.Name, d.Counts.Users, d.Counts.Admins, d.Counts.Assistants, d.Counts.APIKeys),
+			fmt.Sprintf("Lost for good: %s (%s) with %s (%s), %s, %s, its usage history and audit log.\n\nWhat happens to its users?",
+				d.Slug, d.Name, plural.N(d.Counts.Users, "user", "users"), plural.N(d.Counts.Admins, "admin", "admins"),
+				plural.N(d.Counts.Assistants, "assistant", "assistants"), plural.N(d.Counts.APIKeys, "API key", "API keys")),
 			tui.Option{Key: "D", Label: "delete the org and its users"},
 			tui.Option{Key: "M", Label: "delete the org, move its users to lamb (disabled)"})
 		m.mode = orgsConfirmDelete
@@ -216,7 +218,8 @@ func (m *Orgs) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			slug, a := m.target, m.c.Actor
 			return m, m.c.Do(func(ctx context.Context) tea.Msg {
 				res, err := m.c.Svc.DeleteOrg(ctx, a, slug, fate)
-				text := fmt.Sprintf("deleted %s: %d users deleted, %d moved to lamb, %d assistants", slug, res.UsersDeleted, res.UsersMoved, res.Assistants)
+				text := fmt.Sprintf("deleted %s: %s deleted, %d moved to lamb, %s", slug, plural.N(res.UsersDeleted, "user", "users"),
+					res.UsersMoved, plural.N(res.Assistants, "assistant", "assistants"))
 				return orgsDoneMsg{owner: m, text: text, err: err}
 			})
 		}

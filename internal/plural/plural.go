@@ -1,0 +1,12 @@
+// Package plural writes counts people read: "1 user", "2 users".
+package plural
+
+import "strconv"
+
+// N is n followed by one or many, as n asks.
+func N(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
