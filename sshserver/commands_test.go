@@ -242,3 +242,15 @@ func mustTime(t *testing.T, s string) time.Time {
 	}
 	return tm
 }
+
+// On a server nobody has claimed yet, a command from an unknown key says
+// how to become its system admin.
+func TestUnknownKeyOnUnclaimedServerPointsToTheClaimCode(t *testing.T) {
+	t.Parallel()
+	e := newTestServer(t)
+	if err := e.st.SetSetting(context.Background(), "claim_code_hash", "x"); err != nil {
+		t.Fatal(err)
+	}
+	stranger, _ := newTestSigner(t)
+	e.run(t, stranger, "", "whoami").wantFail(t, 1, "enter the claim code printed in the server's log")
+}

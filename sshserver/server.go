@@ -104,6 +104,10 @@ func (h *handler) serve(next ssh.Handler) ssh.Handler {
 			h.runSignIn(s)
 			return
 		case errors.Is(err, service.ErrNotFound):
+			if h.svc.ClaimOpen(s.Context()) {
+				fatal(s, "This lamb server has no system admin yet. Connect with a terminal (ssh -t) and enter the claim code printed in the server's log (claim_code=…) to become its system admin.")
+				return
+			}
 			fatal(s, "This SSH key is not linked to a lamb account. Connect with a terminal (ssh -t) to sign in with your email and password, or ask your organization's admin to add the key.")
 			return
 		case errors.Is(err, service.ErrDisabled):
