@@ -16,7 +16,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"flag"
 	"fmt"
@@ -33,8 +32,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"lamb/api"
 	"lamb/config"
@@ -209,46 +206,15 @@ func runtimeCPUs() int {
 // setup creates an org with a provider on the fake, an assistant and an
 // org API key, through the service as an admin would.
 func setup(ctx context.Context, svc *service.Service, fakeURL string) (apiKey, model string, err error) {
-	pub, _, _ := ed25519.GenerateKey(rand.Reader)
-	pk, _ := ssh.NewPublicKey(pub)
-	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))
-	if err := svc.BootstrapAdmins(ctx, service.SystemActor(), []string{line}, "bench@lamb.local", "Bench"); err != nil {
-		return "", "", err
-	}
-	root, err := svc.ActorForSSHKey(ctx, ssh.FingerprintSHA256(pk))
+	root, err := benchAdmin(ctx, svc)
 	if err != nil {
 		return "", "", err
 	}
-	if _, err := svc.CreateOrg(ctx, root, service.CreateOrgInput{Slug: "bench", Name: "Bench"}); err != nil {
-		return "", "", err
-	}
-	admin, err := svc.OpenAsOrgAdmin(ctx, root, "bench")
+	cs, err := provisionOrg(ctx, svc, root, "bench", fakeURL, 1, 1)
 	if err != nil {
 		return "", "", err
 	}
-	k := "sk-bench"
-	if err := svc.UpdateProvider(ctx, admin, "bench", "default", "openai", service.ProviderInput{Enabled: true,
-		BaseURL: fakeURL + "/v1", APIKey: &k, Models: []string{"gpt-4o-mini"}}); err != nil {
-		return "", "", err
-	}
-	// Limits on, generous: the admission path is measured, not a refusal.
-	if err := svc.SetLimits(ctx, admin, "bench", config.Limits{TokensPerMonth: 1 << 50, RequestsPerMinute: 1 << 40,
-		MaxUsers: -1, MaxAssistants: -1, MaxAssistantsPerUser: -1, UserTokensPerMonth: 1 << 50}); err != nil {
-		return "", "", err
-	}
-	if _, err := svc.CreateUser(ctx, root, service.CreateUserInput{OrgSlug: "bench", Email: "owner@bench.example", Name: "Owner", Password: "benchmark-pw"}); err != nil {
-		return "", "", err
-	}
-	a, err := svc.CreateAssistant(ctx, admin, service.AssistantInput{Owner: "owner@bench.example", Name: "Bench", Provider: "openai", Model: "gpt-4o-mini",
-		SystemPrompt: "You are a helpful assistant.", Enabled: true})
-	if err != nil {
-		return "", "", err
-	}
-	key, err := svc.CreateAPIKey(ctx, admin, "bench", "bench", false, time.Time{})
-	if err != nil {
-		return "", "", err
-	}
-	return key.Key, a.Model, nil
+	return cs[0].key, cs[0].model, nil
 }
 
 // newService opens a real database in a temp dir, migrated, with the

@@ -246,60 +246,12 @@ func provision(ctx context.Context, dir string, key []byte, fastURL, slowURL str
 	if _, err := svc.SyncSystemOrg(ctx, service.SystemActor(), config.System{}); err != nil {
 		return one, nil, streamer, err
 	}
-	pub, _, _ := ed25519.GenerateKey(rand.Reader)
-	pk, _ := ssh.NewPublicKey(pub)
-	if err := svc.BootstrapAdmins(ctx, service.SystemActor(), []string{strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))}, "bench@lamb.local", "Bench"); err != nil {
-		return one, nil, streamer, err
-	}
-	root, err := svc.ActorForSSHKey(ctx, ssh.FingerprintSHA256(pk))
+	root, err := benchAdmin(ctx, svc)
 	if err != nil {
 		return one, nil, streamer, err
 	}
 	org := func(slug, providerURL string, keys, assistants int) ([]caller, error) {
-		if _, err := svc.CreateOrg(ctx, root, service.CreateOrgInput{Slug: slug, Name: slug}); err != nil {
-			return nil, err
-		}
-		admin, err := svc.OpenAsOrgAdmin(ctx, root, slug)
-		if err != nil {
-			return nil, err
-		}
-		k := "sk-bench"
-		if err := svc.UpdateProvider(ctx, admin, slug, "default", "openai", service.ProviderInput{Enabled: true,
-			BaseURL: providerURL + "/v1", APIKey: &k, Models: []string{"gpt-4o-mini"}}); err != nil {
-			return nil, err
-		}
-		// Limits on, generous: the admission path is measured, not a refusal.
-		if err := svc.SetLimits(ctx, admin, slug, config.Limits{TokensPerMonth: 1 << 50, RequestsPerMinute: 1 << 40,
-			MaxUsers: -1, MaxAssistants: -1, MaxAssistantsPerUser: -1, UserTokensPerMonth: 1 << 50}); err != nil {
-			return nil, err
-		}
-		owner := "owner@" + slug + ".example"
-		if _, err := svc.CreateUser(ctx, root, service.CreateUserInput{OrgSlug: slug, Email: owner, Name: "Owner", Password: "benchmark-pw"}); err != nil {
-			return nil, err
-		}
-		var models, apiKeys []string
-		for i := range assistants {
-			a, err := svc.CreateAssistant(ctx, admin, service.AssistantInput{Owner: owner, Name: fmt.Sprintf("Bench %d", i),
-				Provider: "openai", Model: "gpt-4o-mini", SystemPrompt: "You are a helpful assistant.", Enabled: true})
-			if err != nil {
-				return nil, err
-			}
-			models = append(models, a.Model)
-		}
-		for i := range keys {
-			k, err := svc.CreateAPIKey(ctx, admin, slug, fmt.Sprintf("bench %d", i), false, time.Time{})
-			if err != nil {
-				return nil, err
-			}
-			apiKeys = append(apiKeys, k.Key)
-		}
-		var out []caller
-		for _, k := range apiKeys {
-			for _, m := range models {
-				out = append(out, caller{k, m})
-			}
-		}
-		return out, nil
+		return provisionOrg(ctx, svc, root, slug, providerURL, keys, assistants)
 	}
 	single, err := org("bench", fastURL, 1, 1)
 	if err != nil {
@@ -318,6 +270,68 @@ func provision(ctx context.Context, dir string, key []byte, fastURL, slowURL str
 	}
 	mrand.Shuffle(len(many), func(i, j int) { many[i], many[j] = many[j], many[i] })
 	return single[0], many, stream[0], nil
+}
+
+// benchAdmin makes a system admin to provision with.
+func benchAdmin(ctx context.Context, svc *service.Service) (service.Actor, error) {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	pk, _ := ssh.NewPublicKey(pub)
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))
+	if err := svc.BootstrapAdmins(ctx, service.SystemActor(), []string{line}, "bench@lamb.local", "Bench"); err != nil {
+		return service.Actor{}, err
+	}
+	return svc.ActorForSSHKey(ctx, ssh.FingerprintSHA256(pk))
+}
+
+// provisionOrg creates, through the service as admins would, an org whose
+// OpenAI provider is providerURL, with generous limits on (the admission
+// path is measured, not a refusal), an owner with the given number of
+// assistants, and that many org keys; it returns every (key, assistant)
+// pair.
+func provisionOrg(ctx context.Context, svc *service.Service, root service.Actor, slug, providerURL string, keys, assistants int) ([]caller, error) {
+	if _, err := svc.CreateOrg(ctx, root, service.CreateOrgInput{Slug: slug, Name: slug}); err != nil {
+		return nil, err
+	}
+	admin, err := svc.OpenAsOrgAdmin(ctx, root, slug)
+	if err != nil {
+		return nil, err
+	}
+	k := "sk-bench"
+	if err := svc.UpdateProvider(ctx, admin, slug, "default", "openai", service.ProviderInput{Enabled: true,
+		BaseURL: providerURL + "/v1", APIKey: &k, Models: []string{"gpt-4o-mini"}}); err != nil {
+		return nil, err
+	}
+	if err := svc.SetLimits(ctx, admin, slug, config.Limits{TokensPerMonth: 1 << 50, RequestsPerMinute: 1 << 40,
+		MaxUsers: -1, MaxAssistants: -1, MaxAssistantsPerUser: -1, UserTokensPerMonth: 1 << 50}); err != nil {
+		return nil, err
+	}
+	owner := "owner@" + slug + ".example"
+	if _, err := svc.CreateUser(ctx, root, service.CreateUserInput{OrgSlug: slug, Email: owner, Name: "Owner", Password: "benchmark-pw"}); err != nil {
+		return nil, err
+	}
+	var models, apiKeys []string
+	for i := range assistants {
+		a, err := svc.CreateAssistant(ctx, admin, service.AssistantInput{Owner: owner, Name: fmt.Sprintf("Bench %d", i),
+			Provider: "openai", Model: "gpt-4o-mini", SystemPrompt: "You are a helpful assistant.", Enabled: true})
+		if err != nil {
+			return nil, err
+		}
+		models = append(models, a.Model)
+	}
+	for i := range keys {
+		k, err := svc.CreateAPIKey(ctx, admin, slug, fmt.Sprintf("bench %d", i), false, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		apiKeys = append(apiKeys, k.Key)
+	}
+	var out []caller
+	for _, k := range apiKeys {
+		for _, m := range models {
+			out = append(out, caller{k, m})
+		}
+	}
+	return out, nil
 }
 
 // pick returns the key and model of the next request to t.

@@ -28,19 +28,8 @@ func (s *Service) editConfig(ctx context.Context, a Actor, slug, action string, 
 		if err != nil {
 			return err
 		}
-		// Forms show secrets masked (URLs with credentials too) and send
-		// back what they show: that keeps the stored value.
-		if err := keepMaskedSecrets(cur, next); err != nil {
+		if err := checkConfigChange(a, cur, next); err != nil {
 			return err
-		}
-		if err := guardPlatformCredentials(a, cur, next); err != nil {
-			return err
-		}
-		if err := guardCeiling(a, cur, next); err != nil {
-			return err
-		}
-		if err := next.Validate(); err != nil {
-			return fromConfig(err)
 		}
 		changed := diffPaths(cur, next)
 		if len(changed) == 0 {
@@ -67,4 +56,25 @@ func (s *Service) editConfig(ctx context.Context, a Actor, slug, action string, 
 		details["changed"] = changed
 		return s.audit(ctx, tx.Queries, a, o.ID, action, o.Slug, details)
 	})
+}
+
+// checkConfigChange applies the rules of every config change (next, from
+// cur) by a: secrets sent back masked keep their stored values (forms and
+// documents show them masked, URLs with credentials too), the platform's
+// credentials stay where they belong, the ceiling is the system admins',
+// and the whole document is valid.
+func checkConfigChange(a Actor, cur, next *config.Org) error {
+	if err := keepMaskedSecrets(cur, next); err != nil {
+		return err
+	}
+	if err := guardPlatformCredentials(a, cur, next); err != nil {
+		return err
+	}
+	if err := guardCeiling(a, cur, next); err != nil {
+		return err
+	}
+	if err := next.Validate(); err != nil {
+		return fromConfig(err)
+	}
+	return nil
 }

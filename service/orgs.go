@@ -477,17 +477,8 @@ func (s *Service) SetOrgConfig(ctx context.Context, a Actor, slug string, next *
 			return err
 		}
 		next = next.Clone()
-		if err := keepMaskedSecrets(cur, next); err != nil {
+		if err := checkConfigChange(a, cur, next); err != nil {
 			return err
-		}
-		if err := guardPlatformCredentials(a, cur, next); err != nil {
-			return err
-		}
-		if err := guardCeiling(a, cur, next); err != nil {
-			return err
-		}
-		if err := next.Validate(); err != nil {
-			return fromConfig(err)
 		}
 		changed = diffPaths(cur, next)
 		if o.IsSystem {
