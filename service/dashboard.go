@@ -86,7 +86,7 @@ func (s *Service) Dashboard(ctx context.Context, a Actor, slug string) (Dashboar
 			}
 			ps := ProviderStatus{Name: name, Enabled: p.Enabled, DefaultModel: p.DefaultModel, Models: len(p.Models),
 				Configured: p.BaseURL != "" && (name != config.ProviderOpenAI || p.APIKey != "")}
-			if c, ok := s.lastCheck(o.ID, cfg.ActiveSetup, name); ok {
+			if c, ok := s.lastCheck(ctx, o.ID, cfg.ActiveSetup, name); ok {
 				ps.LastCheck = &c
 			}
 			d.Providers = append(d.Providers, ps)

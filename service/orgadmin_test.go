@@ -562,9 +562,23 @@ func TestTestProviderAgainstAFakeProvider(t *testing.T) {
 	if took := time.Since(start); took >= testTimeout {
 		t.Fatalf("TestProvider returned after %v, ignoring the caller's deadline", took)
 	}
-	// The dashboard remembers the last result.
-	if c, ok := e.svc.lastCheck(e.mustOrg(t, "acme").ID, "default", "openai"); !ok || c.OK {
+	// The dashboard remembers the last result, also after a restart (a
+	// new service over the same database).
+	if c, ok := e.svc.lastCheck(context.Background(), e.mustOrg(t, "acme").ID, "default", "openai"); !ok || c.OK {
 		t.Fatalf("last check %+v, %v", c, ok)
+	}
+	restarted := New(Deps{Store: e.st, Box: e.svc.box, Logger: e.svc.log})
+	defer restarted.Close()
+	d, err := restarted.Dashboard(ctx, oe.acme, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var remembered bool
+	for _, p := range d.Providers {
+		remembered = remembered || (p.Name == "openai" && p.LastCheck != nil && !p.LastCheck.OK)
+	}
+	if !remembered {
+		t.Fatalf("after a restart the dashboard forgot the last test: %+v", d.Providers)
 	}
 
 	// A provider with no base URL can't be tested.

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -368,6 +369,9 @@ func (s *Service) DeleteOrg(ctx context.Context, a Actor, slug string, fate User
 			res.UsersDeleted, err = tx.DeleteOrgUsers(ctx, o.ID)
 		}
 		if err != nil {
+			return err
+		}
+		if err := tx.DeleteSettingsWithPrefix(ctx, fmt.Sprintf("%s%d:", checkSettingPrefix, o.ID)); err != nil {
 			return err
 		}
 		if err := tx.DeleteOrg(ctx, o.ID); err != nil {

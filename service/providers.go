@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -18,11 +19,14 @@ import (
 // fails the test instead of hanging the console.
 const testTimeout = 10 * time.Second
 
-type testKey struct {
-	orgID    int64
-	setup    string
-	provider string
+// checkSetting names the setting that keeps the last "test connection"
+// of a provider, so that the dashboard still shows it after a restart
+// (and on every lamb of a database).
+func checkSetting(orgID int64, setup, provider string) string {
+	return fmt.Sprintf("%s%d:%s:%s", checkSettingPrefix, orgID, setup, provider)
 }
+
+const checkSettingPrefix = "provider_check:"
 
 // ProviderCheck is the result of a "test connection".
 type ProviderCheck struct {
@@ -128,9 +132,11 @@ func (s *Service) TestProvider(ctx context.Context, a Actor, slug, setup, name s
 	if err != nil {
 		res.Error = err.Error()
 	}
-	s.mu.Lock()
-	s.tests[testKey{o.ID, setup, name}] = res
-	s.mu.Unlock()
+	if data, err := json.Marshal(res); err == nil {
+		if err := s.st.SetSetting(ctx, checkSetting(o.ID, setup, name), string(data)); err != nil {
+			s.log.Warn("remember provider test", "org", o.Slug, "err", err)
+		}
+	}
 	return res, nil
 }
 
@@ -153,11 +159,13 @@ func (s *Service) setupForAdmin(ctx context.Context, a Actor, slug, setup string
 }
 
 // lastCheck returns the remembered test result of a provider.
-func (s *Service) lastCheck(orgID int64, setup, name string) (ProviderCheck, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.tests[testKey{orgID, setup, name}]
-	return r, ok
+func (s *Service) lastCheck(ctx context.Context, orgID int64, setup, name string) (ProviderCheck, bool) {
+	v, err := s.st.Setting(ctx, checkSetting(orgID, setup, name))
+	var r ProviderCheck
+	if err != nil || json.Unmarshal([]byte(v), &r) != nil {
+		return ProviderCheck{}, false
+	}
+	return r, true
 }
 
 // UpdateKnowledgeBase sets a setup's knowledge base URL and, when token is

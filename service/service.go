@@ -75,8 +75,7 @@ type Service struct {
 	stats           gatewayStats
 
 	mu      sync.Mutex
-	managed map[string]string         // system-org fields managed by the environment → variable
-	tests   map[testKey]ProviderCheck // last "test connection" results
+	managed map[string]string // system-org fields managed by the environment → variable
 }
 
 // New returns a Service over an open, migrated store.
@@ -103,11 +102,11 @@ func New(d Deps) *Service {
 		st: d.Store, box: d.Box, log: d.Logger, now: d.Now,
 		systemEnv: d.SystemEnv, publicURL: d.PublicURL, providers: d.Providers,
 		signIns: newSignInLimits(), hashes: d.HashGate, lookupTimeout: d.LookupTimeout,
-		signups:       newWindow(signupPerMinute, signupWindow),
-		signupKeys:    newWindow(signupPerMinute, signupWindow),
-		signupKeySets: newWindow(signupKeySetsPerHour, signupKeySetWindow),
-		uniqueness:    newWindow(uniquenessProbes, uniquenessWindow),
-		managed:       map[string]string{}, tests: map[testKey]ProviderCheck{},
+		signups:         newWindow(signupPerMinute, signupWindow),
+		signupKeys:      newWindow(signupPerMinute, signupWindow),
+		signupKeySets:   newWindow(signupKeySetsPerHour, signupKeySetWindow),
+		uniqueness:      newWindow(uniquenessProbes, uniquenessWindow),
+		managed:         map[string]string{},
 		providerTimeout: d.ProviderTimeout,
 		keys:            newCache[string, store.APIKeyWithOwner](200_000, isAnswer),
 		assistants:      newCache[int64, routedAssistant](200_000, isAnswer),

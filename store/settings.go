@@ -28,3 +28,10 @@ func (q *Queries) DeleteSetting(ctx context.Context, key string) error {
 	_, err := q.w.ExecContext(ctx, `DELETE FROM settings WHERE key = ?`, key)
 	return mapErr(err)
 }
+
+// DeleteSettingsWithPrefix removes the values whose key starts with prefix
+// (an org's remembered tests when it is deleted, say).
+func (q *Queries) DeleteSettingsWithPrefix(ctx context.Context, prefix string) error {
+	_, err := q.w.ExecContext(ctx, `DELETE FROM settings WHERE key LIKE ? ESCAPE '\'`, escapeLike(prefix)+"%")
+	return mapErr(err)
+}
