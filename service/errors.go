@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"lamb/config"
+	"lamb/internal/plural"
 	"lamb/store"
 )
 
@@ -124,11 +125,17 @@ type RetryLaterError struct {
 }
 
 func (e *RetryLaterError) Error() string {
-	secs := max(1, ceilSeconds(e.RetryAfter))
+	return fmt.Sprintf("too many %s; try again in %s", e.What, waitText(e.RetryAfter))
+}
+
+// waitText says a wait as people read it: "40 seconds", "1 minute",
+// "15 minutes" (rounded up).
+func waitText(d time.Duration) string {
+	secs := max(1, ceilSeconds(d))
 	if secs < 60 {
-		return fmt.Sprintf("too many %s; try again in %d seconds", e.What, secs)
+		return plural.N(secs, "second", "seconds")
 	}
-	return fmt.Sprintf("too many %s; try again in %d minutes", e.What, (secs+59)/60)
+	return plural.N((secs+59)/60, "minute", "minutes")
 }
 
 // Is makes errors.Is(err, ErrRateLimited) true.

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"lamb/store"
@@ -38,11 +37,7 @@ var ErrBadCredentials = errors.New("email or password is not right")
 type ThrottledError struct{ RetryAfter time.Duration }
 
 func (e *ThrottledError) Error() string {
-	when := e.RetryAfter.Round(time.Minute).String()
-	if e.RetryAfter < time.Minute {
-		when = fmt.Sprintf("%d seconds", max(1, ceilSeconds(e.RetryAfter)))
-	}
-	return "too many sign-in attempts; try again in " + when
+	return "too many sign-in attempts; try again in " + waitText(e.RetryAfter)
 }
 
 // signInLimits are the sliding windows of sign-in.

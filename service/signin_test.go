@@ -102,7 +102,7 @@ func TestSignInThrottlePerKey(t *testing.T) {
 	if te.RetryAfter != 10*time.Minute {
 		t.Errorf("retry after %s, want 10m", te.RetryAfter)
 	}
-	if !strings.Contains(te.Error(), "10m") {
+	if !strings.Contains(te.Error(), "10 minutes") {
 		t.Errorf("message %q doesn't say when", te)
 	}
 	if _, err := e.svc.ActorForSSHKey(ctx, fp); !errors.Is(err, ErrNotFound) {
