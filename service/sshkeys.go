@@ -127,7 +127,7 @@ func (s *Service) AddSSHKey(ctx context.Context, a Actor, email, keyLine string)
 		if err := s.addKey(ctx, tx.Queries, a, u, k); err != nil {
 			return err
 		}
-		out = SSHKey{Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment, UserEmail: u.Email, CreatedAt: s.now().UTC()}
+		out = SSHKey{Fingerprint: k.fingerprint, Type: keyType(k.line), PublicKey: k.line, Comment: k.comment, UserEmail: u.Email, CreatedAt: s.now().UTC()}
 		return nil
 	})
 	if errors.Is(err, ErrConflict) {

@@ -217,3 +217,18 @@ func TestPastedPrivateKeyIsRefused(t *testing.T) {
 		t.Fatal("refused keys were stored")
 	}
 }
+
+// Keys linked at sign-in carry no comment: lists show at least their type.
+func TestKeyType(t *testing.T) {
+	for line, want := range map[string]string{
+		"ssh-ed25519 AAAA":                            "ed25519",
+		"ssh-rsa AAAA laptop":                         "rsa",
+		"ecdsa-sha2-nistp256 AAAA":                    "ecdsa",
+		"sk-ssh-ed25519@openssh.com AAAA":             "ed25519 (security key)",
+		"sk-ecdsa-sha2-nistp256@openssh.com AAAA key": "ecdsa (security key)",
+	} {
+		if got := keyType(line); got != want {
+			t.Errorf("keyType(%q) = %q, want %q", line, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package service
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"lamb/store"
@@ -38,6 +39,7 @@ type User struct {
 // SSHKey is a user's SSH public key.
 type SSHKey struct {
 	Fingerprint string    `json:"fingerprint"`
+	Type        string    `json:"type"` // ed25519, rsa, ecdsa…
 	PublicKey   string    `json:"public_key"`
 	Comment     string    `json:"comment"`
 	UserEmail   string    `json:"user"`
@@ -58,8 +60,24 @@ func userView(u store.User, orgSlug string) User {
 }
 
 func sshKeyView(k store.SSHKey, email string) SSHKey {
-	return SSHKey{Fingerprint: k.Fingerprint, PublicKey: k.PublicKey, Comment: k.Comment,
+	return SSHKey{Fingerprint: k.Fingerprint, Type: keyType(k.PublicKey), PublicKey: k.PublicKey, Comment: k.Comment,
 		UserEmail: email, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt}
+}
+
+// keyType names an authorized-key line's algorithm as people know it:
+// "ssh-ed25519 AAAA…" is ed25519, "ecdsa-sha2-nistp256 …" ecdsa.
+func keyType(line string) string {
+	alg, _, _ := strings.Cut(line, " ")
+	alg, _, _ = strings.Cut(alg, "@")
+	alg, security := strings.CutPrefix(alg, "sk-")
+	alg = strings.TrimPrefix(alg, "ssh-")
+	if strings.HasPrefix(alg, "ecdsa-") {
+		alg = "ecdsa"
+	}
+	if security {
+		alg += " (security key)"
+	}
+	return alg
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

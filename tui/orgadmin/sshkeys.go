@@ -206,7 +206,11 @@ func (m *SSHKeys) View() string {
 		if k.Fingerprint == m.c.Actor.Via {
 			line += st.Success.Render("  (this session)")
 		}
-		line += "  " + st.Muted.Render("last used "+tui.Ago(k.LastUsedAt)) + "  " + st.Muted.Render(safetext.Sanitize(k.Comment))
+		note := safetext.Sanitize(k.Comment)
+		if note == "" { // keys linked at sign-in carry no comment
+			note = "added " + k.CreatedAt.Format("2006-01-02")
+		}
+		line += "  " + safetext.Sanitize(k.Type) + "  " + st.Muted.Render("last used "+tui.Ago(k.LastUsedAt)) + "  " + st.Muted.Render(note)
 		if i == m.cursor {
 			line = st.Selected.Render(fp) + line[len(fp):]
 		}
