@@ -317,3 +317,28 @@ func matrixCell(t *testing.T, e *testEnv, name string, want byte, audit string, 
 		t.Errorf("refused %s changed the database:\nbefore:\n%s\nafter:\n%s", name, before, after)
 	}
 }
+
+// newTestEnvFrom is newTestEnv over a database first migrated only to
+// schema version, where prepare writes rows as that schema held them; the
+// database is then migrated to the current schema, as an upgrade does.
+func newTestEnvFrom(t *testing.T, version int, prepare func(db *sql.DB)) *testEnv {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "lamb.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MigrateTo(context.Background(), version); err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e := &testEnv{dir: dir, now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	prepare(e.rawDB(t))
+	e.key = make([]byte, secret.KeySize)
+	rand.Read(e.key)
+	e.open(t, e.key)
+	return e
+}
