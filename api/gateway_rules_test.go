@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -142,5 +143,33 @@ func TestClientLeavingMidCallIsChargedAsClientClosed(t *testing.T) {
 	}
 	if used := e.tokensThisMonth("acme"); used == 0 {
 		t.Error("the org's month shows no tokens for the abandoned call")
+	}
+}
+
+// A request whose key was checked just before its org was suspended is
+// refused at routing: the assistant of a suspended org isn't called, even
+// by a caller that authenticated a moment earlier.
+func TestRequestInFlightWhenOrgIsSuspendedIsRefused(t *testing.T) {
+	e := newGwEnv(t, 5*time.Second)
+	ctx := context.Background()
+	a := e.assistant(e.members["acme"], service.AssistantInput{})
+	caller, err := e.svc.Authenticate(ctx, e.apiKey(e.admins["acme"], false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetOrgSuspended(ctx, e.root, "acme", true); err != nil {
+		t.Fatal(err)
+	}
+	req, err := service.NewChatRequest([]byte(`{"model":"` + a.Model + `","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.Chat(ctx, caller, req)
+	var ge *service.GatewayError
+	if !errors.As(err, &ge) || ge.Status != 404 || ge.Code != "model_not_found" {
+		t.Fatalf("suspended org's assistant: %v, want 404 model_not_found", err)
+	}
+	if e.fake.Requests() != 0 {
+		t.Fatal("the provider was called for a suspended org's assistant")
 	}
 }
