@@ -70,21 +70,21 @@ func (c *testClock) Advance(d time.Duration) {
 
 // newTestEnv returns a testEnv whose system org was synced from an empty
 // environment.
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	return newTestEnvWith(t, config.System{})
 }
 
 // newTestEnvWith returns a testEnv whose system org was synced from sys,
 // as at startup.
-func newTestEnvWith(t *testing.T, sys config.System) *testEnv {
+func newTestEnvWith(t testing.TB, sys config.System) *testEnv {
 	t.Helper()
 	return newTestEnvDeps(t, sys, func(*service.Deps) {})
 }
 
 // newTestEnvDeps is newTestEnvWith with the service's dependencies changed
 // by deps before it is built.
-func newTestEnvDeps(t *testing.T, sys config.System, deps func(*service.Deps)) *testEnv {
+func newTestEnvDeps(t testing.TB, sys config.System, deps func(*service.Deps)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &testEnv{dbPath: filepath.Join(t.TempDir(), "lamb.db"), clock: &testClock{now: time.Now().Truncate(time.Second)}}
@@ -131,7 +131,7 @@ func newTestEnvDeps(t *testing.T, sys config.System, deps func(*service.Deps)) *
 
 // createOrg creates an org as the system admin with the given signup key,
 // and turns signup on or leaves it off.
-func (e *testEnv) createOrg(t *testing.T, slug, name, signupKey string, signupOn bool) {
+func (e *testEnv) createOrg(t testing.TB, slug, name, signupKey string, signupOn bool) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := e.svc.CreateOrg(ctx, e.admin, service.CreateOrgInput{Slug: slug, Name: name}); err != nil {
@@ -212,9 +212,15 @@ func (e *testEnv) postForm(t *testing.T, fields url.Values) reply {
 // serveFrom calls the handler directly with a client address of our
 // choosing: rate limits go by r.RemoteAddr, which a loopback client can't
 // vary.
-func (e *testEnv) serveFrom(t *testing.T, remoteAddr string, fields map[string]any) reply {
+func (e *testEnv) serveFrom(t testing.TB, remoteAddr string, fields map[string]any) reply {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/v1/signup", bytes.NewReader(mustJSON(t, fields)))
+	return e.serveFromBody(t, remoteAddr, mustJSON(t, fields))
+}
+
+// serveFromBody is serveFrom with the body as given.
+func (e *testEnv) serveFromBody(t testing.TB, remoteAddr string, body []byte) reply {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/v1/signup", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.RemoteAddr = remoteAddr
 	rec := httptest.NewRecorder()
@@ -264,7 +270,7 @@ func (e *testEnv) audit(t *testing.T, slug, action string) []store.AuditEvent {
 
 // newSSHKey returns a fresh ed25519 public key as an authorized-key line,
 // and its fingerprint.
-func newSSHKey(t *testing.T, comment string) (line, fingerprint string) {
+func newSSHKey(t testing.TB, comment string) (line, fingerprint string) {
 	t.Helper()
 	pub, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -277,7 +283,7 @@ func newSSHKey(t *testing.T, comment string) (line, fingerprint string) {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk))) + " " + comment, ssh.FingerprintSHA256(pk)
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -2,12 +2,14 @@ package service
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"lamb/config"
 	"lamb/store"
 )
 
@@ -154,34 +156,49 @@ func TestUsageOrgAdmin(t *testing.T) {
 	}
 }
 
-// Usage outlives assistants and users, whose ids SQLite may hand out again
-// (INTEGER PRIMARY KEY reuses the largest id once its row is gone). A
-// report of A grouped by assistant or user must never name what another
-// org now has under an old id: the name of B's assistant, the email of
-// B's user.
+// Databases made before ids stopped being reused (schema 3 and older) may
+// hold usage of a deleted user and assistant of A whose ids SQLite then
+// gave to B's new user and assistant. A's reports must call them deleted,
+// never by the names B gave them. The collision is built on purpose in a
+// database at schema 3, then migrated to the current schema.
 func TestUsageDoesNotNameAnotherOrgsReusedIDs(t *testing.T) {
-	e := newMemberEnv(t)
 	ctx := context.Background()
-	// The last assistant and the last user created are A's, with usage.
-	gone, _ := userWithKey(t, e.testEnv, e.adminA, "acme", "gone@acme.edu", "member", "")
-	x := e.assistant(t, gone, AssistantInput{Name: "Old tutor"})
-	if err := e.st.AddUsageDaily(ctx, gone.OrgID, 20261120, x.ID, gone.UserID, store.UsageTotals{Requests: 3}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.svc.DeleteUser(ctx, e.adminA, "gone@acme.edu"); err != nil { // deletes the assistant too
-		t.Fatal(err)
-	}
-	e.enableOpenAI(t, e.adminB, "beta")
-	spy, _ := userWithKey(t, e.testEnv, e.adminB, "beta", "spy@beta.edu", "member", "")
-	secret := e.assistant(t, spy, AssistantInput{Name: "Beta secret project"})
-	if spy.UserID != gone.UserID || secret.ID != x.ID {
-		t.Skipf("ids not reused (user %d→%d, assistant %d→%d); nothing to check", gone.UserID, spy.UserID, x.ID, secret.ID)
-	}
+	var goneID, xID int64
+	e := newTestEnvFrom(t, 3, func(db *sql.DB) {
+		exec := func(q string, args ...any) int64 {
+			t.Helper()
+			r, err := db.Exec(q, args...)
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			id, _ := r.LastInsertId()
+			return id
+		}
+		now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC).Unix()
+		cfg := string(config.NewOrg().JSON())
+		acme := exec(`INSERT INTO organizations (slug, name, config, created_at, updated_at) VALUES ('acme', 'ACME', ?, ?, ?)`, cfg, now, now)
+		beta := exec(`INSERT INTO organizations (slug, name, config, created_at, updated_at) VALUES ('beta', 'BETA', ?, ?, ?)`, cfg, now, now)
+		goneID = exec(`INSERT INTO users (organization_id, email, name, created_at, updated_at) VALUES (?, 'gone@acme.edu', 'Gone', ?, ?)`, acme, now, now)
+		xID = exec(`INSERT INTO assistants (organization_id, owner_user_id, name, provider, model, created_at, updated_at)
+			VALUES (?, ?, 'Old tutor', 'openai', 'gpt-4o-mini', ?, ?)`, acme, goneID, now, now)
+		exec(`INSERT INTO usage_daily (organization_id, day, assistant_id, user_id, requests) VALUES (?, 20261120, ?, ?, 3)`, acme, xID, goneID)
+		exec(`DELETE FROM assistants WHERE id = ?`, xID)
+		exec(`DELETE FROM users WHERE id = ?`, goneID)
+		spy := exec(`INSERT INTO users (organization_id, email, name, created_at, updated_at) VALUES (?, 'spy@beta.edu', 'Spy', ?, ?)`, beta, now, now)
+		secret := exec(`INSERT INTO assistants (organization_id, owner_user_id, name, provider, model, created_at, updated_at)
+			VALUES (?, ?, 'Beta secret project', 'openai', 'gpt-4o-mini', ?, ?)`, beta, spy, now, now)
+		if spy != goneID || secret != xID {
+			t.Fatalf("schema 3 didn't reuse ids (user %d→%d, assistant %d→%d): the collision this test needs wasn't built", goneID, spy, xID, secret)
+		}
+	})
+	mustSync(t, e, config.System{})
+	sys := sysAdmin(t, e, "root@lamb.local")
+	adminA, _ := userWithKey(t, e, sys, "acme", emailAdminA, "admin", "")
 	for by, want := range map[string]string{
-		"assistant": fmt.Sprintf("deleted assistant #%d:3/0/0", x.ID),
-		"user":      fmt.Sprintf("deleted user #%d:3/0/0", gone.UserID),
+		"assistant": fmt.Sprintf("deleted assistant #%d:3/0/0", xID),
+		"user":      fmt.Sprintf("deleted user #%d:3/0/0", goneID),
 	} {
-		r, err := e.svc.Usage(ctx, e.adminA, "", thisMonth, by, false)
+		r, err := e.svc.Usage(ctx, adminA, "", thisMonth, by, false)
 		if err != nil {
 			t.Fatal(err)
 		}
