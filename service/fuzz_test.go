@@ -53,7 +53,7 @@ func FuzzChatRequest(f *testing.F) {
 		if p := promptEstimate(req, systemPrompt); p < 0 {
 			t.Fatalf("prompt estimate %d < 0 for %q", p, body)
 		}
-		res := reservationFor(req, systemPrompt)
+		res := needOf(req, systemPrompt).total()
 		if res < 0 {
 			t.Fatalf("reservation %d < 0 for %q", res, body)
 		}

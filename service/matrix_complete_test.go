@@ -363,7 +363,7 @@ var fullOps = []fullOp{
 		return e.svc.UpdateProvider(ctx, a, "acme", "default", "ollama", ProviderInput{Enabled: true,
 			BaseURL: "http://ollama.acme.internal:11434", Models: []string{"llama3.1"}, DefaultModel: "llama3.1"})
 	}},
-	{"TestProvider", "", adminsOfA, "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+	{"TestProvider", "", adminsOfA, bookkeeping, func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
 		res, err := e.svc.TestProvider(ctx, a, "acme", "default", "openai")
 		if err == nil && !res.OK {
 			return fmt.Errorf("test against the fake failed: %s", res.Error)
@@ -391,6 +391,10 @@ var fullOps = []fullOp{
 	}},
 	{"SetActiveSetup", "", adminsOfA, "*", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
 		return e.svc.SetActiveSetup(ctx, a, "acme", "lab")
+	}},
+	{"UpdateCeiling", "", "aaFFFFF", "ceiling.update", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		_, _, err := e.svc.UpdateCeiling(ctx, a, "acme", func(l *config.Limits) { l.TokensPerMonth = 5000 })
+		return err
 	}},
 	{"SetLimits", "", adminsOfA, "*", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
 		l := config.UnlimitedLimits()

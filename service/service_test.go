@@ -336,6 +336,11 @@ func (e *testEnv) lastAudit(t *testing.T, action string) store.AuditEvent {
 // answer to a session whose user or org was switched off, 'I' ErrInvalid
 // (a rule of the input, not a permission). A refused call
 // must leave every table as it was.
+// bookkeeping, as a matrix row's audit action, marks an operation that
+// records state (a connection test's result) without changing anything
+// an audit should show.
+const bookkeeping = "-"
+
 func matrixCell(t *testing.T, e *testEnv, name string, want byte, audit string, readsUnchanged bool, run func() error) {
 	t.Helper()
 	before := e.dump(t)
@@ -349,7 +354,7 @@ func matrixCell(t *testing.T, e *testEnv, name string, want byte, audit string, 
 		if err != nil {
 			t.Fatalf("refused: %v", err)
 		}
-		if n := e.auditCount(t, audit); audit == "*" && n <= auditsBefore || audit != "*" && audit != "" && n != auditsBefore+1 {
+		if n := e.auditCount(t, audit); audit == "*" && n <= auditsBefore || audit != "*" && audit != "" && audit != bookkeeping && n != auditsBefore+1 {
 			t.Errorf("allowed %s not audited as %s", name, audit)
 		}
 		if readsUnchanged && audit == "" && e.dump(t) != before {
