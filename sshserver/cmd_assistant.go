@@ -296,7 +296,8 @@ func (c *cli) assistantUpdateCommand() *cobra.Command {
 				return err
 			}
 			in := service.AssistantInput{Name: cur.Name, Description: cur.Description, SystemPrompt: cur.SystemPrompt,
-				Provider: cur.Provider, Model: cur.LLM, Temperature: cur.Temperature, Setup: cur.Setup, Enabled: cur.Enabled}
+				Provider: cur.Provider, Model: cur.LLM, Temperature: cur.Temperature, Setup: cur.Setup, Enabled: cur.Enabled,
+				KnowledgeBase: cur.KnowledgeBase, PromptTemplate: cur.PromptTemplate}
 			if err := f.apply(cmd, &in); err != nil {
 				return err
 			}

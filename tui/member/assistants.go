@@ -410,6 +410,9 @@ func (m *Assistants) save() tea.Cmd {
 	editing := m.editing
 	in := service.AssistantInput{Owner: f.Value("owner"), Name: f.Value("name"), Description: f.Value("description"),
 		SystemPrompt: m.prompt.Value(), Enabled: f.Bool("enabled")}
+	if editing != nil { // settings this form doesn't show are kept
+		in.KnowledgeBase, in.PromptTemplate = editing.KnowledgeBase, editing.PromptTemplate
+	}
 	for _, o := range m.options {
 		if o.label == f.Value("model") {
 			in.Provider, in.Model, in.Setup = o.provider, o.model, o.setup
