@@ -35,7 +35,7 @@ type Chunk struct {
 // Query is a query the server received.
 type Query struct {
 	Collection   string         `json:"-"`
-	Token        string         // the Bearer token sent
+	Token        string         `json:"-"` // the Bearer token sent
 	QueryText    string         `json:"query_text"`
 	TopK         int            `json:"top_k"`
 	Threshold    float64        `json:"threshold"`
