@@ -290,3 +290,55 @@ func readAll(t *testing.T, resp *http.Response) []byte {
 	}
 	return []byte(b.String())
 }
+
+// The environment's knowledge base is org lamb's: lamb's assistants use
+// it with the environment's token.
+func TestKBEnvironmentServesLamb(t *testing.T) {
+	e := newGwEnv(t, 5*time.Second)
+	ctx := context.Background()
+	kbEnv := &kbFake{Server: fakekb.New("env-token")}
+	kbEnv.srv = httptest.NewServer(kbEnv)
+	defer kbEnv.srv.Close()
+	kbEnv.AddCollection("1", "Handbook", fakekb.Chunk{Similarity: 0.9, Data: "Office hours are on Monday."})
+	envURL, envTok := kbEnv.srv.URL, "env-token"
+	if _, err := e.svc.SyncSystemOrg(ctx, service.SystemActor(), config.System{KBServer: &envURL, KBToken: &envTok}); err != nil {
+		t.Fatal(err)
+	}
+	key := "sk-org-key-0123456789"
+	if err := e.svc.UpdateProvider(ctx, e.root, "lamb", "default", "openai", service.ProviderInput{
+		Enabled: true, BaseURL: e.fakeSrv.URL + "/v1", APIKey: &key, Models: []string{"gpt-4o-mini"}}); err != nil {
+		t.Fatal(err)
+	}
+	a := e.assistant(e.root, service.AssistantInput{KnowledgeBase: &service.AssistantKB{Collections: []string{"1"}}})
+	resp, body := e.post(e.apiKey(e.root, true), `{"model":"`+a.Model+`","messages":[`+question+`]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, body)
+	}
+	if qs := kbEnv.Queries(); len(qs) != 1 || qs[0].Token != "env-token" {
+		t.Errorf("environment's knowledge base got %+v", qs)
+	}
+	if got, _ := e.fake.Last().Messages[0]["content"].(string); !strings.Contains(got, "Office hours are on Monday.") {
+		t.Errorf("provider got %q", got)
+	}
+}
+
+// The context lamb adds counts in the reservation: a request whose own
+// text fits the budget is refused when its context doesn't, and the
+// provider is not called.
+func TestKBContextCountsInTheReservation(t *testing.T) {
+	e := newGwEnv(t, 5*time.Second)
+	kb := e.withKB("acme", "kb-token-acme")
+	kb.AddCollection("1", "Big", fakekb.Chunk{Similarity: 0.9, Data: strings.Repeat("entropy ", 1000)}) // ~2000 tokens
+	a := e.assistant(e.members["acme"], service.AssistantInput{KnowledgeBase: &service.AssistantKB{Collections: []string{"1"}}})
+	key := e.apiKey(e.members["acme"], true)
+	l := unlimited()
+	l.TokensPerMonth = 1000
+	e.setLimits("acme", l)
+	resp, body := e.post(key, `{"model":"`+a.Model+`","max_tokens":10,"messages":[`+question+`]}`)
+	if resp.StatusCode != 429 || errCode(body) != "insufficient_quota" {
+		t.Fatalf("%d %v, want the context to exceed the budget", resp.StatusCode, body)
+	}
+	if e.fake.Requests() != 0 {
+		t.Error("the provider was called")
+	}
+}
