@@ -105,3 +105,39 @@ func TestConsoleNewAssistantWhileModelsLoad(t *testing.T) {
 	d.release() // the editor opens when the models are there
 	d.want("New assistant", "openai · gpt-a")
 }
+
+// The form shows an assistant's knowledge-base settings and template, and
+// saving it untouched keeps them, a template of several lines included.
+func TestConsoleEditAssistantKeepsItsKnowledgeBase(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Physics")
+	fp := e.createUser("physics", "prof@uni.example", "admin", "")
+	admin := e.actor(fp)
+	e.enableProvider("physics", "default", "openai", "gpt-a")
+	tok := "kb-token"
+	if err := e.svc.UpdateKnowledgeBase(e.ctx, e.root(), "physics", "default", "http://kb.physics.internal:9090", &tok); err != nil {
+		t.Fatal(err)
+	}
+	kb := &service.AssistantKB{Collections: []string{"1", "syllabus"}, TopK: 5, Threshold: 0.25, OnError: service.KBContinue}
+	a := e.createAssistant(admin, service.AssistantInput{Name: "Tutor", Provider: "openai", Model: "gpt-a",
+		KnowledgeBase: kb, PromptTemplate: "Notes:\n{context}\n\nQ: {user_input}"})
+
+	d := e.console(admin)
+	d.tab("Assistants")
+	d.selectRow("Tutor")
+	d.press("enter")
+	d.want("Edit Tutor")
+	if l, _ := d.field("KB collections"); !strings.Contains(l, "1,syllabus") {
+		t.Errorf("collections field %q", l)
+	}
+	d.press("ctrl+s")
+	d.want("saved Tutor")
+	got, err := e.svc.GetAssistant(e.ctx, admin, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := got.KnowledgeBase; g == nil || strings.Join(g.Collections, ",") != "1,syllabus" || g.TopK != 5 || g.Threshold != 0.25 ||
+		g.OnError != service.KBContinue || got.PromptTemplate != a.PromptTemplate {
+		t.Errorf("after a save: %+v %q", got.KnowledgeBase, got.PromptTemplate)
+	}
+}

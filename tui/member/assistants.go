@@ -328,12 +328,18 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 	}
 	title, name, desc, temp := "New assistant", "", "", ""
 	enabled := true
+	collections, topK, threshold, onError, template := "", strconv.Itoa(service.DefaultTopK), "0", service.KBFail, ""
 	if a != nil {
 		title, name, desc = "Edit "+a.Name+" ("+a.Model+")", a.Name, a.Description
 		enabled = a.Enabled
 		if a.Temperature != nil {
 			temp = strconv.FormatFloat(*a.Temperature, 'f', -1, 64)
 		}
+		if kb := a.KnowledgeBase; kb != nil {
+			collections, topK, onError = strings.Join(kb.Collections, ","), strconv.Itoa(kb.TopK), kb.OnError
+			threshold = strconv.FormatFloat(kb.Threshold, 'f', -1, 64)
+		}
+		template = safetext.Sanitize(strings.ReplaceAll(a.PromptTemplate, "\n", `\n`))
 	}
 	fields := []*tui.Field{}
 	if m.all && a == nil {
@@ -348,6 +354,11 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 		tui.NewField(tui.TextField, "description", "Description", "optional: what it is for").WithValue(desc),
 		tui.Choice("model", "Model", labels...).WithValue(labels[current]),
 		tui.NewField(tui.TextField, "temperature", "Temperature", "optional, 0-2 (empty: the provider's default)").WithValue(temp),
+		tui.NewField(tui.TextField, "knowledge_base_collections", "KB collections", "optional: collection ids, comma-separated ('kb collections' over SSH lists them)").WithValue(collections),
+		tui.NewField(tui.TextField, "knowledge_base_top_k", "KB top k", "chunks of context to use, 1-20").WithValue(topK),
+		tui.NewField(tui.TextField, "knowledge_base_threshold", "KB threshold", "least similarity of a chunk, 0-1").WithValue(threshold),
+		tui.Choice("knowledge_base_on_error", "KB on error", service.KBFail, service.KBContinue).WithValue(onError),
+		tui.NewField(tui.TextField, "prompt_template", "Prompt template", `optional: {context} and {user_input}; \n for a new line`).WithValue(template),
 		tui.NewField(tui.ToggleField, "enabled", "Enabled", "").WithValue(fmt.Sprint(enabled)),
 	)
 	m.form = tui.NewForm(m.c, title, fields...)
@@ -410,8 +421,9 @@ func (m *Assistants) save() tea.Cmd {
 	editing := m.editing
 	in := service.AssistantInput{Owner: f.Value("owner"), Name: f.Value("name"), Description: f.Value("description"),
 		SystemPrompt: m.prompt.Value(), Enabled: f.Bool("enabled")}
-	if editing != nil { // settings this form doesn't show are kept
-		in.KnowledgeBase, in.PromptTemplate = editing.KnowledgeBase, editing.PromptTemplate
+	if err := kbInput(f, &in); err != nil {
+		f.SetError(err)
+		return nil
 	}
 	for _, o := range m.options {
 		if o.label == f.Value("model") {
@@ -441,6 +453,37 @@ func (m *Assistants) save() tea.Cmd {
 		res, err := m.c.Svc.UpdateAssistant(ctx, a, editing.ID, in)
 		return asstDoneMsg{m, "saved " + res.Name, err}
 	})
+}
+
+// kbInput reads the knowledge-base fields of the form into in.
+func kbInput(f *tui.Form, in *service.AssistantInput) error {
+	in.PromptTemplate = strings.ReplaceAll(strings.TrimSpace(f.Value("prompt_template")), `\n`, "\n")
+	var ids []string
+	for _, id := range strings.Split(f.Value("knowledge_base_collections"), ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	kb := &service.AssistantKB{Collections: ids, OnError: f.Value("knowledge_base_on_error")}
+	if v := strings.TrimSpace(f.Value("knowledge_base_top_k")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return &service.InvalidError{Field: "knowledge_base.top_k", Message: "must be a whole number between 1 and 20"}
+		}
+		kb.TopK = n
+	}
+	if v := strings.TrimSpace(f.Value("knowledge_base_threshold")); v != "" {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return &service.InvalidError{Field: "knowledge_base.threshold", Message: "must be a number between 0 and 1"}
+		}
+		kb.Threshold = x
+	}
+	in.KnowledgeBase = kb
+	return nil
 }
 
 func (m *Assistants) View() string {
