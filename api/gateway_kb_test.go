@@ -100,6 +100,10 @@ func TestKBContextReachesProvider(t *testing.T) {
 			t.Errorf("query %+v", q)
 		}
 	}
+	e.svc.Close() // flush usage: the event records the retrieval
+	if n := e.count(e.rawDB(), `SELECT COUNT(*) FROM usage_events WHERE status = 'ok' AND kb_chunks = 2 AND kb_ms IS NOT NULL`); n != 1 {
+		t.Errorf("%d usage events record the retrieval, want 1", n)
+	}
 }
 
 // Content parts: the question is the text parts; the image stays.
@@ -217,7 +221,7 @@ func TestKBFailureAnswers502WithoutCallingTheProvider(t *testing.T) {
 	check("unreachable")
 
 	e.svc.Close() // flush usage
-	if n := e.count(e.rawDB(), `SELECT COUNT(*) FROM usage_events WHERE status = 'kb_error' AND http_status = 502`); n != 4 {
+	if n := e.count(e.rawDB(), `SELECT COUNT(*) FROM usage_events WHERE status = 'kb_error' AND http_status = 502 AND kb_chunks = 0 AND kb_ms IS NOT NULL`); n != 4 {
 		t.Errorf("%d kb_error usage events, want 4", n)
 	}
 }

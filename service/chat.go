@@ -221,10 +221,12 @@ func (s *Service) finish(cl *call, status string, httpStatus int, usage *usageCo
 	}
 	s.settle(cl.res, prompt+completion)
 	s.stats.add(status, prompt, completion, latency, true)
-	s.usage.record(store.UsageEvent{OrganizationID: cl.caller.OrgID, AssistantID: cl.assistant.ID, UserID: cl.assistant.OwnerUserID,
+	ev := store.UsageEvent{OrganizationID: cl.caller.OrgID, AssistantID: cl.assistant.ID, UserID: cl.assistant.OwnerUserID,
 		APIKeyID: cl.caller.KeyID, Provider: cl.target.Provider, Model: cl.model, PromptTokens: prompt, CompletionTokens: completion,
 		Status: status, HTTPStatus: httpStatus, LatencyMS: latency.Milliseconds(), Stream: cl.stream, Estimated: estimated,
-		CreatedAt: cl.started})
+		CreatedAt: cl.started}
+	cl.rag.stamp(&ev)
+	s.usage.record(ev)
 	attrs := []any{"org", cl.orgSlug, "setup", cl.setup, "provider", cl.target.Provider, "model", cl.model,
 		"assistant", cl.assistant.ID, "status", httpStatus, "latency_ms", latency.Milliseconds(), "stream", cl.stream,
 		"prompt_tokens", prompt, "completion_tokens", completion, "estimated", estimated}
@@ -245,6 +247,7 @@ func (s *Service) refuse(c Caller, cl *call, err error) {
 		s.settle(cl.res, 0) // admitted, then refused before the call
 		e.AssistantID, e.UserID, e.Provider, e.Model = cl.assistant.ID, cl.assistant.OwnerUserID, cl.target.Provider, cl.model
 		e.LatencyMS = s.now().Sub(cl.started).Milliseconds()
+		cl.rag.stamp(&e)
 	}
 	s.recordRefusal(e)
 	if ge.Status == 500 { // lamb's own failure: the operator needs the cause

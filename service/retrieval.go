@@ -13,6 +13,7 @@ import (
 
 	"lamb/config"
 	"lamb/knowledge"
+	"lamb/store"
 )
 
 // Source is where a chunk of retrieved context came from, returned to the
@@ -36,6 +37,14 @@ type retrieval struct {
 	sources     []Source
 	took        time.Duration
 	unavailable bool // failed, and the assistant answers without context
+}
+
+// stamp records the retrieval in a usage event; nothing without one.
+func (r *retrieval) stamp(e *store.UsageEvent) {
+	if r == nil {
+		return
+	}
+	e.Retrieved, e.KBMS, e.KBChunks = true, r.took.Milliseconds(), int64(len(r.sources))
 }
 
 // lambObject is the top-level "lamb" member added to an answer.

@@ -4,3 +4,8 @@
 -- prompt_template places the retrieved context ('' = the built-in one).
 ALTER TABLE assistants ADD COLUMN knowledge_base TEXT NOT NULL DEFAULT '';
 ALTER TABLE assistants ADD COLUMN prompt_template TEXT NOT NULL DEFAULT '';
+
+-- A completion of such an assistant records its retrieval: how long it
+-- took and how many chunks of context it used (NULL: no retrieval).
+ALTER TABLE usage_events ADD COLUMN kb_ms INTEGER;
+ALTER TABLE usage_events ADD COLUMN kb_chunks INTEGER;
