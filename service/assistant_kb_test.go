@@ -3,9 +3,12 @@ package service
 import (
 	"context"
 	"math"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+
+	"lamb/internal/fakekb"
 )
 
 // withKB gives acme's default setup a knowledge base.
@@ -133,5 +136,31 @@ func TestExportImportKeepsKnowledgeBase(t *testing.T) {
 	ex.Assistants[0].KnowledgeBase = &AssistantKB{Collections: []string{"7"}, TopK: 50}
 	if _, err := e.svc.ImportOrg(ctx, e.sys, ex, false); FieldOf(err) != "assistants[0].knowledge_base.top_k" {
 		t.Errorf("bad import: %v", err)
+	}
+}
+
+// The dashboard shows the active setup's knowledge base, its token's
+// presence (never the token) and the last test.
+func TestDashboardShowsTheKnowledgeBase(t *testing.T) {
+	e := newMemberEnv(t)
+	ctx := context.Background()
+	if d, err := e.svc.Dashboard(ctx, e.adminA, "acme"); err != nil || d.KnowledgeBase != nil {
+		t.Fatalf("without a knowledge base: %+v, %v", d.KnowledgeBase, err)
+	}
+	kb := httptest.NewServer(fakekb.New("kb-token-acme"))
+	defer kb.Close()
+	tok := "kb-token-acme"
+	if err := e.svc.UpdateKnowledgeBase(ctx, e.adminA, "acme", "default", kb.URL, &tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.TestKnowledgeBase(ctx, e.adminA, "acme", "default"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.svc.Dashboard(ctx, e.adminA, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d.KnowledgeBase; s == nil || s.URL != kb.URL || !s.HasToken || s.LastCheck == nil || !s.LastCheck.OK {
+		t.Errorf("knowledge base status %+v", d.KnowledgeBase)
 	}
 }

@@ -184,7 +184,7 @@ func (s *Service) UpdateKnowledgeBase(ctx context.Context, a Actor, slug, setup,
 
 // TestKnowledgeBase calls GET {url}/health of a setup's knowledge base.
 func (s *Service) TestKnowledgeBase(ctx context.Context, a Actor, slug, setup string) (ProviderCheck, error) {
-	_, st, err := s.setupForAdmin(ctx, a, slug, setup)
+	o, st, err := s.setupForAdmin(ctx, a, slug, setup)
 	if err != nil {
 		return ProviderCheck{}, err
 	}
@@ -212,8 +212,14 @@ func (s *Service) TestKnowledgeBase(ctx context.Context, a Actor, slug, setup st
 		resp.Body.Close()
 		res.OK = true
 	}
+	s.mu.Lock()
+	s.tests[testKey{o.ID, setup, kbCheckName}] = res
+	s.mu.Unlock()
 	return res, nil
 }
+
+// kbCheckName keeps a knowledge base's test result beside the providers'.
+const kbCheckName = "knowledge_base"
 
 // AddSetup adds an empty setup (or a copy of from).
 func (s *Service) AddSetup(ctx context.Context, a Actor, slug, name, from string) error {
