@@ -122,6 +122,13 @@ func checkPromptTemplate(t string) error {
 	return nil
 }
 
+// RenderPrompt is what the provider receives as the last user message of
+// an assistant with a knowledge base, for previews: template ("" = the
+// built-in one) filled with context and the question.
+func RenderPrompt(template, context, userInput string) string {
+	return renderPrompt(template, context, userInput)
+}
+
 // renderPrompt fills a template: both placeholders in one pass, so that a
 // question containing "{context}" stays the caller's text.
 func renderPrompt(template, context, userInput string) string {

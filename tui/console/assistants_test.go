@@ -127,6 +127,7 @@ func TestConsoleEditAssistantKeepsItsKnowledgeBase(t *testing.T) {
 	d.selectRow("Tutor")
 	d.press("enter")
 	d.want("Edit Tutor")
+	d.want("Notes: ⏎ [chunks found in the collections] ⏎  ⏎ Q: What is entropy?") // the prompt preview
 	if l, _ := d.field("KB collections"); !strings.Contains(l, "1,syllabus") {
 		t.Errorf("collections field %q", l)
 	}

@@ -148,7 +148,7 @@ func (m *Assistants) SetSize(w, h int) {
 	if m.form != nil {
 		m.form.SetWidth(w)
 		m.prompt.SetWidth(max(w-6, 20))
-		m.prompt.SetHeight(max(h-16, 4))
+		m.prompt.SetHeight(max(h-17, 4))
 	}
 }
 
@@ -369,7 +369,7 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 	m.prompt.CharLimit = 100_000
 	m.prompt.ShowLineNumbers = false
 	m.prompt.SetWidth(max(m.width-6, 20))
-	m.prompt.SetHeight(max(m.height-16, 4))
+	m.prompt.SetHeight(max(m.height-17, 4))
 	if a != nil {
 		m.prompt.SetValue(safetext.SanitizeLines(a.SystemPrompt))
 	}
@@ -486,6 +486,23 @@ func kbInput(f *tui.Form, in *service.AssistantInput) error {
 	return nil
 }
 
+// preview shows, for an assistant with collections, the last user message
+// its template makes of a sample question: one line, cut to the width.
+func (m *Assistants) preview() string {
+	f := m.form
+	if strings.TrimSpace(f.Value("knowledge_base_collections")) == "" {
+		return ""
+	}
+	tmpl := strings.ReplaceAll(strings.TrimSpace(f.Value("prompt_template")), `\n`, "\n")
+	text := service.RenderPrompt(tmpl, "[chunks found in the collections]", "What is entropy?")
+	text = strings.ReplaceAll(safetext.SanitizeLines(text), "\n", " ⏎ ")
+	if r := []rune(text); len(r) > max(m.width-20, 20) {
+		text = string(r[:max(m.width-20, 20)]) + "…"
+	}
+	st := m.c.Styles
+	return st.Label.Render(" Prompt preview ") + st.Muted.Render(text) + "\n"
+}
+
 func (m *Assistants) View() string {
 	st := m.c.Styles
 	switch m.mode {
@@ -494,7 +511,7 @@ func (m *Assistants) View() string {
 		if m.inPrompt {
 			label = st.Focused.Render("▸System prompt") + st.Muted.Render("  (ctrl+p back to the fields)")
 		}
-		return m.form.View() + "\n" + label + "\n" + m.prompt.View()
+		return m.form.View() + "\n" + m.preview() + label + "\n" + m.prompt.View()
 	case asstConfirmDelete:
 		return m.confirm.View()
 	}
