@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net/http/httptest"
 	"reflect"
@@ -162,5 +163,28 @@ func TestDashboardShowsTheKnowledgeBase(t *testing.T) {
 	}
 	if s := d.KnowledgeBase; s == nil || s.URL != kb.URL || !s.HasToken || s.LastCheck == nil || !s.LastCheck.OK {
 		t.Errorf("knowledge base status %+v", d.KnowledgeBase)
+	}
+}
+
+// Members pick collections from their org's knowledge base; a failing one
+// says so.
+func TestKBChoicesForMembers(t *testing.T) {
+	e := newMemberEnv(t)
+	ctx := context.Background()
+	fake := fakekb.New("kb-token-acme")
+	fake.AddCollection("1", "Syllabus")
+	kb := httptest.NewServer(fake)
+	defer kb.Close()
+	tok := "kb-token-acme"
+	if err := e.svc.UpdateKnowledgeBase(ctx, e.adminA, "acme", "default", kb.URL, &tok); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := e.svc.KBChoices(ctx, e.a1)
+	if err != nil || len(cs) != 1 || cs[0].ID != "1" || cs[0].Name != "Syllabus" {
+		t.Fatalf("choices %+v, %v", cs, err)
+	}
+	kb.Close()
+	if _, err := e.svc.KBChoices(ctx, e.a1); !errors.Is(err, ErrKnowledgeBase) {
+		t.Errorf("unreachable: %v", err)
 	}
 }

@@ -69,6 +69,12 @@ func (s *Service) KBCollections(ctx context.Context, a Actor, slug, setup string
 	if err != nil {
 		return nil, err
 	}
+	return s.collections(ctx, kb)
+}
+
+// collections lists a knowledge base's collections within kbTimeout,
+// leaving out any whose text a terminal would act on.
+func (s *Service) collections(ctx context.Context, kb *config.KnowledgeBase) ([]KBCollection, error) {
 	qctx, cancel := context.WithTimeout(ctx, s.kbTimeout)
 	defer cancel()
 	list, err := knowledge.Collections(qctx, s.providers.HTTP(), knowledge.Server{URL: kb.URL, Token: kb.APIToken})
@@ -119,4 +125,22 @@ func (s *Service) KBQuery(ctx context.Context, a Actor, slug, setup, collection,
 		out = append(out, KBResult{Source: sourceOf(base, h), Data: h.r.Data})
 	}
 	return out, nil
+}
+
+// KBChoices lists the collections of the knowledge base of the actor's
+// org's active setup, for assistant forms: any signed-in user of the org
+// may pick from them. None when the setup has no knowledge base.
+func (s *Service) KBChoices(ctx context.Context, a Actor) ([]KBCollection, error) {
+	if a.UserID == 0 || a.Role == RoleAPIKey {
+		return nil, ErrForbidden
+	}
+	cfg, _, _, err := s.orgConfig(ctx, a.OrgID)
+	if err != nil {
+		return nil, storeErr(err, "organization")
+	}
+	st, ok := cfg.Setup("")
+	if !ok || st.KnowledgeBase == nil || st.KnowledgeBase.URL == "" {
+		return []KBCollection{}, nil
+	}
+	return s.collections(ctx, st.KnowledgeBase)
 }

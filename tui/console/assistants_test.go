@@ -1,9 +1,11 @@
 package console
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"lamb/internal/fakekb"
 	"lamb/service"
 )
 
@@ -114,8 +116,13 @@ func TestConsoleEditAssistantKeepsItsKnowledgeBase(t *testing.T) {
 	fp := e.createUser("physics", "prof@uni.example", "admin", "")
 	admin := e.actor(fp)
 	e.enableProvider("physics", "default", "openai", "gpt-a")
+	fake := fakekb.New("kb-token")
+	fake.AddCollection("1", "Syllabus")
+	fake.AddCollection("syllabus", "Old syllabus")
+	kbSrv := httptest.NewServer(fake)
+	defer kbSrv.Close()
 	tok := "kb-token"
-	if err := e.svc.UpdateKnowledgeBase(e.ctx, e.root(), "physics", "default", "http://kb.physics.internal:9090", &tok); err != nil {
+	if err := e.svc.UpdateKnowledgeBase(e.ctx, e.root(), "physics", "default", kbSrv.URL, &tok); err != nil {
 		t.Fatal(err)
 	}
 	kb := &service.AssistantKB{Collections: []string{"1", "syllabus"}, TopK: 5, Threshold: 0.25, OnError: service.KBContinue}
@@ -128,6 +135,7 @@ func TestConsoleEditAssistantKeepsItsKnowledgeBase(t *testing.T) {
 	d.press("enter")
 	d.want("Edit Tutor")
 	d.want("Notes: ⏎ [chunks found in the collections] ⏎  ⏎ Q: What is entropy?") // the prompt preview
+	d.want("KB offers 1 Syllabus, syllabus Old syllabus")                         // the collections offered
 	if l, _ := d.field("KB collections"); !strings.Contains(l, "1,syllabus") {
 		t.Errorf("collections field %q", l)
 	}

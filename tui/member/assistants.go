@@ -36,9 +36,12 @@ type Assistants struct {
 	prompt   textarea.Model
 	inPrompt bool
 	choices  []service.ModelChoice
-	active   string // the org's active setup; "" when it enables no provider
-	loaded   bool   // choices came at least once
-	loadErr  error  // the last load of the choices failed
+	// kbHint lists the collections of the org's knowledge base when it
+	// answered; the collections field takes any ids anyway.
+	kbHint  string
+	active  string // the org's active setup; "" when it enables no provider
+	loaded  bool   // choices came at least once
+	loadErr error  // the last load of the choices failed
 	// The editor was asked for before the choices came: it opens when
 	// they do, for waitFor (nil: a new assistant).
 	waiting  bool
@@ -101,6 +104,13 @@ func NewAssistants(c *tui.Common, all bool) *Assistants {
 	return m
 }
 
+// kbChoicesMsg brings the collections field's hint, loaded on its own: a
+// slow knowledge base mustn't hold the form up.
+type kbChoicesMsg struct {
+	owner *Assistants
+	hint  string
+}
+
 type choicesMsg struct {
 	owner   *Assistants
 	choices []service.ModelChoice
@@ -122,7 +132,14 @@ func (m *Assistants) Title() string {
 }
 
 func (m *Assistants) Init() tea.Cmd {
-	return tea.Batch(m.list.Load(), m.loadChoices())
+	return tea.Batch(m.list.Load(), m.loadChoices(), m.loadKBChoices())
+}
+
+func (m *Assistants) loadKBChoices() tea.Cmd {
+	a := m.c.Actor
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		return kbChoicesMsg{owner: m, hint: kbHint(m.c.Svc.KBChoices(ctx, a))}
+	})
 }
 
 func (m *Assistants) loadChoices() tea.Cmd {
@@ -186,7 +203,7 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tui.ShownMsg:
 		_, cmd := m.list.Update(msg)
-		return m, tea.Batch(cmd, m.loadChoices())
+		return m, tea.Batch(cmd, m.loadChoices(), m.loadKBChoices())
 	case choicesMsg:
 		if msg.owner != m {
 			return m, nil
@@ -200,6 +217,11 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			if m.mode == asstListing {
 				return m, m.edit(m.waitFor)
 			}
+		}
+		return m, nil
+	case kbChoicesMsg:
+		if msg.owner == m {
+			m.kbHint = msg.hint
 		}
 		return m, nil
 	case asstDoneMsg:
@@ -218,7 +240,7 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	}
 	if km, isKey := msg.(tea.KeyMsg); isKey && m.mode == asstListing && !m.list.Filtering() && key.Matches(km, tui.KeyRefresh) {
 		_, cmd := m.list.Update(msg)
-		return m, tea.Batch(cmd, m.loadChoices())
+		return m, tea.Batch(cmd, m.loadChoices(), m.loadKBChoices())
 	}
 	if _, isKey := msg.(tea.KeyMsg); !isKey || m.mode == asstListing {
 		if used, cmd := m.list.Update(msg); used {
@@ -354,7 +376,7 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 		tui.NewField(tui.TextField, "description", "Description", "optional: what it is for").WithValue(desc),
 		tui.Choice("model", "Model", labels...).WithValue(labels[current]),
 		tui.NewField(tui.TextField, "temperature", "Temperature", "optional, 0-2 (empty: the provider's default)").WithValue(temp),
-		tui.NewField(tui.TextField, "knowledge_base_collections", "KB collections", "optional: collection ids, comma-separated ('kb collections' over SSH lists them)").WithValue(collections),
+		tui.NewField(tui.TextField, "knowledge_base_collections", "KB collections", kbHintOr(m.kbHint)).WithValue(collections),
 		tui.NewField(tui.TextField, "knowledge_base_top_k", "KB top k", "chunks of context to use, 1-20").WithValue(topK),
 		tui.NewField(tui.TextField, "knowledge_base_threshold", "KB threshold", "least similarity of a chunk, 0-1").WithValue(threshold),
 		tui.Choice("knowledge_base_on_error", "KB on error", service.KBFail, service.KBContinue).WithValue(onError),
@@ -455,6 +477,34 @@ func (m *Assistants) save() tea.Cmd {
 	})
 }
 
+const (
+	kbFree      = "optional: collection ids, comma-separated"
+	kbAvailable = "comma-separated ids; available: "
+)
+
+// kbHint is the collections field's hint: the ids the org's knowledge
+// base offers when it answered, else how to fill it in.
+func kbHint(cs []service.KBCollection, err error) string {
+	switch {
+	case err != nil:
+		return kbFree + " (the knowledge base didn't answer: type them)"
+	case len(cs) == 0:
+		return kbFree
+	}
+	parts := make([]string, 0, len(cs))
+	for _, c := range cs {
+		parts = append(parts, c.ID+" "+c.Name)
+	}
+	return kbAvailable + safetext.Sanitize(strings.Join(parts, ", "))
+}
+
+func kbHintOr(h string) string {
+	if h == "" {
+		return kbFree
+	}
+	return h
+}
+
 // kbInput reads the knowledge-base fields of the form into in.
 func kbInput(f *tui.Form, in *service.AssistantInput) error {
 	in.PromptTemplate = strings.ReplaceAll(strings.TrimSpace(f.Value("prompt_template")), `\n`, "\n")
@@ -489,18 +539,26 @@ func kbInput(f *tui.Form, in *service.AssistantInput) error {
 // preview shows, for an assistant with collections, the last user message
 // its template makes of a sample question: one line, cut to the width.
 func (m *Assistants) preview() string {
-	f := m.form
+	f, st := m.form, m.c.Styles
+	out := ""
+	if avail, ok := strings.CutPrefix(m.kbHint, kbAvailable); ok {
+		out = st.Label.Render(" KB offers ") + st.Muted.Render(m.cut(avail)) + "\n"
+	}
 	if strings.TrimSpace(f.Value("knowledge_base_collections")) == "" {
-		return ""
+		return out
 	}
 	tmpl := strings.ReplaceAll(strings.TrimSpace(f.Value("prompt_template")), `\n`, "\n")
 	text := service.RenderPrompt(tmpl, "[chunks found in the collections]", "What is entropy?")
 	text = strings.ReplaceAll(safetext.SanitizeLines(text), "\n", " ⏎ ")
-	if r := []rune(text); len(r) > max(m.width-20, 20) {
-		text = string(r[:max(m.width-20, 20)]) + "…"
+	return out + st.Label.Render(" Prompt preview ") + st.Muted.Render(m.cut(text)) + "\n"
+}
+
+// cut keeps one line of text within the screen's width.
+func (m *Assistants) cut(text string) string {
+	if r, n := []rune(text), max(m.width-20, 20); len(r) > n {
+		return string(r[:n]) + "…"
 	}
-	st := m.c.Styles
-	return st.Label.Render(" Prompt preview ") + st.Muted.Render(text) + "\n"
+	return text
 }
 
 func (m *Assistants) View() string {
