@@ -342,7 +342,37 @@ func TestKBContextCountsInTheReservation(t *testing.T) {
 	if resp.StatusCode != 429 || errCode(body) != "insufficient_quota" {
 		t.Fatalf("%d %v, want the context to exceed the budget", resp.StatusCode, body)
 	}
+	// Without max_tokens too: the context alone doesn't fit.
+	resp, body = e.post(key, `{"model":"`+a.Model+`","messages":[`+question+`]}`)
+	if resp.StatusCode != 429 || errCode(body) != "insufficient_quota" {
+		t.Fatalf("flexible: %d %v", resp.StatusCode, body)
+	}
 	if e.fake.Requests() != 0 {
 		t.Error("the provider was called")
+	}
+	// Nothing stays reserved: with the context gone, the request fits.
+	kb.AddCollection("1", "Small", fakekb.Chunk{Similarity: 0.9, Data: "Entropy measures disorder."})
+	if resp, body := e.post(key, `{"model":"`+a.Model+`","max_tokens":10,"messages":[`+question+`]}`); resp.StatusCode != 200 {
+		t.Fatalf("small context: %d %v", resp.StatusCode, body)
+	}
+}
+
+// A caller past its limits is refused before lamb queries the knowledge
+// base: retrieval can't be used to hammer an org's knowledge base.
+func TestKBNotQueriedPastTheLimits(t *testing.T) {
+	e := newGwEnv(t, 5*time.Second)
+	kb := e.withKB("acme", "kb-token-acme")
+	a := e.assistant(e.members["acme"], kbAssistant(""))
+	key := e.apiKey(e.members["acme"], true)
+	l := unlimited()
+	l.TokensPerMonth = 0
+	e.setLimits("acme", l)
+	for range 5 {
+		if resp, body := e.post(key, `{"model":"`+a.Model+`","messages":[`+question+`]}`); resp.StatusCode != 429 {
+			t.Fatalf("%d %v", resp.StatusCode, body)
+		}
+	}
+	if n := len(kb.Queries()); n != 0 {
+		t.Errorf("%d knowledge-base queries for refused requests", n)
 	}
 }

@@ -280,16 +280,22 @@ func (s *Service) route(ctx context.Context, c Caller, req *ChatRequest) (*call,
 		// disk): answering would spend budget nobody can account for.
 		return cl, errUsageBacklog
 	}
-	// Before admission: the context found counts in the reservation, and
-	// a slow knowledge base holds no budget while it is waited for.
+	limits := cfg.EffectiveLimits()
+	n := needOf(req, cl.added())
+	cl.res, err = s.admit(ctx, a.OrganizationID, a.OwnerUserID, limits, n)
+	if err != nil {
+		return cl, err
+	}
+	// Retrieval comes after admission, so that a caller past its limits
+	// can't make lamb query the org's knowledge base for nothing; the
+	// context found is then added to the reservation.
 	if a.KnowledgeBase != nil && len(a.KnowledgeBase.Collections) > 0 {
 		if err := s.retrieve(ctx, cl, setup.KnowledgeBase, req); err != nil {
 			return cl, err
 		}
-	}
-	cl.res, err = s.admit(ctx, a.OrganizationID, a.OwnerUserID, cfg.EffectiveLimits(), needOf(req, cl.added()))
-	if err != nil {
-		return cl, err
+		if err := s.extend(&cl.res, limits, n, estimateTokens(cl.rag.added)); err != nil {
+			return cl, err
+		}
 	}
 	return cl, nil
 }
