@@ -150,3 +150,35 @@ func TestConsoleEditAssistantKeepsItsKnowledgeBase(t *testing.T) {
 		t.Errorf("after a save: %+v %q", got.KnowledgeBase, got.PromptTemplate)
 	}
 }
+
+// An org admin tries retrieval from the Providers screen: the chunks of a
+// collection most similar to a question, from the setup's knowledge base
+// with its token.
+func TestConsoleQueriesTheKnowledgeBase(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Physics")
+	fp := e.createUser("physics", "prof@uni.example", "admin", "")
+	admin := e.actor(fp)
+	fake := fakekb.New("kb-token")
+	fake.AddCollection("1", "Syllabus", fakekb.Chunk{Similarity: 0.8, Data: "Entropy measures disorder.", Metadata: map[string]any{"filename": "thermo.pdf"}})
+	kbSrv := httptest.NewServer(fake)
+	defer kbSrv.Close()
+	tok := "kb-token"
+	if err := e.svc.UpdateKnowledgeBase(e.ctx, e.root(), "physics", "default", kbSrv.URL, &tok); err != nil {
+		t.Fatal(err)
+	}
+	d := e.console(admin)
+	d.tab("Providers")
+	d.press("Q")
+	d.want("Query the knowledge base of default")
+	d.typ("1")
+	d.press("tab")
+	d.typ("What is entropy?")
+	d.press("ctrl+s")
+	d.want("1 chunk found", "0.800", "thermo.pdf", "Entropy measures disorder.")
+	if q := fake.Queries(); len(q) != 1 || q[0].Token != "kb-token" || q[0].QueryText != "What is entropy?" {
+		t.Errorf("queries %+v", q)
+	}
+	d.press("esc")
+	d.wantNot("Entropy measures disorder.")
+}
