@@ -101,6 +101,9 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	h.writeDeadline(w)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Lamb-Model", answer.Model)
+	if answer.KB != "" {
+		w.Header().Set("X-Lamb-KB", answer.KB)
+	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(answer.Body)
 }
@@ -130,12 +133,15 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c service.Calle
 		}
 		return rc.Flush()
 	}
-	err := h.svc.ChatStream(r.Context(), c, req, func(model string) {
+	err := h.svc.ChatStream(r.Context(), c, req, func(answer service.ChatAnswer) {
 		hd := w.Header()
 		hd.Set("Content-Type", "text/event-stream")
 		hd.Set("Cache-Control", "no-cache")
 		hd.Set("X-Accel-Buffering", "no") // tell proxies not to hold chunks back
-		hd.Set("X-Lamb-Model", model)
+		hd.Set("X-Lamb-Model", answer.Model)
+		if answer.KB != "" {
+			hd.Set("X-Lamb-KB", answer.KB)
+		}
 		w.WriteHeader(http.StatusOK)
 		_ = write()
 		started = true

@@ -62,6 +62,13 @@ func (e *gwEnv) setNow(t time.Time) {
 
 func newGwEnv(t *testing.T, timeout time.Duration) *gwEnv {
 	t.Helper()
+	return newGwEnvKB(t, timeout, 0)
+}
+
+// newGwEnvKB is newGwEnv with a bound on knowledge-base retrieval (0: the
+// service's default).
+func newGwEnvKB(t *testing.T, timeout, kbTimeout time.Duration) *gwEnv {
+	t.Helper()
 	ctx := context.Background()
 	e := &gwEnv{t: t, admins: map[string]service.Actor{}, members: map[string]service.Actor{}}
 	e.dbPath = filepath.Join(t.TempDir(), "lamb.db")
@@ -76,7 +83,7 @@ func newGwEnv(t *testing.T, timeout time.Duration) *gwEnv {
 	rand.Read(key)
 	box, _ := secret.NewBox(key)
 	e.st = st
-	e.svc = service.New(service.Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: e.clock, ProviderTimeout: timeout})
+	e.svc = service.New(service.Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: e.clock, ProviderTimeout: timeout, KBTimeout: kbTimeout})
 	e.fake = fakeopenai.New()
 	e.fake.RequireKey("sk-org-key-0123456789")
 	e.fakeSrv = httptest.NewServer(e.fake)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -35,6 +36,9 @@ type Config struct {
 	PublicURL          string
 	UsageRetentionDays int
 	Metrics            bool
+	// KBTimeout bounds a completion's knowledge-base retrieval, all its
+	// collections together (LAMB_KB_TIMEOUT).
+	KBTimeout time.Duration
 	// MaxConnections caps the client connections of both listeners
 	// together; 0: derived from the process's descriptor limit.
 	MaxConnections int
@@ -103,6 +107,7 @@ func Parse(lookup Lookup) (*Config, error) {
 		Metrics:    p.boolean("LAMB_METRICS", false),
 	}
 	c.UsageRetentionDays = p.positiveInt("LAMB_USAGE_RETENTION_DAYS", 400)
+	c.KBTimeout = p.duration("LAMB_KB_TIMEOUT", 10*time.Second)
 	c.MaxConnections = p.positiveInt("LAMB_MAX_CONNECTIONS", 0)
 	// A classroom behind one NAT address holds a console each; an LMS or
 	// Open WebUI calls the gateway from one address for all its users.
@@ -268,6 +273,20 @@ func (p *parser) positiveInt(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// duration reads a Go duration (10s, 1m30s) above zero.
+func (p *parser) duration(name string, def time.Duration) time.Duration {
+	v, ok := p.get(name)
+	if !ok || v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		p.fail(name, fmt.Sprintf("want a duration above zero such as 10s or 1m, got %q", v))
+		return def
+	}
+	return d
 }
 
 func (p *parser) url(name string) string {

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -131,6 +132,7 @@ func TestParseDefaults(t *testing.T) {
 				LogFormat:           "text",
 				LogLevel:            "info",
 				UsageRetentionDays:  400,
+				KBTimeout:           10 * time.Second,
 				SSHConnsPerAddress:  64,
 				HTTPConnsPerAddress: 256,
 			}
@@ -166,6 +168,7 @@ func TestParseValues(t *testing.T) {
 		"LAMB_PUBLIC_URL":           "https://lamb.example.edu/",
 		"LAMB_USAGE_RETENTION_DAYS": "30",
 		"LAMB_METRICS":              "yes",
+		"LAMB_KB_TIMEOUT":           "2500ms",
 	}
 	c, err := config.Parse(config.MapLookup(env))
 	if err != nil {
@@ -183,6 +186,7 @@ func TestParseValues(t *testing.T) {
 		LogLevel:            "debug",
 		PublicURL:           "https://lamb.example.edu/",
 		UsageRetentionDays:  30,
+		KBTimeout:           2500 * time.Millisecond,
 		Metrics:             true,
 		SSHConnsPerAddress:  64,
 		HTTPConnsPerAddress: 256,
@@ -258,6 +262,8 @@ func TestParseErrors(t *testing.T) {
 		{"openai base url with ftp scheme", map[string]string{"OPENAI_BASE_URL": "ftp://api.openai.com"}, "OPENAI_BASE_URL", "must start with http:// or https://"},
 		{"openai base url without host", map[string]string{"OPENAI_BASE_URL": "https://"}, "OPENAI_BASE_URL", "has no host"},
 		{"ollama base url without scheme", map[string]string{"OLLAMA_BASE_URL": "localhost:11434"}, "OLLAMA_BASE_URL", "must start with http"},
+		{"kb timeout that isn't a duration", map[string]string{"LAMB_KB_TIMEOUT": "10"}, "LAMB_KB_TIMEOUT", "want a duration above zero"},
+		{"kb timeout of zero", map[string]string{"LAMB_KB_TIMEOUT": "0s"}, "LAMB_KB_TIMEOUT", "want a duration above zero"},
 		{"kb server without scheme", map[string]string{"LAMB_KB_SERVER": "kb:9090"}, "LAMB_KB_SERVER", "must start with http"},
 		{"kb server that doesn't parse", map[string]string{"LAMB_KB_SERVER": "http://[kb"}, "LAMB_KB_SERVER", "not a valid URL"},
 		{"public url without scheme", map[string]string{"LAMB_PUBLIC_URL": "lamb.example.edu"}, "LAMB_PUBLIC_URL", "must start with http"},

@@ -22,7 +22,13 @@ type AssistantInput struct {
 	Model        string
 	Temperature  *float64
 	Setup        string // "" = the org's active setup
-	Enabled      bool
+	// KnowledgeBase is nil, or has no collections, for an assistant that
+	// answers without retrieval.
+	KnowledgeBase *AssistantKB
+	// PromptTemplate places retrieved context ({context}) and the
+	// question ({user_input}); "" = DefaultPromptTemplate.
+	PromptTemplate string
+	Enabled        bool
 }
 
 // Limits on assistant text, generous for real prompts, bounded for memory.
@@ -71,6 +77,11 @@ func checkAssistant(in *AssistantInput, cfg *config.Org) error {
 	st, ok := cfg.Setups[setupName]
 	if !ok {
 		return invalid("setup", "setup %q does not exist (have: %s)", in.Setup, strings.Join(cfg.SetupNames(), ", "))
+	}
+	// Before the provider: an import keeps an assistant whose provider was
+	// switched off, but never retrieval settings that weren't checked.
+	if err := checkAssistantKB(in, setupName, st); err != nil {
+		return err
 	}
 	in.Provider = strings.TrimSpace(in.Provider)
 	if err := knownProvider(in.Provider); err != nil {
@@ -152,7 +163,7 @@ func (s *Service) CreateAssistant(ctx context.Context, a Actor, in AssistantInpu
 		}
 		as, err := tx.CreateAssistant(ctx, store.Assistant{OrganizationID: o.ID, OwnerUserID: owner.ID, Name: in.Name,
 			Description: in.Description, SystemPrompt: in.SystemPrompt, Provider: in.Provider, Model: in.Model,
-			Temperature: in.Temperature, Setup: in.Setup, Enabled: true})
+			Temperature: in.Temperature, Setup: in.Setup, KnowledgeBase: kbToStore(in.KnowledgeBase), PromptTemplate: in.PromptTemplate, Enabled: true})
 		if errors.Is(err, store.ErrConflict) {
 			return conflict("name: %s already has an assistant named %q", owner.Email, in.Name)
 		} else if err != nil {
@@ -218,6 +229,7 @@ func (s *Service) UpdateAssistant(ctx context.Context, a Actor, id int64, in Ass
 		}
 		as.Name, as.Description, as.SystemPrompt = in.Name, in.Description, in.SystemPrompt
 		as.Provider, as.Model, as.Temperature, as.Setup, as.Enabled = in.Provider, in.Model, in.Temperature, in.Setup, in.Enabled
+		as.KnowledgeBase, as.PromptTemplate = kbToStore(in.KnowledgeBase), in.PromptTemplate
 		err = tx.UpdateAssistant(ctx, as)
 		if errors.Is(err, store.ErrConflict) {
 			return conflict("name: %s already has an assistant named %q", owner.Email, in.Name)

@@ -10,20 +10,22 @@ import (
 
 // Assistant is an assistant as the transports see it.
 type Assistant struct {
-	ID           int64     `json:"id"`
-	Model        string    `json:"model_id"` // lamb_assistant.<id>, what callers pass as model
-	OrgSlug      string    `json:"organization"`
-	Owner        string    `json:"owner"`
-	Name         string    `json:"name"`
-	Description  string    `json:"description"`
-	SystemPrompt string    `json:"system_prompt"`
-	Provider     string    `json:"provider"`
-	LLM          string    `json:"model"`
-	Temperature  *float64  `json:"temperature,omitempty"`
-	Setup        string    `json:"setup,omitempty"`
-	Enabled      bool      `json:"enabled"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID             int64        `json:"id"`
+	Model          string       `json:"model_id"` // lamb_assistant.<id>, what callers pass as model
+	OrgSlug        string       `json:"organization"`
+	Owner          string       `json:"owner"`
+	Name           string       `json:"name"`
+	Description    string       `json:"description"`
+	SystemPrompt   string       `json:"system_prompt"`
+	Provider       string       `json:"provider"`
+	LLM            string       `json:"model"`
+	Temperature    *float64     `json:"temperature,omitempty"`
+	Setup          string       `json:"setup,omitempty"`
+	KnowledgeBase  *AssistantKB `json:"knowledge_base,omitempty"`
+	PromptTemplate string       `json:"prompt_template,omitempty"`
+	Enabled        bool         `json:"enabled"`
+	CreatedAt      time.Time    `json:"created_at"`
+	UpdatedAt      time.Time    `json:"updated_at"`
 }
 
 // ModelPrefix is how callers name an assistant: lamb_assistant.<id>.
@@ -32,7 +34,7 @@ const ModelPrefix = "lamb_assistant."
 func assistantView(a store.Assistant, orgSlug, owner string) Assistant {
 	return Assistant{ID: a.ID, Model: ModelPrefix + itoa(a.ID), OrgSlug: orgSlug, Owner: owner, Name: a.Name,
 		Description: a.Description, SystemPrompt: a.SystemPrompt, Provider: a.Provider, LLM: a.Model,
-		Temperature: a.Temperature, Setup: a.Setup, Enabled: a.Enabled, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+		Temperature: a.Temperature, Setup: a.Setup, KnowledgeBase: kbFromStore(a.KnowledgeBase), PromptTemplate: a.PromptTemplate, Enabled: a.Enabled, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 }
 
 // ListOrgAssistants lists every assistant of an org. System admins and the

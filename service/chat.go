@@ -42,11 +42,23 @@ type chunkView struct {
 // maxAnswer bounds a provider's JSON answer.
 const maxAnswer = 32 << 20
 
-// ChatAnswer is a provider's answer, relayed as received, and the model
-// lamb asked for.
+// ChatAnswer is a provider's answer, relayed as received (with the
+// "lamb" object of an assistant with a knowledge base), the model lamb
+// asked for, and KB: KBUnavailable when the knowledge base failed and the
+// assistant answered without context.
 type ChatAnswer struct {
 	Model string
+	KB    string
 	Body  []byte
+}
+
+// header is the answer's metadata, known before its body.
+func (cl *call) header() ChatAnswer {
+	a := ChatAnswer{Model: cl.model}
+	if cl.rag != nil && cl.rag.unavailable {
+		a.KB = KBUnavailable
+	}
+	return a
 }
 
 // Chat runs a non-streaming completion (DESIGN §7) and returns the
@@ -94,15 +106,21 @@ func (s *Service) Chat(ctx context.Context, c Caller, req *ChatRequest) (ChatAns
 		}
 	}
 	s.finish(cl, "ok", 200, view.Usage, produced, req)
-	return ChatAnswer{Model: cl.model, Body: data}, nil
+	answer := cl.header()
+	answer.Body = data
+	if cl.rag != nil {
+		answer.Body = withLamb(data, cl.rag.lambObject())
+	}
+	return answer, nil
 }
 
-// ChatStream runs a streaming completion: start is called with the model
-// once the provider accepted the request, then send with the payload of
-// every event as it arrives, unchanged (valid until send returns). An
-// error before start is the request's answer; an error after it happened
-// mid-stream.
-func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, start func(model string), send func(payload []byte) error) error {
+// ChatStream runs a streaming completion: start is called with the
+// answer's header (model, KB) once the provider accepted the request, then
+// send with the payload of every event as it arrives, unchanged (valid
+// until send returns), and for an assistant with a knowledge base a last
+// event with the "lamb" object. An error before start is the request's
+// answer; an error after it happened mid-stream.
+func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, start func(ChatAnswer), send func(payload []byte) error) error {
 	cl, err := s.route(ctx, c, req)
 	if err != nil {
 		s.refuse(c, cl, err)
@@ -141,7 +159,7 @@ func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, st
 	}
 	defer resp.Body.Close()
 	cl.streaming = true
-	start(cl.model)
+	start(cl.header())
 	events := provider.NewEvents(resp.Body)
 	for {
 		idle.Reset(s.providerTimeout)
@@ -171,6 +189,13 @@ func (s *Service) ChatStream(ctx context.Context, c Caller, req *ChatRequest, st
 			return ge
 		}
 	}
+	if cl.rag != nil {
+		if err := send(lambChunk(cl.rag.lambObject())); err != nil {
+			ge := asGatewayError(context.Canceled)
+			s.finish(cl, ge.Code, ge.Status, usage, produced, req)
+			return ge
+		}
+	}
 	s.finish(cl, "ok", 200, usage, produced, req)
 	return nil
 }
@@ -191,32 +216,46 @@ func (s *Service) finish(cl *call, status string, httpStatus int, usage *usageCo
 		prompt, completion = max(usage.PromptTokens, 0), max(usage.CompletionTokens, 0)
 	case charged: // the provider had the request and worked on it
 		estimated = true
-		prompt = promptEstimate(req, cl.assistant.SystemPrompt)
+		prompt = promptEstimate(req, cl.added())
 		completion = estimateTokens(produced)
 	}
 	s.settle(cl.res, prompt+completion)
 	s.stats.add(status, prompt, completion, latency, true)
-	s.usage.record(store.UsageEvent{OrganizationID: cl.caller.OrgID, AssistantID: cl.assistant.ID, UserID: cl.assistant.OwnerUserID,
+	ev := store.UsageEvent{OrganizationID: cl.caller.OrgID, AssistantID: cl.assistant.ID, UserID: cl.assistant.OwnerUserID,
 		APIKeyID: cl.caller.KeyID, Provider: cl.target.Provider, Model: cl.model, PromptTokens: prompt, CompletionTokens: completion,
 		Status: status, HTTPStatus: httpStatus, LatencyMS: latency.Milliseconds(), Stream: cl.stream, Estimated: estimated,
-		CreatedAt: cl.started})
-	s.log.Info("completion", "org", cl.orgSlug, "setup", cl.setup, "provider", cl.target.Provider, "model", cl.model,
+		CreatedAt: cl.started}
+	cl.rag.stamp(&ev)
+	s.usage.record(ev)
+	attrs := []any{"org", cl.orgSlug, "setup", cl.setup, "provider", cl.target.Provider, "model", cl.model,
 		"assistant", cl.assistant.ID, "status", httpStatus, "latency_ms", latency.Milliseconds(), "stream", cl.stream,
-		"prompt_tokens", prompt, "completion_tokens", completion, "estimated", estimated)
+		"prompt_tokens", prompt, "completion_tokens", completion, "estimated", estimated}
+	if cl.rag != nil {
+		attrs = append(attrs, "kb_ms", cl.rag.took.Milliseconds(), "kb_chunks", len(cl.rag.sources), "kb_unavailable", cl.rag.unavailable)
+	}
+	s.log.Info("completion", attrs...)
 }
 
 // refuse records a request refused before reaching a provider.
 func (s *Service) refuse(c Caller, cl *call, err error) {
 	ge := asGatewayError(err)
 	e := store.UsageEvent{OrganizationID: c.OrgID, APIKeyID: c.KeyID, Status: ge.Code, HTTPStatus: ge.Status, CreatedAt: s.now()}
+	if ge.usage != "" {
+		e.Status = ge.usage
+	}
 	if cl != nil {
 		s.settle(cl.res, 0) // admitted, then refused before the call
 		e.AssistantID, e.UserID, e.Provider, e.Model = cl.assistant.ID, cl.assistant.OwnerUserID, cl.target.Provider, cl.model
 		e.LatencyMS = s.now().Sub(cl.started).Milliseconds()
+		cl.rag.stamp(&e)
 	}
 	s.recordRefusal(e)
 	if ge.Status == 500 { // lamb's own failure: the operator needs the cause
 		s.log.Error("completion failed", "org", c.OrgSlug, "assistant", e.AssistantID, "err", err)
+		return
+	}
+	if ge.cause != nil { // the org's own service failed: its admins need the details
+		s.log.Warn("completion failed", "org", c.OrgSlug, "assistant", e.AssistantID, "status", ge.Status, "code", ge.Code, "err", ge.cause)
 		return
 	}
 	s.log.Info("completion refused", "org", c.OrgSlug, "assistant", e.AssistantID, "status", ge.Status, "code", ge.Code)

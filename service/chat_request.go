@@ -100,13 +100,11 @@ const imageTokens = 1000
 // promptEstimate is about how many tokens a request's prompt holds: four
 // characters a token over the whole body the caller sent (tools, schemas,
 // content parts and fields lamb doesn't know all reach the provider, and
-// the JSON framing stands in for each message's), plus the assistant's
-// system prompt, with images at a fixed cost.
-func promptEstimate(req *ChatRequest, systemPrompt string) int64 {
-	chars := req.size
-	if systemPrompt != "" {
-		chars += len(systemPrompt) + 16
-	}
+// the JSON framing stands in for each message's), plus the characters
+// lamb adds (the system prompt, retrieved context), with images at a
+// fixed cost.
+func promptEstimate(req *ChatRequest, added int) int64 {
+	chars := req.size + added
 	var images int64
 	for _, m := range req.Messages {
 		if len(m.Content) == 0 || m.Content[0] != '[' {
@@ -149,8 +147,8 @@ func (n need) least() int64 { return n.prompt + n.choices }
 // needOf is what a request reserves before the call: its prompt plus what
 // it may generate — every choice's max_tokens, or defaultReservation.
 // check has bounded the factors.
-func needOf(req *ChatRequest, systemPrompt string) need {
-	n := need{prompt: promptEstimate(req, systemPrompt), output: defaultReservation, choices: 1, flexible: true}
+func needOf(req *ChatRequest, added int) need {
+	n := need{prompt: promptEstimate(req, added), output: defaultReservation, choices: 1, flexible: true}
 	if req.MaxTokens != nil || req.MaxCompletionTokens != nil {
 		n.output, n.flexible = max(deref(req.MaxTokens), deref(req.MaxCompletionTokens)), false
 	}
@@ -177,16 +175,21 @@ func estimateTokens(n int) int64 { return int64((n + 3) / 4) }
 
 // outgoing is the body sent to the provider: the caller's, with only what
 // routing requires changed — the assistant's model, its system prompt
-// first, its temperature when the caller gave none, and
+// first, retrieved context placed by its template in the last user
+// message, its temperature when the caller gave none, and
 // stream_options.include_usage when streaming, so usage is exact. The
 // caller's other fields are copied as they came (already checked as JSON
 // when the request was read).
 func (cl *call) outgoing(req *ChatRequest) []byte {
 	model := mustJSON(cl.model)
 	var messages json.RawMessage
+	msgs := bytes.TrimSpace(req.fields["messages"]) // a non-empty list: check saw to it
+	if cl.rag != nil && cl.rag.content != nil {
+		msgs = replaceContent(msgs, cl.rag.index, cl.rag.content)
+		messages = msgs
+	}
 	if sp := cl.assistant.SystemPrompt; sp != "" {
 		system := mustJSON(map[string]string{"role": "system", "content": sp})
-		msgs := bytes.TrimSpace(req.fields["messages"]) // a non-empty list: check saw to it
 		messages = make([]byte, 0, len(system)+len(msgs)+2)
 		messages = append(append(append(messages, '['), system...), ',')
 		messages = append(messages, msgs[1:]...)

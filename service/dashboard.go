@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"lamb/config"
+	"lamb/knowledge"
 	"lamb/store"
 )
 
@@ -17,6 +18,14 @@ type ProviderStatus struct {
 	DefaultModel string         `json:"default_model,omitempty"`
 	Models       int            `json:"models"`
 	LastCheck    *ProviderCheck `json:"last_check,omitempty"`
+}
+
+// KBStatus is the knowledge base of the active setup, as the dashboard
+// shows it.
+type KBStatus struct {
+	URL       string         `json:"url"` // without credentials
+	HasToken  bool           `json:"has_token"`
+	LastCheck *ProviderCheck `json:"last_check,omitempty"`
 }
 
 // Dashboard is an org at a glance.
@@ -33,6 +42,7 @@ type Dashboard struct {
 	RequestsToday   int64            `json:"requests_today"`
 	ActiveSetup     string           `json:"active_setup"`
 	Providers       []ProviderStatus `json:"providers"`
+	KnowledgeBase   *KBStatus        `json:"knowledge_base,omitempty"` // nil: the active setup has none
 }
 
 // monthStart is the first day of t's calendar month in UTC.
@@ -90,6 +100,12 @@ func (s *Service) Dashboard(ctx context.Context, a Actor, slug string) (Dashboar
 				ps.LastCheck = &c
 			}
 			d.Providers = append(d.Providers, ps)
+		}
+		if kb := st.KnowledgeBase; kb != nil && kb.URL != "" {
+			d.KnowledgeBase = &KBStatus{URL: knowledge.Redact(kb.URL), HasToken: kb.APIToken != ""}
+			if c, ok := s.lastCheck(ctx, o.ID, cfg.ActiveSetup, kbCheckName); ok {
+				d.KnowledgeBase.LastCheck = &c
+			}
 		}
 	}
 	return d, nil

@@ -33,6 +33,9 @@ var (
 	// ErrUnavailable says the database didn't answer within the bound on
 	// the lookups that decide who a session is.
 	ErrUnavailable = errors.New("the server can't reach its database; try again in a moment")
+	// ErrKnowledgeBase says an org's knowledge-base server failed (for an
+	// admin's kb command; the gateway answers knowledge_base_unavailable).
+	ErrKnowledgeBase = errors.New("knowledge base unavailable")
 )
 
 // InvalidError names the field of an input that is wrong and the rule it

@@ -51,15 +51,17 @@ type ExportUser struct {
 
 // ExportAssistant is an assistant and its owner's email.
 type ExportAssistant struct {
-	Owner        string   `json:"owner"`
-	Name         string   `json:"name"`
-	Description  string   `json:"description,omitempty"`
-	SystemPrompt string   `json:"system_prompt,omitempty"`
-	Provider     string   `json:"provider"`
-	Model        string   `json:"model"`
-	Temperature  *float64 `json:"temperature,omitempty"`
-	Setup        string   `json:"setup,omitempty"`
-	Enabled      bool     `json:"enabled"`
+	Owner          string       `json:"owner"`
+	Name           string       `json:"name"`
+	Description    string       `json:"description,omitempty"`
+	SystemPrompt   string       `json:"system_prompt,omitempty"`
+	Provider       string       `json:"provider"`
+	Model          string       `json:"model"`
+	Temperature    *float64     `json:"temperature,omitempty"`
+	Setup          string       `json:"setup,omitempty"`
+	KnowledgeBase  *AssistantKB `json:"knowledge_base,omitempty"`
+	PromptTemplate string       `json:"prompt_template,omitempty"`
+	Enabled        bool         `json:"enabled"`
 }
 
 // ExportOrg writes an organization as an Export. System admins only; with
@@ -114,7 +116,8 @@ func (s *Service) ExportOrg(ctx context.Context, a Actor, slug string, withSecre
 		}
 		for _, x := range as {
 			ex.Assistants = append(ex.Assistants, ExportAssistant{Owner: x.OwnerEmail, Name: x.Name, Description: x.Description,
-				SystemPrompt: x.SystemPrompt, Provider: x.Provider, Model: x.Model, Temperature: x.Temperature, Setup: x.Setup, Enabled: x.Enabled})
+				SystemPrompt: x.SystemPrompt, Provider: x.Provider, Model: x.Model, Temperature: x.Temperature, Setup: x.Setup,
+				KnowledgeBase: kbFromStore(x.KnowledgeBase), PromptTemplate: x.PromptTemplate, Enabled: x.Enabled})
 		}
 		off += len(as)
 		if len(as) == 0 || off >= total {
@@ -259,7 +262,8 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 				return invalid(field+"owner", "%q is not one of the exported users", ea.Owner)
 			}
 			in := AssistantInput{Name: ea.Name, Description: ea.Description, SystemPrompt: ea.SystemPrompt,
-				Provider: ea.Provider, Model: ea.Model, Temperature: ea.Temperature, Setup: ea.Setup}
+				Provider: ea.Provider, Model: ea.Model, Temperature: ea.Temperature, Setup: ea.Setup,
+				KnowledgeBase: ea.KnowledgeBase, PromptTemplate: ea.PromptTemplate}
 			if err := checkAssistant(&in, cfg); err != nil {
 				// An assistant whose provider or model was switched off
 				// after it was made is imported as it was, like it exists.
@@ -274,7 +278,8 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 			}
 			if _, err := tx.CreateAssistant(ctx, store.Assistant{OrganizationID: o.ID, OwnerUserID: owner.ID, Name: in.Name,
 				Description: in.Description, SystemPrompt: in.SystemPrompt, Provider: in.Provider, Model: in.Model,
-				Temperature: in.Temperature, Setup: in.Setup, Enabled: ea.Enabled}); err != nil {
+				Temperature: in.Temperature, Setup: in.Setup, KnowledgeBase: kbToStore(in.KnowledgeBase), PromptTemplate: in.PromptTemplate,
+				Enabled: ea.Enabled}); err != nil {
 				return storeErr(err, field+"name "+in.Name)
 			}
 			res.Assistants++

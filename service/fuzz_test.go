@@ -50,10 +50,10 @@ func FuzzChatRequest(f *testing.F) {
 			}
 			return
 		}
-		if p := promptEstimate(req, systemPrompt); p < 0 {
+		if p := promptEstimate(req, len(systemPrompt)); p < 0 {
 			t.Fatalf("prompt estimate %d < 0 for %q", p, body)
 		}
-		res := needOf(req, systemPrompt).total()
+		res := needOf(req, len(systemPrompt)).total()
 		if res < 0 {
 			t.Fatalf("reservation %d < 0 for %q", res, body)
 		}

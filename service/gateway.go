@@ -21,7 +21,8 @@ type GatewayError struct {
 	Code       string
 	Message    string
 	RetryAfter time.Duration
-	cause      error // what the org's admins need to know (logged), when the caller is told less
+	cause      error  // what the org's admins need to know (logged), when the caller is told less
+	usage      string // the usage event's status, when not Code
 }
 
 func (e *GatewayError) Error() string { return e.Message }
@@ -214,7 +215,21 @@ type call struct {
 	res       reservation
 	started   time.Time
 	stream    bool
-	streaming bool // the provider accepted the stream and started answering
+	streaming bool       // the provider accepted the stream and started answering
+	rag       *retrieval // the knowledge-base step, for an assistant with collections
+}
+
+// added is what lamb adds to the caller's prompt, in characters: the
+// system prompt and its framing, and retrieved context.
+func (cl *call) added() int {
+	n := 0
+	if sp := cl.assistant.SystemPrompt; sp != "" {
+		n += len(sp) + 16
+	}
+	if cl.rag != nil {
+		n += max(cl.rag.added, 0)
+	}
+	return n
 }
 
 // route applies DESIGN §7 rules 2-6: the assistant must be the caller's to
@@ -265,9 +280,22 @@ func (s *Service) route(ctx context.Context, c Caller, req *ChatRequest) (*call,
 		// disk): answering would spend budget nobody can account for.
 		return cl, errUsageBacklog
 	}
-	cl.res, err = s.admit(ctx, a.OrganizationID, a.OwnerUserID, cfg.EffectiveLimits(), needOf(req, a.SystemPrompt))
+	limits := cfg.EffectiveLimits()
+	n := needOf(req, cl.added())
+	cl.res, err = s.admit(ctx, a.OrganizationID, a.OwnerUserID, limits, n)
 	if err != nil {
 		return cl, err
+	}
+	// Retrieval comes after admission, so that a caller past its limits
+	// can't make lamb query the org's knowledge base for nothing; the
+	// context found is then added to the reservation.
+	if a.KnowledgeBase != nil && len(a.KnowledgeBase.Collections) > 0 {
+		if err := s.retrieve(ctx, cl, setup.KnowledgeBase, req); err != nil {
+			return cl, err
+		}
+		if err := s.extend(&cl.res, limits, n, estimateTokens(cl.rag.added)); err != nil {
+			return cl, err
+		}
 	}
 	return cl, nil
 }

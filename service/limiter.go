@@ -165,6 +165,46 @@ func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limit
 	return reservation{keys: keys, tokens: estimate}, nil
 }
 
+// extend adds to an admitted request's reservation what it turned out to
+// need after admission (context a knowledge base found), by admit's rule:
+// a request that set max_tokens must fit whole; a flexible one stays
+// admitted, with what is left, while its prompt and one token a choice
+// fit. n is what it was admitted with.
+func (s *Service) extend(r *reservation, l config.Limits, n need, extra int64) error {
+	if extra <= 0 || len(r.keys) == 0 {
+		return nil
+	}
+	limits := []int64{l.TokensPerMonth, l.UserTokensPerMonth} // admit's order of keys: org, then user
+	lm := s.limits
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	left, tightest := int64(-1), ledgerKey{}
+	for i, k := range r.keys {
+		led := lm.months[k]
+		if led == nil || limits[i] == config.Unlimited {
+			continue
+		}
+		if rest := max(limits[i]-led.used-led.reserved, 0); left < 0 || rest < left {
+			left, tightest = rest, k
+		}
+	}
+	add := extra
+	if left >= 0 && extra > left {
+		n.prompt += extra
+		if !n.flexible || left+r.tokens < max(n.least(), 1) {
+			return quotaError(tightest, n.total(), left+r.tokens, s.now())
+		}
+		add = left
+	}
+	for _, k := range r.keys {
+		if led := lm.months[k]; led != nil {
+			led.reserved += add
+		}
+	}
+	r.tokens += add
+	return nil
+}
+
 // loadLedger creates the ledger of k from the rollups if it doesn't exist.
 func (s *Service) loadLedger(ctx context.Context, k ledgerKey, now time.Time) error {
 	lm := s.limits

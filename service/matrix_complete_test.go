@@ -96,7 +96,7 @@ func buildFullMatrix(t *testing.T) (dir string, key []byte, fx fullFixture) {
 			BaseURL: fake.URL + "/v1", Models: []string{"gpt-4o-mini", "gpt-4o"}, DefaultModel: "gpt-4o-mini"}))
 	}
 	kbToken := "kb-acme-token"
-	must(e.svc.UpdateKnowledgeBase(ctx, sys, "acme", "default", fake.URL, &kbToken))
+	must(e.svc.UpdateKnowledgeBase(ctx, sys, "acme", "default", matrixKB(t).URL, &kbToken))
 	must(e.svc.AddSetup(ctx, sys, "acme", "lab", "default"))
 
 	tutor, err := e.svc.CreateAssistant(ctx, fx.actors["member A"], AssistantInput{Name: "Tutor", Provider: "openai", Enabled: true})
@@ -373,7 +373,28 @@ var fullOps = []fullOp{
 	{"UpdateKnowledgeBase", "", adminsOfA, "*", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
 		return e.svc.UpdateKnowledgeBase(ctx, a, "acme", "lab", "http://kb.acme.internal:9090", nil)
 	}},
-	{"TestKnowledgeBase", "", adminsOfA, "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+	{"KBCollections", "", adminsOfA, "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		cs, err := e.svc.KBCollections(ctx, a, "acme", "default")
+		if err == nil && (len(cs) != 1 || cs[0].ID != "1") {
+			return fmt.Errorf("listed %+v", cs)
+		}
+		return err
+	}},
+	{"KBQuery", "", adminsOfA, "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		rs, err := e.svc.KBQuery(ctx, a, "acme", "default", "1", "what is entropy?", 0)
+		if err == nil && (len(rs) != 1 || rs[0].Data != "Entropy measures disorder.") {
+			return fmt.Errorf("found %+v", rs)
+		}
+		return err
+	}},
+	{"KBChoices", "", "aaaaaaa", "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		c, err := e.svc.KBChoices(ctx, a)
+		if err == nil && c == nil {
+			return fmt.Errorf("choices nil, want a list")
+		}
+		return err
+	}},
+	{"TestKnowledgeBase", "", adminsOfA, bookkeeping, func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
 		res, err := e.svc.TestKnowledgeBase(ctx, a, "acme", "default")
 		if err == nil && !res.OK {
 			return fmt.Errorf("test against the fake failed: %s", res.Error)

@@ -135,6 +135,13 @@ var memberOps = []memberOp{
 		}
 		return err
 	}},
+	{"KBChoices", "aaaaaFFF", "", func(ctx context.Context, e *testEnv, _ memberMatrixFixture, _ string, a Actor) error {
+		c, err := e.svc.KBChoices(ctx, a)
+		if err == nil && c == nil {
+			return fmt.Errorf("choices nil, want an empty list")
+		}
+		return err
+	}},
 	{"CreateAPIKey(personal)", "aaaaaFFF", "apikey.create", func(ctx context.Context, e *testEnv, _ memberMatrixFixture, _ string, a Actor) error {
 		k, err := e.svc.CreateAPIKey(ctx, a, "", "mine", true, time.Time{})
 		if err == nil && (k.Owner != a.Email || k.OrgSlug != a.OrgSlug || k.Key == "") {

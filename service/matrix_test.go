@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"lamb/config"
+	"lamb/internal/fakekb"
 	"lamb/store"
 )
 
@@ -80,7 +82,7 @@ func buildMatrix(t *testing.T) (dir string, key []byte, fx matrixFixture) {
 	cfg.Setups["lab"] = &config.Setup{DefaultProvider: "openai",
 		Providers: map[string]*config.Provider{"openai": {Enabled: true, APIKey: "sk-acme-lab-0123456789",
 			BaseURL: fake.URL + "/v1", Models: []string{"gpt-4o"}, DefaultModel: "gpt-4o"}},
-		KnowledgeBase: &config.KnowledgeBase{URL: fake.URL, APIToken: "kb-acme-token"}}
+		KnowledgeBase: &config.KnowledgeBase{URL: matrixKB(t).URL, APIToken: "kb-acme-token"}}
 	if _, err := e.svc.SetOrgConfig(ctx, sys, "acme", cfg, false); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +99,16 @@ func buildMatrix(t *testing.T) (dir string, key []byte, fx matrixFixture) {
 		UserID: member.UserID, Via: "lamb_def"}
 	fx.actors["unknown"] = Actor{}
 	return e.snapshotDir(t), e.key, fx
+}
+
+// matrixKB is acme's knowledge base in the matrix: one collection, and
+// the token acme holds.
+func matrixKB(t *testing.T) *httptest.Server {
+	kb := fakekb.New("kb-acme-token")
+	kb.AddCollection("1", "Syllabus", fakekb.Chunk{Similarity: 0.8, Data: "Entropy measures disorder."})
+	srv := httptest.NewServer(kb)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // matrixOp is one operation. want has one letter per role of matrixRoles:
@@ -362,6 +374,20 @@ var matrixOps = []matrixOp{
 		res, err := e.svc.TestKnowledgeBase(ctx, a, "acme", "lab")
 		if err == nil && !res.OK {
 			return fmt.Errorf("test against the fake failed: %s", res.Error)
+		}
+		return err
+	}},
+	{"KBCollections", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		cs, err := e.svc.KBCollections(ctx, a, "acme", "lab")
+		if err == nil && (len(cs) != 1 || cs[0].ID != "1") {
+			return fmt.Errorf("listed %+v", cs)
+		}
+		return err
+	}},
+	{"KBQuery", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		rs, err := e.svc.KBQuery(ctx, a, "acme", "lab", "1", "what is entropy?", 0)
+		if err == nil && (len(rs) != 1 || rs[0].Data != "Entropy measures disorder.") {
+			return fmt.Errorf("found %+v", rs)
 		}
 		return err
 	}},

@@ -132,12 +132,19 @@ func (s *Service) TestProvider(ctx context.Context, a Actor, slug, setup, name s
 	if err != nil {
 		res.Error = err.Error()
 	}
-	if data, err := json.Marshal(res); err == nil {
-		if err := s.st.SetSetting(ctx, checkSetting(o.ID, setup, name), string(data)); err != nil {
-			s.log.Warn("remember provider test", "org", o.Slug, "err", err)
-		}
-	}
+	s.rememberCheck(ctx, o, setup, name, res)
 	return res, nil
+}
+
+// rememberCheck keeps a connection test's result for the dashboard.
+func (s *Service) rememberCheck(ctx context.Context, o store.Org, setup, name string, res ProviderCheck) {
+	data, err := json.Marshal(res)
+	if err == nil {
+		err = s.st.SetSetting(ctx, checkSetting(o.ID, setup, name), string(data))
+	}
+	if err != nil {
+		s.log.Warn("remember connection test", "org", o.Slug, "err", err)
+	}
 }
 
 // setupForAdmin loads one setup of an org the actor administers, secrets
@@ -192,7 +199,7 @@ func (s *Service) UpdateKnowledgeBase(ctx context.Context, a Actor, slug, setup,
 
 // TestKnowledgeBase calls GET {url}/health of a setup's knowledge base.
 func (s *Service) TestKnowledgeBase(ctx context.Context, a Actor, slug, setup string) (ProviderCheck, error) {
-	_, st, err := s.setupForAdmin(ctx, a, slug, setup)
+	o, st, err := s.setupForAdmin(ctx, a, slug, setup)
 	if err != nil {
 		return ProviderCheck{}, err
 	}
@@ -220,8 +227,12 @@ func (s *Service) TestKnowledgeBase(ctx context.Context, a Actor, slug, setup st
 		resp.Body.Close()
 		res.OK = true
 	}
+	s.rememberCheck(ctx, o, setup, kbCheckName, res)
 	return res, nil
 }
+
+// kbCheckName keeps a knowledge base's test result beside the providers'.
+const kbCheckName = "knowledge_base"
 
 // AddSetup adds an empty setup (or a copy of from).
 func (s *Service) AddSetup(ctx context.Context, a Actor, slug, name, from string) error {

@@ -34,6 +34,9 @@ type Deps struct {
 	// ProviderTimeout bounds a provider's silence: the wait for its
 	// answer, and each gap between streamed chunks. 120 s when zero.
 	ProviderTimeout time.Duration
+	// KBTimeout bounds a completion's knowledge-base retrieval, all its
+	// collections together. 10 s when zero.
+	KBTimeout time.Duration
 	// HashGate bounds the password hashing in progress; nil: 4 at once,
 	// 32 more waiting up to 2 s.
 	HashGate *HashGate
@@ -62,6 +65,7 @@ type Service struct {
 
 	// The gateway's caches, limits and usage writer.
 	providerTimeout time.Duration
+	kbTimeout       time.Duration
 	keys            *cache[string, store.APIKeyWithOwner]
 	assistants      *cache[int64, routedAssistant]
 	orgConfigs      *cache[int64, orgConfigEntry]
@@ -92,6 +96,9 @@ func New(d Deps) *Service {
 	if d.ProviderTimeout == 0 {
 		d.ProviderTimeout = 120 * time.Second
 	}
+	if d.KBTimeout == 0 {
+		d.KBTimeout = 10 * time.Second
+	}
 	if d.HashGate == nil {
 		d.HashGate = NewHashGate(defaultHashSlots, defaultHashQueue, defaultHashWait)
 	}
@@ -107,15 +114,15 @@ func New(d Deps) *Service {
 		signupKeySets:   newWindow(signupKeySetsPerHour, signupKeySetWindow),
 		uniqueness:      newWindow(uniquenessProbes, uniquenessWindow),
 		managed:         map[string]string{},
-		providerTimeout: d.ProviderTimeout,
-		keys:            newCache[string, store.APIKeyWithOwner](200_000, isAnswer),
-		assistants:      newCache[int64, routedAssistant](200_000, isAnswer),
-		orgConfigs:      newCache[int64, orgConfigEntry](20_000, isAnswer),
-		stopWatching:    make(chan struct{}),
-		limits:          newLimiter(),
-		usage:           newUsageWriter(d.Store, d.Logger),
-		refusals:        newRefusalSampler(),
-		keyTouched:      map[int64]time.Time{},
+		providerTimeout: d.ProviderTimeout, kbTimeout: d.KBTimeout,
+		keys:         newCache[string, store.APIKeyWithOwner](200_000, isAnswer),
+		assistants:   newCache[int64, routedAssistant](200_000, isAnswer),
+		orgConfigs:   newCache[int64, orgConfigEntry](20_000, isAnswer),
+		stopWatching: make(chan struct{}),
+		limits:       newLimiter(),
+		usage:        newUsageWriter(d.Store, d.Logger),
+		refusals:     newRefusalSampler(),
+		keyTouched:   map[int64]time.Time{},
 	}
 	// The caches follow the database's change counter: at once after this
 	// process's writes, within changePoll for other processes'.

@@ -122,20 +122,43 @@ func printAssistant(w io.Writer, a service.Assistant) {
 		"model", a.LLM,
 		"temperature", temperatureText(a.Temperature),
 		"setup", setup,
+		"knowledge base", kbText(a.KnowledgeBase),
 		"status", enabledText(a.Enabled),
 		"description", a.Description,
 		"created", when(a.CreatedAt),
 		"updated", when(a.UpdatedAt),
 	}
 	if a.SystemPrompt == "" {
-		fields(w, append(kv, "system prompt", "(none)")...)
-		return
+		kv = append(kv, "system prompt", "(none)")
+	}
+	if a.KnowledgeBase != nil && a.PromptTemplate == "" {
+		kv = append(kv, "prompt template", "(built-in)")
 	}
 	fields(w, kv...)
-	fmt.Fprintln(w, "system prompt:")
-	for _, line := range strings.Split(strings.ReplaceAll(a.SystemPrompt, "\r\n", "\n"), "\n") {
+	printLines(w, "system prompt", a.SystemPrompt)
+	if a.KnowledgeBase != nil {
+		printLines(w, "prompt template", a.PromptTemplate)
+	}
+}
+
+// printLines prints a text of several lines under its label, indented;
+// nothing for an empty text.
+func printLines(w io.Writer, label, text string) {
+	if text == "" {
+		return
+	}
+	fmt.Fprintln(w, label+":")
+	for _, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
 		fmt.Fprintln(w, usageIndent+safetext.Sanitize(line))
 	}
+}
+
+func kbText(kb *service.AssistantKB) string {
+	if kb == nil {
+		return "none"
+	}
+	return fmt.Sprintf("collections %s, top %d, threshold %s, on error %s", strings.Join(kb.Collections, ","), kb.TopK,
+		strconv.FormatFloat(kb.Threshold, 'g', -1, 64), kb.OnError)
 }
 
 func (c *cli) assistantShowCommand() *cobra.Command {
@@ -164,6 +187,10 @@ type assistantFlags struct {
 	provider, model, temperature    string
 	setup                           string
 	promptStdin                     bool
+	kbCollections, kbOnError        string
+	kbTopK                          int
+	kbThreshold                     float64
+	promptTemplate                  string
 }
 
 func (f *assistantFlags) add(cmd *cobra.Command) {
@@ -176,6 +203,11 @@ func (f *assistantFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.description, "description", "", "a description for people")
 	fs.StringVar(&f.temperature, "temperature", "", "sampling temperature 0-2 (--temperature= : the provider's default)")
 	fs.StringVar(&f.setup, "setup", "", "pin a setup of the organization (--setup= : the active setup)")
+	fs.StringVar(&f.kbCollections, "kb-collections", "", "knowledge-base collection ids to answer from, comma-separated, at most 10 (--kb-collections= : none)")
+	fs.IntVar(&f.kbTopK, "kb-top-k", service.DefaultTopK, "how many chunks of context to use (1-20)")
+	fs.Float64Var(&f.kbThreshold, "kb-threshold", 0, "least similarity of a chunk to be used (0-1)")
+	fs.StringVar(&f.kbOnError, "kb-on-error", service.KBFail, "when the knowledge base fails: fail (answer 502) or continue (answer without context)")
+	fs.StringVar(&f.promptTemplate, "prompt-template", "", "where context goes: text with {context} and {user_input} (--prompt-template= : the built-in one)")
 	cmd.MarkFlagsMutuallyExclusive("system-prompt", "system-prompt-stdin")
 }
 
@@ -210,6 +242,36 @@ func (f *assistantFlags) apply(cmd *cobra.Command, in *service.AssistantInput) e
 			}
 			in.Temperature = &t
 		}
+	}
+	if changed("prompt-template") {
+		in.PromptTemplate = f.promptTemplate
+	}
+	if changed("kb-collections") || changed("kb-top-k") || changed("kb-threshold") || changed("kb-on-error") {
+		kb := service.AssistantKB{}
+		if in.KnowledgeBase != nil {
+			kb = *in.KnowledgeBase
+		}
+		if changed("kb-collections") {
+			kb.Collections = nil
+			for _, id := range strings.Split(f.kbCollections, ",") {
+				if id = strings.TrimSpace(id); id != "" {
+					kb.Collections = append(kb.Collections, id)
+				}
+			}
+		}
+		if changed("kb-top-k") {
+			kb.TopK = f.kbTopK
+			if kb.TopK == 0 {
+				return usageErrorf("--kb-top-k 0: want a number from 1 to 20")
+			}
+		}
+		if changed("kb-threshold") {
+			kb.Threshold = f.kbThreshold
+		}
+		if changed("kb-on-error") {
+			kb.OnError = f.kbOnError
+		}
+		in.KnowledgeBase = &kb
 	}
 	switch {
 	case changed("system-prompt"):
@@ -264,7 +326,7 @@ func (c *cli) assistantCreateCommand() *cobra.Command {
 
 // assistantSettingFlags are the flags update may change.
 var assistantSettingFlags = []string{"name", "provider", "model", "system-prompt", "system-prompt-stdin",
-	"description", "temperature", "setup"}
+	"description", "temperature", "setup", "kb-collections", "kb-top-k", "kb-threshold", "kb-on-error", "prompt-template"}
 
 func (c *cli) assistantUpdateCommand() *cobra.Command {
 	var f assistantFlags
@@ -296,7 +358,8 @@ func (c *cli) assistantUpdateCommand() *cobra.Command {
 				return err
 			}
 			in := service.AssistantInput{Name: cur.Name, Description: cur.Description, SystemPrompt: cur.SystemPrompt,
-				Provider: cur.Provider, Model: cur.LLM, Temperature: cur.Temperature, Setup: cur.Setup, Enabled: cur.Enabled}
+				Provider: cur.Provider, Model: cur.LLM, Temperature: cur.Temperature, Setup: cur.Setup, Enabled: cur.Enabled,
+				KnowledgeBase: cur.KnowledgeBase, PromptTemplate: cur.PromptTemplate}
 			if err := f.apply(cmd, &in); err != nil {
 				return err
 			}

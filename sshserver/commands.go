@@ -132,6 +132,7 @@ func (c *cli) rootCommand(hint string) *cobra.Command {
 		c.sshkeyCommand(),
 		c.signupCommand(),
 		c.assistantCommand(),
+		c.kbCommand(),
 		c.apikeyCommand(),
 		c.usageCommand(),
 		c.auditCommand(),
@@ -223,7 +224,8 @@ func errorLine(err error, a service.Actor, command string) (msg string, internal
 		errors.Is(err, service.ErrOrgSuspended),
 		errors.Is(err, service.ErrBadCredentials),
 		errors.Is(err, service.ErrBusy),
-		errors.Is(err, service.ErrUnavailable):
+		errors.Is(err, service.ErrUnavailable),
+		errors.Is(err, service.ErrKnowledgeBase):
 		return err.Error(), false
 	}
 	return "internal error: the command failed on the server; its log has the details", true

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -19,9 +20,29 @@ type Assistant struct {
 	Model          string
 	Temperature    *float64
 	Setup          string
+	// KnowledgeBase is nil for an assistant that answers without retrieval.
+	KnowledgeBase  *AssistantKB
+	PromptTemplate string
 	Enabled        bool
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+}
+
+// AssistantKB is how an assistant retrieves context from its org's
+// knowledge base.
+type AssistantKB struct {
+	Collections []string `json:"collections"`
+	TopK        int      `json:"top_k"`
+	Threshold   float64  `json:"threshold"`
+	OnError     string   `json:"on_error"`
+}
+
+func kbColumn(kb *AssistantKB) (string, error) {
+	if kb == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(kb)
+	return string(b), err
 }
 
 // AssistantWithOwner adds the owner's email, for lists.
@@ -32,16 +53,23 @@ type AssistantWithOwner struct {
 }
 
 const assistantColumns = `a.id, a.organization_id, a.owner_user_id, a.name, a.description, a.system_prompt,
-	a.provider, a.model, a.temperature, a.setup, a.enabled, a.created_at, a.updated_at`
+	a.provider, a.model, a.temperature, a.setup, a.knowledge_base, a.prompt_template, a.enabled, a.created_at, a.updated_at`
 
 func scanAssistant(row interface{ Scan(...any) error }, extra ...any) (Assistant, error) {
 	var a Assistant
 	var temp sql.NullFloat64
 	var created, updated int64
+	var kb string
 	dest := append([]any{&a.ID, &a.OrganizationID, &a.OwnerUserID, &a.Name, &a.Description, &a.SystemPrompt,
-		&a.Provider, &a.Model, &temp, &a.Setup, &a.Enabled, &created, &updated}, extra...)
+		&a.Provider, &a.Model, &temp, &a.Setup, &kb, &a.PromptTemplate, &a.Enabled, &created, &updated}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Assistant{}, mapErr(err)
+	}
+	if kb != "" {
+		a.KnowledgeBase = &AssistantKB{}
+		if err := json.Unmarshal([]byte(kb), a.KnowledgeBase); err != nil {
+			return Assistant{}, fmt.Errorf("assistant %d: knowledge_base: %w", a.ID, err)
+		}
 	}
 	if temp.Valid {
 		t := temp.Float64
@@ -118,16 +146,21 @@ func (q *Queries) SetAssistantEnabled(ctx context.Context, id int64, enabled boo
 
 // CreateAssistant inserts a; a name its owner already uses is ErrConflict.
 func (q *Queries) CreateAssistant(ctx context.Context, a Assistant) (Assistant, error) {
+	kb, err := kbColumn(a.KnowledgeBase)
+	if err != nil {
+		return Assistant{}, err
+	}
 	now := q.stamp()
 	id, err := q.nextID(ctx, "assistants")
 	if err != nil {
 		return Assistant{}, err
 	}
 	_, err = q.w.ExecContext(ctx, `INSERT INTO assistants
-		(id, organization_id, owner_user_id, name, description, system_prompt, provider, model, temperature, setup, enabled, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		(id, organization_id, owner_user_id, name, description, system_prompt, provider, model, temperature, setup,
+		 knowledge_base, prompt_template, enabled, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		id, a.OrganizationID, a.OwnerUserID, a.Name, a.Description, a.SystemPrompt, a.Provider, a.Model,
-		nullFloat(a.Temperature), a.Setup, a.Enabled, now, now)
+		nullFloat(a.Temperature), a.Setup, kb, a.PromptTemplate, a.Enabled, now, now)
 	if err != nil {
 		return Assistant{}, fmt.Errorf("create assistant %s: %w", a.Name, mapErr(err))
 	}
@@ -138,9 +171,14 @@ func (q *Queries) CreateAssistant(ctx context.Context, a Assistant) (Assistant, 
 
 // UpdateAssistant writes the editable fields of a.
 func (q *Queries) UpdateAssistant(ctx context.Context, a Assistant) error {
+	kb, err := kbColumn(a.KnowledgeBase)
+	if err != nil {
+		return err
+	}
 	res, err := q.w.ExecContext(ctx, `UPDATE assistants SET name = ?, description = ?, system_prompt = ?, provider = ?,
-		model = ?, temperature = ?, setup = ?, enabled = ?, updated_at = ? WHERE id = ?`,
-		a.Name, a.Description, a.SystemPrompt, a.Provider, a.Model, nullFloat(a.Temperature), a.Setup, a.Enabled, q.stamp(), a.ID)
+		model = ?, temperature = ?, setup = ?, knowledge_base = ?, prompt_template = ?, enabled = ?, updated_at = ? WHERE id = ?`,
+		a.Name, a.Description, a.SystemPrompt, a.Provider, a.Model, nullFloat(a.Temperature), a.Setup, kb, a.PromptTemplate,
+		a.Enabled, q.stamp(), a.ID)
 	if err != nil {
 		return fmt.Errorf("update assistant %s: %w", a.Name, mapErr(err))
 	}

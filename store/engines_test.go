@@ -314,3 +314,35 @@ func TestPostgresTransactionsAreSerializable(t *testing.T) {
 		t.Fatalf("want one pool of 16 connections, got separate=%v max=%d", st.r != st.w, st.w.Stats().MaxOpenConnections)
 	}
 }
+
+// An assistant's retrieval settings and template survive a write and a
+// read on both engines, and an update can remove them.
+func TestAssistantKnowledgeBase(t *testing.T) { eachEngine(t, testAssistantKnowledgeBase) }
+
+func testAssistantKnowledgeBase(t *testing.T, e engine) {
+	ctx := context.Background()
+	st := e.migrated(t)
+	org, _ := st.CreateOrg(ctx, Org{Slug: "acme", Name: "Acme University", Config: "{}"})
+	ana, _ := st.CreateUser(ctx, User{OrganizationID: org.ID, Email: "ana@acme.example", Name: "Ana", Enabled: true})
+	kb := &AssistantKB{Collections: []string{"1", "syllabus"}, TopK: 5, Threshold: 0.25, OnError: "continue"}
+	a, err := st.CreateAssistant(ctx, Assistant{OrganizationID: org.ID, OwnerUserID: ana.ID, Name: "Tutor", Provider: "openai", Model: "m",
+		KnowledgeBase: kb, PromptTemplate: "{context}\n\n{user_input}", Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.AssistantByID(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.KnowledgeBase == nil || strings.Join(got.KnowledgeBase.Collections, ",") != "1,syllabus" || got.KnowledgeBase.TopK != 5 ||
+		got.KnowledgeBase.Threshold != 0.25 || got.KnowledgeBase.OnError != "continue" || got.PromptTemplate != "{context}\n\n{user_input}" {
+		t.Fatalf("read back %+v %+v", got, got.KnowledgeBase)
+	}
+	got.KnowledgeBase, got.PromptTemplate = nil, ""
+	if err := st.UpdateAssistant(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = st.AssistantByID(ctx, a.ID); got.KnowledgeBase != nil || got.PromptTemplate != "" {
+		t.Errorf("after clearing: %+v", got)
+	}
+}

@@ -118,7 +118,11 @@ type UsageEvent struct {
 	LatencyMS        int64
 	Stream           bool
 	Estimated        bool
-	CreatedAt        time.Time
+	// Retrieved: the assistant has a knowledge base and retrieval ran,
+	// taking KBMS milliseconds and using KBChunks chunks.
+	Retrieved      bool
+	KBMS, KBChunks int64
+	CreatedAt      time.Time
 	// Refused: the request never reached a provider. RollupOnly: count it
 	// in the rollups without a raw row (refusals past the sample).
 	Refused, RollupOnly bool
@@ -129,7 +133,7 @@ type UsageEvent struct {
 // chunk, and rollups once per (org, day, assistant, user) of the batch.
 // Events marked RollupOnly are only counted.
 func (q *Queries) InsertUsage(ctx context.Context, events []UsageEvent) error {
-	const perStatement = 50 // 15 columns × 50 rows stays far below SQLite's variable limit
+	const perStatement = 50 // 16 columns × 50 rows stays far below SQLite's variable limit
 	raw := make([]UsageEvent, 0, len(events))
 	for _, e := range events {
 		if !e.RollupOnly {
@@ -140,8 +144,8 @@ func (q *Queries) InsertUsage(ctx context.Context, events []UsageEvent) error {
 		chunk := raw[start:min(start+perStatement, len(raw))]
 		var sb strings.Builder
 		sb.WriteString(`INSERT INTO usage_events (organization_id, assistant_id, user_id, api_key_id, provider, model,
-			prompt_tokens, completion_tokens, status, http_status, latency_ms, stream, estimated, created_at) VALUES `)
-		args := make([]any, 0, len(chunk)*14)
+			prompt_tokens, completion_tokens, status, http_status, latency_ms, stream, estimated, kb_ms, kb_chunks, created_at) VALUES `)
+		args := make([]any, 0, len(chunk)*16)
 		for i, e := range chunk {
 			if i > 0 {
 				sb.WriteString(", ")
@@ -150,9 +154,14 @@ func (q *Queries) InsertUsage(ctx context.Context, events []UsageEvent) error {
 			// while its events waited for the writer becomes NULL, as the
 			// foreign keys would make it, instead of failing the batch.
 			sb.WriteString(`(?, (SELECT id FROM assistants WHERE id = ?), (SELECT id FROM users WHERE id = ?),
-				(SELECT id FROM api_keys WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+				(SELECT id FROM api_keys WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			var kbMS, kbChunks any // NULL without retrieval
+			if e.Retrieved {
+				kbMS, kbChunks = e.KBMS, e.KBChunks
+			}
 			args = append(args, e.OrganizationID, nullID(e.AssistantID), nullID(e.UserID), nullID(e.APIKeyID), e.Provider,
-				e.Model, e.PromptTokens, e.CompletionTokens, e.Status, e.HTTPStatus, e.LatencyMS, e.Stream, e.Estimated, e.CreatedAt.Unix())
+				e.Model, e.PromptTokens, e.CompletionTokens, e.Status, e.HTTPStatus, e.LatencyMS, e.Stream, e.Estimated,
+				kbMS, kbChunks, e.CreatedAt.Unix())
 		}
 		if _, err := q.w.ExecContext(ctx, sb.String(), args...); err != nil {
 			return fmt.Errorf("insert usage events: %w", mapErr(err))

@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 		return fmt.Errorf("LAMB_SECRET_KEY: %w", err)
 	}
 	svc := service.New(service.Deps{
-		Store: st, Box: box, Logger: logger, Now: time.Now, PublicURL: cfg.BaseURL(),
+		Store: st, Box: box, Logger: logger, Now: time.Now, PublicURL: cfg.BaseURL(), KBTimeout: cfg.KBTimeout,
 		SystemEnv: func() (config.System, error) {
 			lookup, err := config.EnvLookup(envFile)
 			if err != nil {

@@ -1,9 +1,11 @@
 package console
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"lamb/internal/fakekb"
 	"lamb/service"
 )
 
@@ -104,4 +106,79 @@ func TestConsoleNewAssistantWhileModelsLoad(t *testing.T) {
 	d.wantNot("no provider is enabled", "New assistant")
 	d.release() // the editor opens when the models are there
 	d.want("New assistant", "openai · gpt-a")
+}
+
+// The form shows an assistant's knowledge-base settings and template, and
+// saving it untouched keeps them, a template of several lines included.
+func TestConsoleEditAssistantKeepsItsKnowledgeBase(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Physics")
+	fp := e.createUser("physics", "prof@uni.example", "admin", "")
+	admin := e.actor(fp)
+	e.enableProvider("physics", "default", "openai", "gpt-a")
+	fake := fakekb.New("kb-token")
+	fake.AddCollection("1", "Syllabus")
+	fake.AddCollection("syllabus", "Old syllabus")
+	kbSrv := httptest.NewServer(fake)
+	defer kbSrv.Close()
+	tok := "kb-token"
+	if err := e.svc.UpdateKnowledgeBase(e.ctx, e.root(), "physics", "default", kbSrv.URL, &tok); err != nil {
+		t.Fatal(err)
+	}
+	kb := &service.AssistantKB{Collections: []string{"1", "syllabus"}, TopK: 5, Threshold: 0.25, OnError: service.KBContinue}
+	a := e.createAssistant(admin, service.AssistantInput{Name: "Tutor", Provider: "openai", Model: "gpt-a",
+		KnowledgeBase: kb, PromptTemplate: "Notes:\n{context}\n\nQ: {user_input}"})
+
+	d := e.console(admin)
+	d.tab("Assistants")
+	d.selectRow("Tutor")
+	d.press("enter")
+	d.want("Edit Tutor")
+	d.want("Notes: ⏎ [chunks found in the collections] ⏎  ⏎ Q: What is entropy?") // the prompt preview
+	d.want("KB offers 1 Syllabus, syllabus Old syllabus")                         // the collections offered
+	if l, _ := d.field("KB collections"); !strings.Contains(l, "1,syllabus") {
+		t.Errorf("collections field %q", l)
+	}
+	d.press("ctrl+s")
+	d.want("saved Tutor")
+	got, err := e.svc.GetAssistant(e.ctx, admin, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := got.KnowledgeBase; g == nil || strings.Join(g.Collections, ",") != "1,syllabus" || g.TopK != 5 || g.Threshold != 0.25 ||
+		g.OnError != service.KBContinue || got.PromptTemplate != a.PromptTemplate {
+		t.Errorf("after a save: %+v %q", got.KnowledgeBase, got.PromptTemplate)
+	}
+}
+
+// An org admin tries retrieval from the Providers screen: the chunks of a
+// collection most similar to a question, from the setup's knowledge base
+// with its token.
+func TestConsoleQueriesTheKnowledgeBase(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Physics")
+	fp := e.createUser("physics", "prof@uni.example", "admin", "")
+	admin := e.actor(fp)
+	fake := fakekb.New("kb-token")
+	fake.AddCollection("1", "Syllabus", fakekb.Chunk{Similarity: 0.8, Data: "Entropy measures disorder.", Metadata: map[string]any{"filename": "thermo.pdf"}})
+	kbSrv := httptest.NewServer(fake)
+	defer kbSrv.Close()
+	tok := "kb-token"
+	if err := e.svc.UpdateKnowledgeBase(e.ctx, e.root(), "physics", "default", kbSrv.URL, &tok); err != nil {
+		t.Fatal(err)
+	}
+	d := e.console(admin)
+	d.tab("Providers")
+	d.press("Q")
+	d.want("Query the knowledge base of default")
+	d.typ("1")
+	d.press("tab")
+	d.typ("What is entropy?")
+	d.press("ctrl+s")
+	d.want("1 chunk found", "0.800", "thermo.pdf", "Entropy measures disorder.")
+	if q := fake.Queries(); len(q) != 1 || q[0].Token != "kb-token" || q[0].QueryText != "What is entropy?" {
+		t.Errorf("queries %+v", q)
+	}
+	d.press("esc")
+	d.wantNot("Entropy measures disorder.")
 }

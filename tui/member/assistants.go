@@ -36,9 +36,12 @@ type Assistants struct {
 	prompt   textarea.Model
 	inPrompt bool
 	choices  []service.ModelChoice
-	active   string // the org's active setup; "" when it enables no provider
-	loaded   bool   // choices came at least once
-	loadErr  error  // the last load of the choices failed
+	// kbHint lists the collections of the org's knowledge base when it
+	// answered; the collections field takes any ids anyway.
+	kbHint  string
+	active  string // the org's active setup; "" when it enables no provider
+	loaded  bool   // choices came at least once
+	loadErr error  // the last load of the choices failed
 	// The editor was asked for before the choices came: it opens when
 	// they do, for waitFor (nil: a new assistant).
 	waiting  bool
@@ -101,6 +104,13 @@ func NewAssistants(c *tui.Common, all bool) *Assistants {
 	return m
 }
 
+// kbChoicesMsg brings the collections field's hint, loaded on its own: a
+// slow knowledge base mustn't hold the form up.
+type kbChoicesMsg struct {
+	owner *Assistants
+	hint  string
+}
+
 type choicesMsg struct {
 	owner   *Assistants
 	choices []service.ModelChoice
@@ -122,7 +132,14 @@ func (m *Assistants) Title() string {
 }
 
 func (m *Assistants) Init() tea.Cmd {
-	return tea.Batch(m.list.Load(), m.loadChoices())
+	return tea.Batch(m.list.Load(), m.loadChoices(), m.loadKBChoices())
+}
+
+func (m *Assistants) loadKBChoices() tea.Cmd {
+	a := m.c.Actor
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		return kbChoicesMsg{owner: m, hint: kbHint(m.c.Svc.KBChoices(ctx, a))}
+	})
 }
 
 func (m *Assistants) loadChoices() tea.Cmd {
@@ -148,7 +165,7 @@ func (m *Assistants) SetSize(w, h int) {
 	if m.form != nil {
 		m.form.SetWidth(w)
 		m.prompt.SetWidth(max(w-6, 20))
-		m.prompt.SetHeight(max(h-16, 4))
+		m.prompt.SetHeight(max(h-17, 4))
 	}
 }
 
@@ -186,7 +203,7 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tui.ShownMsg:
 		_, cmd := m.list.Update(msg)
-		return m, tea.Batch(cmd, m.loadChoices())
+		return m, tea.Batch(cmd, m.loadChoices(), m.loadKBChoices())
 	case choicesMsg:
 		if msg.owner != m {
 			return m, nil
@@ -200,6 +217,11 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			if m.mode == asstListing {
 				return m, m.edit(m.waitFor)
 			}
+		}
+		return m, nil
+	case kbChoicesMsg:
+		if msg.owner == m {
+			m.kbHint = msg.hint
 		}
 		return m, nil
 	case asstDoneMsg:
@@ -218,7 +240,7 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	}
 	if km, isKey := msg.(tea.KeyMsg); isKey && m.mode == asstListing && !m.list.Filtering() && key.Matches(km, tui.KeyRefresh) {
 		_, cmd := m.list.Update(msg)
-		return m, tea.Batch(cmd, m.loadChoices())
+		return m, tea.Batch(cmd, m.loadChoices(), m.loadKBChoices())
 	}
 	if _, isKey := msg.(tea.KeyMsg); !isKey || m.mode == asstListing {
 		if used, cmd := m.list.Update(msg); used {
@@ -328,12 +350,18 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 	}
 	title, name, desc, temp := "New assistant", "", "", ""
 	enabled := true
+	collections, topK, threshold, onError, template := "", strconv.Itoa(service.DefaultTopK), "0", service.KBFail, ""
 	if a != nil {
 		title, name, desc = "Edit "+a.Name+" ("+a.Model+")", a.Name, a.Description
 		enabled = a.Enabled
 		if a.Temperature != nil {
 			temp = strconv.FormatFloat(*a.Temperature, 'f', -1, 64)
 		}
+		if kb := a.KnowledgeBase; kb != nil {
+			collections, topK, onError = strings.Join(kb.Collections, ","), strconv.Itoa(kb.TopK), kb.OnError
+			threshold = strconv.FormatFloat(kb.Threshold, 'f', -1, 64)
+		}
+		template = safetext.Sanitize(strings.ReplaceAll(a.PromptTemplate, "\n", `\n`))
 	}
 	fields := []*tui.Field{}
 	if m.all && a == nil {
@@ -348,6 +376,11 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 		tui.NewField(tui.TextField, "description", "Description", "optional: what it is for").WithValue(desc),
 		tui.Choice("model", "Model", labels...).WithValue(labels[current]),
 		tui.NewField(tui.TextField, "temperature", "Temperature", "optional, 0-2 (empty: the provider's default)").WithValue(temp),
+		tui.NewField(tui.TextField, "knowledge_base_collections", "KB collections", kbHintOr(m.kbHint)).WithValue(collections),
+		tui.NewField(tui.TextField, "knowledge_base_top_k", "KB top k", "chunks of context to use, 1-20").WithValue(topK),
+		tui.NewField(tui.TextField, "knowledge_base_threshold", "KB threshold", "least similarity of a chunk, 0-1").WithValue(threshold),
+		tui.Choice("knowledge_base_on_error", "KB on error", service.KBFail, service.KBContinue).WithValue(onError),
+		tui.NewField(tui.TextField, "prompt_template", "Prompt template", `optional: {context} and {user_input}; \n for a new line`).WithValue(template),
 		tui.NewField(tui.ToggleField, "enabled", "Enabled", "").WithValue(fmt.Sprint(enabled)),
 	)
 	m.form = tui.NewForm(m.c, title, fields...)
@@ -358,7 +391,7 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 	m.prompt.CharLimit = 100_000
 	m.prompt.ShowLineNumbers = false
 	m.prompt.SetWidth(max(m.width-6, 20))
-	m.prompt.SetHeight(max(m.height-16, 4))
+	m.prompt.SetHeight(max(m.height-17, 4))
 	if a != nil {
 		m.prompt.SetValue(safetext.SanitizeLines(a.SystemPrompt))
 	}
@@ -410,6 +443,10 @@ func (m *Assistants) save() tea.Cmd {
 	editing := m.editing
 	in := service.AssistantInput{Owner: f.Value("owner"), Name: f.Value("name"), Description: f.Value("description"),
 		SystemPrompt: m.prompt.Value(), Enabled: f.Bool("enabled")}
+	if err := kbInput(f, &in); err != nil {
+		f.SetError(err)
+		return nil
+	}
 	for _, o := range m.options {
 		if o.label == f.Value("model") {
 			in.Provider, in.Model, in.Setup = o.provider, o.model, o.setup
@@ -440,6 +477,90 @@ func (m *Assistants) save() tea.Cmd {
 	})
 }
 
+const (
+	kbFree      = "optional: collection ids, comma-separated"
+	kbAvailable = "comma-separated ids; available: "
+)
+
+// kbHint is the collections field's hint: the ids the org's knowledge
+// base offers when it answered, else how to fill it in.
+func kbHint(cs []service.KBCollection, err error) string {
+	switch {
+	case err != nil:
+		return kbFree + " (the knowledge base didn't answer: type them)"
+	case len(cs) == 0:
+		return kbFree
+	}
+	parts := make([]string, 0, len(cs))
+	for _, c := range cs {
+		parts = append(parts, c.ID+" "+c.Name)
+	}
+	return kbAvailable + safetext.Sanitize(strings.Join(parts, ", "))
+}
+
+func kbHintOr(h string) string {
+	if h == "" {
+		return kbFree
+	}
+	return h
+}
+
+// kbInput reads the knowledge-base fields of the form into in.
+func kbInput(f *tui.Form, in *service.AssistantInput) error {
+	in.PromptTemplate = strings.ReplaceAll(strings.TrimSpace(f.Value("prompt_template")), `\n`, "\n")
+	var ids []string
+	for _, id := range strings.Split(f.Value("knowledge_base_collections"), ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	kb := &service.AssistantKB{Collections: ids, OnError: f.Value("knowledge_base_on_error")}
+	if v := strings.TrimSpace(f.Value("knowledge_base_top_k")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return &service.InvalidError{Field: "knowledge_base.top_k", Message: "must be a whole number between 1 and 20"}
+		}
+		kb.TopK = n
+	}
+	if v := strings.TrimSpace(f.Value("knowledge_base_threshold")); v != "" {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return &service.InvalidError{Field: "knowledge_base.threshold", Message: "must be a number between 0 and 1"}
+		}
+		kb.Threshold = x
+	}
+	in.KnowledgeBase = kb
+	return nil
+}
+
+// preview shows, for an assistant with collections, the last user message
+// its template makes of a sample question: one line, cut to the width.
+func (m *Assistants) preview() string {
+	f, st := m.form, m.c.Styles
+	out := ""
+	if avail, ok := strings.CutPrefix(m.kbHint, kbAvailable); ok {
+		out = st.Label.Render(" KB offers ") + st.Muted.Render(m.cut(avail)) + "\n"
+	}
+	if strings.TrimSpace(f.Value("knowledge_base_collections")) == "" {
+		return out
+	}
+	tmpl := strings.ReplaceAll(strings.TrimSpace(f.Value("prompt_template")), `\n`, "\n")
+	text := service.RenderPrompt(tmpl, "[chunks found in the collections]", "What is entropy?")
+	text = strings.ReplaceAll(safetext.SanitizeLines(text), "\n", " ⏎ ")
+	return out + st.Label.Render(" Prompt preview ") + st.Muted.Render(m.cut(text)) + "\n"
+}
+
+// cut keeps one line of text within the screen's width.
+func (m *Assistants) cut(text string) string {
+	if r, n := []rune(text), max(m.width-20, 20); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return text
+}
+
 func (m *Assistants) View() string {
 	st := m.c.Styles
 	switch m.mode {
@@ -448,7 +569,7 @@ func (m *Assistants) View() string {
 		if m.inPrompt {
 			label = st.Focused.Render("▸System prompt") + st.Muted.Render("  (ctrl+p back to the fields)")
 		}
-		return m.form.View() + "\n" + label + "\n" + m.prompt.View()
+		return m.form.View() + "\n" + m.preview() + label + "\n" + m.prompt.View()
 	case asstConfirmDelete:
 		return m.confirm.View()
 	}

@@ -105,6 +105,18 @@ func (m *Dashboard) View() string {
 		}
 		row(safetext.Sanitize(p.Name), state+st.Muted.Render(fmt.Sprintf(" · default %s · %d models · ", safetext.Sanitize(orDash(p.DefaultModel)), p.Models))+check)
 	}
+	if kb := d.KnowledgeBase; kb != nil {
+		check := st.Muted.Render("not tested")
+		if c := kb.LastCheck; c != nil && c.OK {
+			check = st.Success.Render("test ok " + tui.Ago(c.At))
+		} else if c != nil {
+			check = st.Error.Render("test failed " + tui.Ago(c.At) + ": " + safetext.Sanitize(c.Error))
+		}
+		token := tui.YesNo(kb.HasToken, "token set", "no token")
+		row("knowledge base", safetext.Sanitize(kb.URL)+st.Muted.Render(" · "+token+" · ")+check)
+	} else {
+		row("knowledge base", st.Muted.Render("none (assistants answer without retrieval)"))
+	}
 	return b.String()
 }
 

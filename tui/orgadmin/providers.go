@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"lamb/config"
+	"lamb/internal/plural"
 	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
@@ -25,6 +27,8 @@ const (
 	provSetupForm
 	provConfirmDelete
 	provConfirmActivate
+	provQueryKB   // the form of a trial query of the knowledge base
+	provKBResults // its results
 )
 
 // items of the providers screen, in order.
@@ -49,6 +53,8 @@ type Providers struct {
 	picked   map[string]bool
 	pickAt   int
 	renaming bool
+	results  []service.KBResult // of the last trial query
+	asked    string             // its question
 	err      error
 	width    int
 	height   int
@@ -89,7 +95,15 @@ var (
 	keyDelSetup   = tui.Bind("D", "delete setup")
 	keyActivate   = tui.Bind("a", "make setup active")
 	keyPickToggle = tui.Bind("space", "enable/disable model")
+	keyQueryKB    = tui.Bind("Q", "query knowledge base")
 )
+
+type provKBResultsMsg struct {
+	owner   *Providers
+	asked   string
+	results []service.KBResult
+	err     error
+}
 
 func (m *Providers) Title() string { return "Providers" }
 
@@ -114,19 +128,22 @@ func (m *Providers) SetSize(w, h int) {
 }
 
 func (m *Providers) Capturing() bool {
-	return m.mode == provEditing || m.mode == provEditingKB || m.mode == provSetupForm || m.mode == provPicking
+	return m.mode == provEditing || m.mode == provEditingKB || m.mode == provSetupForm || m.mode == provPicking ||
+		m.mode == provQueryKB || m.mode == provKBResults
 }
 
 func (m *Providers) Keys() []key.Binding {
 	switch m.mode {
-	case provEditing, provEditingKB, provSetupForm:
+	case provEditing, provEditingKB, provSetupForm, provQueryKB:
 		return tui.FormKeys
+	case provKBResults:
+		return []key.Binding{tui.Bind("esc", "close")}
 	case provPicking:
 		return []key.Binding{tui.KeyUp, tui.KeyDown, keyPickToggle, tui.Bind("enter", "save models"), tui.Bind("esc", "close")}
 	case provConfirmDelete, provConfirmActivate:
 		return m.confirm.Keys()
 	}
-	return []key.Binding{tui.KeyUp, tui.KeyDown, keyEdit, keyTest, keyPrevSetup, keyNextSetup, keyNewSetup, keyRenSetup, keyDelSetup, keyActivate, tui.KeyRefresh}
+	return []key.Binding{tui.KeyUp, tui.KeyDown, keyEdit, keyTest, keyPrevSetup, keyNextSetup, keyNewSetup, keyRenSetup, keyDelSetup, keyActivate, keyQueryKB, tui.KeyRefresh}
 }
 
 func (m *Providers) currentSetup() *config.Setup { return m.setupNamed(m.setup) }
@@ -181,6 +198,16 @@ func (m *Providers) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			m.setup = msg.setup
 		}
 		return m, tea.Batch(tui.Status(msg.text), m.Init())
+	case provKBResultsMsg:
+		if msg.owner != m || m.mode != provQueryKB {
+			return m, nil
+		}
+		if msg.err != nil {
+			m.form.SetError(msg.err)
+			return m, nil
+		}
+		m.results, m.asked, m.mode, m.form = msg.results, msg.asked, provKBResults, nil
+		return m, tui.Status(plural.N(len(msg.results), "chunk", "chunks") + " found")
 	case provCheckMsg:
 		if msg.owner != m {
 			return m, nil
@@ -226,7 +253,12 @@ func (m *Providers) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 func (m *Providers) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 	a, slug, setup := m.c.Actor, m.slug, m.setup
 	switch m.mode {
-	case provEditing, provEditingKB, provSetupForm:
+	case provKBResults:
+		if msg.String() == "esc" {
+			m.mode, m.results = provViewing, nil
+		}
+		return m, nil
+	case provEditing, provEditingKB, provSetupForm, provQueryKB:
 		submit, cancel, cmd := m.form.Update(msg)
 		if cancel {
 			m.mode, m.form = provViewing, nil
@@ -340,6 +372,14 @@ func (m *Providers) key(msg tea.KeyMsg) (tui.Screen, tea.Cmd) {
 		m.confirm = tui.NewConfirm(m.c, "Delete setup "+setup+"?",
 			"Its provider settings and keys are lost. Assistants pinned to it fall back to the active setup.")
 		m.mode = provConfirmDelete
+	case key.Matches(msg, keyQueryKB):
+		m.form = tui.NewForm(m.c, "Query the knowledge base of "+setup,
+			tui.NewField(tui.TextField, "collection", "Collection", "a collection id, e.g. 1"),
+			tui.NewField(tui.TextField, "text", "Question", "what a student would ask"),
+			tui.NewField(tui.TextField, "top_k", "Top k", "chunks to show, 1-20").WithValue(fmt.Sprint(service.DefaultTopK)))
+		m.form.Intro = "Retrieval as an assistant of this setup does it, with the setup's URL and token."
+		m.form.SetWidth(m.width)
+		m.mode = provQueryKB
 	case key.Matches(msg, keyTest):
 		if item == "knowledge_base" {
 			return m, m.c.Do(func(ctx context.Context) tea.Msg {
@@ -402,6 +442,28 @@ func (m *Providers) editForm(item string) {
 	m.mode = provEditing
 }
 
+// resultsView lists what a trial query found, most similar first.
+func (m *Providers) resultsView() string {
+	st := m.c.Styles
+	var b strings.Builder
+	b.WriteString(" " + st.Title.Render("Knowledge base of "+safetext.Sanitize(m.setup)) + st.Muted.Render("  "+safetext.Sanitize(m.asked)) + "\n\n")
+	if len(m.results) == 0 {
+		b.WriteString(" " + st.Muted.Render("nothing found") + "\n")
+	}
+	width := max(m.width-8, 20)
+	for i, r := range m.results {
+		b.WriteString(fmt.Sprintf(" %d. %s %s %s\n", i+1, st.Label.Render(fmt.Sprintf("%.3f", r.Similarity)),
+			safetext.Sanitize(r.Collection+" · "+r.Title), st.Muted.Render(safetext.Sanitize(r.URL))))
+		text := []rune(strings.Join(strings.Fields(safetext.SanitizeLines(r.Data)), " "))
+		if len(text) > 2*width {
+			text = append(text[:2*width], '…')
+		}
+		b.WriteString("    " + string(text) + "\n")
+	}
+	b.WriteString("\n " + st.Muted.Render("esc closes") + "\n")
+	return b.String()
+}
+
 func keepHint(secret string) string {
 	if secret == "" {
 		return "not set"
@@ -429,6 +491,17 @@ func (m *Providers) submit() tea.Cmd {
 			err := m.c.Svc.AddSetup(ctx, a, slug, name, from)
 			return provDoneMsg{owner: m, text: "setup " + name + " added", setup: name, err: err}
 		})
+	case provQueryKB:
+		coll, text := f.Value("collection"), f.Value("text")
+		topK, err := strconv.Atoi(strings.TrimSpace(f.Value("top_k")))
+		if err != nil {
+			f.SetError(&service.InvalidError{Field: "top_k", Message: "must be a whole number between 1 and 20"})
+			return nil
+		}
+		return m.c.Do(func(ctx context.Context) tea.Msg {
+			rs, err := m.c.Svc.KBQuery(ctx, a, slug, setup, coll, text, topK)
+			return provKBResultsMsg{m, text, rs, err}
+		})
 	case provEditingKB:
 		var token *string
 		if t := f.Value("api_token"); t != "" || f.Bool("clear") {
@@ -455,8 +528,10 @@ func (m *Providers) submit() tea.Cmd {
 func (m *Providers) View() string {
 	st := m.c.Styles
 	switch m.mode {
-	case provEditing, provEditingKB, provSetupForm:
+	case provEditing, provEditingKB, provSetupForm, provQueryKB:
 		return m.form.View()
+	case provKBResults:
+		return m.resultsView()
 	case provConfirmDelete, provConfirmActivate:
 		return m.confirm.View()
 	case provPicking:
