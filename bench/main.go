@@ -175,6 +175,15 @@ func run(duration time.Duration, rate, concurrency int) error {
 
 	// Every answered request must have left its usage row.
 	svc.Close()
+	return checkUsage(ctx, st)
+}
+
+// lambAnswered counts the requests lamb answered (any status).
+var lambAnswered atomic.Int64
+
+// checkUsage fails the run if a single request lamb answered lacks its
+// usage row.
+func checkUsage(ctx context.Context, st *store.Store) error {
 	rows, err := st.CountUsageEvents(ctx, 0)
 	if err != nil {
 		return err
@@ -187,9 +196,6 @@ func run(duration time.Duration, rate, concurrency int) error {
 	fmt.Printf("  (none lost)\n")
 	return nil
 }
-
-// lambAnswered counts the requests lamb answered (any status).
-var lambAnswered atomic.Int64
 
 func runtimeCPUs() int {
 	n := 0

@@ -211,17 +211,7 @@ func runProcess(duration time.Duration, rate, concurrency int, sp spread, phases
 		return err
 	}
 	defer st.Close()
-	rows, err := st.CountUsageEvents(ctx, 0)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("\nUsage rows written: %d, requests lamb answered: %d", rows, lambAnswered.Load())
-	if rows != lambAnswered.Load() {
-		fmt.Printf("  MISMATCH\n")
-		return fmt.Errorf("usage rows lost: %d of %d", lambAnswered.Load()-rows, lambAnswered.Load())
-	}
-	fmt.Printf("  (none lost)\n")
-	return nil
+	return checkUsage(ctx, st)
 }
 
 // provision creates, through the service as admins would, an org "bench"
