@@ -145,8 +145,7 @@ func (c *cli) orgCreateCommand() *cobra.Command {
 					fmt.Fprintf(w, "Admin: %s (%s).\n", res.Admin.Email, safetext.Sanitize(res.Admin.Name))
 				}
 				if res.AdminPassword != "" {
-					fmt.Fprintf(w, "One-time password for %s: %s\n", res.Admin.Email, res.AdminPassword)
-					fmt.Fprintln(w, "It is shown once: hand it over privately and ask them to change it with the password command.")
+					printOneTimePassword(w, res.Admin.Email, res.AdminPassword)
 				}
 			})
 		},

@@ -302,7 +302,7 @@ func TestConsoleOneTimePasswordChoosesFirst(t *testing.T) {
 	d.press("enter")
 	d.typ(res.Password)
 	d.press("enter")
-	d.want("Choose your password", "one-time password, which is now used up")
+	d.want("Choose your password", "one-time password is used up")
 	d.wantNot("My assistants")
 	d.press("q") // typed into the form: no quitting, no other screen
 	d.want("Choose your password")

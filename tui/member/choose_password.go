@@ -33,8 +33,7 @@ func NewChoosePassword(c *tui.Common) *ChoosePassword {
 	m.form = tui.NewForm(c, "Choose your password",
 		tui.NewField(tui.PasswordField, "new_password", "New password", fmt.Sprintf("%d+ characters", service.MinPasswordLength)),
 		tui.NewField(tui.PasswordField, "repeat", "Repeat", "the new password again"))
-	m.form.Intro = "You signed in with a one-time password, which is now used up. Choose your own to continue " +
-		"(ctrl+s saves; ctrl+c leaves, and you choose it next time)."
+	m.form.Intro = "Your one-time password is used up: choose your own to go on. ctrl+s saves."
 	return m
 }
 
