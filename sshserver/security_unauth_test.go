@@ -20,30 +20,6 @@ import (
 	"lamb/store"
 )
 
-// dialSSH opens an SSH connection as signer, without a session.
-func (ts *testServer) dialSSH(t *testing.T, signer gossh.Signer) *gossh.Client {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", ts.addr, sessionDeadline)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.SetDeadline(time.Now().Add(sessionDeadline)); err != nil {
-		t.Fatal(err)
-	}
-	cc, chans, reqs, err := gossh.NewClientConn(conn, ts.addr, &gossh.ClientConfig{
-		User:            "someone",
-		Auth:            []gossh.AuthMethod{gossh.PublicKeys(signer)},
-		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
-	})
-	if err != nil {
-		t.Fatalf("ssh handshake: %v", err)
-	}
-	client := gossh.NewClient(cc, chans, reqs)
-	t.Cleanup(func() { client.Close() })
-	return client
-}
-
 // waitClosed fails unless the server closes conn within sessionDeadline.
 func waitClosed(t *testing.T, conn net.Conn, what string) {
 	t.Helper()
@@ -66,6 +42,7 @@ func TestSSHHandshakeDeadlineClosesHalfOpenConnections(t *testing.T) {
 
 	// A session started in time outlives the deadline.
 	client := ts.dialSSH(t, ts.admin)
+	t.Cleanup(func() { client.Close() })
 	sess, err := client.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +67,7 @@ func TestSSHHandshakeDeadlineClosesHalfOpenConnections(t *testing.T) {
 
 	// So is one that authenticated but never started a session.
 	idle := ts.dialSSH(t, ts.admin)
+	t.Cleanup(func() { idle.Close() })
 	done := make(chan error, 1)
 	go func() { done <- idle.Wait() }()
 	select {
@@ -122,6 +100,7 @@ func TestHugePTYWindowIsClamped(t *testing.T) {
 	ts := newTestServer(t)
 	stranger, _ := newTestSigner(t)
 	client := ts.dialSSH(t, stranger)
+	t.Cleanup(func() { client.Close() })
 	sess, err := client.NewSession()
 	if err != nil {
 		t.Fatal(err)

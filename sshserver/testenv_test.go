@@ -180,15 +180,16 @@ func (ts *testServer) run(t *testing.T, signer gossh.Signer, stdin string, args 
 	return ts.runRaw(t, signer, stdin, strings.Join(quoted, " "))
 }
 
-// runRaw runs a command line as the server receives it.
-func (ts *testServer) runRaw(t *testing.T, signer gossh.Signer, stdin, command string) cmdResult {
+// dialSSH opens an SSH connection as signer, without a session, with
+// every wait bounded by sessionDeadline. The caller closes it.
+func (ts *testServer) dialSSH(t *testing.T, signer gossh.Signer) *gossh.Client {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", ts.addr, sessionDeadline)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
 	if err := conn.SetDeadline(time.Now().Add(sessionDeadline)); err != nil {
+		conn.Close()
 		t.Fatal(err)
 	}
 	cc, chans, reqs, err := gossh.NewClientConn(conn, ts.addr, &gossh.ClientConfig{
@@ -197,9 +198,16 @@ func (ts *testServer) runRaw(t *testing.T, signer gossh.Signer, stdin, command s
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
 	})
 	if err != nil {
+		conn.Close()
 		t.Fatalf("ssh handshake: %v", err)
 	}
-	client := gossh.NewClient(cc, chans, reqs)
+	return gossh.NewClient(cc, chans, reqs)
+}
+
+// runRaw runs a command line as the server receives it.
+func (ts *testServer) runRaw(t *testing.T, signer gossh.Signer, stdin, command string) cmdResult {
+	t.Helper()
+	client := ts.dialSSH(t, signer)
 	defer client.Close()
 	sess, err := client.NewSession()
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -87,23 +86,7 @@ type ptySession struct {
 
 func (ts *testServer) openConsole(t *testing.T, signer gossh.Signer) *ptySession {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", ts.addr, sessionDeadline)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.SetDeadline(time.Now().Add(sessionDeadline)); err != nil {
-		t.Fatal(err)
-	}
-	cc, chans, reqs, err := gossh.NewClientConn(conn, ts.addr, &gossh.ClientConfig{
-		User:            "someone",
-		Auth:            []gossh.AuthMethod{gossh.PublicKeys(signer)},
-		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
-	})
-	if err != nil {
-		t.Fatalf("ssh handshake: %v", err)
-	}
-	client := gossh.NewClient(cc, chans, reqs)
+	client := ts.dialSSH(t, signer)
 	t.Cleanup(func() { client.Close() })
 	sess, err := client.NewSession()
 	if err != nil {
