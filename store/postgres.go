@@ -72,8 +72,9 @@ func OpenURL(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", Redacted(rawURL), redact(err, rawURL))
 	}
-	c := newStmtCache(db, true)
-	s := &Store{w: db, r: db, ws: c, now: opts.Now, engine: EnginePostgres}
+	s := &Store{w: db, r: db, now: opts.Now, engine: EnginePostgres}
+	c := newStmtCache(db, true, &s.statements)
+	s.ws = c
 	s.Queries = &Queries{r: pool{c}, w: pool{c}, now: opts.Now}
 	return s, nil
 }

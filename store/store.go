@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -37,6 +38,8 @@ type Store struct {
 	w      *sql.DB
 	r      *sql.DB
 	ws     *stmtCache // the writer's prepared statements
+	// statements counts what was sent to the database (Statements).
+	statements atomic.Int64
 	now    func() time.Time
 	engine string // EngineSQLite or EnginePostgres
 	// onCommit runs after each committed write transaction (OnCommit).
@@ -105,8 +108,9 @@ func Open(path string, opts Options) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 
-	s := &Store{w: w, r: r, ws: newStmtCache(w, false), now: opts.Now, engine: EngineSQLite}
-	s.Queries = &Queries{r: pool{newStmtCache(r, false)}, w: pool{s.ws}, now: opts.Now}
+	s := &Store{w: w, r: r, now: opts.Now, engine: EngineSQLite}
+	s.ws = newStmtCache(w, false, &s.statements)
+	s.Queries = &Queries{r: pool{newStmtCache(r, false, &s.statements)}, w: pool{s.ws}, now: opts.Now}
 	return s, nil
 }
 
@@ -117,6 +121,10 @@ func (s *Store) Close() error {
 	}
 	return errors.Join(s.r.Close(), s.w.Close())
 }
+
+// Statements is the number of statements sent to the database since it
+// was opened, for /metrics and the benchmark's statements per request.
+func (s *Store) Statements() int64 { return s.statements.Load() }
 
 // Engine names the database engine: EngineSQLite or EnginePostgres.
 func (s *Store) Engine() string { return s.engine }
