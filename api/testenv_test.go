@@ -105,7 +105,11 @@ func newTestEnvDeps(t testing.TB, sys config.System, deps func(*service.Deps)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := service.Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: e.clock.Now, PublicURL: testPublicURL}
+	d := service.Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: e.clock.Now, PublicURL: testPublicURL,
+		// Hashing waits as long as it must: a loaded machine (the race
+		// detector, a busy CI box) must not turn a test's answers into
+		// "busy". Tests of the gate's bound set their own.
+		HashGate: service.NewHashGate(4, 64, time.Minute)}
 	deps(&d)
 	e.svc = service.New(d)
 	if _, err := e.svc.SyncSystemOrg(ctx, service.SystemActor(), sys); err != nil {

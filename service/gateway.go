@@ -293,7 +293,7 @@ func (s *Service) route(ctx context.Context, c Caller, req *ChatRequest) (*call,
 		if err := s.retrieve(ctx, cl, setup.KnowledgeBase, req); err != nil {
 			return cl, err
 		}
-		if err := s.extend(&cl.res, limits, n, estimateTokens(cl.rag.added)); err != nil {
+		if err := s.extend(ctx, &cl.res, limits, n, estimateTokens(cl.rag.added)); err != nil {
 			return cl, err
 		}
 	}

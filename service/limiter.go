@@ -13,12 +13,46 @@ import (
 // limiter admits completion requests against an org's requests_per_minute,
 // tokens_per_month and user_tokens_per_month. Admission reserves tokens
 // before the call and settlement replaces the reservation with the real
-// usage, all under one lock, so concurrent requests can't together spend
-// more than the budget. Month budgets start from the usage rollups the
-// first time an org (or user) is seen in a month; after that the ledger in
-// memory is the truth, including requests whose events are still waiting
-// for the usage writer. This holds for one lamb process per database.
-type limiter struct {
+// usage, so concurrent requests can't together spend more than the budget.
+//
+// Two kinds keep the state: memoryLimits, for one lamb process on its
+// database (SQLite), and sharedLimits, for any number of processes on one
+// database (PostgreSQL).
+type limiter interface {
+	// admit checks and reserves what a request may spend (see need).
+	admit(ctx context.Context, orgID, userID int64, l config.Limits, n need) (reservation, error)
+	// extend adds to an admitted request's reservation what it turned out
+	// to need after admission (context a knowledge base found), by admit's
+	// rule: a request that set max_tokens must fit whole; a flexible one
+	// stays admitted, with what is left, while its prompt and one token a
+	// choice fit. n is what it was admitted with.
+	extend(ctx context.Context, r *reservation, l config.Limits, n need, extra int64) error
+	// settle replaces a reservation by the tokens really used (never
+	// negative, whatever a provider reports).
+	settle(r reservation, used int64)
+	// close writes what is left to write; the limiter admits no more.
+	close()
+}
+
+func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limits, n need) (reservation, error) {
+	return s.limits.admit(ctx, orgID, userID, l, n)
+}
+
+func (s *Service) extend(ctx context.Context, r *reservation, l config.Limits, n need, extra int64) error {
+	return s.limits.extend(ctx, r, l, n, extra)
+}
+
+func (s *Service) settle(r reservation, used int64) { s.limits.settle(r, used) }
+
+// memoryLimits keeps the limits' state in memory, under one lock. Month
+// budgets start from the usage rollups the first time an org (or user) is
+// seen in a month; after that the ledger in memory is the truth,
+// including requests whose events are still waiting for the usage writer.
+// This holds for one lamb process per database.
+type memoryLimits struct {
+	st  *store.Store
+	now func() time.Time
+
 	mu     sync.Mutex
 	months map[ledgerKey]*ledger
 	minute map[int64]*rpmWindow
@@ -76,9 +110,11 @@ func (w *rpmWindow) retryAfter(now, limit int64) int64 {
 	return 60
 }
 
-func newLimiter() *limiter {
-	return &limiter{months: map[ledgerKey]*ledger{}, minute: map[int64]*rpmWindow{}}
+func newMemoryLimits(st *store.Store, now func() time.Time) *memoryLimits {
+	return &memoryLimits{st: st, now: now, months: map[ledgerKey]*ledger{}, minute: map[int64]*rpmWindow{}}
 }
+
+func (lm *memoryLimits) close() {}
 
 // reservation is what admit took; settle gives it back with real usage.
 type reservation struct {
@@ -96,12 +132,11 @@ func nextMonth(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, time.UTC)
 }
 
-// admit checks and reserves what a request may spend (see need).
-func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limits, n need) (reservation, error) {
+func (lm *memoryLimits) admit(ctx context.Context, orgID, userID int64, l config.Limits, n need) (reservation, error) {
 	// A reservation is never negative: one would lower what every
 	// concurrent request sees as reserved (a budget bypass).
 	estimate := max(n.total(), 1)
-	now := s.now()
+	now := lm.now()
 	month := monthKey(now)
 	// Ledgers are kept whether or not a limit is set, so that a limit set
 	// in the middle of a month starts from the right figure.
@@ -112,11 +147,10 @@ func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limit
 	}
 	// Load month ledgers from the rollups outside the lock, once.
 	for _, k := range keys {
-		if err := s.loadLedger(ctx, k, now); err != nil {
+		if err := lm.loadLedger(ctx, k, now); err != nil {
 			return reservation{}, err
 		}
 	}
-	lm := s.limits
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
 	sec := now.Unix()
@@ -127,10 +161,7 @@ func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limit
 			lm.minute[orgID] = w
 		}
 		if w.count(sec) >= rpm {
-			wait := w.retryAfter(sec, rpm)
-			return reservation{}, &GatewayError{Status: 429, Type: "rate_limit_error", Code: "rate_limit_exceeded",
-				Message:    fmt.Sprintf("your organization's limit of %d requests per minute (any 60 seconds) is reached; retry in %d s", rpm, wait),
-				RetryAfter: time.Duration(wait) * time.Second}
+			return reservation{}, rateError(rpm, w.retryAfter(sec, rpm))
 		}
 	}
 	// What is left of the tightest budget decides.
@@ -165,17 +196,11 @@ func (s *Service) admit(ctx context.Context, orgID, userID int64, l config.Limit
 	return reservation{keys: keys, tokens: estimate}, nil
 }
 
-// extend adds to an admitted request's reservation what it turned out to
-// need after admission (context a knowledge base found), by admit's rule:
-// a request that set max_tokens must fit whole; a flexible one stays
-// admitted, with what is left, while its prompt and one token a choice
-// fit. n is what it was admitted with.
-func (s *Service) extend(r *reservation, l config.Limits, n need, extra int64) error {
+func (lm *memoryLimits) extend(_ context.Context, r *reservation, l config.Limits, n need, extra int64) error {
 	if extra <= 0 || len(r.keys) == 0 {
 		return nil
 	}
 	limits := []int64{l.TokensPerMonth, l.UserTokensPerMonth} // admit's order of keys: org, then user
-	lm := s.limits
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
 	left, tightest := int64(-1), ledgerKey{}
@@ -192,7 +217,7 @@ func (s *Service) extend(r *reservation, l config.Limits, n need, extra int64) e
 	if left >= 0 && extra > left {
 		n.prompt += extra
 		if !n.flexible || left+r.tokens < max(n.least(), 1) {
-			return quotaError(tightest, n.total(), left+r.tokens, s.now())
+			return quotaError(tightest, n.total(), left+r.tokens, lm.now())
 		}
 		add = left
 	}
@@ -206,8 +231,7 @@ func (s *Service) extend(r *reservation, l config.Limits, n need, extra int64) e
 }
 
 // loadLedger creates the ledger of k from the rollups if it doesn't exist.
-func (s *Service) loadLedger(ctx context.Context, k ledgerKey, now time.Time) error {
-	lm := s.limits
+func (lm *memoryLimits) loadLedger(ctx context.Context, k ledgerKey, now time.Time) error {
 	lm.mu.Lock()
 	_, ok := lm.months[k]
 	lm.mu.Unlock()
@@ -215,7 +239,7 @@ func (s *Service) loadLedger(ctx context.Context, k ledgerKey, now time.Time) er
 		return nil
 	}
 	start := time.Date(k.month/100, time.Month(k.month%100), 1, 0, 0, 0, 0, time.UTC)
-	t, err := s.st.SumUsage(ctx, store.UsageFilter{OrganizationID: k.org, UserID: k.user, From: store.Day(start), To: store.Day(now)})
+	t, err := lm.st.SumUsage(ctx, store.UsageFilter{OrganizationID: k.org, UserID: k.user, From: store.Day(start), To: store.Day(now)})
 	if err != nil {
 		return fmt.Errorf("read usage for limits: %w", err)
 	}
@@ -232,14 +256,11 @@ func (s *Service) loadLedger(ctx context.Context, k ledgerKey, now time.Time) er
 	return nil
 }
 
-// settle replaces a reservation by the tokens really used (never
-// negative, whatever a provider reports).
-func (s *Service) settle(r reservation, used int64) {
+func (lm *memoryLimits) settle(r reservation, used int64) {
 	if len(r.keys) == 0 {
 		return
 	}
 	used = max(used, 0)
-	lm := s.limits
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
 	for _, k := range r.keys {
@@ -263,6 +284,13 @@ func quotaError(k ledgerKey, need, left int64, now time.Time) *GatewayError {
 			"set a lower max_tokens, or ask an admin to raise the budget (it resets on the 1st, UTC)", need, which, left)
 	}
 	return &GatewayError{Status: 429, Type: "insufficient_quota", Code: "insufficient_quota", Message: msg, RetryAfter: nextMonth(now).Sub(now)}
+}
+
+// rateError refuses a request past requests_per_minute.
+func rateError(rpm, wait int64) *GatewayError {
+	return &GatewayError{Status: 429, Type: "rate_limit_error", Code: "rate_limit_exceeded",
+		Message:    fmt.Sprintf("your organization's limit of %d requests per minute (any 60 seconds) is reached; retry in %d s", rpm, wait),
+		RetryAfter: time.Duration(wait) * time.Second}
 }
 
 func ceilSeconds(d time.Duration) int {

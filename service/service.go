@@ -40,6 +40,10 @@ type Deps struct {
 	// HashGate bounds the password hashing in progress; nil: 4 at once,
 	// 32 more waiting up to 2 s.
 	HashGate *HashGate
+	// SharedLimits keeps budgets, the requests-per-minute window and what
+	// they need in the database, as several processes on one database
+	// need; otherwise in memory. Nil: shared on PostgreSQL.
+	SharedLimits *bool
 	// LookupTimeout bounds the database work of resolving an SSH session's
 	// identity and of signing in; 5 s when zero.
 	LookupTimeout time.Duration
@@ -72,7 +76,7 @@ type Service struct {
 	changesSeen     atomic.Int64 // the change counter when the caches were last checked
 	stopWatching    chan struct{}
 	closeOnce       sync.Once
-	limits          *limiter
+	limits          limiter
 	usage           *usageWriter
 	refusals        *refusalSampler
 	keyTouched      map[int64]time.Time
@@ -119,10 +123,17 @@ func New(d Deps) *Service {
 		assistants:   newCache[int64, routedAssistant](200_000, isAnswer),
 		orgConfigs:   newCache[int64, orgConfigEntry](20_000, isAnswer),
 		stopWatching: make(chan struct{}),
-		limits:       newLimiter(),
 		usage:        newUsageWriter(d.Store, d.Logger),
 		refusals:     newRefusalSampler(),
 		keyTouched:   map[int64]time.Time{},
+	}
+	shared := d.Store.Engine() == store.EnginePostgres
+	if d.SharedLimits != nil {
+		shared = *d.SharedLimits
+	}
+	s.limits = newMemoryLimits(d.Store, d.Now)
+	if shared {
+		s.limits = newSharedLimits(d.Store, d.Logger, d.Now)
 	}
 	// The caches follow the database's change counter: at once after this
 	// process's writes, within changePoll for other processes'.
@@ -143,6 +154,7 @@ func isAnswer(err error) bool {
 func (s *Service) Close() {
 	s.closeOnce.Do(func() { close(s.stopWatching) })
 	s.usage.close()
+	s.limits.close()
 }
 
 // Database names the database engine lamb runs on ("sqlite" or

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -193,6 +195,11 @@ func (q *Queries) InsertUsage(ctx context.Context, events []UsageEvent) error {
 		t.PromptTokens += e.PromptTokens
 		t.CompletionTokens += e.CompletionTokens
 	}
+	// In key order: two processes writing rollups of the same keys at
+	// once then wait for each other instead of deadlocking.
+	slices.SortFunc(order, func(a, b rollupKey) int {
+		return cmp.Or(cmp.Compare(a.org, b.org), cmp.Compare(a.day, b.day), cmp.Compare(a.assistant, b.assistant), cmp.Compare(a.user, b.user))
+	})
 	for _, k := range order {
 		if err := q.AddUsageDaily(ctx, k.org, k.day, k.assistant, k.user, *sums[k]); err != nil {
 			return err

@@ -1,0 +1,534 @@
+package service
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"lamb/config"
+	"lamb/store"
+)
+
+// sharedLimits keeps the limits' state in the database, so that any number
+// of lamb processes on it admit as one (DESIGN §10).
+//
+// Month budgets are leased: a process takes a slice of a budget in one
+// transaction that grants only while spent + every live lease + the slice
+// fit under the limit, spends the slice in memory, and writes what it
+// spent every limitsSync. So the common request touches no row, and the
+// processes together never spend more than the limit plus what one
+// admitted request may overrun. A slice is at most 1/leaseShare of what
+// no one holds, so slices shrink as a budget runs out. A process renews
+// its leases every leaseRenew; the lease of a process that died expires
+// after leaseTTL, and its budget is free again.
+//
+// requests_per_minute is counted per org and second in the database; a
+// process takes permits for the current second the same way, and gives
+// back the ones it didn't use once the second is over.
+type sharedLimits struct {
+	st       *store.Store
+	log      *slog.Logger
+	now      func() time.Time
+	instance string // names this process's leases
+
+	grants [64]sync.Mutex // one grant at a time per budget (or org's permits), striped
+	seed   maphash.Seed
+
+	mu         sync.Mutex
+	leases     map[ledgerKey]*lease
+	permits    map[int64]*permits // by org
+	unused     []unusedPermits    // permits of past seconds to give back
+	validUntil time.Time          // the leases may be spent until then
+	lastRenew  time.Time
+	lastPrune  time.Time
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+const (
+	leaseTTL = 2 * time.Minute
+	// leaseMargin: a process stops spending its leases this long before
+	// they may expire, should it fail to renew them (clocks of the
+	// processes must agree within it).
+	leaseMargin = 30 * time.Second
+	leaseRenew  = 20 * time.Second
+	leaseShare  = 8
+	// leaseIdle: a lease nothing was admitted against for this long goes
+	// back, so that another process can use it.
+	leaseIdle  = 2 * time.Second
+	limitsSync = 250 * time.Millisecond
+	// takeAttempts bounds how often an admission retries when other
+	// requests of this process took the slice it had asked for.
+	takeAttempts = 8
+)
+
+// lease is what this process holds of one month budget.
+type lease struct {
+	tokens   int64 // granted and not yet written as spent
+	pending  int64 // spent here, not yet written
+	reserved int64 // held by admitted requests in flight
+	used     time.Time
+}
+
+func (l *lease) free() int64 { return l.tokens - l.pending - l.reserved }
+
+// permits are an org's requests this process may admit in one second.
+type permits struct {
+	second, left int64
+}
+
+type unusedPermits struct {
+	org, second, n int64
+}
+
+func newSharedLimits(st *store.Store, logger *slog.Logger, now func() time.Time) *sharedLimits {
+	var id [8]byte
+	rand.Read(id[:])
+	sl := &sharedLimits{st: st, log: logger, now: now, instance: hex.EncodeToString(id[:]), seed: maphash.MakeSeed(),
+		leases: map[ledgerKey]*lease{}, permits: map[int64]*permits{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	sl.validUntil = now().Add(leaseTTL - leaseMargin)
+	sl.lastRenew, sl.lastPrune = now(), now()
+	go sl.run()
+	return sl
+}
+
+func (sl *sharedLimits) admit(ctx context.Context, orgID, userID int64, l config.Limits, n need) (reservation, error) {
+	estimate := max(n.total(), 1)
+	now := sl.now()
+	month := monthKey(now)
+	var keys []ledgerKey
+	var limits []int64
+	if l.TokensPerMonth != config.Unlimited {
+		keys, limits = append(keys, ledgerKey{orgID, 0, month}), append(limits, l.TokensPerMonth)
+	}
+	if userID != 0 && l.UserTokensPerMonth != config.Unlimited {
+		keys, limits = append(keys, ledgerKey{orgID, userID, month}), append(limits, l.UserTokensPerMonth)
+	}
+	rpm := l.RequestsPerMinute
+	if rpm != config.Unlimited {
+		if err := sl.permit(ctx, orgID, rpm, now); err != nil {
+			return reservation{}, err
+		}
+	}
+	floor := estimate
+	if n.flexible {
+		floor = min(max(n.least(), 1), estimate)
+	}
+	took, short, err := sl.take(ctx, keys, limits, estimate, floor, now)
+	if err == nil && short != nil {
+		err = quotaError(short.key, estimate, short.left, now)
+	}
+	if err != nil {
+		if rpm != config.Unlimited {
+			sl.unpermit(orgID, now.Unix()) // counted only when admitted
+		}
+		return reservation{}, err
+	}
+	return reservation{keys: keys, tokens: took}, nil
+}
+
+func (sl *sharedLimits) extend(ctx context.Context, r *reservation, l config.Limits, n need, extra int64) error {
+	if extra <= 0 || len(r.keys) == 0 {
+		return nil
+	}
+	limits := make([]int64, len(r.keys))
+	for i, k := range r.keys {
+		limits[i] = l.TokensPerMonth
+		if k.user != 0 {
+			limits[i] = l.UserTokensPerMonth
+		}
+	}
+	n.prompt += extra
+	floor := extra
+	if n.flexible {
+		floor = min(max(max(n.least(), 1)-r.tokens, 0), extra)
+	}
+	now := sl.now()
+	took, short, err := sl.take(ctx, r.keys, limits, extra, floor, now)
+	if err != nil {
+		return err
+	}
+	if short != nil {
+		return quotaError(short.key, n.total(), short.left+r.tokens, now)
+	}
+	r.tokens += took
+	return nil
+}
+
+// shortfall is the budget that can't give what a request needs, and what
+// it has left.
+type shortfall struct {
+	key  ledgerKey
+	left int64
+}
+
+// take reserves want tokens (or, when less is left, down to floor) on
+// every key, leasing more from the database where this process holds too
+// little. It returns what it reserved, or the budget that refused.
+func (sl *sharedLimits) take(ctx context.Context, keys []ledgerKey, limits []int64, want, floor int64, now time.Time) (int64, *shortfall, error) {
+	if len(keys) == 0 {
+		return want, nil, nil
+	}
+	for range takeAttempts {
+		sl.mu.Lock()
+		sl.expireLocked(now)
+		tight, tightFree := -1, int64(0)
+		for i, k := range keys {
+			l := sl.leases[k]
+			if l == nil {
+				l = &lease{}
+				sl.leases[k] = l
+			}
+			if f := l.free(); limits[i] != config.Unlimited && f < want && (tight < 0 || f < tightFree) {
+				tight, tightFree = i, f
+			}
+		}
+		if tight < 0 {
+			for _, k := range keys {
+				l := sl.leases[k]
+				l.reserved += want
+				l.used = now
+			}
+			sl.mu.Unlock()
+			return want, nil, nil
+		}
+		sl.mu.Unlock()
+		left, ok, err := sl.grant(ctx, keys[tight], want, limits[tight], now)
+		if err != nil {
+			return 0, nil, err
+		}
+		if !ok && left < want {
+			if left < floor {
+				return 0, &shortfall{keys[tight], left}, nil
+			}
+			want = left // all that is left: the answer may be short
+		}
+	}
+	return 0, nil, &GatewayError{Status: 503, Type: "api_error", Code: "service_unavailable",
+		Message: "this organization's budget is in heavy demand right now; retry in a moment", RetryAfter: time.Second}
+}
+
+// grant leases more of k's budget so that this process holds at least
+// need free, when the budget has room for it: need, or 1/leaseShare of
+// what no process holds when that is more. ok tells that this process
+// now holds need free; if not, left is what it could have had: what it
+// holds free and what no process holds.
+func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int64, now time.Time) (left int64, ok bool, err error) {
+	mu := &sl.grants[sl.stripe(k.org, k.user, k.month)]
+	mu.Lock()
+	defer mu.Unlock()
+	sl.mu.Lock()
+	l := sl.leases[k]
+	if l == nil {
+		l = &lease{}
+		sl.leases[k] = l
+	}
+	have := l.free()
+	sl.mu.Unlock()
+	if have >= need { // another request's grant came first
+		return have, true, nil
+	}
+	short := need - have
+	key := store.BudgetKey{OrganizationID: k.org, UserID: k.user, Month: k.month}
+	var got, room int64
+	err = sl.st.InTx(ctx, func(tx *store.Tx) error {
+		got = 0
+		b, err := tx.BudgetState(ctx, key, sl.instance, now)
+		if err != nil {
+			return err
+		}
+		room = max(limit-b.Spent-b.Leased-b.Mine, 0)
+		if room < short {
+			return nil
+		}
+		got = min(room, max(short, room/leaseShare))
+		return tx.SetLease(ctx, key, sl.instance, b.Mine+got, now.Add(leaseTTL))
+	})
+	if err != nil {
+		return 0, false, databaseError("lease budget", err)
+	}
+	if got == 0 {
+		return max(have+room, 0), false, nil
+	}
+	sl.mu.Lock()
+	l.tokens += got
+	sl.mu.Unlock()
+	return have + got, true, nil
+}
+
+// databaseError answers a request whose admission needs the database
+// while it can't be reached.
+func databaseError(what string, err error) *GatewayError {
+	return &GatewayError{Status: 503, Type: "api_error", Code: "service_unavailable",
+		Message: "lamb can't reach its database right now; retry in a moment", RetryAfter: 5 * time.Second,
+		cause: fmt.Errorf("%s: %w", what, err)}
+}
+
+// permit admits one request against an org's requests_per_minute.
+func (sl *sharedLimits) permit(ctx context.Context, orgID, rpm int64, now time.Time) error {
+	sec := now.Unix()
+	if sl.usePermit(orgID, sec) {
+		return nil
+	}
+	mu := &sl.grants[sl.stripe(orgID, -1, 0)]
+	mu.Lock()
+	defer mu.Unlock()
+	if sl.usePermit(orgID, sec) {
+		return nil
+	}
+	var got, wait int64
+	err := sl.st.InTx(ctx, func(tx *store.Tx) error {
+		got, wait = 0, 0
+		counts, err := tx.RequestCounts(ctx, orgID, sec-59)
+		if err != nil {
+			return err
+		}
+		var w rpmWindow
+		for s, n := range counts {
+			w.sec[s%60], w.n[s%60] = s, n
+		}
+		room := rpm - w.count(sec)
+		if room <= 0 {
+			wait = w.retryAfter(sec, rpm)
+			return nil
+		}
+		got = min(room, max(1, room/leaseShare))
+		return tx.AddRequests(ctx, orgID, sec, got)
+	})
+	if err != nil {
+		return databaseError("count requests", err)
+	}
+	if got == 0 {
+		return rateError(rpm, wait)
+	}
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	p := sl.permits[orgID]
+	if p == nil || p.second != sec {
+		if p != nil && p.left > 0 {
+			sl.unused = append(sl.unused, unusedPermits{orgID, p.second, p.left})
+		}
+		p = &permits{second: sec}
+		sl.permits[orgID] = p
+	}
+	p.left += got - 1
+	return nil
+}
+
+// usePermit takes one of the permits this process holds for sec.
+func (sl *sharedLimits) usePermit(orgID, sec int64) bool {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if p := sl.permits[orgID]; p != nil && p.second == sec && p.left > 0 {
+		p.left--
+		return true
+	}
+	return false
+}
+
+// unpermit gives back a permit taken for a request that was then refused.
+func (sl *sharedLimits) unpermit(orgID, sec int64) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if p := sl.permits[orgID]; p != nil && p.second == sec {
+		p.left++
+		return
+	}
+	sl.unused = append(sl.unused, unusedPermits{orgID, sec, 1})
+}
+
+func (sl *sharedLimits) settle(r reservation, used int64) {
+	if len(r.keys) == 0 {
+		return
+	}
+	used = max(used, 0)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	for _, k := range r.keys {
+		if l := sl.leases[k]; l != nil {
+			l.reserved -= r.tokens
+			l.pending += used
+		}
+	}
+}
+
+// expireLocked forgets the leases once they may have expired in the
+// database (this process couldn't renew them): they can't be spent, and
+// new ones are leased. sl.mu is held.
+func (sl *sharedLimits) expireLocked(now time.Time) {
+	if now.Before(sl.validUntil) {
+		return
+	}
+	for _, l := range sl.leases {
+		l.tokens = 0
+	}
+	sl.validUntil = now.Add(leaseTTL - leaseMargin) // what is leased from now on
+}
+
+func (sl *sharedLimits) stripe(org, user int64, month int) int {
+	var h maphash.Hash
+	h.SetSeed(sl.seed)
+	var b [24]byte
+	for i, v := range []int64{org, user, int64(month)} {
+		for j := range 8 {
+			b[i*8+j] = byte(v >> (8 * j))
+		}
+	}
+	h.Write(b[:])
+	return int(h.Sum64() % uint64(len(sl.grants)))
+}
+
+func (sl *sharedLimits) run() {
+	defer close(sl.done)
+	t := time.NewTicker(limitsSync)
+	defer t.Stop()
+	for {
+		select {
+		case <-sl.stop:
+			return
+		case <-t.C:
+			sl.sync(false)
+		}
+	}
+}
+
+// close writes what this process spent, and gives back its permits and
+// leases.
+func (sl *sharedLimits) close() {
+	sl.once.Do(func() {
+		close(sl.stop)
+		<-sl.done
+		sl.sync(true)
+	})
+}
+
+// sync writes to the database what this process spent, gives back the
+// permits of past seconds and the leases it stopped using (every one when
+// final), renews its leases and prunes what expired. Writes are in a fixed
+// key order, so that processes writing at once never deadlock.
+func (sl *sharedLimits) sync(final bool) {
+	now := sl.now()
+	type spend struct {
+		key ledgerKey
+		n   int64
+	}
+	var spends []spend
+	var idle []spend // leases given back, with the tokens they held
+	sl.mu.Lock()
+	month := monthKey(now)
+	for k, l := range sl.leases {
+		if l.pending > 0 {
+			spends = append(spends, spend{k, l.pending})
+		}
+		if l.reserved == 0 && l.pending == 0 && (final || k.month != month || now.Sub(l.used) >= leaseIdle) {
+			idle = append(idle, spend{k, l.tokens})
+			l.tokens = 0
+		}
+	}
+	returns := sl.unused
+	sl.unused = nil
+	for org, p := range sl.permits {
+		if p.second < now.Unix() || final {
+			if p.left > 0 {
+				returns = append(returns, unusedPermits{org, p.second, p.left})
+			}
+			delete(sl.permits, org)
+		}
+	}
+	renew := !final && now.Sub(sl.lastRenew) >= leaseRenew
+	prune := !final && now.Sub(sl.lastPrune) >= time.Minute
+	sl.mu.Unlock()
+	if len(spends) == 0 && len(idle) == 0 && len(returns) == 0 && !renew && !prune && !final {
+		return
+	}
+	byKey := func(a, b spend) int {
+		return cmp.Or(cmp.Compare(a.key.org, b.key.org), cmp.Compare(a.key.user, b.key.user), cmp.Compare(a.key.month, b.key.month))
+	}
+	slices.SortFunc(spends, byKey)
+	slices.SortFunc(idle, byKey)
+	slices.SortFunc(returns, func(a, b unusedPermits) int {
+		return cmp.Or(cmp.Compare(a.org, b.org), cmp.Compare(a.second, b.second))
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := sl.st.InTx(ctx, func(tx *store.Tx) error {
+		for _, s := range spends {
+			if err := tx.Spend(ctx, budgetKey(s.key), sl.instance, s.n); err != nil {
+				return err
+			}
+		}
+		for _, s := range idle {
+			if err := tx.DropLease(ctx, budgetKey(s.key), sl.instance, s.n); err != nil {
+				return err
+			}
+		}
+		for _, r := range returns {
+			if err := tx.AddRequests(ctx, r.org, r.second, -r.n); err != nil {
+				return err
+			}
+		}
+		if final {
+			if err := tx.DropLeases(ctx, sl.instance, now); err != nil {
+				return err
+			}
+		}
+		if renew {
+			if err := tx.RenewLeases(ctx, sl.instance, now, now.Add(leaseTTL)); err != nil {
+				return err
+			}
+		}
+		if prune {
+			if err := tx.DropLeases(ctx, "", now.Add(-10*time.Minute)); err != nil {
+				return err
+			}
+			return tx.PruneRequestCounts(ctx, now.Add(-2*time.Minute))
+		}
+		return nil
+	})
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if err != nil {
+		// Kept for the next round: spends are still pending, permits
+		// still to give back, and the idle leases still held.
+		sl.unused = append(sl.unused, returns...)
+		for _, s := range idle {
+			if l := sl.leases[s.key]; l != nil {
+				l.tokens += s.n
+			}
+		}
+		sl.log.Error("write shared limits; retrying", "err", err)
+		return
+	}
+	for _, s := range spends {
+		if l := sl.leases[s.key]; l != nil {
+			l.pending -= s.n
+			l.tokens -= min(l.tokens, s.n)
+		}
+	}
+	for _, s := range idle {
+		if l := sl.leases[s.key]; l != nil && l.tokens == 0 && l.reserved == 0 && l.pending == 0 {
+			delete(sl.leases, s.key)
+		}
+	}
+	if renew {
+		sl.lastRenew = now
+		sl.validUntil = now.Add(leaseTTL - leaseMargin)
+	}
+	if prune {
+		sl.lastPrune = now
+	}
+}
+
+func budgetKey(k ledgerKey) store.BudgetKey {
+	return store.BudgetKey{OrganizationID: k.org, UserID: k.user, Month: k.month}
+}

@@ -1,0 +1,366 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"lamb/config"
+	"lamb/secret"
+	"lamb/store"
+)
+
+// limitsKind is where a test's limits keep their state.
+type limitsKind struct {
+	name   string
+	engine string
+	shared bool
+}
+
+var limitsKinds = []limitsKind{
+	{"memory", store.EngineSQLite, false},
+	{"shared-sqlite", store.EngineSQLite, true},
+	{"shared-postgres", store.EnginePostgres, true},
+}
+
+// newLimitsEnv is a test env whose service keeps its limits as kind says,
+// with an org (returned) for them to count against.
+func newLimitsEnv(t *testing.T, kind limitsKind) (*testEnv, int64) {
+	t.Helper()
+	e := newTestEnvOn(t, kind.engine)
+	e.svc.Close()
+	e.svc = e.process(t, e.st, kind.shared)
+	o, err := e.st.CreateOrg(context.Background(), storeOrg("acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, o.ID
+}
+
+// process is another lamb process's service on st (e's database when st
+// is nil), its limits shared or not.
+func (e *testEnv) process(t *testing.T, st *store.Store, shared bool) *Service {
+	t.Helper()
+	clock := func() time.Time { return e.now }
+	if st == nil {
+		var err error
+		if e.url != "" {
+			st, err = store.OpenURL(context.Background(), e.url, store.Options{Now: clock})
+		} else {
+			st, err = store.Open(filepath.Join(e.dir, "lamb.db"), store.Options{Now: clock})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+	}
+	box, err := secret.NewBox(e.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: clock, SharedLimits: &shared})
+	t.Cleanup(svc.Close)
+	return svc
+}
+
+// The rules of admission hold whichever kind keeps the state: a budget is
+// spent exactly, settling frees what wasn't used, a flexible request gets
+// what is left, a user's budget binds within the org's, and the
+// requests-per-minute window slides.
+func TestLimitsHoldOnEveryKind(t *testing.T) {
+	for _, kind := range limitsKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org := newLimitsEnv(t, kind)
+			ctx := context.Background()
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = 1000
+			r1, err := e.svc.admit(ctx, org, 0, l, need{prompt: 600})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 500}); !isQuota(err) {
+				t.Fatalf("600 of 1000 reserved, 500 more: %v, want insufficient_quota", err)
+			}
+			e.svc.settle(r1, 100) // it used less than it reserved
+			r2, err := e.svc.admit(ctx, org, 0, l, need{prompt: 500})
+			if err != nil {
+				t.Fatalf("100 of 1000 spent, 500 more: %v", err)
+			}
+			// Flexible (no max_tokens): admitted with what is left, while
+			// its prompt fits.
+			r3, err := e.svc.admit(ctx, org, 0, l, need{prompt: 50, output: 1000, choices: 1, flexible: true})
+			if err != nil || r3.tokens != 400 {
+				t.Fatalf("flexible with 400 left: reserved %d, %v; want 400", r3.tokens, err)
+			}
+			if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 1, flexible: true, choices: 1}); !isQuota(err) {
+				t.Fatalf("nothing left, flexible: %v, want insufficient_quota", err)
+			}
+			e.svc.settle(r2, 500)
+			e.svc.settle(r3, 400)
+
+			// A user's budget within the org's.
+			l.TokensPerMonth = config.Unlimited
+			l.UserTokensPerMonth = 300
+			if _, err := e.svc.admit(ctx, org, 7, l, need{prompt: 250}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.admit(ctx, org, 7, l, need{prompt: 100}); !isQuota(err) {
+				t.Fatalf("user budget: %v, want insufficient_quota", err)
+			}
+			if _, err := e.svc.admit(ctx, org, 8, l, need{prompt: 100}); err != nil {
+				t.Fatalf("another user's budget: %v", err)
+			}
+
+			// Requests per minute: a sliding window of 60 s.
+			l = config.UnlimitedLimits()
+			l.RequestsPerMinute = 3
+			for i := range 3 {
+				if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 1}); err != nil {
+					t.Fatalf("request %d of 3: %v", i+1, err)
+				}
+			}
+			_, err = e.svc.admit(ctx, org, 0, l, need{prompt: 1})
+			var ge *GatewayError
+			if !errors.As(err, &ge) || ge.Code != "rate_limit_exceeded" || ge.RetryAfter != 60*time.Second {
+				t.Fatalf("4th request in a second: %v, want rate_limit_exceeded retry in 60 s", err)
+			}
+			e.now = e.now.Add(59 * time.Second)
+			if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 1}); err == nil {
+				t.Fatal("59 s later the window still holds 3")
+			}
+			e.now = e.now.Add(time.Second)
+			if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 1}); err != nil {
+				t.Fatalf("60 s later: %v", err)
+			}
+		})
+	}
+}
+
+// A knowledge base's context is added to an admitted request's
+// reservation, within what is left.
+func TestExtendHoldsOnEveryKind(t *testing.T) {
+	for _, kind := range limitsKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org := newLimitsEnv(t, kind)
+			ctx := context.Background()
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = 1000
+			n := need{prompt: 100, output: 100, choices: 1}
+			r, err := e.svc.admit(ctx, org, 0, l, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.svc.extend(ctx, &r, l, n, 700); err != nil || r.tokens != 900 {
+				t.Fatalf("extend by 700: %d, %v", r.tokens, err)
+			}
+			if err := e.svc.extend(ctx, &r, l, n, 200); !isQuota(err) {
+				t.Fatalf("extend past the budget: %v, want insufficient_quota", err)
+			}
+		})
+	}
+}
+
+func isQuota(err error) bool {
+	var ge *GatewayError
+	return errors.As(err, &ge) && ge.Code == "insufficient_quota"
+}
+
+// The attack: two lamb processes behind a load balancer, each with its own
+// ledger in memory, let an org spend its budget once per process. With the
+// limits in the database the processes together stay within it; the
+// "memory" case shows what the test catches.
+func TestTwoProcessesCannotSpendOneBudgetTwice(t *testing.T) {
+	for _, kind := range limitsKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org := newLimitsEnv(t, kind)
+			other := e.process(t, nil, kind.shared)
+			const budget, each = 2000, 50
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = budget
+			var spent atomic.Int64
+			var wg sync.WaitGroup
+			for i := range 120 {
+				svc := e.svc
+				if i%2 == 1 {
+					svc = other
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					r, err := svc.admit(ctx, org, 0, l, need{prompt: each})
+					if err != nil {
+						if !isQuota(err) {
+							t.Errorf("admit: %v", err)
+						}
+						return
+					}
+					spent.Add(each)
+					svc.settle(r, each)
+				}()
+			}
+			wg.Wait()
+			got := spent.Load()
+			if !kind.shared {
+				if got <= budget {
+					t.Fatalf("two processes with ledgers in memory spent %d of %d: the test no longer shows the overspend", got, budget)
+				}
+				return
+			}
+			if got > budget {
+				t.Fatalf("two processes spent %d of a budget of %d", got, budget)
+			}
+			if got < budget-2*each {
+				t.Fatalf("two processes spent only %d of a budget of %d with 120 requests asking", got, budget)
+			}
+		})
+	}
+}
+
+// requests_per_minute is one window for every process.
+func TestTwoProcessesShareRequestsPerMinute(t *testing.T) {
+	for _, kind := range limitsKinds[1:] {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org := newLimitsEnv(t, kind)
+			other := e.process(t, nil, true)
+			l := config.UnlimitedLimits()
+			l.RequestsPerMinute = 10
+			var admitted atomic.Int64
+			var wg sync.WaitGroup
+			for i := range 40 {
+				svc := e.svc
+				if i%2 == 1 {
+					svc = other
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := svc.admit(context.Background(), org, 0, l, need{prompt: 1}); err == nil {
+						admitted.Add(1)
+					}
+				}()
+			}
+			wg.Wait()
+			if got := admitted.Load(); got != 10 {
+				t.Fatalf("40 requests in one second across two processes, limit 10 a minute: %d admitted", got)
+			}
+			// The permits a process took and didn't use go back once the
+			// second is over.
+			e.now = e.now.Add(30 * time.Second)
+			e.svc.limits.(*sharedLimits).sync(false)
+			other.limits.(*sharedLimits).sync(false)
+			e.now = e.now.Add(30 * time.Second)
+			if _, err := other.admit(context.Background(), org, 0, l, need{prompt: 1}); err != nil {
+				t.Fatalf("a minute later: %v", err)
+			}
+		})
+	}
+}
+
+// What one process spent is what the others see: settled tokens are
+// written within limitsSync, and a lease nothing uses goes back.
+func TestSpendingIsSeenByTheOtherProcess(t *testing.T) {
+	for _, kind := range limitsKinds[1:] {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org := newLimitsEnv(t, kind)
+			other := e.process(t, nil, true)
+			ctx := context.Background()
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = 1000
+			r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.svc.settle(r, 700)
+			e.now = e.now.Add(leaseIdle)
+			e.svc.limits.(*sharedLimits).sync(false) // writes the 700, gives the lease back
+			if _, err := other.admit(ctx, org, 0, l, need{prompt: 301}); !isQuota(err) {
+				t.Fatalf("700 of 1000 spent by the other process, 301 more: %v, want insufficient_quota", err)
+			}
+			if _, err := other.admit(ctx, org, 0, l, need{prompt: 300}); err != nil {
+				t.Fatalf("700 of 1000 spent by the other process, 300 more: %v", err)
+			}
+			var spent int64
+			if err := e.st.InTx(ctx, func(tx *store.Tx) error {
+				b, err := tx.BudgetState(ctx, store.BudgetKey{OrganizationID: org, Month: monthKey(e.now)}, "test", e.now)
+				spent = b.Spent
+				return err
+			}); err != nil || spent != 700 {
+				t.Fatalf("ledger spent %d, %v; want 700", spent, err)
+			}
+		})
+	}
+}
+
+// A process that dies (kill -9) holds its leases only until they expire:
+// its budget is not locked for the month.
+func TestDeadProcessLeaseExpires(t *testing.T) {
+	for _, kind := range limitsKinds[1:] {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org := newLimitsEnv(t, kind)
+			other := e.process(t, nil, true)
+			ctx := context.Background()
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = 1000
+			// The first process leases all that is left, one request at a
+			// time, and then stops answering without giving anything back.
+			for {
+				r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+				if err != nil {
+					break
+				}
+				_ = r // in flight when the process died
+			}
+			if _, err := other.admit(ctx, org, 0, l, need{prompt: 100}); !isQuota(err) {
+				t.Fatalf("budget leased by a live process: %v, want insufficient_quota", err)
+			}
+			e.svc.limits.(*sharedLimits).stopForTest()
+			e.now = e.now.Add(leaseTTL + time.Second)
+			if _, err := other.admit(ctx, org, 0, l, need{prompt: 900}); err != nil {
+				t.Fatalf("the dead process's leases expired: %v", err)
+			}
+		})
+	}
+}
+
+// A process that can't renew its leases stops spending them before they
+// may expire, so that no other process's grant overlaps them.
+func TestLeasesAreNotSpentPastTheirRenewal(t *testing.T) {
+	e, org := newLimitsEnv(t, limitsKinds[1])
+	ctx := context.Background()
+	l := config.UnlimitedLimits()
+	l.TokensPerMonth = 100_000
+	if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 10}); err != nil {
+		t.Fatal(err)
+	}
+	sl := e.svc.limits.(*sharedLimits)
+	sl.mu.Lock()
+	held := sl.leases[ledgerKey{org, 0, monthKey(e.now)}].tokens
+	sl.mu.Unlock()
+	if held < 10 {
+		t.Fatalf("holds %d tokens after a grant", held)
+	}
+	sl.stopForTest() // no renewal from now on
+	e.now = e.now.Add(leaseTTL - leaseMargin)
+	sl.mu.Lock()
+	sl.expireLocked(e.now)
+	got := sl.leases[ledgerKey{org, 0, monthKey(e.now)}].tokens
+	sl.mu.Unlock()
+	if got != 0 {
+		t.Fatalf("still spends %d tokens of a lease it couldn't renew", got)
+	}
+}
+
+// stopForTest stops the background sync, as a process that died would.
+func (sl *sharedLimits) stopForTest() {
+	sl.once.Do(func() {
+		close(sl.stop)
+		<-sl.done
+	})
+}
