@@ -24,6 +24,10 @@ var (
 	ErrNotFound   = errors.New("not found")
 	ErrConflict   = errors.New("already exists")
 	ErrForeignKey = errors.New("referenced row missing or still referenced")
+	// ErrInUse: another process holds the database (CopySQLite's source).
+	ErrInUse = errors.New("database in use")
+	// ErrNotEmpty: a copy's target already holds tables.
+	ErrNotEmpty = errors.New("target database not empty")
 )
 
 // Store is the database. Writes go through a single connection so that
