@@ -57,10 +57,10 @@ func (r CopyReport) Rows() int64 {
 // a lamb started meanwhile waits or fails to open it.
 func CopySQLite(ctx context.Context, path string, dst *Store) (CopyReport, error) {
 	if dst.engine != EnginePostgres {
-		return CopyReport{}, errors.New("copy: the target must be a PostgreSQL database")
+		return CopyReport{}, errors.New("the copy's target must be a PostgreSQL database")
 	}
 	if _, err := os.Stat(path); err != nil {
-		return CopyReport{}, fmt.Errorf("copy: no SQLite database at %s: %w", path, err)
+		return CopyReport{}, fmt.Errorf("no SQLite database at %s: %w", path, err)
 	}
 	src, err := openExclusive(path)
 	if err != nil {
@@ -79,19 +79,19 @@ func CopySQLite(ctx context.Context, path string, dst *Store) (CopyReport, error
 
 	conn, err := dst.w.Conn(ctx)
 	if err != nil {
-		return CopyReport{}, fmt.Errorf("copy: connect to the target: %w", err)
+		return CopyReport{}, fmt.Errorf("connect to the target: %w", err)
 	}
 	defer conn.Close()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return CopyReport{}, fmt.Errorf("copy: begin: %w", err)
+		return CopyReport{}, fmt.Errorf("begin the target's transaction: %w", err)
 	}
 	defer tx.Rollback() // unless every step and check passed
 	if err := copyInto(ctx, stx, conn, tx, dst.now(), &rep); err != nil {
 		return CopyReport{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return CopyReport{}, fmt.Errorf("copy: commit: %w", err)
+		return CopyReport{}, fmt.Errorf("commit the target's transaction: %w", err)
 	}
 	return rep, nil
 }
@@ -105,7 +105,7 @@ func openExclusive(path string) (*sql.DB, error) {
 	dsn := "file:" + path + "?mode=rw&_locking_mode=EXCLUSIVE&_txlock=exclusive&_busy_timeout=2000"
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("copy: open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
 	return db, nil
@@ -116,9 +116,9 @@ func openExclusive(path string) (*sql.DB, error) {
 func sourceErr(path string, err error) error {
 	var se sqlite3.Error
 	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) {
-		return fmt.Errorf("copy: %w: %s is open in another process (a running lamb?): stop every lamb that uses this data directory, then copy again", ErrInUse, path)
+		return fmt.Errorf("%w: %s is open in another process (a running lamb?): stop every lamb that uses this data directory, then copy again", ErrInUse, path)
 	}
-	return fmt.Errorf("copy: read %s: %w", path, err)
+	return fmt.Errorf("read %s: %w", path, err)
 }
 
 // readSource checks the source's schema version and lists its tables
@@ -133,7 +133,7 @@ func readSource(ctx context.Context, path string, stx *sql.Tx) (CopyReport, erro
 		return CopyReport{}, sourceErr(path, err)
 	}
 	if hasMigrations == 0 {
-		return CopyReport{}, fmt.Errorf("copy: %s is not a lamb database (it has no schema_migrations table)", path)
+		return CopyReport{}, fmt.Errorf("%s is not a lamb database (it has no schema_migrations table)", path)
 	}
 	version, err := schemaVersion(ctx, stx)
 	if err != nil {
@@ -141,10 +141,10 @@ func readSource(ctx context.Context, path string, stx *sql.Tx) (CopyReport, erro
 	}
 	switch {
 	case version < len(ms):
-		return CopyReport{}, fmt.Errorf("copy: %s is at schema version %d, this lamb's is %d: start lamb once with this data directory so that it migrates the database, stop it, then copy again",
+		return CopyReport{}, fmt.Errorf("%s is at schema version %d, this lamb's is %d: start lamb once with this data directory so that it migrates the database, stop it, then copy again",
 			path, version, len(ms))
 	case version > len(ms):
-		return CopyReport{}, fmt.Errorf("copy: %s is at schema version %d, newer than this lamb knows (%d): copy with the newer lamb that migrated it",
+		return CopyReport{}, fmt.Errorf("%s is at schema version %d, newer than this lamb knows (%d): copy with the newer lamb that migrated it",
 			path, version, len(ms))
 	}
 	names, err := queryStrings(ctx, stx, `SELECT name FROM sqlite_master
@@ -156,7 +156,7 @@ func readSource(ctx context.Context, path string, stx *sql.Tx) (CopyReport, erro
 	for _, name := range names {
 		t := CopiedTable{Name: name}
 		if err := stx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+quoteIdent(name)).Scan(&t.Source); err != nil {
-			return CopyReport{}, fmt.Errorf("copy: count %s: %w", name, err)
+			return CopyReport{}, fmt.Errorf("count the rows of %s: %w", name, err)
 		}
 		rep.Tables = append(rep.Tables, t)
 	}
@@ -171,10 +171,10 @@ func copyInto(ctx context.Context, stx *sql.Tx, conn *sql.Conn, tx *sql.Tx, now 
 	// migrate it: hold the migration lock until the end.
 	var locked bool
 	if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, migrationLock).Scan(&locked); err != nil {
-		return fmt.Errorf("copy: take the migration lock: %w", err)
+		return fmt.Errorf("take the migration lock of the target: %w", err)
 	}
 	if !locked {
-		return fmt.Errorf("copy: %w: a lamb is migrating the target database right now: give db copy a new, empty database", ErrNotEmpty)
+		return fmt.Errorf("%w: a lamb is migrating it right now: copy into a new, empty database", ErrNotEmpty)
 	}
 	existing, err := targetTables(ctx, tx)
 	if err != nil {
@@ -185,7 +185,7 @@ func copyInto(ctx context.Context, stx *sql.Tx, conn *sql.Conn, tx *sql.Tx, now 
 		if len(existing) > 5 {
 			shown += ", …"
 		}
-		return fmt.Errorf("copy: %w: the target database has tables (%s): db copy fills only a new, empty database (createdb, or DROP and CREATE it again)",
+		return fmt.Errorf("%w: it has tables (%s): copy into a new, empty database (createdb), or drop this one and create it again",
 			ErrNotEmpty, shown)
 	}
 
@@ -194,14 +194,14 @@ func copyInto(ctx context.Context, stx *sql.Tx, conn *sql.Conn, tx *sql.Tx, now 
 		return err
 	}
 	if len(ms) != rep.SchemaVersion {
-		return fmt.Errorf("copy: this lamb has %d PostgreSQL migrations for %d SQLite ones", len(ms), rep.SchemaVersion)
+		return fmt.Errorf("this lamb has %d PostgreSQL migrations for %d SQLite ones", len(ms), rep.SchemaVersion)
 	}
 	if err := createSchemaMigrations(ctx, tx, EnginePostgres); err != nil {
-		return fmt.Errorf("copy: %w", err)
+		return err
 	}
 	for _, m := range ms {
 		if err := applyMigration(ctx, tx, EnginePostgres, m, now); err != nil {
-			return fmt.Errorf("copy: migrate the target: %w", err)
+			return fmt.Errorf("migrate the target: %w", err)
 		}
 	}
 
@@ -215,7 +215,7 @@ func copyInto(ctx context.Context, stx *sql.Tx, conn *sql.Conn, tx *sql.Tx, now 
 		srcNames = append(srcNames, t.Name)
 	}
 	if !slices.Equal(srcNames, tables) {
-		return fmt.Errorf("copy: the schemas differ at version %d: SQLite has tables %s, PostgreSQL %s",
+		return fmt.Errorf("the schemas differ at version %d: SQLite has tables %s, PostgreSQL %s",
 			rep.SchemaVersion, strings.Join(srcNames, ", "), strings.Join(tables, ", "))
 	}
 	order, err := foreignKeyOrder(ctx, tx, tables)
@@ -228,12 +228,12 @@ func copyInto(ctx context.Context, stx *sql.Tx, conn *sql.Conn, tx *sql.Tx, now 
 	// migrations put in (counters) make way for the source's.
 	for _, name := range order {
 		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+quoteIdent(name)+` DISABLE TRIGGER USER`); err != nil {
-			return fmt.Errorf("copy: %s: %w", name, err)
+			return fmt.Errorf("disable the triggers of %s: %w", name, err)
 		}
 	}
 	for _, name := range slices.Backward(order) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+quoteIdent(name)); err != nil {
-			return fmt.Errorf("copy: empty %s: %w", name, err)
+			return fmt.Errorf("empty %s: %w", name, err)
 		}
 	}
 	for _, name := range order {
@@ -243,7 +243,7 @@ func copyInto(ctx context.Context, stx *sql.Tx, conn *sql.Conn, tx *sql.Tx, now 
 	}
 	for _, name := range order {
 		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+quoteIdent(name)+` ENABLE TRIGGER USER`); err != nil {
-			return fmt.Errorf("copy: %s: %w", name, err)
+			return fmt.Errorf("enable the triggers of %s: %w", name, err)
 		}
 	}
 	if err := setSequences(ctx, stx, tx); err != nil {
@@ -254,14 +254,14 @@ func copyInto(ctx context.Context, stx *sql.Tx, conn *sql.Conn, tx *sql.Tx, now 
 	for i := range rep.Tables {
 		t := &rep.Tables[i]
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+quoteIdent(t.Name)).Scan(&t.Target); err != nil {
-			return fmt.Errorf("copy: count %s: %w", t.Name, err)
+			return fmt.Errorf("count the rows of %s: %w", t.Name, err)
 		}
 		if t.Target != t.Source {
 			mismatched = append(mismatched, fmt.Sprintf("%s (%d in SQLite, %d in PostgreSQL)", t.Name, t.Source, t.Target))
 		}
 	}
 	if len(mismatched) > 0 {
-		return fmt.Errorf("copy: row counts differ: %s", strings.Join(mismatched, "; "))
+		return fmt.Errorf("the row counts differ: %s", strings.Join(mismatched, "; "))
 	}
 	return nil
 }
@@ -271,7 +271,7 @@ func targetTables(ctx context.Context, tx *sql.Tx) ([]string, error) {
 	names, err := queryStrings(ctx, tx, `SELECT table_name FROM information_schema.tables
 		WHERE table_schema = current_schema() ORDER BY table_name`)
 	if err != nil {
-		return nil, fmt.Errorf("copy: list the target's tables: %w", err)
+		return nil, fmt.Errorf("list the target's tables: %w", err)
 	}
 	return names, nil
 }
@@ -285,21 +285,21 @@ func foreignKeyOrder(ctx context.Context, tx *sql.Tx, tables []string) ([]string
 		JOIN pg_class parent ON parent.oid = c.confrelid
 		WHERE c.contype = 'f' AND c.connamespace = to_regnamespace(current_schema())`)
 	if err != nil {
-		return nil, fmt.Errorf("copy: read foreign keys: %w", err)
+		return nil, fmt.Errorf("read the foreign keys: %w", err)
 	}
 	defer rows.Close()
 	parents := map[string][]string{}
 	for rows.Next() {
 		var child, parent string
 		if err := rows.Scan(&child, &parent); err != nil {
-			return nil, fmt.Errorf("copy: read foreign keys: %w", err)
+			return nil, fmt.Errorf("read the foreign keys: %w", err)
 		}
 		if child != parent { // a row may reference its own table; not an order
 			parents[child] = append(parents[child], parent)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("copy: read foreign keys: %w", err)
+		return nil, fmt.Errorf("read the foreign keys: %w", err)
 	}
 	var order []string
 	placed := map[string]bool{}
@@ -312,7 +312,7 @@ func foreignKeyOrder(ctx context.Context, tx *sql.Tx, tables []string) ([]string
 			order, placed[t], progress = append(order, t), true, true
 		}
 		if !progress {
-			return nil, errors.New("copy: the tables' foreign keys form a cycle; no order to copy them in")
+			return nil, errors.New("the tables' foreign keys form a cycle; no order to copy them in")
 		}
 	}
 	return order, nil
@@ -519,7 +519,7 @@ func setSequences(ctx context.Context, stx *sql.Tx, tx *sql.Tx) error {
 		FROM information_schema.columns WHERE table_schema = current_schema()) c
 		WHERE seq IS NOT NULL ORDER BY table_name, column_name`)
 	if err != nil {
-		return fmt.Errorf("copy: list sequences: %w", err)
+		return fmt.Errorf("list the sequences: %w", err)
 	}
 	type sequence struct{ table, column, name string }
 	var seqs []sequence
@@ -527,13 +527,13 @@ func setSequences(ctx context.Context, stx *sql.Tx, tx *sql.Tx) error {
 		var s sequence
 		if err := rows.Scan(&s.table, &s.column, &s.name); err != nil {
 			rows.Close()
-			return fmt.Errorf("copy: list sequences: %w", err)
+			return fmt.Errorf("list the sequences: %w", err)
 		}
 		seqs = append(seqs, s)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("copy: list sequences: %w", err)
+		return fmt.Errorf("list the sequences: %w", err)
 	}
 	handedOut, err := sqliteSequences(ctx, stx)
 	if err != nil {
@@ -542,13 +542,13 @@ func setSequences(ctx context.Context, stx *sql.Tx, tx *sql.Tx) error {
 	for _, s := range seqs {
 		var last int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(`+quoteIdent(s.column)+`), 0) FROM `+quoteIdent(s.table)).Scan(&last); err != nil {
-			return fmt.Errorf("copy: highest id of %s: %w", s.table, err)
+			return fmt.Errorf("highest id of %s: %w", s.table, err)
 		}
 		last = max(last, handedOut[s.table])
 		// setval(seq, n, is_called): the next value is n+1, or 1 when
 		// nothing was copied.
 		if _, err := tx.ExecContext(ctx, `SELECT setval($1, $2, $3)`, s.name, max(last, 1), last > 0); err != nil {
-			return fmt.Errorf("copy: set the sequence of %s.%s: %w", s.table, s.column, err)
+			return fmt.Errorf("set the sequence of %s.%s: %w", s.table, s.column, err)
 		}
 	}
 	return nil
@@ -563,7 +563,7 @@ func sqliteSequences(ctx context.Context, stx *sql.Tx) (map[string]int64, error)
 	}
 	rows, err := stx.QueryContext(ctx, `SELECT name, seq FROM sqlite_sequence`)
 	if err != nil {
-		return nil, fmt.Errorf("copy: read sqlite_sequence: %w", err)
+		return nil, fmt.Errorf("read sqlite_sequence: %w", err)
 	}
 	defer rows.Close()
 	m := map[string]int64{}
@@ -571,7 +571,7 @@ func sqliteSequences(ctx context.Context, stx *sql.Tx) (map[string]int64, error)
 		var name string
 		var seq int64
 		if err := rows.Scan(&name, &seq); err != nil {
-			return nil, fmt.Errorf("copy: read sqlite_sequence: %w", err)
+			return nil, fmt.Errorf("read sqlite_sequence: %w", err)
 		}
 		m[name] = seq
 	}

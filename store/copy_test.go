@@ -347,7 +347,7 @@ func TestCopySQLiteRefusesNonEmptyTarget(t *testing.T) {
 			fill(t, dst)
 			before := snapshot(t, dst)
 			_, err := CopySQLite(ctx, path, dst)
-			if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "empty database") {
+			if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "new, empty database") {
 				t.Fatalf("copy into a non-empty database: %v, want ErrNotEmpty saying to use an empty one", err)
 			}
 			if after := snapshot(t, dst); !sameSnapshot(before, after) {
