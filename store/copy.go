@@ -176,7 +176,7 @@ func copyInto(ctx context.Context, stx *sql.Tx, conn *sql.Conn, tx *sql.Tx, now 
 	if !locked {
 		return fmt.Errorf("%w: a lamb is migrating it right now: copy into a new, empty database", ErrNotEmpty)
 	}
-	existing, err := targetTables(ctx, tx)
+	existing, err := targetTables(ctx, tx, false)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func copyInto(ctx context.Context, stx *sql.Tx, conn *sql.Conn, tx *sql.Tx, now 
 		}
 	}
 
-	tables, err := targetTables(ctx, tx)
+	tables, err := targetTables(ctx, tx, true)
 	if err != nil {
 		return err
 	}
@@ -266,10 +266,11 @@ func copyInto(ctx context.Context, stx *sql.Tx, conn *sql.Conn, tx *sql.Tx, now 
 	return nil
 }
 
-// targetTables lists the tables (and views) of the target's schema.
-func targetTables(ctx context.Context, tx *sql.Tx) ([]string, error) {
+// targetTables lists the tables of the target's schema, and its views
+// unless baseOnly.
+func targetTables(ctx context.Context, tx *sql.Tx, baseOnly bool) ([]string, error) {
 	names, err := queryStrings(ctx, tx, `SELECT table_name FROM information_schema.tables
-		WHERE table_schema = current_schema() ORDER BY table_name`)
+		WHERE table_schema = current_schema() AND (NOT $1 OR table_type = 'BASE TABLE') ORDER BY table_name`, baseOnly)
 	if err != nil {
 		return nil, fmt.Errorf("list the target's tables: %w", err)
 	}
