@@ -101,10 +101,7 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Close()
-	record := `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`
-	stampType := "INTEGER"
 	if s.engine == EnginePostgres {
-		record, stampType = rebind(record), "BIGINT"
 		lctx, cancel := context.WithTimeout(ctx, migrationLockWait)
 		_, err := conn.ExecContext(lctx, `SELECT pg_advisory_lock($1)`, migrationLock)
 		cancel()
@@ -113,11 +110,8 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) error {
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
 	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT    NOT NULL,
-		applied_at `+stampType+` NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+	if err := createSchemaMigrations(ctx, conn, s.engine); err != nil {
+		return err
 	}
 	current, err := schemaVersion(ctx, conn)
 	if err != nil {
@@ -135,17 +129,49 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) error {
 		if err != nil {
 			return fmt.Errorf("migration %s: begin: %w", m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		if err := applyMigration(ctx, tx, s.engine, m, s.now()); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, record, m.Version, m.Name, s.now().Unix()); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: record: %w", m.Name, err)
+			return err
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("migration %s: commit: %w", m.Name, err)
 		}
+	}
+	return nil
+}
+
+// execer runs statements: a connection or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// createSchemaMigrations creates the table that records applied
+// migrations, when missing.
+func createSchemaMigrations(ctx context.Context, db execer, engine string) error {
+	stampType := "INTEGER"
+	if engine == EnginePostgres {
+		stampType = "BIGINT"
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_at `+stampType+` NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	return nil
+}
+
+// applyMigration runs m and records it in schema_migrations, in tx.
+func applyMigration(ctx context.Context, tx execer, engine string, m Migration, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	record := `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`
+	if engine == EnginePostgres {
+		record = rebind(record)
+	}
+	if _, err := tx.ExecContext(ctx, record, m.Version, m.Name, now.Unix()); err != nil {
+		return fmt.Errorf("migration %s: record: %w", m.Name, err)
 	}
 	return nil
 }

@@ -25,6 +25,10 @@ var (
 	ErrNotFound   = errors.New("not found")
 	ErrConflict   = errors.New("already exists")
 	ErrForeignKey = errors.New("referenced row missing or still referenced")
+	// ErrInUse: another process holds the database (CopySQLite's source).
+	ErrInUse = errors.New("the database is in use")
+	// ErrNotEmpty: a copy's target already holds tables.
+	ErrNotEmpty = errors.New("the target database is not empty")
 )
 
 // Store is the database. Writes go through a single connection so that

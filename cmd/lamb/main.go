@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: lamb [flags]        run the server (SSH console + HTTP gateway)")
 		fmt.Fprintln(stderr, "       lamb version        print the version")
+		fmt.Fprintln(stderr, "       lamb db copy --to postgres://…")
+		fmt.Fprintln(stderr, "                           copy this lamb's SQLite database into an empty PostgreSQL database (stop lamb first)")
 		fmt.Fprintln(stderr, "\nFlags override the environment and .env:")
 		fs.PrintDefaults()
 	}
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "lamb", version)
 		return 0
+	case "db":
+		return runDB(ctx, fs.Args()[1:], *dataDir, *envFile, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "lamb: unknown command %q\n", fs.Arg(0))
 		fs.Usage()
