@@ -39,13 +39,13 @@ var (
 // transactions are serializable (see InTx).
 type Store struct {
 	*Queries
-	w      *sql.DB
-	r      *sql.DB
-	ws     *stmtCache // the writer's prepared statements
+	w  *sql.DB
+	r  *sql.DB
+	ws *stmtCache // the writer's prepared statements
 	// statements counts what was sent to the database (Statements).
 	statements atomic.Int64
-	now    func() time.Time
-	engine string // EngineSQLite or EnginePostgres
+	now        func() time.Time
+	engine     string // EngineSQLite or EnginePostgres
 	// onCommit runs after each committed write transaction (OnCommit).
 	hooksMu  sync.Mutex
 	onCommit []func(ctx context.Context)
@@ -195,6 +195,9 @@ type dbtx interface {
 type Queries struct {
 	r, w dbtx
 	now  func() time.Time
+	// postgres: statements go over the network, so a batch is sent in as
+	// few of them as the engine takes.
+	postgres bool
 }
 
 func (q *Queries) stamp() int64 { return q.now().Unix() }
