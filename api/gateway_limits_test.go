@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -236,6 +237,9 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^lamb_database_statements_total [1-9][0-9]*$`).Match(body) {
+		t.Errorf("metrics lack a count of database statements:\n%s", body)
 	}
 	// Off by default.
 	if resp, _ := http.Get(e.srv.URL + "/metrics"); resp.StatusCode != 404 {

@@ -41,6 +41,8 @@ func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "lamb_usage_write_failing %d\n", failing)
 	metric("lamb_usage_refusals_not_kept_total", "counter", "Refused requests counted only here: the usage queue was too long to keep them.")
 	fmt.Fprintf(&b, "lamb_usage_refusals_not_kept_total %d\n", st.RefusalsNotKept)
+	metric("lamb_database_statements_total", "counter", "Statements sent to the database, by the gateway and everything else.")
+	fmt.Fprintf(&b, "lamb_database_statements_total %d\n", st.DatabaseStatements)
 	healthy := 1
 	if err := h.svc.Healthy(r.Context()); errors.Is(err, service.ErrDatabaseDown) {
 		healthy = 0

@@ -50,6 +50,7 @@ func main() {
 	orgs := flag.Int("orgs", 40, "-process: orgs of the spread traffic")
 	keys := flag.Int("keys", 5, "-process: API keys per org of the spread traffic")
 	assistants := flag.Int("assistants", 50, "-process: assistants per org of the spread traffic")
+	databaseURL := flag.String("database-url", "", "-process: also measure lamb on PostgreSQL, one instance and two, in a scratch database created beside this one (postgres://…, a role with CREATEDB)")
 	phases := flag.String("phases", "", "-process: only these phases (throughput,latency,stream); all when empty")
 	clients := flag.String("ssh-clients", "", "internal: run as the SSH client process")
 	ups := flag.Bool("upstreams", false, "internal: run as the fake providers' process")
@@ -61,7 +62,7 @@ func main() {
 	case *clients != "":
 		err = sshClients(*clients)
 	case *process:
-		err = runProcess(*duration, *rate, *concurrency, spread{*orgs, *keys, *assistants}, *phases)
+		err = runProcess(*duration, *rate, *concurrency, spread{*orgs, *keys, *assistants}, *phases, *databaseURL)
 	case *sessions > 0:
 		err = runSSH(*sessions)
 	default:
@@ -76,8 +77,9 @@ func main() {
 // target is one way to reach the provider.
 type target struct {
 	name    string
-	url     string // chat completions URL
-	auth    string // Authorization header
+	url     string   // chat completions URL
+	urls    []string // or lamb's base URLs, one picked each request (several instances)
+	auth    string   // Authorization header
 	model   string
 	callers []caller // spread traffic: each request picks one of these instead
 }
@@ -269,7 +271,7 @@ func body(model string, stream bool) []byte {
 // do sends one request and reads the whole answer.
 func do(client *http.Client, t target, stream bool) (time.Duration, bool) {
 	auth, model := t.pick()
-	req, _ := http.NewRequest(http.MethodPost, t.url, bytes.NewReader(body(model, stream)))
+	req, _ := http.NewRequest(http.MethodPost, t.endpoint(), bytes.NewReader(body(model, stream)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", auth)
 	start := time.Now()
@@ -355,7 +357,7 @@ func firstByte(client *http.Client, t target, n int) time.Duration {
 	b := body(t.model, true)
 	var times []time.Duration
 	for range n {
-		req, _ := http.NewRequest(http.MethodPost, t.url, bytes.NewReader(b))
+		req, _ := http.NewRequest(http.MethodPost, t.endpoint(), bytes.NewReader(b))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", t.auth)
 		start := time.Now()

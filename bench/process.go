@@ -25,7 +25,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -70,9 +69,10 @@ type spread struct{ orgs, keys, assistants int }
 // caller is one (API key, assistant) pair lamb is called with.
 type caller struct{ key, model string }
 
-// runProcess measures lamb as its own process.
-func runProcess(duration time.Duration, rate, concurrency int, sp spread, phases string) error {
-	run := func(phase string) bool { return phases == "" || strings.Contains(phases, phase) }
+// runProcess measures lamb as its own process: on SQLite, and with
+// databaseURL also on PostgreSQL, one instance and then two behind the
+// load generator.
+func runProcess(duration time.Duration, rate, concurrency int, sp spread, phases, databaseURL string) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "lamb-bench-process")
 	if err != nil {
@@ -96,137 +96,121 @@ func runProcess(duration time.Duration, rate, concurrency int, sp spread, phases
 	if _, err := fmt.Fscan(bufio.NewReader(upOut), &fastURL, &slowURL, &proxyURL); err != nil {
 		return fmt.Errorf("start the upstreams: %w", err)
 	}
-
-	fmt.Printf("lamb gateway benchmark, lamb as its own process — %d CPUs, %s per phase\n", runtimeCPUs(), duration)
-	fmt.Printf("provisioning %d orgs × %d keys × %d assistants…\n", sp.orgs, sp.keys, sp.assistants)
-	key := make([]byte, secret.KeySize)
-	rand.Read(key)
-	one, many, streamer, err := provision(ctx, dir, key, fastURL, slowURL, sp)
-	if err != nil {
-		return fmt.Errorf("provision: %w", err)
-	}
-
 	bin := filepath.Join(dir, "lamb")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/lamb")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build lamb (run the benchmark from the repository root): %w", err)
 	}
-	httpAddr, sshAddr := freeAddr(), freeAddr()
-	logFile, err := os.Create(filepath.Join(dir, "lamb.log"))
+
+	fmt.Printf("lamb gateway benchmark, lamb as its own process — %d CPUs, %s per phase\n", runtimeCPUs(), duration)
+	fmt.Printf("provisioning %d orgs × %d keys × %d assistants per database…\n", sp.orgs, sp.keys, sp.assistants)
+	key := make([]byte, secret.KeySize)
+	rand.Read(key)
+	m := &measure{client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024}},
+		duration: duration, rate: rate, concurrency: concurrency, phases: phases, rps: map[string]float64{}}
+	m.add(target{name: "direct", url: fastURL + "/v1/chat/completions", auth: "Bearer sk-bench", model: "gpt-4o-mini"}, nil)
+	m.add(target{name: "reverse proxy", url: proxyURL + "/v1/chat/completions", auth: "Bearer sk-bench", model: "gpt-4o-mini"}, nil)
+
+	// SQLite, the embedded default.
+	sqliteDir := filepath.Join(dir, "sqlite")
+	dataDir := filepath.Join(sqliteDir, "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	st, err := store.Open(filepath.Join(dataDir, "lamb.db"), store.Options{})
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
-	lamb := exec.Command(bin)
-	lamb.Dir = dir
-	lamb.Env = append(os.Environ(),
-		"LAMB_DATA_DIR="+filepath.Join(dir, "data"),
-		"LAMB_SECRET_KEY="+base64.StdEncoding.EncodeToString(key),
-		"LAMB_HTTP_ADDR="+httpAddr, "LAMB_SSH_ADDR="+sshAddr,
-		// One load generator stands for many clients, as a reverse proxy does.
-		"LAMB_HTTP_CONNECTIONS_PER_ADDRESS=4096")
-	lamb.Stdout, lamb.Stderr = logFile, logFile
-	if err := lamb.Start(); err != nil {
+	one, many, streamer, err := provision(ctx, st, key, fastURL, slowURL, sp)
+	st.Close()
+	if err != nil {
+		return fmt.Errorf("provision: %w", err)
+	}
+	env := []string{"LAMB_DATA_DIR=" + dataDir, "LAMB_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key)}
+	lamb, err := startLamb(bin, sqliteDir, env)
+	if err != nil {
 		return err
 	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			lamb.Process.Signal(syscall.SIGTERM)
-			lamb.Wait()
-		}
-	}
-	defer stop()
-	lambURL := "http://" + httpAddr
-	if err := waitHealthy(lambURL, 30*time.Second); err != nil {
-		return err
-	}
-
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024}}
-	targets := []target{
-		{name: "direct", url: fastURL + "/v1/chat/completions", auth: "Bearer sk-bench", model: "gpt-4o-mini"},
-		{name: "reverse proxy", url: proxyURL + "/v1/chat/completions", auth: "Bearer sk-bench", model: "gpt-4o-mini"},
-		{name: "lamb", url: lambURL + "/v1/chat/completions", auth: "Bearer " + one.key, model: one.model},
-		{name: "lamb spread", url: lambURL + "/v1/chat/completions", callers: many},
-	}
-	for _, t := range targets { // warm up connections and caches
-		closedLoop(client, t, concurrency, 2*time.Second, false)
-	}
-
-	rps := map[string]float64{}
-	if run("throughput") {
-		fmt.Printf("\nThroughput, non-streaming, %d concurrent clients\n", concurrency)
-	}
-	for _, t := range targets {
-		if !run("throughput") {
-			break
-		}
-		r := closedLoop(client, t, concurrency, duration, false)
-		rps[t.name] = float64(r.ok) / duration.Seconds()
-		extra := ""
-		switch t.name {
-		case "lamb":
-			extra = fmt.Sprintf("  = %.2f× the reverse proxy (target ≥ 0.80)", rps["lamb"]/rps["reverse proxy"])
-		case "lamb spread":
-			extra = fmt.Sprintf("  = %.2f× one key calling one assistant (target ≥ 0.80)", rps["lamb spread"]/rps["lamb"])
-		}
-		fmt.Printf("  %-14s %8.0f req/s  (%d errors)%s\n", t.name, rps[t.name], r.errors, extra)
-	}
-
-	if run("latency") {
-		fmt.Printf("\nLatency at %d req/s, non-streaming\n", rate)
-	}
-	var direct latency
-	for _, t := range targets {
-		if !run("latency") {
-			break
-		}
-		l := openLoop(client, t, rate, duration)
-		extra := ""
-		if t.name == "direct" {
-			direct = l
-		} else {
-			extra = fmt.Sprintf("  overhead p50 %+.2f ms, p99 %+.2f ms", ms(l.p50-direct.p50), ms(l.p99-direct.p99))
-			if strings.HasPrefix(t.name, "lamb") {
-				extra += " (targets ≤ 1 ms, ≤ 5 ms)"
-			}
-		}
-		fmt.Printf("  %-14s p50 %6.2f ms  p99 %6.2f ms  (%d sent, %d errors)%s\n", t.name, ms(l.p50), ms(l.p99), l.sent, l.errors, extra)
-	}
-
-	if run("stream") {
+	lambAnswered.Store(0)
+	m.add(target{name: "lamb", urls: []string{lamb.url}, auth: "Bearer " + one.key, model: one.model}, []*instance{lamb})
+	m.add(target{name: "lamb spread", urls: []string{lamb.url}, callers: many}, []*instance{lamb})
+	m.run(m.targets)
+	if m.wants("stream") {
 		fmt.Printf("\nStreaming time to first byte (provider sends a chunk every 20 ms)\n")
-		directTTFB := firstByte(client, target{name: "direct", url: slowURL + "/v1/chat/completions", auth: "Bearer sk-bench", model: "gpt-4o-mini"}, 200)
-		lambTTFB := firstByte(client, target{name: "lamb", url: lambURL + "/v1/chat/completions", auth: "Bearer " + streamer.key, model: streamer.model}, 200)
-		fmt.Printf("  %-14s median %6.2f ms\n", "direct", ms(directTTFB))
-		fmt.Printf("  %-14s median %6.2f ms  overhead %+.2f ms (target ≤ 2 ms)\n", "lamb", ms(lambTTFB), ms(lambTTFB-directTTFB))
+		directTTFB := firstByte(m.client, target{name: "direct", url: slowURL + "/v1/chat/completions", auth: "Bearer sk-bench", model: "gpt-4o-mini"}, 200)
+		lambTTFB := firstByte(m.client, target{name: "lamb", urls: []string{lamb.url}, auth: "Bearer " + streamer.key, model: streamer.model}, 200)
+		fmt.Printf("  %-22s median %6.2f ms\n", "direct", ms(directTTFB))
+		fmt.Printf("  %-22s median %6.2f ms  overhead %+.2f ms (target ≤ 2 ms)\n", "lamb", ms(lambTTFB), ms(lambTTFB-directTTFB))
+	}
+	// SIGTERM flushes the usage queue: every answered request has its row.
+	lamb.stop()
+	if st, err = store.Open(filepath.Join(dataDir, "lamb.db"), store.Options{}); err != nil {
+		return err
+	}
+	err = checkUsage(ctx, st)
+	st.Close()
+	if err != nil || databaseURL == "" {
+		return err
 	}
 
-	// SIGTERM flushes the usage queue: every answered request has its row.
-	stop()
-	st, err := store.Open(filepath.Join(dir, "data", "lamb.db"), store.Options{})
+	// PostgreSQL: one instance, then two sharing the database.
+	url, drop, err := scratchDatabase(ctx, databaseURL)
 	if err != nil {
+		return err
+	}
+	defer drop()
+	if st, err = store.OpenURL(ctx, url, store.Options{}); err != nil {
+		return err
+	}
+	one, many, _, err = provision(ctx, st, key, fastURL, slowURL, sp)
+	st.Close()
+	if err != nil {
+		return fmt.Errorf("provision on PostgreSQL: %w", err)
+	}
+	env = []string{"LAMB_DATABASE_URL=" + url, "LAMB_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key)}
+	pgDir := filepath.Join(dir, "postgres")
+	a, err := startLamb(bin, pgDir+"-a", env)
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+	lambAnswered.Store(0)
+	fmt.Printf("\nOn PostgreSQL (limits on: every request is admitted against a month budget and a requests-per-minute window)\n")
+	pg := []target{
+		{name: "lamb pg", urls: []string{a.url}, auth: "Bearer " + one.key, model: one.model},
+		{name: "lamb pg spread", urls: []string{a.url}, callers: many},
+	}
+	for _, t := range pg {
+		m.add(t, []*instance{a})
+	}
+	m.run(m.targets[len(m.targets)-2:])
+	b, err := startLamb(bin, pgDir+"-b", env)
+	if err != nil {
+		return err
+	}
+	defer b.stop()
+	both := []target{
+		{name: "lamb pg ×2", urls: []string{a.url, b.url}, auth: "Bearer " + one.key, model: one.model},
+		{name: "lamb pg ×2 spread", urls: []string{a.url, b.url}, callers: many},
+	}
+	for _, t := range both {
+		m.add(t, []*instance{a, b})
+	}
+	m.run(m.targets[len(m.targets)-2:])
+	a.stop()
+	b.stop()
+	if st, err = store.OpenURL(ctx, url, store.Options{}); err != nil {
 		return err
 	}
 	defer st.Close()
 	return checkUsage(ctx, st)
 }
 
-// provision creates, through the service as admins would, an org "bench"
+// provision creates in st, through the service as admins would, an org "bench"
 // with one key and one assistant, sp.orgs orgs with sp.keys keys and
 // sp.assistants assistants each, and an org whose provider streams slowly.
-func provision(ctx context.Context, dir string, key []byte, fastURL, slowURL string, sp spread) (one caller, many []caller, streamer caller, err error) {
-	dataDir := filepath.Join(dir, "data")
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return one, nil, streamer, err
-	}
-	st, err := store.Open(filepath.Join(dataDir, "lamb.db"), store.Options{})
-	if err != nil {
-		return one, nil, streamer, err
-	}
-	defer st.Close()
+func provision(ctx context.Context, st *store.Store, key []byte, fastURL, slowURL string, sp spread) (one caller, many []caller, streamer caller, err error) {
 	if err := st.Migrate(ctx); err != nil {
 		return one, nil, streamer, err
 	}
@@ -322,6 +306,14 @@ func provisionOrg(ctx context.Context, svc *service.Service, root service.Actor,
 		}
 	}
 	return out, nil
+}
+
+// endpoint returns the chat completions URL of the next request to t.
+func (t target) endpoint() string {
+	if len(t.urls) == 0 {
+		return t.url
+	}
+	return t.urls[mrand.IntN(len(t.urls))] + "/v1/chat/completions"
 }
 
 // pick returns the key and model of the next request to t.

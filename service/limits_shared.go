@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -29,9 +30,12 @@ import (
 // its leases every leaseRenew; the lease of a process that died expires
 // after leaseTTL, and its budget is free again.
 //
-// requests_per_minute is counted per org and second in the database; a
-// process takes permits for the current second the same way, and gives
-// back the ones it didn't use once the second is over.
+// requests_per_minute is counted per org and second in the database. A
+// process takes permits the same way, a slice at a time, usable for
+// permitSeconds and counted meanwhile at the last second they may be used
+// (so no 60-second span can hold more than the limit, whenever within
+// their time they are used); once that is over, the count moves to the
+// seconds they were really used in, and the unused ones go back.
 type sharedLimits struct {
 	st       *store.Store
 	log      *slog.Logger
@@ -39,12 +43,13 @@ type sharedLimits struct {
 	instance string // names this process's leases
 
 	grants [64]sync.Mutex // one grant at a time per budget (or org's permits), striped
+	syncMu sync.Mutex     // one sync at a time: each writes what it took
 	seed   maphash.Seed
 
 	mu         sync.Mutex
 	leases     map[ledgerKey]*lease
 	permits    map[int64]*permits // by org
-	unused     []unusedPermits    // permits of past seconds to give back
+	retired    []retiredPermits   // permits past their time, to account for
 	validUntil time.Time          // the leases may be spent until then
 	lastRenew  time.Time
 	lastPrune  time.Time
@@ -66,6 +71,8 @@ const (
 	// back, so that another process can use it.
 	leaseIdle  = 2 * time.Second
 	limitsSync = 250 * time.Millisecond
+	// permitSeconds is how long permits of requests_per_minute may be used.
+	permitSeconds = 5
 	// takeAttempts bounds how often an admission retries when other
 	// requests of this process took the slice it had asked for.
 	takeAttempts = 8
@@ -81,13 +88,21 @@ type lease struct {
 
 func (l *lease) free() int64 { return l.tokens - l.pending - l.reserved }
 
-// permits are an org's requests this process may admit in one second.
+// permits are requests of an org this process may admit until a second.
 type permits struct {
-	second, left int64
+	until   int64 // the last second they may be used, where they are counted
+	granted int64
+	left    int64
+	used    []secondCount // what was admitted, by second
 }
 
-type unusedPermits struct {
-	org, second, n int64
+type secondCount struct{ second, n int64 }
+
+// retiredPermits are permits past their time: their count moves from
+// until to the seconds they were used in.
+type retiredPermits struct {
+	org int64
+	*permits
 }
 
 func newSharedLimits(st *store.Store, logger *slog.Logger, now func() time.Time) *sharedLimits {
@@ -286,6 +301,7 @@ func (sl *sharedLimits) permit(ctx context.Context, orgID, rpm int64, now time.T
 	if sl.usePermit(orgID, sec) {
 		return nil
 	}
+	until := sec + permitSeconds - 1
 	var got, wait int64
 	err := sl.st.InTx(ctx, func(tx *store.Tx) error {
 		got, wait = 0, 0
@@ -293,17 +309,17 @@ func (sl *sharedLimits) permit(ctx context.Context, orgID, rpm int64, now time.T
 		if err != nil {
 			return err
 		}
-		var w rpmWindow
-		for s, n := range counts {
-			w.sec[s%60], w.n[s%60] = s, n
+		var used int64
+		for _, n := range counts {
+			used += n
 		}
-		room := rpm - w.count(sec)
+		room := rpm - used
 		if room <= 0 {
-			wait = w.retryAfter(sec, rpm)
+			wait = rpmRetryAfter(counts, used, rpm, sec)
 			return nil
 		}
 		got = min(room, max(1, room/leaseShare))
-		return tx.AddRequests(ctx, orgID, sec, got)
+		return tx.AddRequests(ctx, orgID, until, got)
 	})
 	if err != nil {
 		return databaseError("count requests", err)
@@ -313,24 +329,45 @@ func (sl *sharedLimits) permit(ctx context.Context, orgID, rpm int64, now time.T
 	}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	p := sl.permits[orgID]
-	if p == nil || p.second != sec {
-		if p != nil && p.left > 0 {
-			sl.unused = append(sl.unused, unusedPermits{orgID, p.second, p.left})
-		}
-		p = &permits{second: sec}
-		sl.permits[orgID] = p
+	if p := sl.permits[orgID]; p != nil {
+		sl.retired = append(sl.retired, retiredPermits{orgID, p})
 	}
-	p.left += got - 1
+	p := &permits{until: until, granted: got, left: got}
+	sl.permits[orgID] = p
+	p.take(sec)
 	return nil
 }
 
-// usePermit takes one of the permits this process holds for sec.
+// rpmRetryAfter is how many seconds until fewer than limit of the counted
+// requests remain in the window: each second's count leaves it 60 s after.
+func rpmRetryAfter(counts map[int64]int64, total, limit, now int64) int64 {
+	secs := slices.Sorted(maps.Keys(counts))
+	for _, s := range secs {
+		total -= counts[s]
+		if total < limit {
+			return max(s+60-now, 1)
+		}
+	}
+	return 60
+}
+
+// take uses one permit in second sec; sl.mu is held.
+func (p *permits) take(sec int64) {
+	p.left--
+	if n := len(p.used); n > 0 && p.used[n-1].second == sec {
+		p.used[n-1].n++
+		return
+	}
+	p.used = append(p.used, secondCount{sec, 1})
+}
+
+// usePermit takes one of the permits this process holds, if any is left
+// and still in its time.
 func (sl *sharedLimits) usePermit(orgID, sec int64) bool {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if p := sl.permits[orgID]; p != nil && p.second == sec && p.left > 0 {
-		p.left--
+	if p := sl.permits[orgID]; p != nil && sec <= p.until && p.left > 0 {
+		p.take(sec)
 		return true
 	}
 	return false
@@ -340,11 +377,12 @@ func (sl *sharedLimits) usePermit(orgID, sec int64) bool {
 func (sl *sharedLimits) unpermit(orgID, sec int64) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if p := sl.permits[orgID]; p != nil && p.second == sec {
-		p.left++
-		return
+	if p := sl.permits[orgID]; p != nil {
+		if n := len(p.used); n > 0 && p.used[n-1].second == sec && p.used[n-1].n > 0 {
+			p.used[n-1].n--
+			p.left++
+		}
 	}
-	sl.unused = append(sl.unused, unusedPermits{orgID, sec, 1})
 }
 
 func (sl *sharedLimits) settle(r reservation, used int64) {
@@ -417,6 +455,8 @@ func (sl *sharedLimits) close() {
 // final), renews its leases and prunes what expired. Writes are in a fixed
 // key order, so that processes writing at once never deadlock.
 func (sl *sharedLimits) sync(final bool) {
+	sl.syncMu.Lock()
+	defer sl.syncMu.Unlock()
 	now := sl.now()
 	type spend struct {
 		key ledgerKey
@@ -435,20 +475,25 @@ func (sl *sharedLimits) sync(final bool) {
 			l.tokens = 0
 		}
 	}
-	returns := sl.unused
-	sl.unused = nil
+	retired := sl.retired
+	sl.retired = nil
 	for org, p := range sl.permits {
-		if p.second < now.Unix() || final {
-			if p.left > 0 {
-				returns = append(returns, unusedPermits{org, p.second, p.left})
-			}
+		if p.until < now.Unix() || final {
+			retired = append(retired, retiredPermits{org, p})
 			delete(sl.permits, org)
+		}
+	}
+	var counts []requestCount // in the order written: by org, then second
+	for _, r := range retired {
+		counts = append(counts, requestCount{r.org, r.until, -r.granted})
+		for _, u := range r.used {
+			counts = append(counts, requestCount{r.org, u.second, u.n})
 		}
 	}
 	renew := !final && now.Sub(sl.lastRenew) >= leaseRenew
 	prune := !final && now.Sub(sl.lastPrune) >= time.Minute
 	sl.mu.Unlock()
-	if len(spends) == 0 && len(idle) == 0 && len(returns) == 0 && !renew && !prune && !final {
+	if len(spends) == 0 && len(idle) == 0 && len(counts) == 0 && !renew && !prune && !final {
 		return
 	}
 	byKey := func(a, b spend) int {
@@ -456,25 +501,29 @@ func (sl *sharedLimits) sync(final bool) {
 	}
 	slices.SortFunc(spends, byKey)
 	slices.SortFunc(idle, byKey)
-	slices.SortFunc(returns, func(a, b unusedPermits) int {
+	slices.SortStableFunc(counts, func(a, b requestCount) int {
 		return cmp.Or(cmp.Compare(a.org, b.org), cmp.Compare(a.second, b.second))
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := sl.st.InTx(ctx, func(tx *store.Tx) error {
-		for _, s := range spends {
-			if err := tx.Spend(ctx, budgetKey(s.key), sl.instance, s.n); err != nil {
-				return err
-			}
+		spent := make([]store.Spent, len(spends))
+		for i, s := range spends {
+			spent[i] = store.Spent{Key: budgetKey(s.key), Tokens: s.n}
+		}
+		if err := tx.Spend(ctx, sl.instance, spent); err != nil {
+			return err
 		}
 		for _, s := range idle {
 			if err := tx.DropLease(ctx, budgetKey(s.key), sl.instance, s.n); err != nil {
 				return err
 			}
 		}
-		for _, r := range returns {
-			if err := tx.AddRequests(ctx, r.org, r.second, -r.n); err != nil {
-				return err
+		for _, c := range counts {
+			if c.n != 0 {
+				if err := tx.AddRequests(ctx, c.org, c.second, c.n); err != nil {
+					return err
+				}
 			}
 		}
 		if final {
@@ -499,8 +548,8 @@ func (sl *sharedLimits) sync(final bool) {
 	defer sl.mu.Unlock()
 	if err != nil {
 		// Kept for the next round: spends are still pending, permits
-		// still to give back, and the idle leases still held.
-		sl.unused = append(sl.unused, returns...)
+		// still to account for, and the idle leases still held.
+		sl.retired = append(sl.retired, retired...)
 		for _, s := range idle {
 			if l := sl.leases[s.key]; l != nil {
 				l.tokens += s.n
@@ -528,6 +577,8 @@ func (sl *sharedLimits) sync(final bool) {
 		sl.lastPrune = now
 	}
 }
+
+type requestCount struct{ org, second, n int64 }
 
 func budgetKey(k ledgerKey) store.BudgetKey {
 	return store.BudgetKey{OrganizationID: k.org, UserID: k.user, Month: k.month}

@@ -28,25 +28,40 @@ var limitsKinds = []limitsKind{
 	{"shared-postgres", store.EnginePostgres, true},
 }
 
+// testClock is a clock a test moves while the limits' background sync
+// reads it.
+type testClock struct{ ns atomic.Int64 }
+
+func newTestClock(t time.Time) *testClock {
+	c := &testClock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
+
+func (c *testClock) now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *testClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+
 // newLimitsEnv is a test env whose service keeps its limits as kind says,
-// with an org (returned) for them to count against.
-func newLimitsEnv(t *testing.T, kind limitsKind) (*testEnv, int64) {
+// with an org (returned) for them to count against, and the clock its
+// processes run on.
+func newLimitsEnv(t *testing.T, kind limitsKind) (*testEnv, int64, *testClock) {
 	t.Helper()
 	e := newTestEnvOn(t, kind.engine)
 	e.svc.Close()
-	e.svc = e.process(t, e.st, kind.shared)
+	clk := newTestClock(e.now)
+	e.svc = e.process(t, e.st, kind.shared, clk)
 	o, err := e.st.CreateOrg(context.Background(), storeOrg("acme"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, o.ID
+	return e, o.ID, clk
 }
 
 // process is another lamb process's service on st (e's database when st
-// is nil), its limits shared or not.
-func (e *testEnv) process(t *testing.T, st *store.Store, shared bool) *Service {
+// is nil), its limits shared or not, on clk.
+func (e *testEnv) process(t *testing.T, st *store.Store, shared bool, clk *testClock) *Service {
 	t.Helper()
-	clock := func() time.Time { return e.now }
+	clock := clk.now
 	if st == nil {
 		var err error
 		if e.url != "" {
@@ -75,7 +90,7 @@ func (e *testEnv) process(t *testing.T, st *store.Store, shared bool) *Service {
 func TestLimitsHoldOnEveryKind(t *testing.T) {
 	for _, kind := range limitsKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			e, org := newLimitsEnv(t, kind)
+			e, org, clk := newLimitsEnv(t, kind)
 			ctx := context.Background()
 			l := config.UnlimitedLimits()
 			l.TokensPerMonth = 1000
@@ -126,14 +141,18 @@ func TestLimitsHoldOnEveryKind(t *testing.T) {
 			}
 			_, err = e.svc.admit(ctx, org, 0, l, need{prompt: 1})
 			var ge *GatewayError
-			if !errors.As(err, &ge) || ge.Code != "rate_limit_exceeded" || ge.RetryAfter != 60*time.Second {
+			// Shared: permits in use count at the last second they may be
+			// used, so the wait said is at most permitSeconds longer.
+			if !errors.As(err, &ge) || ge.Code != "rate_limit_exceeded" || ge.RetryAfter < 60*time.Second || ge.RetryAfter >= (60+permitSeconds)*time.Second {
 				t.Fatalf("4th request in a second: %v, want rate_limit_exceeded retry in 60 s", err)
 			}
-			e.now = e.now.Add(59 * time.Second)
+			clk.add(59 * time.Second)
+			syncLimits(e.svc)
 			if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 1}); err == nil {
 				t.Fatal("59 s later the window still holds 3")
 			}
-			e.now = e.now.Add(time.Second)
+			clk.add(time.Second)
+			syncLimits(e.svc)
 			if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 1}); err != nil {
 				t.Fatalf("60 s later: %v", err)
 			}
@@ -146,7 +165,7 @@ func TestLimitsHoldOnEveryKind(t *testing.T) {
 func TestExtendHoldsOnEveryKind(t *testing.T) {
 	for _, kind := range limitsKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			e, org := newLimitsEnv(t, kind)
+			e, org, _ := newLimitsEnv(t, kind)
 			ctx := context.Background()
 			l := config.UnlimitedLimits()
 			l.TokensPerMonth = 1000
@@ -165,6 +184,14 @@ func TestExtendHoldsOnEveryKind(t *testing.T) {
 	}
 }
 
+// syncLimits writes what a process's shared limits hold, as their
+// background sync does every limitsSync.
+func syncLimits(svc *Service) {
+	if sl, ok := svc.limits.(*sharedLimits); ok {
+		sl.sync(false)
+	}
+}
+
 func isQuota(err error) bool {
 	var ge *GatewayError
 	return errors.As(err, &ge) && ge.Code == "insufficient_quota"
@@ -177,8 +204,8 @@ func isQuota(err error) bool {
 func TestTwoProcessesCannotSpendOneBudgetTwice(t *testing.T) {
 	for _, kind := range limitsKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			e, org := newLimitsEnv(t, kind)
-			other := e.process(t, nil, kind.shared)
+			e, org, clk := newLimitsEnv(t, kind)
+			other := e.process(t, nil, kind.shared, clk)
 			const budget, each = 2000, 50
 			l := config.UnlimitedLimits()
 			l.TokensPerMonth = budget
@@ -227,8 +254,8 @@ func TestTwoProcessesCannotSpendOneBudgetTwice(t *testing.T) {
 func TestTwoProcessesShareRequestsPerMinute(t *testing.T) {
 	for _, kind := range limitsKinds[1:] {
 		t.Run(kind.name, func(t *testing.T) {
-			e, org := newLimitsEnv(t, kind)
-			other := e.process(t, nil, true)
+			e, org, clk := newLimitsEnv(t, kind)
+			other := e.process(t, nil, true, clk)
 			l := config.UnlimitedLimits()
 			l.RequestsPerMinute = 10
 			var admitted atomic.Int64
@@ -252,10 +279,10 @@ func TestTwoProcessesShareRequestsPerMinute(t *testing.T) {
 			}
 			// The permits a process took and didn't use go back once the
 			// second is over.
-			e.now = e.now.Add(30 * time.Second)
-			e.svc.limits.(*sharedLimits).sync(false)
-			other.limits.(*sharedLimits).sync(false)
-			e.now = e.now.Add(30 * time.Second)
+			clk.add(30 * time.Second)
+			syncLimits(e.svc)
+			syncLimits(other)
+			clk.add(30 * time.Second)
 			if _, err := other.admit(context.Background(), org, 0, l, need{prompt: 1}); err != nil {
 				t.Fatalf("a minute later: %v", err)
 			}
@@ -268,8 +295,8 @@ func TestTwoProcessesShareRequestsPerMinute(t *testing.T) {
 func TestSpendingIsSeenByTheOtherProcess(t *testing.T) {
 	for _, kind := range limitsKinds[1:] {
 		t.Run(kind.name, func(t *testing.T) {
-			e, org := newLimitsEnv(t, kind)
-			other := e.process(t, nil, true)
+			e, org, clk := newLimitsEnv(t, kind)
+			other := e.process(t, nil, true, clk)
 			ctx := context.Background()
 			l := config.UnlimitedLimits()
 			l.TokensPerMonth = 1000
@@ -278,17 +305,27 @@ func TestSpendingIsSeenByTheOtherProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.svc.settle(r, 700)
-			e.now = e.now.Add(leaseIdle)
+			clk.add(leaseIdle)
 			e.svc.limits.(*sharedLimits).sync(false) // writes the 700, gives the lease back
 			if _, err := other.admit(ctx, org, 0, l, need{prompt: 301}); !isQuota(err) {
 				t.Fatalf("700 of 1000 spent by the other process, 301 more: %v, want insufficient_quota", err)
 			}
 			if _, err := other.admit(ctx, org, 0, l, need{prompt: 300}); err != nil {
+				rows, _ := e.rawDB(t).Query(`SELECT instance, tokens, expires_at FROM budget_leases`)
+				for rows.Next() {
+					var in string
+					var tk, ex int64
+					rows.Scan(&in, &tk, &ex)
+					t.Logf("lease %s %d expires %d (now %d); e=%s other=%s", in, tk, ex, clk.now().Unix(), e.svc.limits.(*sharedLimits).instance, other.limits.(*sharedLimits).instance)
+				}
+				var sp int64
+				e.rawDB(t).QueryRow(`SELECT spent FROM budget_ledgers`).Scan(&sp)
+				t.Logf("spent %d", sp)
 				t.Fatalf("700 of 1000 spent by the other process, 300 more: %v", err)
 			}
 			var spent int64
 			if err := e.st.InTx(ctx, func(tx *store.Tx) error {
-				b, err := tx.BudgetState(ctx, store.BudgetKey{OrganizationID: org, Month: monthKey(e.now)}, "test", e.now)
+				b, err := tx.BudgetState(ctx, store.BudgetKey{OrganizationID: org, Month: monthKey(clk.now())}, "test", clk.now())
 				spent = b.Spent
 				return err
 			}); err != nil || spent != 700 {
@@ -303,8 +340,8 @@ func TestSpendingIsSeenByTheOtherProcess(t *testing.T) {
 func TestDeadProcessLeaseExpires(t *testing.T) {
 	for _, kind := range limitsKinds[1:] {
 		t.Run(kind.name, func(t *testing.T) {
-			e, org := newLimitsEnv(t, kind)
-			other := e.process(t, nil, true)
+			e, org, clk := newLimitsEnv(t, kind)
+			other := e.process(t, nil, true, clk)
 			ctx := context.Background()
 			l := config.UnlimitedLimits()
 			l.TokensPerMonth = 1000
@@ -321,9 +358,22 @@ func TestDeadProcessLeaseExpires(t *testing.T) {
 				t.Fatalf("budget leased by a live process: %v, want insufficient_quota", err)
 			}
 			e.svc.limits.(*sharedLimits).stopForTest()
-			e.now = e.now.Add(leaseTTL + time.Second)
+			clk.add(leaseTTL + time.Second)
 			if _, err := other.admit(ctx, org, 0, l, need{prompt: 900}); err != nil {
-				t.Fatalf("the dead process's leases expired: %v", err)
+				var b store.Budget
+				e.st.InTx(ctx, func(tx *store.Tx) error {
+					var err error
+					b, err = tx.BudgetState(ctx, store.BudgetKey{OrganizationID: org, Month: monthKey(clk.now())}, "test", clk.now())
+					return err
+				})
+				rows, _ := e.rawDB(t).Query(`SELECT instance, tokens, expires_at FROM budget_leases`)
+				for rows.Next() {
+					var in string
+					var tk, ex int64
+					rows.Scan(&in, &tk, &ex)
+					t.Logf("lease %s %d expires %d (now %d); e=%s other=%s", in, tk, ex, clk.now().Unix(), e.svc.limits.(*sharedLimits).instance, other.limits.(*sharedLimits).instance)
+				}
+				t.Fatalf("the dead process's leases expired: %v (budget now %+v)", err, b)
 			}
 		})
 	}
@@ -332,7 +382,7 @@ func TestDeadProcessLeaseExpires(t *testing.T) {
 // A process that can't renew its leases stops spending them before they
 // may expire, so that no other process's grant overlaps them.
 func TestLeasesAreNotSpentPastTheirRenewal(t *testing.T) {
-	e, org := newLimitsEnv(t, limitsKinds[1])
+	e, org, clk := newLimitsEnv(t, limitsKinds[1])
 	ctx := context.Background()
 	l := config.UnlimitedLimits()
 	l.TokensPerMonth = 100_000
@@ -341,16 +391,16 @@ func TestLeasesAreNotSpentPastTheirRenewal(t *testing.T) {
 	}
 	sl := e.svc.limits.(*sharedLimits)
 	sl.mu.Lock()
-	held := sl.leases[ledgerKey{org, 0, monthKey(e.now)}].tokens
+	held := sl.leases[ledgerKey{org, 0, monthKey(clk.now())}].tokens
 	sl.mu.Unlock()
 	if held < 10 {
 		t.Fatalf("holds %d tokens after a grant", held)
 	}
 	sl.stopForTest() // no renewal from now on
-	e.now = e.now.Add(leaseTTL - leaseMargin)
+	clk.add(leaseTTL - leaseMargin)
 	sl.mu.Lock()
-	sl.expireLocked(e.now)
-	got := sl.leases[ledgerKey{org, 0, monthKey(e.now)}].tokens
+	sl.expireLocked(clk.now())
+	got := sl.leases[ledgerKey{org, 0, monthKey(clk.now())}].tokens
 	sl.mu.Unlock()
 	if got != 0 {
 		t.Fatalf("still spends %d tokens of a lease it couldn't renew", got)

@@ -41,6 +41,9 @@ type GatewayStats struct {
 	UsageQueue       int   // usage events not yet stored
 	UsageFailing     bool  // the writer can't store events right now
 	RefusalsNotKept  int64 // refusals counted here only: the usage queue was too long
+	// DatabaseStatements is every statement sent to the database, the
+	// gateway's and everyone else's.
+	DatabaseStatements int64
 }
 
 // GatewayStats returns the gateway's counters.
@@ -50,5 +53,6 @@ func (s *Service) GatewayStats() GatewayStats {
 	defer g.mu.Unlock()
 	return GatewayStats{Requests: maps.Clone(g.byStatus), PromptTokens: g.promptTokens, CompletionTokens: g.completionTokens,
 		ProviderLatency: g.latency, ProviderCalls: g.answered, UsageQueue: s.usage.pending(),
-		UsageFailing: s.usage.healthy() != nil, RefusalsNotKept: s.usage.unrecorded.Load()}
+		UsageFailing: s.usage.healthy() != nil, RefusalsNotKept: s.usage.unrecorded.Load(),
+		DatabaseStatements: s.st.Statements()}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -88,16 +89,74 @@ func (q *Queries) SetLease(ctx context.Context, k BudgetKey, instance string, to
 	return nil
 }
 
-// Spend moves tokens an instance spent out of its lease into the ledger's
-// spent (tokens beyond the lease are added to spent all the same).
-func (q *Queries) Spend(ctx context.Context, k BudgetKey, instance string, tokens int64) error {
-	if _, err := q.w.ExecContext(ctx, `UPDATE budget_ledgers SET spent = spent + ?
-		WHERE organization_id = ? AND user_id = ? AND month = ?`, tokens, k.OrganizationID, k.UserID, k.Month); err != nil {
+// Spent is what an instance spent of one budget since it last said.
+type Spent struct {
+	Key    BudgetKey
+	Tokens int64
+}
+
+// Spend moves what an instance spent out of its leases into the ledgers'
+// spent (tokens beyond a lease are added to spent all the same), a few
+// statements for any number of budgets. On PostgreSQL the ledger rows are
+// locked first in key order, so that instances writing at once wait for
+// each other instead of deadlocking.
+func (q *Queries) Spend(ctx context.Context, instance string, spent []Spent) error {
+	if q.postgres {
+		return q.spendPostgres(ctx, instance, spent)
+	}
+	const per = 50
+	for start := 0; start < len(spent); start += per {
+		chunk := spent[start:min(start+per, len(spent))]
+		var sb strings.Builder
+		args := make([]any, 0, len(chunk)*4)
+		for i, s := range chunk {
+			if i > 0 {
+				sb.WriteString(" UNION ALL ")
+			}
+			sb.WriteString("SELECT CAST(? AS BIGINT) AS o, CAST(? AS BIGINT) AS u, CAST(? AS INTEGER) AS m, CAST(? AS BIGINT) AS n")
+			args = append(args, s.Key.OrganizationID, s.Key.UserID, s.Key.Month, s.Tokens)
+		}
+		if err := q.spendFrom(ctx, "("+sb.String()+") AS v", instance, args); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// spendPostgres is Spend in one statement text whatever the number of
+// budgets, their columns sent as arrays. The ledger rows are locked first
+// in key order.
+func (q *Queries) spendPostgres(ctx context.Context, instance string, spent []Spent) error {
+	if len(spent) == 0 {
+		return nil
+	}
+	cols := make([][]int64, 4)
+	for _, s := range spent {
+		for i, v := range []int64{s.Key.OrganizationID, s.Key.UserID, int64(s.Key.Month), s.Tokens} {
+			cols[i] = append(cols[i], v)
+		}
+	}
+	args := []any{cols[0], cols[1], cols[2], cols[3]}
+	values := "unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[]) AS v(o, u, m, n)"
+	rows, err := q.w.QueryContext(ctx, `SELECT b.organization_id FROM budget_ledgers b JOIN `+values+`
+		ON b.organization_id = v.o AND b.user_id = v.u AND b.month = v.m
+		ORDER BY b.organization_id, b.user_id, b.month FOR UPDATE OF b`, args...)
+	if err != nil {
 		return fmt.Errorf("record spent budget: %w", mapErr(err))
 	}
-	if _, err := q.w.ExecContext(ctx, `UPDATE budget_leases SET tokens = CASE WHEN tokens > ? THEN tokens - ? ELSE 0 END
-		WHERE organization_id = ? AND user_id = ? AND month = ? AND instance = ?`,
-		tokens, tokens, k.OrganizationID, k.UserID, k.Month, instance); err != nil {
+	rows.Close()
+	return q.spendFrom(ctx, values, instance, args)
+}
+
+// spendFrom runs Spend's updates from values, a table of (o, u, m, n).
+func (q *Queries) spendFrom(ctx context.Context, values, instance string, args []any) error {
+	if _, err := q.w.ExecContext(ctx, `UPDATE budget_ledgers SET spent = spent + v.n FROM `+values+`
+		WHERE organization_id = v.o AND user_id = v.u AND month = v.m`, args...); err != nil {
+		return fmt.Errorf("record spent budget: %w", mapErr(err))
+	}
+	if _, err := q.w.ExecContext(ctx, `UPDATE budget_leases SET tokens = CASE WHEN tokens > v.n THEN tokens - v.n ELSE 0 END
+		FROM `+values+` WHERE organization_id = v.o AND user_id = v.u AND month = v.m AND instance = ?`,
+		append(args, instance)...); err != nil {
 		return fmt.Errorf("record spent budget: %w", mapErr(err))
 	}
 	return nil

@@ -72,9 +72,10 @@ func OpenURL(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", Redacted(rawURL), redact(err, rawURL))
 	}
-	c := newStmtCache(db, true)
-	s := &Store{w: db, r: db, ws: c, now: opts.Now, engine: EnginePostgres}
-	s.Queries = &Queries{r: pool{c}, w: pool{c}, now: opts.Now}
+	s := &Store{w: db, r: db, now: opts.Now, engine: EnginePostgres}
+	c := newStmtCache(db, true, &s.statements)
+	s.ws = c
+	s.Queries = &Queries{r: pool{c}, w: pool{c}, now: opts.Now, postgres: true}
 	return s, nil
 }
 
@@ -140,6 +141,17 @@ func (s *Store) inPostgresTx(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 func (s *Store) postgresTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
+	if err := s.postgresTxOn(ctx, fn); err != nil {
+		return err
+	}
+	// With the transaction's connection back in the pool: the hooks read,
+	// and a full pool must not wait for a connection its own transactions
+	// hold.
+	s.committed(ctx)
+	return nil
+}
+
+func (s *Store) postgresTxOn(ctx context.Context, fn func(tx *Tx) error) error {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", mapErr(err))
@@ -151,13 +163,12 @@ func (s *Store) postgresTxOnce(ctx context.Context, fn func(tx *Tx) error) error
 	}
 	defer tx.Rollback()
 	q := txStmts{tx: tx, c: s.ws, conn: conn}
-	if err := fn(&Tx{&Queries{r: q, w: q, now: s.now}}); err != nil {
+	if err := fn(&Tx{&Queries{r: q, w: q, now: s.now, postgres: true}}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", mapErr(err))
 	}
-	s.committed(ctx)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Every query of the store goes through this file, on both engines.
@@ -31,13 +32,14 @@ const maxPrepared = 512
 type stmtCache struct {
 	db       *sql.DB
 	postgres bool
+	sent     *atomic.Int64 // statements sent, counted for the store
 	mu       sync.Mutex
 	stmts    map[string]*sql.Stmt
 	texts    map[string]string
 }
 
-func newStmtCache(db *sql.DB, postgres bool) *stmtCache {
-	return &stmtCache{db: db, postgres: postgres, stmts: map[string]*sql.Stmt{}, texts: map[string]string{}}
+func newStmtCache(db *sql.DB, postgres bool, sent *atomic.Int64) *stmtCache {
+	return &stmtCache{db: db, postgres: postgres, sent: sent, stmts: map[string]*sql.Stmt{}, texts: map[string]string{}}
 }
 
 // lookup returns query's statement if it is prepared already.
@@ -174,6 +176,7 @@ func isRead(query string) bool {
 type pool struct{ c *stmtCache }
 
 func (p pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	p.c.sent.Add(1)
 	if st := p.c.prepare(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -181,6 +184,7 @@ func (p pool) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 }
 
 func (p pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	p.c.sent.Add(1)
 	if st := p.c.prepare(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -188,6 +192,7 @@ func (p pool) QueryContext(ctx context.Context, query string, args ...any) (*sql
 }
 
 func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	p.c.sent.Add(1)
 	if st := p.c.prepare(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -219,6 +224,7 @@ func (t txStmts) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (t txStmts) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	t.c.sent.Add(1)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -226,6 +232,7 @@ func (t txStmts) ExecContext(ctx context.Context, query string, args ...any) (sq
 }
 
 func (t txStmts) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	t.c.sent.Add(1)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -236,6 +243,7 @@ func (t txStmts) QueryContext(ctx context.Context, query string, args ...any) (*
 }
 
 func (t txStmts) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	t.c.sent.Add(1)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

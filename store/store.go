@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -38,11 +39,13 @@ var (
 // transactions are serializable (see InTx).
 type Store struct {
 	*Queries
-	w      *sql.DB
-	r      *sql.DB
-	ws     *stmtCache // the writer's prepared statements
-	now    func() time.Time
-	engine string // EngineSQLite or EnginePostgres
+	w  *sql.DB
+	r  *sql.DB
+	ws *stmtCache // the writer's prepared statements
+	// statements counts what was sent to the database (Statements).
+	statements atomic.Int64
+	now        func() time.Time
+	engine     string // EngineSQLite or EnginePostgres
 	// onCommit runs after each committed write transaction (OnCommit).
 	hooksMu  sync.Mutex
 	onCommit []func(ctx context.Context)
@@ -109,8 +112,9 @@ func Open(path string, opts Options) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 
-	s := &Store{w: w, r: r, ws: newStmtCache(w, false), now: opts.Now, engine: EngineSQLite}
-	s.Queries = &Queries{r: pool{newStmtCache(r, false)}, w: pool{s.ws}, now: opts.Now}
+	s := &Store{w: w, r: r, now: opts.Now, engine: EngineSQLite}
+	s.ws = newStmtCache(w, false, &s.statements)
+	s.Queries = &Queries{r: pool{newStmtCache(r, false, &s.statements)}, w: pool{s.ws}, now: opts.Now}
 	return s, nil
 }
 
@@ -121,6 +125,10 @@ func (s *Store) Close() error {
 	}
 	return errors.Join(s.r.Close(), s.w.Close())
 }
+
+// Statements is the number of statements sent to the database since it
+// was opened, for /metrics and the benchmark's statements per request.
+func (s *Store) Statements() int64 { return s.statements.Load() }
 
 // Engine names the database engine: EngineSQLite or EnginePostgres.
 func (s *Store) Engine() string { return s.engine }
@@ -187,6 +195,9 @@ type dbtx interface {
 type Queries struct {
 	r, w dbtx
 	now  func() time.Time
+	// postgres: statements go over the network, so a batch is sent in as
+	// few of them as the engine takes.
+	postgres bool
 }
 
 func (q *Queries) stamp() int64 { return q.now().Unix() }

@@ -56,12 +56,7 @@ func (q *Queries) SumUsage(ctx context.Context, f UsageFilter) (UsageTotals, err
 func (q *Queries) AddUsageDaily(ctx context.Context, orgID int64, day int, assistantID, userID int64, t UsageTotals) error {
 	_, err := q.w.ExecContext(ctx, `INSERT INTO usage_daily
 		(organization_id, day, assistant_id, user_id, requests, errors, refused, prompt_tokens, completion_tokens)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (organization_id, day, assistant_id, user_id) DO UPDATE SET
-		requests = usage_daily.requests + excluded.requests, errors = usage_daily.errors + excluded.errors,
-		refused = usage_daily.refused + excluded.refused,
-		prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens,
-		completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`+rollupUpsert,
 		orgID, day, assistantID, userID, t.Requests, t.Errors, t.Refused, t.PromptTokens, t.CompletionTokens)
 	if err != nil {
 		return fmt.Errorf("add usage rollup: %w", mapErr(err))
@@ -135,13 +130,27 @@ type UsageEvent struct {
 // chunk, and rollups once per (org, day, assistant, user) of the batch.
 // Events marked RollupOnly are only counted.
 func (q *Queries) InsertUsage(ctx context.Context, events []UsageEvent) error {
-	const perStatement = 50 // 16 columns × 50 rows stays far below SQLite's variable limit
 	raw := make([]UsageEvent, 0, len(events))
 	for _, e := range events {
 		if !e.RollupOnly {
 			raw = append(raw, e)
 		}
 	}
+	if err := q.insertEvents(ctx, raw); err != nil {
+		return err
+	}
+	return q.addRollups(ctx, events)
+}
+
+// insertEvents writes raw events: on SQLite as multi-row statements of a
+// few sizes, kept prepared; on PostgreSQL as one statement of one text
+// whatever the batch's size, its columns sent as arrays (one round trip,
+// planned once).
+func (q *Queries) insertEvents(ctx context.Context, raw []UsageEvent) error {
+	if q.postgres {
+		return q.insertEventsPostgres(ctx, raw)
+	}
+	const perStatement = 50 // 16 columns × 50 rows stays far below SQLite's variable limit
 	for start := 0; start < len(raw); start += perStatement {
 		chunk := raw[start:min(start+perStatement, len(raw))]
 		var sb strings.Builder
@@ -169,6 +178,54 @@ func (q *Queries) InsertUsage(ctx context.Context, events []UsageEvent) error {
 			return fmt.Errorf("insert usage events: %w", mapErr(err))
 		}
 	}
+	return nil
+}
+
+func (q *Queries) insertEventsPostgres(ctx context.Context, raw []UsageEvent) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	n := len(raw)
+	org, aid, uid, kid := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	prov, model, status := make([]string, n), make([]string, n), make([]string, n)
+	pt, ct, hs, lat := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	stream, est, ret, kbms, kbc, at := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	flag := func(b bool) int64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	for i, e := range raw {
+		org[i], aid[i], uid[i], kid[i] = e.OrganizationID, e.AssistantID, e.UserID, e.APIKeyID
+		prov[i], model[i], status[i] = e.Provider, e.Model, e.Status
+		pt[i], ct[i], hs[i], lat[i] = e.PromptTokens, e.CompletionTokens, int64(e.HTTPStatus), e.LatencyMS
+		stream[i], est[i], ret[i], kbms[i], kbc[i], at[i] = flag(e.Stream), flag(e.Estimated), flag(e.Retrieved), e.KBMS, e.KBChunks, e.CreatedAt.Unix()
+	}
+	// Ids are joined so that an assistant, user or key deleted while its
+	// events waited for the writer becomes NULL, as the foreign keys would
+	// make it, instead of failing the batch.
+	_, err := q.w.ExecContext(ctx, `INSERT INTO usage_events (organization_id, assistant_id, user_id, api_key_id, provider, model,
+			prompt_tokens, completion_tokens, status, http_status, latency_ms, stream, estimated, kb_ms, kb_chunks, created_at)
+		SELECT v.org, a.id, u.id, k.id, v.provider, v.model, v.pt, v.ct, v.status, v.hs, v.lat, v.stream, v.est,
+			CASE WHEN v.ret = 1 THEN v.kbms END, CASE WHEN v.ret = 1 THEN v.kbc END, v.at
+		FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::bigint[], ?::bigint[],
+			?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])
+			WITH ORDINALITY AS v(org, aid, uid, kid, provider, model, pt, ct, status, hs, lat, stream, est, ret, kbms, kbc, at, i)
+		LEFT JOIN assistants a ON a.id = v.aid
+		LEFT JOIN users u ON u.id = v.uid
+		LEFT JOIN api_keys k ON k.id = v.kid
+		ORDER BY v.i`,
+		org, aid, uid, kid, prov, model, pt, ct, status, hs, lat, stream, est, ret, kbms, kbc, at)
+	if err != nil {
+		return fmt.Errorf("insert usage events: %w", mapErr(err))
+	}
+	return nil
+}
+
+// addRollups adds events to the daily rollups, once per (org, day,
+// assistant, user) of the batch.
+func (q *Queries) addRollups(ctx context.Context, events []UsageEvent) error {
 	type rollupKey struct {
 		org       int64
 		day       int
@@ -200,13 +257,57 @@ func (q *Queries) InsertUsage(ctx context.Context, events []UsageEvent) error {
 	slices.SortFunc(order, func(a, b rollupKey) int {
 		return cmp.Or(cmp.Compare(a.org, b.org), cmp.Compare(a.day, b.day), cmp.Compare(a.assistant, b.assistant), cmp.Compare(a.user, b.user))
 	})
-	for _, k := range order {
-		if err := q.AddUsageDaily(ctx, k.org, k.day, k.assistant, k.user, *sums[k]); err != nil {
-			return err
+	if q.postgres && len(order) > 0 {
+		cols := make([][]int64, 9)
+		for _, k := range order {
+			t := sums[k]
+			for i, v := range []int64{k.org, int64(k.day), k.assistant, k.user, t.Requests, t.Errors, t.Refused, t.PromptTokens, t.CompletionTokens} {
+				cols[i] = append(cols[i], v)
+			}
+		}
+		args := make([]any, len(cols))
+		for i, c := range cols {
+			args[i] = c
+		}
+		_, err := q.w.ExecContext(ctx, `INSERT INTO usage_daily
+			(organization_id, day, assistant_id, user_id, requests, errors, refused, prompt_tokens, completion_tokens)
+			SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])`+
+			rollupUpsert, args...)
+		if err != nil {
+			return fmt.Errorf("add usage rollups: %w", mapErr(err))
+		}
+		return nil
+	}
+	const per = 50
+	for start := 0; start < len(order); start += per {
+		chunk := order[start:min(start+per, len(order))]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO usage_daily
+			(organization_id, day, assistant_id, user_id, requests, errors, refused, prompt_tokens, completion_tokens) VALUES `)
+		args := make([]any, 0, len(chunk)*9)
+		for i, k := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			t := sums[k]
+			args = append(args, k.org, k.day, k.assistant, k.user, t.Requests, t.Errors, t.Refused, t.PromptTokens, t.CompletionTokens)
+		}
+		sb.WriteString(rollupUpsert)
+		if _, err := q.w.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("add usage rollups: %w", mapErr(err))
 		}
 	}
 	return nil
 }
+
+// rollupUpsert adds a rollup row's counts to the row of its key.
+const rollupUpsert = `
+	ON CONFLICT (organization_id, day, assistant_id, user_id) DO UPDATE SET
+	requests = usage_daily.requests + excluded.requests, errors = usage_daily.errors + excluded.errors,
+	refused = usage_daily.refused + excluded.refused,
+	prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens,
+	completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens`
 
 // CountUsageEvents counts raw events of an org (all orgs for 0).
 func (q *Queries) CountUsageEvents(ctx context.Context, orgID int64) (int64, error) {

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+// instance is a lamb process the benchmark started.
+type instance struct {
+	url  string
+	cmd  *exec.Cmd
+	once sync.Once
+}
+
+// startLamb starts bin in dir as the README says, default logging to
+// dir/lamb.log, with the given variables, and waits until it is healthy.
+func startLamb(bin, dir string, env []string) (*instance, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "lamb.log"))
+	if err != nil {
+		return nil, err
+	}
+	httpAddr, sshAddr := freeAddr(), freeAddr()
+	cmd := exec.Command(bin)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), env...),
+		"LAMB_HTTP_ADDR="+httpAddr, "LAMB_SSH_ADDR="+sshAddr, "LAMB_METRICS=1",
+		// One load generator stands for many clients, as a reverse proxy does.
+		"LAMB_HTTP_CONNECTIONS_PER_ADDRESS=4096")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	go func() { cmd.Wait(); logFile.Close() }()
+	in := &instance{url: "http://" + httpAddr, cmd: cmd}
+	if err := waitHealthy(in.url, 60*time.Second); err != nil {
+		in.stop()
+		return nil, fmt.Errorf("%w (its log: %s)", err, filepath.Join(dir, "lamb.log"))
+	}
+	return in, nil
+}
+
+// stop ends the process with SIGTERM, which flushes its usage queue, and
+// waits for it.
+func (in *instance) stop() {
+	in.once.Do(func() {
+		in.cmd.Process.Signal(syscall.SIGTERM)
+		for in.cmd.ProcessState == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// statements reads lamb_database_statements_total from /metrics.
+func (in *instance) statements() (int64, error) {
+	resp, err := http.Get(in.url + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "lamb_database_statements_total "); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s/metrics has no lamb_database_statements_total", in.url)
+}
+
+// scratchDatabase creates an empty database beside the one rawURL names,
+// for one run, and returns its URL and a function that drops it.
+func scratchDatabase(ctx context.Context, rawURL string) (string, func(), error) {
+	admin, err := sql.Open("pgx", rawURL)
+	if err != nil {
+		return "", nil, err
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	name := "lamb_bench_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create a scratch database (the role of -database-url needs CREATEDB): %w", err)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	drop := func() {
+		admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		admin.Close()
+	}
+	return u.String(), drop, nil
+}
+
+// targets are the throughput targets of DESIGN §9 and §10.
+var targets = map[string]string{"lamb": " (target ≥ 0.80)", "lamb pg": " (target ≥ 0.50)"}
+
+// measure runs the phases over targets and prints them in one table.
+type measure struct {
+	client            *http.Client
+	duration          time.Duration
+	rate, concurrency int
+	phases            string
+	targets           []target
+	serving           map[string][]*instance // lamb's processes behind a target
+	rps               map[string]float64
+	direct            latency
+}
+
+func (m *measure) wants(phase string) bool {
+	return m.phases == "" || strings.Contains(m.phases, phase)
+}
+
+func (m *measure) add(t target, by []*instance) {
+	m.targets = append(m.targets, t)
+	if m.serving == nil {
+		m.serving = map[string][]*instance{}
+	}
+	m.serving[t.name] = by
+}
+
+// run measures ts (a tail of m.targets): throughput, then latency.
+func (m *measure) run(ts []target) {
+	for _, t := range ts { // warm up connections and caches
+		closedLoop(m.client, t, m.concurrency, 2*time.Second, false)
+	}
+	if m.wants("throughput") {
+		fmt.Printf("\nThroughput, non-streaming, %d concurrent clients\n", m.concurrency)
+		for _, t := range ts {
+			before := m.statements(t)
+			r := closedLoop(m.client, t, m.concurrency, m.duration, false)
+			m.rps[t.name] = float64(r.ok) / m.duration.Seconds()
+			extra := ""
+			if proxy := m.rps["reverse proxy"]; strings.HasPrefix(t.name, "lamb") && proxy > 0 {
+				extra = fmt.Sprintf("  = %.2f× the reverse proxy", m.rps[t.name]/proxy)
+				extra += targets[t.name]
+				if base, ok := strings.CutSuffix(t.name, " spread"); ok && m.rps[base] > 0 {
+					extra += fmt.Sprintf(", %.2f× %s with one key and assistant (target ≥ 0.80)", m.rps[t.name]/m.rps[base], base)
+				}
+				if after := m.statements(t); before >= 0 && after >= 0 && r.ok > 0 {
+					extra += fmt.Sprintf("; %.2f database statements a request", float64(after-before)/float64(r.ok))
+				}
+			}
+			fmt.Printf("  %-22s %8.0f req/s  (%d errors)%s\n", t.name, m.rps[t.name], r.errors, extra)
+		}
+	}
+	if m.wants("latency") {
+		fmt.Printf("\nLatency at %d req/s, non-streaming\n", m.rate)
+		for _, t := range ts {
+			l := openLoop(m.client, t, m.rate, m.duration)
+			extra := ""
+			if t.name == "direct" {
+				m.direct = l
+			} else {
+				extra = fmt.Sprintf("  overhead p50 %+.2f ms, p99 %+.2f ms", ms(l.p50-m.direct.p50), ms(l.p99-m.direct.p99))
+			}
+			fmt.Printf("  %-22s p50 %6.2f ms  p99 %6.2f ms  (%d sent, %d errors)%s\n", t.name, ms(l.p50), ms(l.p99), l.sent, l.errors, extra)
+		}
+	}
+}
+
+// statements sums the statements of the processes behind t; -1 when
+// unknown.
+func (m *measure) statements(t target) int64 {
+	var sum int64
+	for _, in := range m.serving[t.name] {
+		n, err := in.statements()
+		if err != nil {
+			return -1
+		}
+		sum += n
+	}
+	return sum
+}
