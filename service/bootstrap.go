@@ -123,11 +123,12 @@ func (s *Service) PrepareClaim(ctx context.Context, a Actor) (string, error) {
 		if n > 0 {
 			return s.st.DeleteSetting(ctx, claimSetting)
 		}
-		fresh, err := secret.Token(10, secret.ClaimAlphabet)
+		token, err := secret.Token(10, secret.ClaimAlphabet)
 		if err != nil {
 			return err
 		}
-		sealed, err := s.box.Seal(fresh[:5] + "-" + fresh[5:])
+		fresh := token[:5] + "-" + token[5:]
+		sealed, err := s.box.Seal(fresh)
 		if err != nil {
 			return err
 		}
@@ -136,7 +137,13 @@ func (s *Service) PrepareClaim(ctx context.Context, a Actor) (string, error) {
 			return err
 		}
 		code, err = s.claimCode(ctx, s.st.Queries)
-		return err
+		if !errors.Is(err, ErrBadClaim) {
+			return err
+		}
+		// A stored code this key can't open can't be claimed either:
+		// replaced, so that the start prints one that works.
+		code = fresh
+		return s.st.SetSetting(ctx, claimSetting, sealed)
 	})
 	return code, err
 }

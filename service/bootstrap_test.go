@@ -147,6 +147,28 @@ func TestClaimCode(t *testing.T) {
 	}
 }
 
+// A stored claim code the key can't open (a leftover of an earlier
+// version, say) can't be claimed: the next start replaces it rather than
+// failing or printing nothing.
+func TestUnopenableClaimCodeIsReplaced(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	mustSync(t, e, config.System{})
+	if err := e.st.SetSetting(ctx, claimSetting, "enc:v1:not-a-sealed-code"); err != nil {
+		t.Fatal(err)
+	}
+	code, err := e.svc.PrepareClaim(ctx, SystemActor())
+	if err != nil || len(code) != 11 {
+		t.Fatalf("claim code %q, %v", code, err)
+	}
+	if again, err := e.svc.PrepareClaim(ctx, SystemActor()); again != code || err != nil {
+		t.Fatalf("next start: %q, %v; want %q", again, err, code)
+	}
+	if _, err := e.svc.Claim(ctx, code, freshKey(t), "me@uni.edu", "Me"); err != nil {
+		t.Fatalf("claim with the new code: %v", err)
+	}
+}
+
 func TestActorForSSHKey(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
