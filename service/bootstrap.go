@@ -11,8 +11,9 @@ import (
 	"lamb/store"
 )
 
-// claimSetting holds the keyed hash of the first-run claim code.
-const claimSetting = "claim_code_hash"
+// claimSetting holds the first-run claim code, sealed: every instance on
+// the database prints the same code, so each must be able to read it.
+const claimSetting = "claim_code"
 
 // BootstrapAdmins attaches each authorized-key line to the bootstrap admin
 // (created in the system org if missing, with system_admin set). It runs at
@@ -39,7 +40,15 @@ func (s *Service) BootstrapAdmins(ctx context.Context, a Actor, keyLines []strin
 	if err := checkText("LAMB_ADMIN_NAME", name); err != nil {
 		return err
 	}
-	err = s.st.InTx(ctx, func(tx *store.Tx) error {
+	// Under the bootstrap lock: instances starting at once on an empty
+	// database would each find no admin and create one.
+	return s.st.Exclusive(ctx, store.LockBootstrap, func(ctx context.Context) error {
+		return s.bootstrapAdmins(ctx, a, keys, email, name)
+	})
+}
+
+func (s *Service) bootstrapAdmins(ctx context.Context, a Actor, keys []parsedKey, email, name string) error {
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
 		sys, err := tx.SystemOrg(ctx)
 		if err != nil {
 			return fmt.Errorf("system organization: %w", err)
@@ -93,30 +102,64 @@ func (s *Service) BootstrapAdmins(ctx context.Context, a Actor, keyLines []strin
 		}
 		return tx.DeleteSetting(ctx, claimSetting)
 	})
-	return err
 }
 
-// PrepareClaim returns a new one-time claim code when the platform has no
-// system admin, replacing any earlier code; it returns "" once a system
-// admin exists. Only the code's keyed hash is stored.
+// PrepareClaim returns the one-time claim code while the platform has no
+// system admin, and "" once one exists. The code is made by the first
+// instance that prepares one and kept, sealed, until it is claimed: every
+// instance, and every restart, returns the same code, so whichever
+// instance a load balancer sends the claim to accepts the code that any of
+// them printed.
 func (s *Service) PrepareClaim(ctx context.Context, a Actor) (string, error) {
 	if err := requireProcess(a); err != nil {
 		return "", err
 	}
-	n, err := s.st.CountSystemAdmins(ctx)
+	var code string
+	err := s.st.Exclusive(ctx, store.LockBootstrap, func(ctx context.Context) error {
+		n, err := s.st.CountSystemAdmins(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return s.st.DeleteSetting(ctx, claimSetting)
+		}
+		token, err := secret.Token(10, secret.ClaimAlphabet)
+		if err != nil {
+			return err
+		}
+		fresh := token[:5] + "-" + token[5:]
+		sealed, err := s.box.Seal(fresh)
+		if err != nil {
+			return err
+		}
+		// Kept if another instance's code is stored already.
+		if _, err := s.st.AddSetting(ctx, claimSetting, sealed); err != nil {
+			return err
+		}
+		code, err = s.claimCode(ctx, s.st.Queries)
+		if !errors.Is(err, ErrBadClaim) {
+			return err
+		}
+		// A stored code this key can't open can't be claimed either:
+		// replaced, so that the start prints one that works.
+		code = fresh
+		return s.st.SetSetting(ctx, claimSetting, sealed)
+	})
+	return code, err
+}
+
+// claimCode reads the stored claim code; ErrBadClaim when there is none
+// or it can't be opened.
+func (s *Service) claimCode(ctx context.Context, q *store.Queries) (string, error) {
+	sealed, err := q.Setting(ctx, claimSetting)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", ErrBadClaim
+	} else if err != nil {
+		return "", err
+	}
+	code, err := s.box.Open(sealed)
 	if err != nil {
-		return "", err
-	}
-	if n > 0 {
-		return "", s.st.DeleteSetting(ctx, claimSetting)
-	}
-	code, err := secret.Token(10, secret.ClaimAlphabet)
-	if err != nil {
-		return "", err
-	}
-	code = code[:5] + "-" + code[5:]
-	if err := s.st.SetSetting(ctx, claimSetting, s.box.Hash(normalizeClaim(code))); err != nil {
-		return "", err
+		return "", ErrBadClaim
 	}
 	return code, nil
 }
@@ -126,7 +169,10 @@ var ErrBadClaim = errors.New("that claim code is not valid (it works once, and o
 
 // Claim makes the holder of the first-run claim code the system admin: a
 // user is created in the system org with the given email and name, and the
-// SSH key that entered the code is linked to it. The code then stops working.
+// SSH key that entered the code is linked to it. The code then stops
+// working, platform-wide: the transaction that reads it deletes it, so of
+// two claims at the same moment (on two instances, say) one commits and
+// the other, run again, finds no code.
 func (s *Service) Claim(ctx context.Context, code, keyLine, email, name string) (Actor, error) {
 	k, err := parseSSHKey("ssh_key", keyLine)
 	if err != nil {
@@ -141,14 +187,12 @@ func (s *Service) Claim(ctx context.Context, code, keyLine, email, name string) 
 	var actor Actor
 	var keyID int64
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
-		want, err := tx.Setting(ctx, claimSetting)
-		if errors.Is(err, store.ErrNotFound) {
-			return ErrBadClaim
-		} else if err != nil {
+		want, err := s.claimCode(ctx, tx.Queries)
+		if err != nil {
 			return err
 		}
-		got := s.box.Hash(normalizeClaim(code))
-		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		got, stored := s.box.Hash(normalizeClaim(code)), s.box.Hash(normalizeClaim(want))
+		if subtle.ConstantTimeCompare([]byte(got), []byte(stored)) != 1 {
 			return ErrBadClaim
 		}
 		if n, err := tx.CountSystemAdmins(ctx); err != nil {

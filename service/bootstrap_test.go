@@ -97,19 +97,22 @@ func TestClaimCode(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
 	mustSync(t, e, config.System{})
-	first, err := e.svc.PrepareClaim(ctx, SystemActor())
-	if err != nil || len(first) != 11 {
-		t.Fatalf("claim code %q, %v", first, err)
+	code, err := e.svc.PrepareClaim(ctx, SystemActor())
+	if err != nil || len(code) != 11 || code[5] != '-' {
+		t.Fatalf("claim code %q, %v", code, err)
 	}
-	// A restart before anyone claims replaces the code.
-	code, _ := e.svc.PrepareClaim(ctx, SystemActor())
-	if code == first {
-		t.Fatal("restart kept the same claim code")
+	if !e.svc.ClaimOpen(ctx) {
+		t.Fatal("claim not open with a code prepared")
+	}
+	// A restart before anyone claims prints the same code (so does every
+	// other instance on the database); only its sealed form is stored.
+	if again, err := e.svc.PrepareClaim(ctx, SystemActor()); err != nil || again != code {
+		t.Fatalf("restart: claim code %q, %v; want %q", again, err, code)
+	}
+	if stored, err := e.st.Setting(ctx, claimSetting); err != nil || strings.Contains(stored, code) || strings.Contains(stored, normalizeClaim(code)) {
+		t.Fatalf("stored claim code %q, %v: want it sealed", stored, err)
 	}
 	k, fp := newKey(t, "me@laptop")
-	if _, err := e.svc.Claim(ctx, first, k, "me@uni.edu", "Me"); !errors.Is(err, ErrBadClaim) {
-		t.Fatalf("old code accepted: %v", err)
-	}
 	if _, err := e.svc.Claim(ctx, "WRONG-CODES", k, "me@uni.edu", "Me"); !errors.Is(err, ErrBadClaim) {
 		t.Fatalf("wrong code accepted: %v", err)
 	}
@@ -134,6 +137,35 @@ func TestClaimCode(t *testing.T) {
 	}
 	if n := e.auditCount(t, "system.claim"); n != 1 {
 		t.Fatalf("system.claim audited %d times", n)
+	}
+	// Claimed: no instance offers or prints a code any more.
+	if e.svc.ClaimOpen(ctx) {
+		t.Fatal("claim still open after the claim")
+	}
+	if again, err := e.svc.PrepareClaim(ctx, SystemActor()); err != nil || again != "" {
+		t.Fatalf("restart after the claim: code %q, %v", again, err)
+	}
+}
+
+// A stored claim code the key can't open (a leftover of an earlier
+// version, say) can't be claimed: the next start replaces it rather than
+// failing or printing nothing.
+func TestUnopenableClaimCodeIsReplaced(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	mustSync(t, e, config.System{})
+	if err := e.st.SetSetting(ctx, claimSetting, "enc:v1:not-a-sealed-code"); err != nil {
+		t.Fatal(err)
+	}
+	code, err := e.svc.PrepareClaim(ctx, SystemActor())
+	if err != nil || len(code) != 11 {
+		t.Fatalf("claim code %q, %v", code, err)
+	}
+	if again, err := e.svc.PrepareClaim(ctx, SystemActor()); again != code || err != nil {
+		t.Fatalf("next start: %q, %v; want %q", again, err, code)
+	}
+	if _, err := e.svc.Claim(ctx, code, freshKey(t), "me@uni.edu", "Me"); err != nil {
+		t.Fatalf("claim with the new code: %v", err)
 	}
 }
 

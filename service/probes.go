@@ -1,13 +1,16 @@
 package service
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Limits on answers that say something exists somewhere else on the
 // platform. Keys, emails and SSH keys are unique across all organizations,
 // so refusing a duplicate tells an org admin that another org holds it;
 // without a limit those refusals are an oracle (200 guesses of signup keys
 // in a few seconds found another org's key). They are counted per person,
-// in memory like the other throttles.
+// in the database like the other throttles.
 const (
 	signupKeySetsPerHour = 10 // signup set-key attempts, refused or not
 	signupKeySetWindow   = time.Hour
@@ -26,39 +29,33 @@ func seesAllOrgs(a Actor) bool {
 // probeKey names the person a probe limit counts for.
 func probeKey(a Actor) string { return "user:" + itoa(a.UserID) }
 
-// waitFor returns how long key must wait before its next attempt without
-// recording one (0: it may try). take records; this only looks, for limits
-// that count some outcomes (refusals) but must stop every attempt once
-// reached — otherwise a success would still answer what a refusal hides.
-func (w *window) waitFor(key string, now time.Time) time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ev := w.events[key]
-	i := 0
-	for i < len(ev) && now.Sub(ev[i]) >= w.period {
-		i++
-	}
-	if len(ev)-i < w.limit {
-		return 0
-	}
-	return ev[i].Add(w.period).Sub(now)
-}
-
 // requireUniquenessProbeAllowed refuses a user create or SSH key add by an
-// actor who has had too many "already used" answers lately.
-func (s *Service) requireUniquenessProbeAllowed(a Actor) error {
+// actor who has had too many "already used" answers lately. The limit
+// counts some outcomes (refusals) but stops every attempt once reached:
+// otherwise a success would still answer what a refusal hides.
+func (s *Service) requireUniquenessProbeAllowed(ctx context.Context, a Actor) error {
 	if seesAllOrgs(a) {
 		return nil
 	}
-	if wait := s.uniqueness.waitFor(probeKey(a), s.now()); wait > 0 {
+	key := probeKey(a)
+	seen, err := s.uniqueness.look(ctx, s.now(), key)
+	if err != nil {
+		return err
+	}
+	if wait := seen.wait(key); wait > 0 {
 		return &RetryLaterError{What: "attempts with addresses or keys that are already used", RetryAfter: wait}
 	}
 	return nil
 }
 
-// countUniquenessProbe records an "already used" answer given to a.
-func (s *Service) countUniquenessProbe(a Actor) {
-	if !seesAllOrgs(a) {
-		s.uniqueness.take(probeKey(a), s.now())
+// countUniquenessProbe records an "already used" answer given to a. The
+// answer stands when it can't be counted (the database failing now): it
+// is logged, and the next attempt meets the same database.
+func (s *Service) countUniquenessProbe(ctx context.Context, a Actor) {
+	if seesAllOrgs(a) {
+		return
+	}
+	if _, err := s.uniqueness.take(context.WithoutCancel(ctx), probeKey(a), s.now()); err != nil {
+		s.log.Warn("count an already-used answer", "user_id", a.UserID, "err", err)
 	}
 }

@@ -59,6 +59,7 @@ type Service struct {
 	publicURL string
 	providers *provider.Clients
 	signIns   signInLimits
+	// The throttles, counted in the database (window.go).
 	// signups limits signup attempts per address, signupKeys per key.
 	signups, signupKeys *window
 	// signupKeySets limits signup set-key per person, uniqueness the
@@ -112,11 +113,7 @@ func New(d Deps) *Service {
 	s := &Service{
 		st: d.Store, box: d.Box, log: d.Logger, now: d.Now,
 		systemEnv: d.SystemEnv, publicURL: d.PublicURL, providers: d.Providers,
-		signIns: newSignInLimits(), hashes: d.HashGate, lookupTimeout: d.LookupTimeout,
-		signups:         newWindow(signupPerMinute, signupWindow),
-		signupKeys:      newWindow(signupPerMinute, signupWindow),
-		signupKeySets:   newWindow(signupKeySetsPerHour, signupKeySetWindow),
-		uniqueness:      newWindow(uniquenessProbes, uniquenessWindow),
+		hashes: d.HashGate, lookupTimeout: d.LookupTimeout,
 		managed:         map[string]string{},
 		providerTimeout: d.ProviderTimeout, kbTimeout: d.KBTimeout,
 		keys:         newCache[string, store.APIKeyWithOwner](200_000, isAnswer),
@@ -135,11 +132,17 @@ func New(d Deps) *Service {
 	if shared {
 		s.limits = newSharedLimits(d.Store, d.Logger, d.Now)
 	}
+	s.signIns = s.newSignInLimits()
+	s.signups = s.newWindow(scopeSignupAddrs, signupPerMinute, signupWindow)
+	s.signupKeys = s.newWindow(scopeSignupKeys, signupPerMinute, signupWindow)
+	s.signupKeySets = s.newWindow(scopeSignupKeySets, signupKeySetsPerHour, signupKeySetWindow)
+	s.uniqueness = s.newWindow(scopeUniqueness, uniquenessProbes, uniquenessWindow)
 	// The caches follow the database's change counter: at once after this
 	// process's writes, within changePoll for other processes'.
 	s.syncCaches(context.Background())
 	d.Store.OnCommit(s.syncCaches)
 	go s.watchChanges(s.stopWatching)
+	go s.runThrottlePurge(s.stopWatching)
 	return s
 }
 

@@ -46,11 +46,35 @@ type signInLimits struct {
 	addrs    *window // attempts per source address
 }
 
-func newSignInLimits() signInLimits {
+func (s *Service) newSignInLimits() signInLimits {
 	return signInLimits{
-		failures: newWindow(signInMaxFailures, signInWindow),
-		addrs:    newWindow(signInPerMinute, time.Minute),
+		failures: s.newWindow(scopeSignInFailures, signInMaxFailures, signInWindow),
+		addrs:    s.newWindow(scopeSignInAddrs, signInPerMinute, time.Minute),
 	}
+}
+
+// signInKeys are what sign-in failures are counted by.
+type signInKeys struct{ key, email, pair, addr string }
+
+// admit returns how long an attempt must wait (0: it may go on): while
+// the key, the email or the address has too many failures, or the address
+// too many attempts. Only an attempt that may go on is counted.
+func (l signInLimits) admit(ctx context.Context, now time.Time, k signInKeys, addr string) (time.Duration, error) {
+	seen, err := l.failures.look(ctx, now, k.key, k.email, k.pair, k.addr)
+	if err != nil {
+		return 0, err
+	}
+	wait := max(seen.wait(k.key), seen.waitAt(k.email, signInEmailCeiling), seen.waitAt(k.addr, signInAddrFailures))
+	if seen.count(k.email) >= signInMaxFailures {
+		wait = max(wait, seen.waitAt(k.pair, signInLockedTries))
+	}
+	if wait > 0 {
+		return wait, nil
+	}
+	// Counted last, so that attempts refused above cost the address
+	// nothing; counted before any hashing, so that parallel attempts
+	// can't all pass the check.
+	return l.addrs.take(ctx, addr, now)
 }
 
 // SignInInput is what the sign-in screen sends.
@@ -82,26 +106,23 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 	}
 	now := s.now()
 	email, addr := normalizeLoose(in.Email), clientKey(in.RemoteAddr)
-	byKey, byEmail, byPair, byAddr := "key:"+k.fingerprint, "email:"+email, "pair:"+email+" "+addr, "addr:"+addr
-	f := s.signIns.failures
-	wait := max(f.wait(byKey, now), f.waitAt(byEmail, now, signInEmailCeiling), f.waitAt(byAddr, now, signInAddrFailures))
-	if f.count(byEmail, now) >= signInMaxFailures {
-		wait = max(wait, f.waitAt(byPair, now, signInLockedTries))
+	keys := signInKeys{key: "key:" + k.fingerprint, email: "email:" + email, pair: "pair:" + email + " " + addr, addr: "addr:" + addr}
+	wait, err := bounded(ctx, s.lookupTimeout, func(ctx context.Context) (time.Duration, error) {
+		return s.signIns.admit(ctx, now, keys, addr)
+	})
+	if err != nil {
+		return Actor{}, err
 	}
 	if wait > 0 {
 		return Actor{}, &ThrottledError{RetryAfter: wait}
 	}
-	// Counted last, so that attempts refused above cost the address
-	// nothing; counted before any hashing, so that parallel attempts
-	// can't all pass the check.
-	if wait := s.signIns.addrs.take(addr, now); wait > 0 {
-		return Actor{}, &ThrottledError{RetryAfter: wait}
-	}
 	fail := func() (Actor, error) {
-		f.add(byKey, now)
-		f.add(byEmail, now)
-		f.add(byPair, now)
-		f.add(byAddr, now)
+		_, err := bounded(ctx, s.lookupTimeout, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, s.signIns.failures.add(ctx, now, keys.key, keys.email, keys.pair, keys.addr)
+		})
+		if err != nil {
+			return Actor{}, err
+		}
 		return Actor{}, ErrBadCredentials
 	}
 	// An unknown email, or an account without a password, costs the same
@@ -127,9 +148,12 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 	if !ok || hash == dummyHash {
 		return fail()
 	}
-	f.reset(byKey)
-	f.reset(byEmail)
-	f.reset(byPair)
+	_, err = bounded(ctx, s.lookupTimeout, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.signIns.failures.reset(ctx, keys.key, keys.email, keys.pair)
+	})
+	if err != nil {
+		return Actor{}, err
+	}
 	if oneTime && !now.Before(expires) {
 		return Actor{}, ErrOneTimeExpired
 	}

@@ -114,7 +114,9 @@ func (s *Service) SetSignupKey(ctx context.Context, a Actor, slug, key string) (
 // out), checks the key's strength, and stores it.
 func (s *Service) setChosenSignupKey(ctx context.Context, a Actor, slug, key string) (Signup, error) {
 	if !seesAllOrgs(a) {
-		if wait := s.signupKeySets.take(probeKey(a), s.now()); wait > 0 {
+		if wait, err := s.signupKeySets.take(ctx, probeKey(a), s.now()); err != nil {
+			return Signup{}, err
+		} else if wait > 0 {
 			return Signup{}, &RetryLaterError{What: "signup key changes", RetryAfter: wait}
 		}
 	}

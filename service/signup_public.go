@@ -62,13 +62,17 @@ type SignupResult struct {
 // is org lamb's key, so it takes the same path.
 func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, error) {
 	now := s.now()
-	if wait := s.signups.take("addr:"+clientKey(in.RemoteAddr), now); wait > 0 {
+	if wait, err := s.signups.take(ctx, "addr:"+clientKey(in.RemoteAddr), now); err != nil {
+		return SignupResult{}, err
+	} else if wait > 0 {
 		return SignupResult{}, &RateLimitedError{RetryAfter: wait}
 	}
 	// Counted by the key as it is looked up (trimmed), so that padding it
 	// with spaces doesn't make a fresh key for the limit.
 	if k := strings.TrimSpace(in.SignupKey); k != "" {
-		if wait := s.signupKeys.take("key:"+s.box.Hash(k), now); wait > 0 {
+		if wait, err := s.signupKeys.take(ctx, "key:"+k, now); err != nil {
+			return SignupResult{}, err
+		} else if wait > 0 {
 			return SignupResult{}, &RateLimitedError{RetryAfter: wait}
 		}
 	}

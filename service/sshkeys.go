@@ -110,7 +110,7 @@ func (s *Service) AddSSHKey(ctx context.Context, a Actor, email, keyLine string)
 	if err != nil {
 		return SSHKey{}, err
 	}
-	if err := s.requireUniquenessProbeAllowed(a); err != nil {
+	if err := s.requireUniquenessProbeAllowed(ctx, a); err != nil {
 		return SSHKey{}, err
 	}
 	var out SSHKey
@@ -131,7 +131,7 @@ func (s *Service) AddSSHKey(ctx context.Context, a Actor, email, keyLine string)
 		return nil
 	})
 	if errors.Is(err, ErrConflict) {
-		s.countUniquenessProbe(a)
+		s.countUniquenessProbe(ctx, a)
 	}
 	return out, err
 }

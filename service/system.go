@@ -23,6 +23,36 @@ func (s *Service) SyncSystemOrg(ctx context.Context, a Actor, env config.System)
 		return nil, err
 	}
 	var changes []config.Change
+	// Under the bootstrap lock: instances starting at once on an empty
+	// database would each find no system org and create one.
+	err := s.st.Exclusive(ctx, store.LockBootstrap, func(ctx context.Context) error {
+		var err error
+		changes, err = s.syncSystemOrg(ctx, a, env)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range changes {
+		s.log.Info("system organization synced from environment", "change", c.String())
+	}
+	// SIGNUP_SECRET_KEY is the system admin's own choice, set where the
+	// process is deployed: a key weaker than the rule for chosen keys still
+	// works, so that an upgrade doesn't refuse to start, but every start
+	// says so.
+	if k := env.SignupSecretKey; k != nil && *k != "" && !strongSignupKey(*k) {
+		s.log.Warn("SIGNUP_SECRET_KEY is easy to guess; use at least 16 characters, at least 8 of them different, with no runs like aaaa or 1234 (for example the output of: openssl rand -base64 24 | tr -d '+/=')")
+	}
+	s.mu.Lock()
+	s.managed = env.ManagedFields()
+	s.mu.Unlock()
+	return changes, nil
+}
+
+// syncSystemOrg applies env to the system org, creating it if missing, in
+// one transaction.
+func (s *Service) syncSystemOrg(ctx context.Context, a Actor, env config.System) ([]config.Change, error) {
+	var changes []config.Change
 	err := s.st.InTx(ctx, func(tx *store.Tx) error {
 		changes = nil
 		org, err := tx.SystemOrg(ctx)
@@ -73,23 +103,7 @@ func (s *Service) SyncSystemOrg(ctx context.Context, a Actor, env config.System)
 		}
 		return s.audit(ctx, tx.Queries, a, org.ID, "system.sync", SystemSlug, details)
 	})
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range changes {
-		s.log.Info("system organization synced from environment", "change", c.String())
-	}
-	// SIGNUP_SECRET_KEY is the system admin's own choice, set where the
-	// process is deployed: a key weaker than the rule for chosen keys still
-	// works, so that an upgrade doesn't refuse to start, but every start
-	// says so.
-	if k := env.SignupSecretKey; k != nil && *k != "" && !strongSignupKey(*k) {
-		s.log.Warn("SIGNUP_SECRET_KEY is easy to guess; use at least 16 characters, at least 8 of them different, with no runs like aaaa or 1234 (for example the output of: openssl rand -base64 24 | tr -d '+/=')")
-	}
-	s.mu.Lock()
-	s.managed = env.ManagedFields()
-	s.mu.Unlock()
-	return changes, nil
+	return changes, err
 }
 
 // SyncSystemOrgNow re-reads the .env file and the environment and syncs the

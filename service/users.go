@@ -145,7 +145,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in CreateUserInput) (
 			return CreateUserResult{}, err
 		}
 	}
-	if err := s.requireUniquenessProbeAllowed(a); err != nil {
+	if err := s.requireUniquenessProbeAllowed(ctx, a); err != nil {
 		return CreateUserResult{}, err
 	}
 	var res CreateUserResult
@@ -176,7 +176,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in CreateUserInput) (
 		return nil
 	})
 	if errors.Is(err, ErrConflict) {
-		s.countUniquenessProbe(a)
+		s.countUniquenessProbe(ctx, a)
 	}
 	return res, err
 }

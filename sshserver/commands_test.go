@@ -248,7 +248,7 @@ func mustTime(t *testing.T, s string) time.Time {
 func TestUnknownKeyOnUnclaimedServerPointsToTheClaimCode(t *testing.T) {
 	t.Parallel()
 	e := newTestServer(t)
-	if err := e.st.SetSetting(context.Background(), "claim_code_hash", "x"); err != nil {
+	if err := e.st.SetSetting(context.Background(), "claim_code", "x"); err != nil {
 		t.Fatal(err)
 	}
 	stranger, _ := newTestSigner(t)

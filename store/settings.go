@@ -35,3 +35,16 @@ func (q *Queries) DeleteSettingsWithPrefix(ctx context.Context, prefix string) e
 	_, err := q.w.ExecContext(ctx, `DELETE FROM settings WHERE key LIKE ? ESCAPE '\'`, escapeLike(prefix)+"%")
 	return mapErr(err)
 }
+
+// AddSetting stores a platform-wide value unless key has one already: of
+// processes adding the same key at once, one value is kept. It reports
+// whether value was stored.
+func (q *Queries) AddSetting(ctx context.Context, key, value string) (bool, error) {
+	res, err := q.w.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (key) DO NOTHING`, key, value, q.stamp())
+	if err != nil {
+		return false, fmt.Errorf("set %s: %w", key, mapErr(err))
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}

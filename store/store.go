@@ -1,7 +1,8 @@
 // Package store keeps lamb's data in SQLite or PostgreSQL: migrations,
 // queries and transactions. Both engines run the same query code; what
-// differs between them is in this file, prepared.go and the migrations of
-// each engine. It knows nothing of permissions; the service layer does.
+// differs between them is in this file, prepared.go, the migrations of
+// each engine, and the few methods of Store that name the engine (locks.go,
+// TakeThrottle). It knows nothing of permissions; the service layer does.
 package store
 
 import (

@@ -258,12 +258,23 @@ func TestServeHealthSSHAndSigterm(t *testing.T) {
 	}
 }
 
-func TestClaimCodeOnFirstStartOnly(t *testing.T) {
+func TestClaimCodeUntilClaimed(t *testing.T) {
 	dir := t.TempDir()
 	p := launch(t, dir)
 	l := p.waitFor(t, func(l map[string]any) bool { return l["claim_code"] != nil })
-	if code, _ := l["claim_code"].(string); len(code) != 11 {
+	code, _ := l["claim_code"].(string)
+	if len(code) != 11 {
 		t.Fatalf("no claim code printed:\n%s", p.stderr)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t)
+
+	// Until someone claims it, every start (and every instance on the
+	// database) prints the same code.
+	p = launch(t, dir)
+	l = p.waitFor(t, func(l map[string]any) bool { return l["claim_code"] != nil })
+	if again, _ := l["claim_code"].(string); again != code {
+		t.Fatalf("restart printed claim code %q, want %q", again, code)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.wait(t)

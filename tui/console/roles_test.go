@@ -226,8 +226,8 @@ func TestConsoleSignInClaimAndLeave(t *testing.T) {
 	d.wantNot("claim the server")
 	d.press("ctrl+o")
 	d.wantNot("Claim this lamb server")
-	// An unclaimed one does (the setting holds the code's hash).
-	if err := e.st.SetSetting(e.ctx, "claim_code_hash", "x"); err != nil {
+	// An unclaimed one does (the setting holds the sealed code).
+	if err := e.st.SetSetting(e.ctx, "claim_code", "x"); err != nil {
 		t.Fatal(err)
 	}
 	d = newDriver(t, New(e.common(service.Actor{}), false, line))
