@@ -94,6 +94,19 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": h.svc.Database()})
 }
 
+// unavailableRetryAfter is the Retry-After of a request that needed the
+// database while it couldn't be reached.
+const unavailableRetryAfter = "5"
+
+// unavailable answers a request that needed the database while it can't
+// be reached: 503, and the pool reconnects on its own, so the same
+// request succeeds once the database is back.
+func (h *Handler) unavailable(w http.ResponseWriter, err error) {
+	h.log.Warn("database unreachable", "err", err)
+	w.Header().Set("Retry-After", unavailableRetryAfter)
+	writeError(w, http.StatusServiceUnavailable, "api_error", "service_unavailable", service.ErrUnavailable.Error())
+}
+
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	if methods := h.allowed[r.URL.Path]; len(methods) > 0 {
 		w.Header().Set("Allow", strings.Join(methods, ", "))

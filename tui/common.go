@@ -131,6 +131,8 @@ func errorText(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, service.ErrUnavailable):
+		return "the database is unreachable; lamb reconnects on its own: try again in a moment"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "the server took too long to answer; try again"
 	case errors.Is(err, service.ErrForbidden):
