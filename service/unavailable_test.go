@@ -63,7 +63,20 @@ func TestServiceSurvivesADatabaseOutage(t *testing.T) {
 		return apiKeyPrefix + k
 	}
 
+	caller, err := e.svc.Authenticate(ctx, apiKey.Key) // now cached: a completion needs the database for its assistant
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat, err := NewChatRequest([]byte(`{"model":"lamb_assistant.1","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	c.Stop(t)
+	_, err = within(t, func(ctx context.Context) (ChatAnswer, error) { return e.svc.Chat(ctx, caller, chat) })
+	if ge, ok := err.(*GatewayError); !ok || ge.Status != 503 || ge.Code != "service_unavailable" {
+		t.Fatalf("a completion routed with the database down: %v, want 503 service_unavailable", err)
+	}
 	_, err = within(t, func(ctx context.Context) (Page[Org], error) { return e.svc.ListOrgs(ctx, sys, "", 0, 10) })
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("ListOrgs with the database down: %v, want ErrUnavailable", err)
@@ -100,13 +113,22 @@ func TestServiceSurvivesADatabaseOutage(t *testing.T) {
 	if err != nil || len(page.Items) == 0 {
 		t.Fatalf("ListOrgs after the database came back: %d orgs, %v", len(page.Items), err)
 	}
+	if _, err := e.svc.Chat(ctx, caller, chat); !errors.As(err, new(*GatewayError)) || err.(*GatewayError).Code != "model_not_found" {
+		t.Fatalf("a completion after the database came back: %v, want model_not_found (there is no assistant 1)", err)
+	}
 	if caller, err := e.svc.Authenticate(ctx, apiKey.Key); err != nil || caller.OrgSlug != "lamb" {
 		t.Fatalf("Authenticate after the database came back: %+v, %v", caller, err)
 	}
 	if _, err := e.svc.Authenticate(ctx, fresh()); !errors.Is(err, errInvalidKey) {
 		t.Fatalf("an unknown key after the database came back: %v, want invalid_api_key", err)
 	}
-	if err := e.svc.Healthy(ctx); err != nil {
+	// The usage writer kept the refused completion's event and retries
+	// (at most 5 s apart): health comes back when it is stored.
+	deadline := time.Now().Add(outageBound)
+	for err = e.svc.Healthy(ctx); err != nil && time.Now().Before(deadline); err = e.svc.Healthy(ctx) {
+		time.Sleep(50 * time.Millisecond) // poll interval
+	}
+	if err != nil {
 		t.Fatalf("Healthy after the database came back: %v", err)
 	}
 }
