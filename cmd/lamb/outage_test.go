@@ -138,7 +138,7 @@ func TestDatabaseOutageWhileServing(t *testing.T) {
 	mark := len(console.text())
 	io.WriteString(console.stdin, "r")
 	waitUntil(t, outageBound, "the console saying the database is unreachable", func() bool {
-		return strings.Contains(ansi.Strip(console.text()[mark:]), "database is unreachable")
+		return strings.Contains(ansi.Strip(console.text()[mark:]), "can't reach its database")
 	})
 	select {
 	case <-console.done:
