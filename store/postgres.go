@@ -186,20 +186,20 @@ func aborted(conn *sql.Conn) bool {
 	return failed
 }
 
-// unreachable tells whether err says that the PostgreSQL server can't be
-// reached or went away, rather than refusing one statement: mapErr turns
-// it into ErrUnavailable, which every transport answers the same way
-// (HTTP 503 service_unavailable, a status line in the console).
+// unreachable tells whether err says that the database can't be reached,
+// went away, or didn't answer within the caller's bound (a frozen server,
+// a network that drops packets, a stuck disk: lamb's statements are short,
+// so one that runs out of time is a database not answering), rather than
+// refusing one statement: mapErr turns it into ErrUnavailable, which every
+// transport answers the same way (HTTP 503 service_unavailable, a status
+// line in the console).
 func unreachable(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false // the caller went away
 	}
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		return true // refused, or no answer within the connect timeout
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return false // the caller's bound on a statement, not the server's absence
+	if errors.As(err, &ce) || errors.Is(err, context.DeadlineExceeded) {
+		return true
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {

@@ -49,9 +49,9 @@ func testAddSetting(t *testing.T, e engine) {
 	}
 }
 
-// Errors that say the server can't be reached become ErrUnavailable (the
-// cause kept); a statement the server refused, or a caller that gave up,
-// does not.
+// Errors that say the server can't be reached, or didn't answer in time,
+// become ErrUnavailable (the cause kept); a statement the server refused,
+// or a caller that went away, does not.
 func TestUnreachableErrorsAreErrUnavailable(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
 	for _, tc := range []struct {
@@ -70,7 +70,7 @@ func TestUnreachableErrorsAreErrUnavailable(t *testing.T) {
 		{"syntax error", &pgconn.PgError{Code: "42601"}, false},
 		{"serialization", &pgconn.PgError{Code: pgSerializationFail}, false},
 		{"caller went away", fmt.Errorf("query: %w", context.Canceled), false},
-		{"caller's deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), false},
+		{"no answer within the caller's bound", fmt.Errorf("query: %w", context.DeadlineExceeded), true},
 		{"plain", errors.New("something else"), false},
 	} {
 		err := mapErr(tc.err)

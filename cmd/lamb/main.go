@@ -326,7 +326,11 @@ func prepare(ctx context.Context, cfg *config.Config, envFile string, st *store.
 	if err != nil {
 		return fail(err)
 	}
-	logger.Info("ssh host key", "from", hk.From, "fingerprint", hk.Fingerprint, "created", hk.Created)
+	from := hk.From
+	if cfg.SSHHostKey != nil {
+		from += "=" + cfg.SSHHostKeyPath
+	}
+	logger.Info("ssh host key", "from", from, "fingerprint", hk.Fingerprint, "created", hk.Created)
 	sshSrv, err := sshserver.New(sshserver.Options{
 		HostKey:  hk.PEM,
 		Service:  svc,

@@ -13,6 +13,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -239,6 +240,50 @@ func (c *Cluster) Start(t testing.TB) {
 	t.Helper()
 	if err := c.start(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Freeze stops every process of the server where it stands (SIGSTOP),
+// as a hung machine or a network that drops packets looks to a client:
+// connections are accepted by the kernel and statements sent, but nothing
+// answers. Thaw resumes it.
+func (c *Cluster) Freeze(t testing.TB) {
+	t.Helper()
+	c.signalAll(t, syscall.SIGSTOP)
+	t.Cleanup(func() { c.signalAll(t, syscall.SIGCONT) }) // a frozen server would never stop
+}
+
+// Thaw resumes a frozen server.
+func (c *Cluster) Thaw(t testing.TB) {
+	t.Helper()
+	c.signalAll(t, syscall.SIGCONT)
+}
+
+// signalAll signals the postmaster, then every backend it started (each
+// runs in a session of its own, so a process group doesn't reach them).
+func (c *Cluster) signalAll(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.server == nil {
+		return
+	}
+	pid := c.server.Process.Pid
+	if err := syscall.Kill(pid, sig); err != nil {
+		t.Fatalf("signal postgres: %v", err)
+	}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue // ended meanwhile
+		}
+		// pid (comm) state ppid …; comm may hold spaces and parentheses.
+		fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			syscall.Kill(child, sig)
+		}
 	}
 }
 
