@@ -4,6 +4,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -33,6 +34,12 @@ type Options struct {
 	// WriteTimeout bounds each write of a completion to its client (a
 	// streamed chunk, or a whole JSON answer); 30 s when zero.
 	WriteTimeout time.Duration
+	// DatabaseTimeout bounds the requests that work on the database
+	// (health, signup, the model list): one that stops answering makes
+	// them 503 service_unavailable instead of hanging. 10 s when zero.
+	// Completions have no total bound (a stream may run long); their
+	// database work is bounded in the service.
+	DatabaseTimeout time.Duration
 }
 
 // NewHandler returns the HTTP handler of every endpoint.
@@ -40,16 +47,19 @@ func NewHandler(svc *service.Service, logger *slog.Logger, opts Options) *Handle
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = 30 * time.Second
 	}
+	if opts.DatabaseTimeout == 0 {
+		opts.DatabaseTimeout = 10 * time.Second
+	}
 	h := &Handler{svc: svc, log: logger, opts: opts, mux: http.NewServeMux(), allowed: map[string][]string{}}
 	h.handle("GET /{$}", h.home)
-	h.handle("GET /healthz", h.healthz)
+	h.handle("GET /healthz", h.bounded(h.healthz))
 	h.handle("GET /signup", h.signupForm)
-	h.handle("POST /signup", h.signupSubmit)
-	h.handle("POST /v1/signup", h.signupJSON)
-	h.handle("GET /v1/models", h.models)
+	h.handle("POST /signup", h.bounded(h.signupSubmit))
+	h.handle("POST /v1/signup", h.bounded(h.signupJSON))
+	h.handle("GET /v1/models", h.bounded(h.models))
 	h.handle("POST /v1/chat/completions", h.chatCompletions)
 	if opts.Metrics {
-		h.handle("GET /metrics", h.metrics)
+		h.handle("GET /metrics", h.bounded(h.metrics))
 	}
 	h.mux.HandleFunc("/", h.notFound)
 	return h
@@ -92,6 +102,29 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	// Which database answered, by engine only: never its address.
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": h.svc.Database()})
+}
+
+// bounded gives a request that works on the database a deadline
+// (Options.DatabaseTimeout).
+func (h *Handler) bounded(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), h.opts.DatabaseTimeout)
+		defer cancel()
+		fn(w, r.WithContext(ctx))
+	}
+}
+
+// unavailableRetryAfter is the Retry-After of a request that needed the
+// database while it couldn't be reached.
+const unavailableRetryAfter = "5"
+
+// unavailable answers a request that needed the database while it can't
+// be reached: 503, and the pool reconnects on its own, so the same
+// request succeeds once the database is back.
+func (h *Handler) unavailable(w http.ResponseWriter, err error) {
+	h.log.Warn("database unreachable", "err", err)
+	w.Header().Set("Retry-After", unavailableRetryAfter)
+	writeError(w, http.StatusServiceUnavailable, "api_error", "service_unavailable", service.ErrUnavailable.Error())
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {

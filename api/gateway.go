@@ -24,7 +24,11 @@ func bearer(r *http.Request) string {
 // writeGatewayError writes a service error in the OpenAI shape.
 func (h *Handler) writeGatewayError(w http.ResponseWriter, err error) {
 	var ge *service.GatewayError
-	if !errors.As(err, &ge) {
+	if !errors.As(err, &ge) && errors.Is(err, service.ErrUnavailable) {
+		h.unavailable(w, err)
+		return
+	}
+	if ge == nil {
 		h.log.Error("gateway", "err", err)
 		writeError(w, http.StatusInternalServerError, "server_error", "internal_error", "internal error; the request was not completed")
 		return

@@ -155,6 +155,8 @@ func (h *Handler) signupError(w http.ResponseWriter, err error) {
 	case errors.Is(err, service.ErrBusy):
 		w.Header().Set("Retry-After", busyRetryAfter)
 		writeError(w, http.StatusServiceUnavailable, "server_error", "server_busy", err.Error())
+	case errors.Is(err, service.ErrUnavailable):
+		h.unavailable(w, err)
 	case errors.Is(err, service.ErrInvalid):
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request_error", err.Error())
 	case errors.Is(err, service.ErrSignupDenied):
@@ -229,6 +231,11 @@ func (h *Handler) signupSubmit(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", busyRetryAfter)
 		v.Errors["form"] = "The server is busy; try again in a moment."
+	case errors.Is(err, service.ErrUnavailable):
+		h.log.Warn("signup: database unreachable", "err", err)
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", unavailableRetryAfter)
+		v.Errors["form"] = "The server can't reach its database right now; try again in a moment."
 	case errors.Is(err, service.ErrSignupDenied):
 		status = http.StatusForbidden
 		v.Errors["signup_key"] = err.Error()

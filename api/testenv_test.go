@@ -86,13 +86,24 @@ func newTestEnvWith(t testing.TB, sys config.System) *testEnv {
 // by deps before it is built.
 func newTestEnvDeps(t testing.TB, sys config.System, deps func(*service.Deps)) *testEnv {
 	t.Helper()
-	ctx := context.Background()
-	e := &testEnv{dbPath: filepath.Join(t.TempDir(), "lamb.db"), clock: &testClock{now: time.Now().Truncate(time.Second)}}
-	st, err := store.Open(e.dbPath, store.Options{Now: e.clock.Now})
+	clock := &testClock{now: time.Now().Truncate(time.Second)}
+	dbPath := filepath.Join(t.TempDir(), "lamb.db")
+	st, err := store.Open(dbPath, store.Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.st = st
+	e := newTestEnvStore(t, st, clock, sys, deps, Options{})
+	e.dbPath = dbPath
+	return e
+}
+
+// newTestEnvStore is newTestEnvDeps over an open store of the test's
+// choosing (PostgreSQL, say), migrated here and closed when t ends, with
+// the handler's options opts.
+func newTestEnvStore(t testing.TB, st *store.Store, clock *testClock, sys config.System, deps func(*service.Deps), opts Options) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	e := &testEnv{st: st, clock: clock}
 	if err := st.Migrate(ctx); err != nil {
 		st.Close()
 		t.Fatal(err)
@@ -124,7 +135,8 @@ func newTestEnvDeps(t testing.TB, sys config.System, deps func(*service.Deps)) *
 	}
 	e.createOrg(t, testOrgSlug, testOrgName, testSignupKey, true)
 
-	e.handler = NewHandler(e.svc, slog.New(slog.DiscardHandler), Options{PublicURL: testPublicURL, SSHHint: testSSHHint})
+	opts.PublicURL, opts.SSHHint = testPublicURL, testSSHHint
+	e.handler = NewHandler(e.svc, slog.New(slog.DiscardHandler), opts)
 	e.srv = httptest.NewServer(e.handler)
 	t.Cleanup(func() {
 		e.srv.Close()

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"lamb/hostkey"
 	"lamb/secret"
 )
 
@@ -30,7 +31,12 @@ type Config struct {
 	AdminName  string
 	SecretKey  []byte // nil: use the key file in DataDir
 	// DatabaseURL is postgres://… for PostgreSQL; "" for SQLite in DataDir.
-	DatabaseURL        string
+	DatabaseURL string
+	// SSHHostKey is the private key of LAMB_SSH_HOST_KEY's file, read and
+	// checked; nil when unset (then the database or the data directory
+	// holds it). SSHHostKeyPath names the file.
+	SSHHostKey         []byte
+	SSHHostKeyPath     string
 	LogFormat          string // text or json
 	LogLevel           string // debug, info, warn, error
 	PublicURL          string
@@ -122,6 +128,13 @@ func Parse(lookup Lookup) (*Config, error) {
 		c.SecretKey = k
 	}
 	c.DatabaseURL, _ = p.get("LAMB_DATABASE_URL")
+	if path, ok := p.get("LAMB_SSH_HOST_KEY"); ok && path != "" {
+		key, err := hostkey.Load(path)
+		if err != nil {
+			p.fail("LAMB_SSH_HOST_KEY", err.Error())
+		}
+		c.SSHHostKey, c.SSHHostKeyPath = key, path
+	}
 	if err := c.CheckDatabase(); err != nil {
 		var ve *VarError
 		errors.As(err, &ve)

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -32,7 +33,7 @@ var systemVars = []string{
 var allVars = append([]string{
 	"LAMB_DATA_DIR", "LAMB_SSH_ADDR", "LAMB_HTTP_ADDR", "LAMB_ADMIN_KEYS", "LAMB_ADMIN_EMAIL",
 	"LAMB_ADMIN_NAME", "LAMB_SECRET_KEY", "LAMB_LOG_FORMAT", "LAMB_LOG_LEVEL", "LAMB_PUBLIC_URL",
-	"LAMB_USAGE_RETENTION_DAYS", "LAMB_METRICS", "LAMB_DATABASE_URL",
+	"LAMB_USAGE_RETENTION_DAYS", "LAMB_METRICS", "LAMB_DATABASE_URL", "LAMB_SSH_HOST_KEY",
 }, systemVars...)
 
 // unsetenv unsets variables for the test; t.Setenv restores them afterwards.
@@ -1059,6 +1060,48 @@ func TestDatabaseURL(t *testing.T) {
 		_, err := config.Parse(config.MapLookup(map[string]string{"LAMB_DATABASE_URL": u}))
 		if err == nil || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("LAMB_DATABASE_URL=%s: %v", u, err)
+		}
+	}
+}
+
+// LAMB_SSH_HOST_KEY names a private key file that config reads and
+// checks; a file that is missing, unreadable or not a private key stops
+// the start with a message naming the variable and the file.
+func TestSSHHostKey(t *testing.T) {
+	dir := t.TempDir()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "host_key")
+	os.WriteFile(good, pem.EncodeToMemory(block), 0o600)
+	c, err := config.Parse(config.MapLookup(map[string]string{"LAMB_SSH_HOST_KEY": good}))
+	if err != nil || !bytes.Equal(c.SSHHostKey, pem.EncodeToMemory(block)) || c.SSHHostKeyPath != good {
+		t.Fatalf("LAMB_SSH_HOST_KEY=%s: key read %v, path %q, %v", good, c != nil && c.SSHHostKey != nil, c.SSHHostKeyPath, err)
+	}
+	if c, err := config.Parse(config.MapLookup(map[string]string{"LAMB_SSH_HOST_KEY": ""})); err != nil || c.SSHHostKey != nil {
+		t.Fatalf("empty LAMB_SSH_HOST_KEY: %v", err)
+	}
+
+	signer, _ := ssh.NewSignerFromKey(priv)
+	pub := filepath.Join(dir, "host_key.pub")
+	os.WriteFile(pub, ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644)
+	junk := filepath.Join(dir, "junk")
+	os.WriteFile(junk, []byte("hello"), 0o600)
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "missing"), "does not exist"},
+		{pub, "public key"},
+		{junk, "not an SSH private key"},
+		{dir, "can't be read"},
+	} {
+		_, err := config.Parse(config.MapLookup(map[string]string{"LAMB_SSH_HOST_KEY": tc.path}))
+		var ve *config.VarError
+		if !errors.As(err, &ve) || ve.Var != "LAMB_SSH_HOST_KEY" || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.path) {
+			t.Errorf("LAMB_SSH_HOST_KEY=%s: %v; want it named, with the file and %q", tc.path, err, tc.want)
 		}
 	}
 }

@@ -312,6 +312,9 @@ func asGatewayError(err error) *GatewayError {
 		return &GatewayError{Status: 502, Type: "api_error", Code: "provider_error",
 			Message: "the assistant's AI provider failed; try again later, or tell an admin of the organization if it persists", cause: pe}
 	}
+	if errors.Is(err, ErrUnavailable) {
+		return unavailable(err)
+	}
 	if errors.Is(err, ErrShuttingDown) {
 		return &GatewayError{Status: 503, Type: "api_error", Code: "server_shutting_down", Message: err.Error(), RetryAfter: 5 * time.Second}
 	}

@@ -30,9 +30,13 @@ var (
 	// ErrBusy says every password-hashing slot is taken and the short
 	// queue for them is full: the caller should retry in a moment.
 	ErrBusy = errors.New("the server is busy; try again in a moment")
-	// ErrUnavailable says the database didn't answer within the bound on
-	// the lookups that decide who a session is.
-	ErrUnavailable = errors.New("the server can't reach its database; try again in a moment")
+	// ErrUnavailable says the database can't be reached (stopped,
+	// restarting, the network to it down), or didn't answer within the
+	// bound on the lookups that decide who a session is. It is the store's
+	// own error, so every failure of that kind matches it, however the
+	// method that met it wrapped it; the transports answer it as such
+	// (HTTP 503 service_unavailable, a status line in the console).
+	ErrUnavailable = store.ErrUnavailable
 	// ErrKnowledgeBase says an org's knowledge-base server failed (for an
 	// admin's kb command; the gateway answers knowledge_base_unavailable).
 	ErrKnowledgeBase = errors.New("knowledge base unavailable")

@@ -35,6 +35,14 @@ var (
 var errUsageBacklog = &GatewayError{Status: 503, Type: "api_error", Code: "usage_unavailable", RetryAfter: 30 * time.Second,
 	Message: "lamb can't record usage right now, so it isn't taking completion requests; retry later (operators: see /healthz and the server log)"}
 
+// unavailable answers a gateway request that needed the database while
+// it can't be reached. Requests that find what they need in the caches
+// are still served.
+func unavailable(cause error) *GatewayError {
+	return &GatewayError{Status: 503, Type: "api_error", Code: "service_unavailable", Message: ErrUnavailable.Error(),
+		RetryAfter: 5 * time.Second, cause: cause}
+}
+
 func modelNotFound(model string) *GatewayError {
 	return &GatewayError{Status: 404, Type: "invalid_request_error", Code: "model_not_found",
 		Message: fmt.Sprintf("the model %q does not exist or this key can't call it; GET /v1/models lists the assistants it can", model)}
@@ -79,6 +87,8 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Caller, error) 
 	switch {
 	case errors.Is(err, store.ErrNotFound) || errors.Is(err, errInvalidKey):
 		return Caller{}, errInvalidKey
+	case errors.Is(err, ErrUnavailable):
+		return Caller{}, unavailable(err)
 	case err != nil:
 		return Caller{}, err
 	case !k.RevokedAt.IsZero(), !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt), k.OrgStatus != store.OrgActive:
@@ -189,7 +199,9 @@ func (s *Service) Models(ctx context.Context, c Caller) ([]Model, error) {
 	var out []Model
 	for {
 		rows, total, err := s.st.ListAssistants(ctx, f)
-		if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			return nil, unavailable(err)
+		} else if err != nil {
 			return nil, err
 		}
 		for _, r := range rows {

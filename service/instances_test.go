@@ -51,7 +51,8 @@ func (e *testEnv) instance(t testing.TB) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return e.now }})
+	svc := New(Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return e.now },
+		SharedLimits: new(bool)}) // see open
 	t.Cleanup(svc.Close)
 	return svc
 }

@@ -77,7 +77,10 @@ func (e *testEnv) open(t testing.TB, key []byte) {
 		t.Fatal(err)
 	}
 	e.st = st
-	e.svc = New(Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: clock})
+	// Limits in memory, whatever the engine: tests move e.now while the
+	// service runs, and shared limits read the clock in the background
+	// (the tests of shared limits give them a clock of their own).
+	e.svc = New(Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: clock, SharedLimits: new(bool)})
 }
 
 // newKey returns a fresh ed25519 public key as an authorized-key line.

@@ -214,6 +214,10 @@ func errorLine(err error, a service.Actor, command string) (msg string, internal
 		return f.msg, false
 	case errors.Is(err, service.ErrForbidden):
 		return fmt.Sprintf("permission denied: %s can't run %q", describeActor(a), command), false
+	case errors.Is(err, service.ErrUnavailable):
+		// The cause (the database's address, the driver's words) is for
+		// the log; the person is told what it means.
+		return service.ErrUnavailable.Error(), true
 	case errors.As(err, &te),
 		errors.Is(err, service.ErrNotFound),
 		errors.Is(err, service.ErrInvalid),
@@ -224,7 +228,6 @@ func errorLine(err error, a service.Actor, command string) (msg string, internal
 		errors.Is(err, service.ErrOrgSuspended),
 		errors.Is(err, service.ErrBadCredentials),
 		errors.Is(err, service.ErrBusy),
-		errors.Is(err, service.ErrUnavailable),
 		errors.Is(err, service.ErrKnowledgeBase):
 		return err.Error(), false
 	}

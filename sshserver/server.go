@@ -22,6 +22,10 @@ import (
 
 // Options configure the server.
 type Options struct {
+	// HostKey is the server's private key (OpenSSH PEM): the one every
+	// instance of a deployment shares (service.SSHHostKey). When nil the
+	// key is the file at HostKeyPath, made there if missing.
+	HostKey     []byte
 	HostKeyPath string
 	Service     *service.Service
 	Logger      *slog.Logger
@@ -54,8 +58,12 @@ func New(opts Options) (*ssh.Server, error) {
 			h.goodbye()
 		}()
 	}
+	hostKey := wish.WithHostKeyPath(opts.HostKeyPath)
+	if opts.HostKey != nil {
+		hostKey = wish.WithHostKeyPEM(opts.HostKey)
+	}
 	srv, err := wish.NewServer(
-		wish.WithHostKeyPath(opts.HostKeyPath),
+		hostKey,
 		wish.WithVersion("lamb"),
 		// Every key may complete authentication; who the session is gets
 		// decided afterwards from the key that actually signed (see

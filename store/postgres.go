@@ -3,9 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -27,6 +30,12 @@ const (
 	pgForeignKeyViolation = "23503"
 	pgSerializationFail   = "40001"
 	pgDeadlockDetected    = "40P01"
+	// The server ended the session or won't take one: an operator's
+	// shutdown, a crash and restart, a server still starting. Class 08
+	// (connection exceptions) means the same.
+	pgAdminShutdown    = "57P01"
+	pgCrashShutdown    = "57P02"
+	pgCannotConnectNow = "57P03"
 )
 
 // txAttempts bounds how often InTx runs a PostgreSQL transaction that
@@ -186,6 +195,35 @@ func aborted(conn *sql.Conn) bool {
 		return nil
 	})
 	return failed
+}
+
+// unreachable tells whether err says that the database can't be reached,
+// went away, or didn't answer within the caller's bound (a frozen server,
+// a network that drops packets, a stuck disk: lamb's statements are short,
+// so one that runs out of time is a database not answering), rather than
+// refusing one statement: mapErr turns it into ErrUnavailable, which every
+// transport answers the same way (HTTP 503 service_unavailable, a status
+// line in the console).
+func unreachable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false // the caller went away
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case pgAdminShutdown, pgCrashShutdown, pgCannotConnectNow:
+			return true
+		}
+		return strings.HasPrefix(pe.Code, "08")
+	}
+	// A connection that broke mid-statement: database/sql retries the
+	// ones that broke before, so these are the rest.
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // retryable tells whether a PostgreSQL transaction failed only because a

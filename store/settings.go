@@ -48,3 +48,20 @@ func (q *Queries) AddSetting(ctx context.Context, key, value string) (bool, erro
 	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
+
+// SettingOrAdd stores value under key unless the key holds one already, and
+// returns the value the key holds afterwards: value when this call stored
+// it, the earlier one otherwise. Of instances racing to store a first
+// value, each gets the one that won (one statement, no read-then-write).
+func (q *Queries) SettingOrAdd(ctx context.Context, key, value string) (string, error) {
+	_, err := q.w.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (key) DO NOTHING`, key, value, q.stamp())
+	if err != nil {
+		return "", fmt.Errorf("add %s: %w", key, mapErr(err))
+	}
+	v, err := q.Setting(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("read %s back: %w", key, err)
+	}
+	return v, nil
+}

@@ -30,6 +30,12 @@ var (
 	ErrInUse = errors.New("the database is in use")
 	// ErrNotEmpty: a copy's target already holds tables.
 	ErrNotEmpty = errors.New("the target database is not empty")
+	// ErrUnavailable says the database can't be reached: the server is
+	// stopped or restarting, or the network to it is down. The cause is
+	// kept beside it (errors.Is finds both) for the log; what people are
+	// told is this text. The pool reconnects on its own once the server
+	// answers again, so the same call may succeed a moment later.
+	ErrUnavailable = errors.New("the server can't reach its database; try again in a moment")
 )
 
 // Store is the database. Writes go through a single connection so that
@@ -134,11 +140,16 @@ func (s *Store) Statements() int64 { return s.statements.Load() }
 // Engine names the database engine: EngineSQLite or EnginePostgres.
 func (s *Store) Engine() string { return s.engine }
 
+// Shared reports whether several lamb instances may use this database
+// (PostgreSQL): then what must be the same on every instance, such as the
+// SSH host key, is kept in it rather than in one instance's data directory.
+func (s *Store) Shared() bool { return s.engine == EnginePostgres }
+
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	if err := s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
-		return fmt.Errorf("ping database: %w", err)
+		return fmt.Errorf("ping database: %w", mapErr(err))
 	}
 	return nil
 }
@@ -211,6 +222,9 @@ func mapErr(err error) error {
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
+	}
+	if unreachable(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {

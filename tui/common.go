@@ -131,6 +131,10 @@ func errorText(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, service.ErrUnavailable):
+		// The cause (the database's address, the driver's words) is for
+		// the log; lamb reconnects on its own.
+		return service.ErrUnavailable.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return "the server took too long to answer; try again"
 	case errors.Is(err, service.ErrForbidden):

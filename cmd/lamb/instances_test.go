@@ -225,30 +225,18 @@ func TestSigtermOfOneInstanceUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	waitUntil(t, func() bool { return answered.Load() >= 50 })
+	waitUntil(t, 30*time.Second, "50 answers", func() bool { return answered.Load() >= 50 })
 	p.a.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.a.wait(t); code != 0 {
 		t.Fatalf("exit %d after SIGTERM under load:\n%s", code, p.a.stderr)
 	}
 	aDown.Store(true)
 	before := answeredByB.Load()
-	waitUntil(t, func() bool { return answeredByB.Load() >= before+50 })
+	waitUntil(t, 30*time.Second, "50 answers by the instance left", func() bool { return answeredByB.Load() >= before+50 })
 	close(stop)
 	wg.Wait()
 	p.stop(t, p.b)
 	if rows, _ := p.usage(t); rows != answered.Load() {
 		t.Fatalf("%d usage rows for %d answered requests", rows, answered.Load())
-	}
-}
-
-// waitUntil polls cond for at most 30 s.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 30 s")
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval
 	}
 }

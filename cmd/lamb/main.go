@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -156,44 +157,9 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate %s: %w", dbName, err)
-	}
-	key, err := secretKey(ctx, cfg, st)
-	if err != nil {
-		return err
-	}
-	box, err := secret.NewBox(key)
-	if err != nil {
-		return fmt.Errorf("LAMB_SECRET_KEY: %w", err)
-	}
-	svc := service.New(service.Deps{
-		Store: st, Box: box, Logger: logger, Now: time.Now, PublicURL: cfg.BaseURL(), KBTimeout: cfg.KBTimeout,
-		SystemEnv: func() (config.System, error) {
-			lookup, err := config.EnvLookup(envFile)
-			if err != nil {
-				return config.System{}, err
-			}
-			return config.ParseSystem(lookup)
-		},
-	})
 
-	if err := svc.CheckSecretKey(ctx); err != nil {
-		return err
-	}
-	if _, err := svc.SyncSystemOrg(ctx, service.SystemActor(), cfg.System); err != nil {
-		return fmt.Errorf("sync system organization from the environment: %w", err)
-	}
-	if err := svc.BootstrapAdmins(ctx, service.SystemActor(), cfg.AdminKeys, cfg.AdminEmail, cfg.AdminName); err != nil {
-		return fmt.Errorf("LAMB_ADMIN_KEYS: %w", err)
-	}
-	code, err := svc.PrepareClaim(ctx, service.SystemActor())
-	if err != nil {
-		return fmt.Errorf("prepare claim code: %w", err)
-	}
-
-	// Listen before serving so that a taken port fails the start at once,
-	// naming the address.
+	// Listen before the slow part of the start, so that a taken port fails
+	// it at once, naming the address.
 	sshLn, err := net.Listen("tcp", cfg.SSHAddr)
 	if err != nil {
 		return fmt.Errorf("ssh listener on %s: %w", cfg.SSHAddr, err)
@@ -215,26 +181,20 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	logger.Info("connection limits", "total", maxConns,
 		"ssh_per_address", cfg.SSHConnsPerAddress, "http_per_address", cfg.HTTPConnsPerAddress)
 
-	stopping := make(chan struct{}) // closed when shutdown begins, whatever its cause
-	sshSrv, err := sshserver.New(sshserver.Options{
-		HostKeyPath: filepath.Join(cfg.DataDir, "ssh_host_ed25519_key"),
-		Service:     svc,
-		Logger:      logger.With("component", "ssh"),
-		Stopping:    stopping, // shutdown ends open consoles with a message
-	})
-	if err != nil {
-		sshLn.Close()
-		httpLn.Close()
-		return err
-	}
+	// HTTP answers from the start: while this instance migrates the
+	// database (waiting, maybe, for another instance's migrations) and
+	// prepares the rest, /healthz says it is not ready, so that a load
+	// balancer sends its traffic elsewhere. Then the full handler takes
+	// over.
+	starting := api.NewStarting(st.Engine(), api.ReasonMigrating)
+	var current atomic.Pointer[http.Handler]
+	setHandler := func(h http.Handler) { current.Store(&h) }
+	setHandler(starting)
 	// Requests run under a context that shutdown can cancel, and are
 	// counted, so that usage is flushed only after the last one ended.
 	reqCtx, cancelRequests := context.WithCancelCause(context.Background())
 	defer cancelRequests(nil)
 	var inflight requestGate
-	handler := api.NewHandler(svc, logger.With("component", "http"), api.Options{
-		PublicURL: cfg.BaseURL(), SSHHint: cfg.SSHHint(portOf(sshLn.Addr())), Metrics: cfg.Metrics,
-	})
 	httpSrv := api.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !inflight.enter() {
 			// Past Close: the process is about to flush and exit.
@@ -245,19 +205,35 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 			return
 		}
 		defer inflight.leave()
-		handler.ServeHTTP(w, r)
+		(*current.Load()).ServeHTTP(w, r)
 	}))
 	httpSrv.BaseContext = func(net.Listener) context.Context { return reqCtx }
+	errc := make(chan error, 2)
+	go func() { errc <- serveHTTP(httpSrv, httpLn) }()
+	logger.Info("http listening", "addr", httpLn.Addr().String(), "url", cfg.BaseURL())
+
+	stopping := make(chan struct{}) // closed when shutdown begins, whatever its cause
+	svc, sshSrv, code, err := prepare(ctx, cfg, envFile, st, dbName, starting, stopping, logger)
+	if err != nil {
+		httpSrv.Close()
+		sshLn.Close()
+		if ctx.Err() != nil {
+			logger.Info("stopped before the start completed", "err", err)
+			return nil
+		}
+		return err
+	}
+	setHandler(api.NewHandler(svc, logger.With("component", "http"), api.Options{
+		PublicURL: cfg.BaseURL(), SSHHint: cfg.SSHHint(portOf(sshLn.Addr())), Metrics: cfg.Metrics,
+	}))
 
 	retentionCtx, stopRetention := context.WithCancel(ctx)
 	defer stopRetention()
 	go svc.RunRetention(retentionCtx, cfg.UsageRetentionDays)
 
-	errc := make(chan error, 2)
 	go func() { errc <- serveSSH(sshSrv, sshLn) }()
-	go func() { errc <- serveHTTP(httpSrv, httpLn) }()
 	logger.Info("ssh listening", "addr", sshLn.Addr().String(), "data_dir", cfg.DataDir, "database", st.Engine())
-	logger.Info("http listening", "addr", httpLn.Addr().String(), "url", cfg.BaseURL())
+	logger.Info("ready", "http", httpLn.Addr().String(), "ssh", sshLn.Addr().String())
 	if code != "" {
 		logger.Warn("no system admin yet: sign in over SSH and enter the claim code", "claim_code", code,
 			"hint", fmt.Sprintf("ssh -p %s <host>", portOf(sshLn.Addr())))
@@ -301,6 +277,74 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// prepare migrates the database and builds what serves: the service
+// (with the system org synced and the bootstrap admins in place) and the
+// SSH server with the deployment's host key. It returns the claim code to
+// print, if any. starting tells /healthz what is going on meanwhile.
+func prepare(ctx context.Context, cfg *config.Config, envFile string, st *store.Store, dbName string,
+	starting *api.Starting, stopping <-chan struct{}, logger *slog.Logger) (*service.Service, *ssh.Server, string, error) {
+	if err := st.Migrate(ctx); err != nil {
+		return nil, nil, "", fmt.Errorf("migrate %s: %w", dbName, err)
+	}
+	starting.SetReason(api.ReasonStarting)
+	key, err := secretKey(ctx, cfg, st)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("LAMB_SECRET_KEY: %w", err)
+	}
+	svc := service.New(service.Deps{
+		Store: st, Box: box, Logger: logger, Now: time.Now, PublicURL: cfg.BaseURL(), KBTimeout: cfg.KBTimeout,
+		SystemEnv: func() (config.System, error) {
+			lookup, err := config.EnvLookup(envFile)
+			if err != nil {
+				return config.System{}, err
+			}
+			return config.ParseSystem(lookup)
+		},
+	})
+	fail := func(err error) (*service.Service, *ssh.Server, string, error) {
+		svc.Close()
+		return nil, nil, "", err
+	}
+	if err := svc.CheckSecretKey(ctx); err != nil {
+		return fail(err)
+	}
+	if _, err := svc.SyncSystemOrg(ctx, service.SystemActor(), cfg.System); err != nil {
+		return fail(fmt.Errorf("sync system organization from the environment: %w", err))
+	}
+	if err := svc.BootstrapAdmins(ctx, service.SystemActor(), cfg.AdminKeys, cfg.AdminEmail, cfg.AdminName); err != nil {
+		return fail(fmt.Errorf("LAMB_ADMIN_KEYS: %w", err))
+	}
+	code, err := svc.PrepareClaim(ctx, service.SystemActor())
+	if err != nil {
+		return fail(fmt.Errorf("prepare claim code: %w", err))
+	}
+	hk, err := svc.SSHHostKey(ctx, service.HostKeySources{
+		Configured: cfg.SSHHostKey, File: filepath.Join(cfg.DataDir, "ssh_host_ed25519_key"),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	from := hk.From
+	if cfg.SSHHostKey != nil {
+		from += "=" + cfg.SSHHostKeyPath
+	}
+	logger.Info("ssh host key", "from", from, "fingerprint", hk.Fingerprint, "created", hk.Created)
+	sshSrv, err := sshserver.New(sshserver.Options{
+		HostKey:  hk.PEM,
+		Service:  svc,
+		Logger:   logger.With("component", "ssh"),
+		Stopping: stopping, // shutdown ends open consoles with a message
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return svc, sshSrv, code, nil
 }
 
 // openStore opens the database the configuration names: SQLite in the data
