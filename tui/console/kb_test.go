@@ -402,6 +402,13 @@ func TestConsoleDashboardKnowledgeBaseStatus(t *testing.T) {
 	}
 	d.fits(80, 24)
 
+	// Nothing to test says where to set things up.
+	o.createOrg("chem", "Chemistry")
+	chem := o.console(o.actor(o.createUser("chem", "cho@uni.example", "admin", "")))
+	chem.tab("Dashboard")
+	chem.press("t")
+	chem.want("setup default has no knowledge base and no enabled provider to test; set them up on the Providers screen")
+
 	// Members have no dashboard.
 	m := o.console(o.member)
 	if strings.Contains(m.activeTabLine(), "Dashboard") {
