@@ -29,7 +29,7 @@ const (
 const (
 	DefaultTopK       = 3
 	maxTopK           = 20
-	maxCollections    = 10
+	MaxKBCollections  = 10 // collections of one assistant
 	maxPromptTemplate = 100_000
 )
 
@@ -74,8 +74,8 @@ func checkAssistantKB(in *AssistantInput, setupName string, st *config.Setup) er
 		in.KnowledgeBase = nil
 		return nil
 	}
-	if len(ids) > maxCollections {
-		return invalid("knowledge_base.collections", "at most %d collections, got %d", maxCollections, len(ids))
+	if len(ids) > MaxKBCollections {
+		return invalid("knowledge_base.collections", "at most %d collections, got %d", MaxKBCollections, len(ids))
 	}
 	out := AssistantKB{Collections: ids, TopK: kb.TopK, Threshold: kb.Threshold, OnError: strings.TrimSpace(kb.OnError)}
 	if out.TopK == 0 {
@@ -100,6 +100,15 @@ func checkAssistantKB(in *AssistantInput, setupName string, st *config.Setup) er
 	}
 	in.KnowledgeBase = &out
 	return nil
+}
+
+// CheckPromptTemplate tells whether saving an assistant would accept a
+// template, for forms that check as it is typed ("" is the built-in one).
+func CheckPromptTemplate(t string) error {
+	if t == "" {
+		return nil
+	}
+	return checkPromptTemplate(t)
 }
 
 // checkPromptTemplate refuses a template that would lose the question or

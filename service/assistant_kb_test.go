@@ -184,7 +184,14 @@ func TestKBChoicesForMembers(t *testing.T) {
 		t.Fatalf("choices %+v, %v", cs, err)
 	}
 	kb.Close()
-	if _, err := e.svc.KBChoices(ctx, e.a1); !errors.Is(err, ErrKnowledgeBase) {
-		t.Errorf("unreachable: %v", err)
+	// A member learns it failed and whom to ask; the org's admins also
+	// learn where and how, which names the org's internal address.
+	_, err = e.svc.KBChoices(ctx, e.a1)
+	if !errors.Is(err, ErrKnowledgeBase) || !strings.Contains(err.Error(), "ask an admin") || strings.Contains(err.Error(), "127.0.0.1") {
+		t.Errorf("unreachable, for a member: %v", err)
+	}
+	_, err = e.svc.KBChoices(ctx, e.adminA)
+	if !errors.Is(err, ErrKnowledgeBase) || !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Errorf("unreachable, for an admin: %v", err)
 	}
 }

@@ -305,6 +305,9 @@ type ModelChoice struct {
 	Provider     string   `json:"provider"`
 	Models       []string `json:"models"`
 	DefaultModel string   `json:"default_model"`
+	// KnowledgeBase: the setup has a knowledge base, so its assistants
+	// may retrieve from collections.
+	KnowledgeBase bool `json:"knowledge_base"`
 }
 
 // ModelChoices lists what the actor's org enables in each setup, the active
@@ -326,7 +329,8 @@ func (s *Service) ModelChoices(ctx context.Context, a Actor) ([]ModelChoice, err
 		st := cfg.Setups[name]
 		for _, pn := range config.Providers {
 			if p := st.Providers[pn]; p != nil && p.Enabled {
-				out = append(out, ModelChoice{Setup: name, Active: name == cfg.ActiveSetup, Provider: pn, Models: p.Models, DefaultModel: p.DefaultModel})
+				out = append(out, ModelChoice{Setup: name, Active: name == cfg.ActiveSetup, Provider: pn, Models: p.Models,
+					DefaultModel: p.DefaultModel, KnowledgeBase: st.KnowledgeBase != nil && st.KnowledgeBase.URL != ""})
 			}
 		}
 	}

@@ -142,5 +142,10 @@ func (s *Service) KBChoices(ctx context.Context, a Actor) ([]KBCollection, error
 	if !ok || st.KnowledgeBase == nil || st.KnowledgeBase.URL == "" {
 		return []KBCollection{}, nil
 	}
-	return s.collections(ctx, st.KnowledgeBase)
+	cs, err := s.collections(ctx, st.KnowledgeBase)
+	if err != nil && requireOrgAdmin(a, a.OrgID) != nil {
+		// The details name the org's internal address: its admins' to see.
+		return nil, fmt.Errorf("%w: ask an admin of your organization to check it", ErrKnowledgeBase)
+	}
+	return cs, err
 }

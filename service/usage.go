@@ -18,7 +18,24 @@ type UsageRow struct {
 	PromptTokens     int64  `json:"prompt_tokens"`
 	CompletionTokens int64  `json:"completion_tokens"`
 	Tokens           int64  `json:"tokens"`
+	// Retrieval is the knowledge-base step of an assistant with
+	// collections (reports by assistant only).
+	Retrieval *RetrievalFigures `json:"retrieval,omitempty"`
 }
+
+// RetrievalFigures describe an assistant's retrieval over its latest
+// requests of the period (at most RetrievalSample of them).
+type RetrievalFigures struct {
+	Sampled   int64   `json:"sampled_requests"`   // requests looked at
+	Retrieved int64   `json:"retrieved_requests"` // of them, those that ran retrieval
+	AvgMS     float64 `json:"avg_ms"`             // retrieval time per retrieving request
+	AvgChunks float64 `json:"avg_chunks"`         // chunks of context per retrieving request
+}
+
+// RetrievalSample bounds the requests a usage report reads per assistant
+// for its retrieval figures: rollups don't hold them, and reading every
+// raw event of a busy assistant would make the report slow.
+const RetrievalSample = 1000
 
 // UsageReport is usage over a period, in total and grouped.
 type UsageReport struct {
@@ -84,9 +101,40 @@ func (s *Service) Usage(ctx context.Context, a Actor, orgSlug string, since time
 		r.User = a.Email
 	}
 	for _, g := range groups {
-		r.Rows = append(r.Rows, usageRow(s.usageKey(ctx, org.ID, by, g.Key), g.UsageTotals))
+		row := usageRow(s.usageKey(ctx, org.ID, by, g.Key), g.UsageTotals)
+		if by == "assistant" {
+			// From the start of the report's first day, as the rollups count.
+			row.Retrieval, err = s.retrievalFigures(ctx, org.ID, g.Key, f.UserID, since.UTC().Truncate(24*time.Hour))
+			if err != nil {
+				return UsageReport{}, err
+			}
+		}
+		r.Rows = append(r.Rows, row)
 	}
 	return r, nil
+}
+
+// retrievalFigures are the retrieval figures of assistant id of org orgID
+// (requests of userID only, unless 0): nil for an assistant without
+// collections, gone, or another org's.
+func (s *Service) retrievalFigures(ctx context.Context, orgID, id, userID int64, since time.Time) (*RetrievalFigures, error) {
+	if id == 0 {
+		return nil, nil
+	}
+	a, err := s.st.AssistantByID(ctx, id)
+	if err != nil || a.OrganizationID != orgID || a.KnowledgeBase == nil {
+		return nil, nil
+	}
+	rt, err := s.st.RecentRetrieval(ctx, orgID, id, userID, since, RetrievalSample)
+	if err != nil {
+		return nil, err
+	}
+	out := &RetrievalFigures{Sampled: rt.Requests, Retrieved: rt.Retrieved}
+	if rt.Retrieved > 0 {
+		out.AvgMS = float64(rt.MS) / float64(rt.Retrieved)
+		out.AvgChunks = float64(rt.Chunks) / float64(rt.Retrieved)
+	}
+	return out, nil
 }
 
 func dayString(d int) string { return fmt.Sprintf("%04d-%02d-%02d", d/10000, d/100%100, d%100) }

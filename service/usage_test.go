@@ -207,3 +207,83 @@ func TestUsageDoesNotNameAnotherOrgsReusedIDs(t *testing.T) {
 		}
 	}
 }
+
+// Reports by assistant carry the retrieval of assistants with collections:
+// time and chunks per retrieving request, over the latest requests of the
+// period (RetrievalSample of them at most), the member's own only.
+func TestUsageShowsRetrieval(t *testing.T) {
+	e := newMemberEnv(t)
+	e.withKB(t)
+	ctx := context.Background()
+	kb := &AssistantKB{Collections: []string{"1"}}
+	tutor := e.assistant(t, e.a1, AssistantInput{Name: "Tutor", KnowledgeBase: kb})
+	plain := e.assistant(t, e.a1, AssistantInput{Name: "Plain"})
+	other := e.assistant(t, e.a2, AssistantInput{Name: "Other", KnowledgeBase: kb})
+	var events []store.UsageEvent
+	at := func(d time.Duration) time.Time { return e.now.Add(-d) }
+	ev := func(a Assistant, owner Actor, when time.Time, retrieved bool, ms, chunks int64) store.UsageEvent {
+		return store.UsageEvent{OrganizationID: owner.OrgID, AssistantID: a.ID, UserID: owner.UserID, Status: "ok", HTTPStatus: 200,
+			Retrieved: retrieved, KBMS: ms, KBChunks: chunks, CreatedAt: when}
+	}
+	// Earlier this month, slow: outside the sample once the latest fill it.
+	for i := range 5 {
+		events = append(events, ev(tutor, e.a1, at(48*time.Hour+time.Duration(i)*time.Minute), true, 5000, 1))
+	}
+	// Last month: outside the period.
+	events = append(events, ev(tutor, e.a1, at(40*24*time.Hour), true, 9000, 9))
+	// The latest: 20 ms and 3 chunks, and some requests without retrieval
+	// (a question with no text, say).
+	for i := range RetrievalSample - 10 {
+		events = append(events, ev(tutor, e.a1, at(time.Duration(i)*time.Second), true, 20, 3))
+	}
+	for i := range 10 {
+		events = append(events, ev(tutor, e.a1, at(time.Duration(i)*time.Second+time.Millisecond), false, 0, 0))
+	}
+	events = append(events, ev(plain, e.a1, at(time.Minute), false, 0, 0), ev(other, e.a2, at(time.Minute), true, 700, 2))
+	if err := e.st.InTx(ctx, func(tx *store.Tx) error { return tx.InsertUsage(ctx, events) }); err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(r UsageReport, name string, want *RetrievalFigures) {
+		t.Helper()
+		for _, row := range r.Rows {
+			if !strings.HasPrefix(row.Key, name+" ") {
+				continue
+			}
+			switch {
+			case want == nil && row.Retrieval != nil:
+				t.Errorf("%s: retrieval %+v, want none", name, *row.Retrieval)
+			case want != nil && (row.Retrieval == nil || *row.Retrieval != *want):
+				t.Errorf("%s: retrieval %+v, want %+v", name, row.Retrieval, *want)
+			}
+			return
+		}
+		t.Errorf("%s: no row in %s", name, rows(r))
+	}
+	admin, err := e.svc.Usage(ctx, e.adminA, "", thisMonth, "assistant", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(admin, "Tutor", &RetrievalFigures{Sampled: RetrievalSample, Retrieved: RetrievalSample - 10, AvgMS: 20, AvgChunks: 3})
+	check(admin, "Plain", nil) // no collections: nothing to show
+	check(admin, "Other", &RetrievalFigures{Sampled: 1, Retrieved: 1, AvgMS: 700, AvgChunks: 2})
+
+	mine, err := e.svc.Usage(ctx, e.a1, "", thisMonth, "assistant", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(mine, "Tutor", &RetrievalFigures{Sampled: RetrievalSample, Retrieved: RetrievalSample - 10, AvgMS: 20, AvgChunks: 3})
+	if strings.Contains(rows(mine), "Other") {
+		t.Errorf("a1 sees a2's assistant: %s", rows(mine))
+	}
+	// By day or user there is no assistant to describe.
+	byDay, err := e.svc.Usage(ctx, e.adminA, "", thisMonth, "day", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range byDay.Rows {
+		if row.Retrieval != nil {
+			t.Errorf("by day, %s: retrieval %+v", row.Key, *row.Retrieval)
+		}
+	}
+}

@@ -346,3 +346,48 @@ func testAssistantKnowledgeBase(t *testing.T, e engine) {
 		t.Errorf("after clearing: %+v", got)
 	}
 }
+
+// Retrieval figures come from a bounded sample of an assistant's latest
+// events, on both engines: the limit counts the latest requests, those
+// without retrieval included, and a user filter applies within them.
+func TestRecentRetrieval(t *testing.T) { eachEngine(t, testRecentRetrieval) }
+
+func testRecentRetrieval(t *testing.T, e engine) {
+	ctx := context.Background()
+	st := e.migrated(t)
+	org, _ := st.CreateOrg(ctx, Org{Slug: "acme", Name: "Acme University", Config: "{}"})
+	other, _ := st.CreateOrg(ctx, Org{Slug: "beta", Name: "Beta", Config: "{}"})
+	ana, _ := st.CreateUser(ctx, User{OrganizationID: org.ID, Email: "ana@acme.example", Name: "Ana", Enabled: true})
+	a, err := st.CreateAssistant(ctx, Assistant{OrganizationID: org.ID, OwnerUserID: ana.ID, Name: "Tutor", Provider: "openai", Model: "m", Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	ev := func(min int, retrieved bool, ms, chunks int64) UsageEvent {
+		return UsageEvent{OrganizationID: org.ID, AssistantID: a.ID, UserID: ana.ID, Status: "ok", HTTPStatus: 200,
+			Retrieved: retrieved, KBMS: ms, KBChunks: chunks, CreatedAt: at.Add(time.Duration(min) * time.Minute)}
+	}
+	events := []UsageEvent{ev(-90, true, 900, 9), ev(1, true, 10, 2), ev(2, true, 30, 4), ev(3, false, 0, 0)}
+	if err := st.InTx(ctx, func(tx *Tx) error { return tx.InsertUsage(ctx, events) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		org   int64
+		user  int64
+		since time.Time
+		limit int
+		want  Retrieval
+	}{
+		{"the latest three", org.ID, 0, at.Add(-time.Hour), 10, Retrieval{Requests: 3, Retrieved: 2, MS: 40, Chunks: 6}},
+		{"the latest two only", org.ID, 0, at.Add(-2 * time.Hour), 2, Retrieval{Requests: 2, Retrieved: 1, MS: 30, Chunks: 4}},
+		{"all four", org.ID, ana.ID, at.Add(-2 * time.Hour), 10, Retrieval{Requests: 4, Retrieved: 3, MS: 940, Chunks: 15}},
+		{"another user", org.ID, ana.ID + 1000, at.Add(-2 * time.Hour), 10, Retrieval{}},
+		{"another org", other.ID, 0, at.Add(-2 * time.Hour), 10, Retrieval{}},
+	} {
+		got, err := st.RecentRetrieval(ctx, c.org, a.ID, c.user, c.since, c.limit)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %+v, %v; want %+v", c.name, got, err, c.want)
+		}
+	}
+}

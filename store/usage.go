@@ -309,6 +309,37 @@ const rollupUpsert = `
 	prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens,
 	completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens`
 
+// Retrieval sums the knowledge-base step of a sample of requests.
+type Retrieval struct {
+	Requests  int64 // requests looked at
+	Retrieved int64 // of them, those that ran retrieval
+	MS        int64 // their retrieval time, summed
+	Chunks    int64 // the chunks of context they used, summed
+}
+
+// RecentRetrieval sums the retrieval of an assistant's latest requests
+// since a time: of its latest limit requests, those of userID (any user
+// for 0). Rollups don't carry retrieval, and the raw events of a busy
+// assistant are many: the sample keeps the cost of a usage report bounded
+// whatever the traffic, walking the (assistant_id, created_at) index
+// backwards.
+func (q *Queries) RecentRetrieval(ctx context.Context, orgID, assistantID, userID int64, since time.Time, limit int) (Retrieval, error) {
+	query := `SELECT COUNT(*), COUNT(kb_ms), COALESCE(SUM(kb_ms), 0), COALESCE(SUM(kb_chunks), 0) FROM
+		(SELECT organization_id, user_id, kb_ms, kb_chunks FROM usage_events
+		 WHERE assistant_id = ? AND created_at >= ? ORDER BY created_at DESC LIMIT ?) AS recent
+		WHERE organization_id = ?`
+	args := []any{assistantID, since.Unix(), limit, orgID}
+	if userID != 0 {
+		query += ` AND user_id = ?`
+		args = append(args, userID)
+	}
+	var r Retrieval
+	if err := q.r.QueryRowContext(ctx, query, args...).Scan(&r.Requests, &r.Retrieved, &r.MS, &r.Chunks); err != nil {
+		return Retrieval{}, fmt.Errorf("sum retrieval: %w", mapErr(err))
+	}
+	return r, nil
+}
+
 // CountUsageEvents counts raw events of an org (all orgs for 0).
 func (q *Queries) CountUsageEvents(ctx context.Context, orgID int64) (int64, error) {
 	query, args := `SELECT COUNT(*) FROM usage_events`, []any{}

@@ -7,7 +7,10 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
+	"lamb/internal/plural"
 	"lamb/internal/safetext"
 )
 
@@ -20,7 +23,22 @@ const (
 	PasswordField
 	ToggleField
 	ChoiceField
+	WidgetField // drawn and edited by a Widget
 )
+
+// Widget is a field that edits and draws itself: several lines of text, a
+// picker. It gets every key but the form's own (tab, shift+tab, ctrl+s and
+// esc), enter and the arrows included.
+type Widget interface {
+	Update(msg tea.Msg) tea.Cmd
+	Focus() tea.Cmd
+	Blur()
+	Value() string
+	// View draws the widget for a form width cells wide: inline goes
+	// beside the label, block (any number of lines) under it. The form
+	// cuts lines that would be wider than the terminal.
+	View(width int, focused bool) (inline, block string)
+}
 
 // Field is one input of a form. Key is the field name the service uses in
 // its errors, so a rejected value is shown next to its field.
@@ -33,7 +51,15 @@ type Field struct {
 	choice  int
 	on      bool
 	input   textinput.Model
+	widget  Widget
 	err     string
+}
+
+// NewWidgetField returns a field drawn and edited by w.
+func NewWidgetField(key, label string, w Widget) *Field {
+	f := NewField(WidgetField, key, label, "")
+	f.widget = w
+	return f
 }
 
 // NewField returns a field of kind with a placeholder hint.
@@ -90,6 +116,8 @@ func (f *Field) Value() string {
 			return ""
 		}
 		return f.Options[f.choice]
+	case WidgetField:
+		return f.widget.Value()
 	}
 	return f.input.Value()
 }
@@ -103,6 +131,8 @@ type Form struct {
 	focus  int
 	err    string
 	width  int
+	height int // lines the form may take; 0: as many as it needs
+	top    int // the first line of fields shown when they don't all fit
 }
 
 // NewForm returns a form over fields, the first focused.
@@ -120,6 +150,16 @@ func (f *Form) Value(key string) string {
 		}
 	}
 	return ""
+}
+
+// HasError reports whether the field with key shows an error.
+func (f *Form) HasError(key string) bool {
+	for _, fl := range f.fields {
+		if fl.Key == key {
+			return fl.err != ""
+		}
+	}
+	return false
 }
 
 // Clear empties a text field (a password after a failed attempt).
@@ -172,17 +212,29 @@ func (f *Form) SetError(err error) {
 func (f *Form) SetWidth(w int) {
 	f.width = w
 	for _, fl := range f.fields {
-		fl.input.Width = max(w-24, 10)
+		// A field's line is its label column, then the input and its
+		// cursor, within the terminal's last column.
+		fl.input.Width = max(w-labelWidth-6, 10)
 	}
 }
+
+// SetHeight bounds the lines the form takes: when its fields need more,
+// they scroll to keep the focused one in view. 0 lifts the bound.
+func (f *Form) SetHeight(h int) { f.height = h }
 
 func (f *Form) setFocus(i int) {
 	for _, fl := range f.fields {
 		fl.input.Blur()
+		if fl.widget != nil {
+			fl.widget.Blur()
+		}
 	}
 	f.focus = i
-	if f.fields[i].Kind == TextField || f.fields[i].Kind == PasswordField {
-		f.fields[i].input.Focus()
+	switch fl := f.fields[i]; fl.Kind {
+	case TextField, PasswordField:
+		fl.input.Focus()
+	case WidgetField:
+		fl.widget.Focus()
 	}
 }
 
@@ -195,22 +247,36 @@ var FormKeys = []key.Binding{
 // Update handles a key. It reports submit (enter on the last field, or
 // ctrl+s) and cancel (esc).
 func (f *Form) Update(msg tea.Msg) (submit, cancel bool, cmd tea.Cmd) {
+	fl := f.fields[f.focus]
 	km, ok := msg.(tea.KeyMsg)
 	if !ok {
-		fl := f.fields[f.focus]
+		if fl.Kind == WidgetField {
+			return false, false, fl.widget.Update(msg)
+		}
 		fl.input, cmd = fl.input.Update(msg)
 		return false, false, cmd
 	}
-	fl := f.fields[f.focus]
 	switch km.String() {
 	case "esc":
 		return false, true, nil
 	case "ctrl+s":
 		return true, false, nil
-	case "tab", "down":
+	case "tab":
 		f.setFocus((f.focus + 1) % len(f.fields))
 		return false, false, nil
-	case "shift+tab", "up":
+	case "shift+tab":
+		f.setFocus((f.focus + len(f.fields) - 1) % len(f.fields))
+		return false, false, nil
+	}
+	if fl.Kind == WidgetField {
+		fl.err = ""
+		return false, false, fl.widget.Update(msg)
+	}
+	switch km.String() {
+	case "down":
+		f.setFocus((f.focus + 1) % len(f.fields))
+		return false, false, nil
+	case "up":
 		f.setFocus((f.focus + len(f.fields) - 1) % len(f.fields))
 		return false, false, nil
 	case "enter":
@@ -246,54 +312,136 @@ func (f *Form) Update(msg tea.Msg) (submit, cancel bool, cmd tea.Cmd) {
 // View draws the form.
 func (f *Form) View() string {
 	st := f.c.Styles
-	var b strings.Builder
-	b.WriteString(" " + st.Title.Render(safetext.Sanitize(f.Title)) + "\n")
+	var head []string
+	head = append(head, " "+st.Title.Render(safetext.Sanitize(f.Title)))
 	if f.Intro != "" {
-		b.WriteString(" " + st.Muted.Render(safetext.Sanitize(f.Intro)) + "\n")
+		head = append(head, " "+st.Muted.Render(safetext.Sanitize(f.Intro)))
 	}
-	b.WriteString("\n")
+	head = append(head, "")
 	if f.err != "" {
-		b.WriteString(" " + st.Error.Render("✗ "+f.err) + "\n\n")
+		head = append(head, " "+st.Error.Render("✗ "+f.err), "")
 	}
+	var lines []string
+	focusFrom, focusTo := 0, 0 // the focused field's lines
 	for i, fl := range f.fields {
-		marker, label := "  ", st.Label.Render(pad(safetext.Sanitize(fl.Label), labelWidth))
 		if i == f.focus {
-			marker, label = st.Focused.Render("▸ "), st.Focused.Render(pad(safetext.Sanitize(fl.Label), labelWidth))
+			focusFrom = len(lines)
 		}
-		var value string
-		switch fl.Kind {
-		case ToggleField:
-			value = "[ ]"
-			if fl.on {
-				value = "[x]"
-			}
-		case ChoiceField:
-			if len(fl.Options) > 3 {
-				// Long lists show the chosen option only: ◂ option ▸ (2/9).
-				value = st.Muted.Render("◂ ") + st.Focused.Render(safetext.Sanitize(fl.Value())) + st.Muted.Render(fmt.Sprintf(" ▸  (%d/%d, ←/→)", fl.choice+1, len(fl.Options)))
-				break
-			}
-			parts := make([]string, len(fl.Options))
-			for j, o := range fl.Options {
-				o = safetext.Sanitize(o) // options name models and setups
-				if j == fl.choice {
-					parts[j] = st.Focused.Render("(•) " + o)
-				} else {
-					parts[j] = st.Muted.Render("( ) " + o)
-				}
-			}
-			value = strings.Join(parts, "  ")
-		default:
-			value = fl.input.View()
-		}
-		b.WriteString(" " + marker + label + " " + value + "\n")
-		if fl.err != "" {
-			b.WriteString("   " + pad("", labelWidth) + " " + st.FieldError.Render("↳ "+fl.err) + "\n")
-		} else if fl.Hint != "" && i == f.focus {
-			b.WriteString("   " + pad("", labelWidth) + " " + st.Muted.Render(safetext.Sanitize(fl.Hint)) + "\n")
+		lines = append(lines, f.fieldView(i, fl)...)
+		if i == f.focus {
+			focusTo = len(lines)
 		}
 	}
-	return b.String()
+	if f.height > 0 {
+		lines = f.scroll(lines, max(f.height-len(head), 3), focusFrom, focusTo)
+	}
+	return strings.Join(append(head, lines...), "\n") + "\n"
+}
+
+// fieldView draws field i: its line, then a widget's block, then its
+// error, or its hint while it has the focus.
+func (f *Form) fieldView(i int, fl *Field) []string {
+	st := f.c.Styles
+	marker, label := "  ", st.Label.Render(pad(safetext.Sanitize(fl.Label), labelWidth))
+	if i == f.focus {
+		marker, label = st.Focused.Render("▸ "), st.Focused.Render(pad(safetext.Sanitize(fl.Label), labelWidth))
+	}
+	var value string
+	var block []string
+	switch fl.Kind {
+	case ToggleField:
+		value = "[ ]"
+		if fl.on {
+			value = "[x]"
+		}
+	case ChoiceField:
+		if len(fl.Options) > 3 {
+			// Long lists show the chosen option only: ◂ option ▸ (2/9).
+			value = st.Muted.Render("◂ ") + st.Focused.Render(safetext.Sanitize(fl.Value())) + st.Muted.Render(fmt.Sprintf(" ▸  (%d/%d, ←/→)", fl.choice+1, len(fl.Options)))
+			break
+		}
+		parts := make([]string, len(fl.Options))
+		for j, o := range fl.Options {
+			o = safetext.Sanitize(o) // options name models and setups
+			if j == fl.choice {
+				parts[j] = st.Focused.Render("(•) " + o)
+			} else {
+				parts[j] = st.Muted.Render("( ) " + o)
+			}
+		}
+		value = strings.Join(parts, "  ")
+	case WidgetField:
+		inline, b := fl.widget.View(f.width, i == f.focus)
+		value = inline
+		if b != "" {
+			for _, l := range strings.Split(strings.TrimRight(b, "\n"), "\n") {
+				block = append(block, f.cut("   "+l))
+			}
+		}
+	default:
+		value = fl.input.View()
+	}
+	out := []string{" " + marker + label + " " + value}
+	if fl.Kind == WidgetField {
+		out[0] = f.cut(out[0])
+	}
+	out = append(out, block...)
+	if fl.err != "" {
+		out = append(out, f.under(st.FieldError, "↳ "+fl.err)...)
+	} else if fl.Hint != "" && i == f.focus {
+		out = append(out, f.under(st.Muted, safetext.Sanitize(fl.Hint))...)
+	}
+	return out
+}
+
+// under draws text under a field's value, wrapped to the form's width.
+func (f *Form) under(style lipgloss.Style, text string) []string {
+	indent := "   " + pad("", labelWidth) + " "
+	width := 60 // the form's width is not known yet
+	if f.width > 0 {
+		width = max(f.width-1-len(indent), 20)
+	}
+	var out []string
+	for _, l := range strings.Split(ansi.Wrap(text, width, " "), "\n") {
+		out = append(out, f.cut(indent+style.Render(l)))
+	}
+	return out
+}
+
+// cut keeps a line within the form's width.
+func (f *Form) cut(line string) string {
+	if f.width <= 0 {
+		return line
+	}
+	return ansi.Truncate(line, f.width-1, "…")
+}
+
+// scroll shows n of the fields' lines, the focused field's (from, to) in
+// view, and says what is above and below.
+func (f *Form) scroll(lines []string, n, from, to int) []string {
+	if len(lines) <= n {
+		f.top = 0
+		return lines
+	}
+	above := func(top int) int { return min(top, 1) }              // the "more above" line
+	below := func(top int) int { return min(len(lines)-top-n, 1) } // the "more below" line
+	top := min(max(f.top, 0), len(lines)-n)
+	if to > top+n-below(top) {
+		top = min(to-n+1, len(lines)-n) // the last line shown may say more is below
+	}
+	if from < top+above(top) { // a field taller than the room shows its start
+		top = max(from-1, 0)
+	}
+	f.top = top
+	st := f.c.Styles
+	shown := append([]string(nil), lines[top:top+n]...)
+	if top > 0 {
+		shown[0] = st.Muted.Render("   ↑ " + plural.N(top+1, "more line", "more lines") + " above (shift+tab)")
+	}
+	if rest := len(lines) - top - n; rest > 0 {
+		shown[n-1] = st.Muted.Render("   ↓ " + plural.N(rest+1, "more line", "more lines") + " below (tab)")
+	}
+	return shown
 }
 
 // labelWidth is the column of field labels.

@@ -2,10 +2,12 @@ package tui
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"lamb/service"
 )
@@ -191,5 +193,113 @@ func TestConfirmAndNotice(t *testing.T) {
 	n := NewNotice(c, "Password reset", "One-time password: abc-def")
 	if v := plain(n.View()); !strings.Contains(v, "abc-def") || !strings.Contains(v, "press enter to close") {
 		t.Fatalf("notice:\n%s", v)
+	}
+}
+
+// A form taller than its room scrolls to keep the focused field whole,
+// says what is above and below, and lines stay within the width.
+func TestFormScrollsToTheFocusedField(t *testing.T) {
+	c := testCommon(60, 12)
+	var fields []*Field
+	for i := range 12 {
+		fields = append(fields, NewField(TextField, "f"+strconv.Itoa(i), "Field "+strconv.Itoa(i), "a hint long enough to be wrapped under the field at sixty columns, since it is long").
+			WithHint("a hint long enough to be wrapped under the field at sixty columns, since it is long"))
+	}
+	f := NewForm(c, "Tall", fields...)
+	f.SetWidth(60)
+	f.SetHeight(10)
+	for i := range 12 {
+		v := plain(f.View())
+		lines := strings.Split(strings.TrimRight(v, "\n"), "\n")
+		if len(lines) > 10 {
+			t.Fatalf("field %d: %d lines in a room of 10:\n%s", i, len(lines), v)
+		}
+		for _, l := range lines {
+			if w := ansi.StringWidth(l); w > 59 {
+				t.Fatalf("field %d: a line of %d cells: %q", i, w, l)
+			}
+		}
+		if got := focused(t, f); got != "Field" || !strings.Contains(v, "▸ Field "+strconv.Itoa(i)+" ") {
+			t.Fatalf("field %d isn't in view:\n%s", i, v)
+		}
+		if _, under := lineAfter(t, v, "Field "+strconv.Itoa(i)+" "); !strings.Contains(under, "a hint long enough") {
+			t.Fatalf("field %d: its hint isn't in view:\n%s", i, v)
+		}
+		if !strings.Contains(v, "Field 0 ") != strings.Contains(v, "more lines above") {
+			t.Fatalf("field %d: what is above is said wrong:\n%s", i, v)
+		}
+		if !strings.Contains(v, "Field 11 ") != strings.Contains(v, "more lines below") {
+			t.Fatalf("field %d: what is below is said wrong:\n%s", i, v)
+		}
+		if i == 11 && !strings.Contains(v, "more lines above") {
+			t.Fatalf("the last field shows no scroll:\n%s", v)
+		}
+		f.Update(keyOf(tea.KeyTab))
+	}
+}
+
+// widgetProbe records what a widget field receives.
+type widgetProbe struct {
+	keys    []string
+	focused bool
+}
+
+func (w *widgetProbe) Update(msg tea.Msg) tea.Cmd {
+	if km, ok := msg.(tea.KeyMsg); ok {
+		w.keys = append(w.keys, km.String())
+	}
+	return nil
+}
+func (w *widgetProbe) Focus() tea.Cmd { w.focused = true; return nil }
+func (w *widgetProbe) Blur()          { w.focused = false }
+func (w *widgetProbe) Value() string  { return strings.Join(w.keys, " ") }
+func (w *widgetProbe) View(width int, focused bool) (string, string) {
+	return "inline", "block line 1\nblock line 2 " + strings.Repeat("x", 200)
+}
+
+// A widget field gets enter and the arrows (a new line, a move in a
+// picker); tab, shift+tab, ctrl+s and esc stay the form's. An error naming
+// it gives it the focus.
+func TestFormWidgetField(t *testing.T) {
+	probe := &widgetProbe{}
+	f := NewForm(testCommon(80, 30), "Widget",
+		NewField(TextField, "name", "Name", ""),
+		NewWidgetField("body", "Body", probe),
+		NewField(TextField, "after", "After", ""))
+	f.SetWidth(80)
+	f.Update(keyOf(tea.KeyTab))
+	if !probe.focused {
+		t.Fatal("tab didn't focus the widget")
+	}
+	for _, k := range []tea.KeyType{tea.KeyEnter, tea.KeyUp, tea.KeyDown} {
+		if submit, cancel, _ := f.Update(keyOf(k)); submit || cancel {
+			t.Fatalf("%v submitted or cancelled", k)
+		}
+	}
+	if got := f.Value("body"); got != "enter up down" || focused(t, f) != "Body" {
+		t.Fatalf("the widget got %q; focus on %s", got, focused(t, f))
+	}
+	v := plain(f.View())
+	if !strings.Contains(v, "Body                   inline") || !strings.Contains(v, "   block line 1") {
+		t.Fatalf("widget drawn as:\n%s", v)
+	}
+	for _, l := range strings.Split(v, "\n") {
+		if ansi.StringWidth(l) > 79 {
+			t.Fatalf("a widget's line overflows: %q", l)
+		}
+	}
+	if submit, _, _ := f.Update(keyOf(tea.KeyCtrlS)); !submit {
+		t.Fatal("ctrl+s in the widget didn't submit")
+	}
+	f.Update(keyOf(tea.KeyTab))
+	if probe.focused || focused(t, f) != "After" {
+		t.Fatal("tab didn't leave the widget")
+	}
+	f.SetError(&service.InvalidError{Field: "body", Message: "is wrong"})
+	if !probe.focused || focused(t, f) != "Body" || !strings.Contains(plain(f.View()), "↳ is wrong") {
+		t.Fatalf("an error naming the widget:\n%s", plain(f.View()))
+	}
+	if _, cancel, _ := f.Update(keyOf(tea.KeyEsc)); !cancel {
+		t.Fatal("esc in the widget didn't cancel")
 	}
 }

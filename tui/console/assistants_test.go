@@ -134,11 +134,14 @@ func TestConsoleEditAssistantKeepsItsKnowledgeBase(t *testing.T) {
 	d.selectRow("Tutor")
 	d.press("enter")
 	d.want("Edit Tutor")
-	d.want("Notes: ⏎ [chunks found in the collections] ⏎  ⏎ Q: What is entropy?") // the prompt preview
-	d.want("KB offers 1 Syllabus, syllabus Old syllabus")                         // the collections offered
-	if l, _ := d.field("KB collections"); !strings.Contains(l, "1,syllabus") {
+	if l, _ := d.field("KB collections"); !strings.Contains(l, "1 · Syllabus, syllabus · Old syllabus") {
 		t.Errorf("collections field %q", l)
 	}
+	if l, next := d.field("Prompt template"); !strings.Contains(l, "4 lines") || !strings.Contains(next, "│ Notes:") {
+		t.Errorf("template field %q, %q", l, next)
+	}
+	d.press("shift+tab", "shift+tab") // from Name, back over Enabled to the template
+	d.want("What the model receives for \"What is entropy?\"", "┆ Notes:", "┆ [a chunk found in the collections]", "┆ Q: What is entropy?")
 	d.press("ctrl+s")
 	d.want("saved Tutor")
 	got, err := e.svc.GetAssistant(e.ctx, admin, a.ID)

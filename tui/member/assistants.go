@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/textarea"
 	tea "github.com/charmbracelet/bubbletea"
 
-	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
 )
@@ -27,18 +24,15 @@ const (
 // or every assistant of the org for its admins, who may also create one for
 // any member.
 type Assistants struct {
-	c        *tui.Common
-	all      bool // every assistant of the org (admins)
-	list     *tui.List
-	mode     asstMode
-	editing  *service.Assistant // nil: creating
-	form     *tui.Form
-	prompt   textarea.Model
-	inPrompt bool
-	choices  []service.ModelChoice
-	// kbHint lists the collections of the org's knowledge base when it
-	// answered; the collections field takes any ids anyway.
-	kbHint  string
+	c       *tui.Common
+	all     bool // every assistant of the org (admins)
+	list    *tui.List
+	mode    asstMode
+	editor  *asstForm // asstEditing
+	choices []service.ModelChoice
+	// kb is what the org's knowledge base said about its collections,
+	// for the editor's picker.
+	kb      kbChoices
 	active  string // the org's active setup; "" when it enables no provider
 	loaded  bool   // choices came at least once
 	loadErr error  // the last load of the choices failed
@@ -46,7 +40,6 @@ type Assistants struct {
 	// they do, for waitFor (nil: a new assistant).
 	waiting  bool
 	waitFor  *service.Assistant
-	options  []modelOption
 	confirm  *tui.Confirm
 	deleting service.Assistant // the assistant the open confirmation names
 	width    int
@@ -104,11 +97,12 @@ func NewAssistants(c *tui.Common, all bool) *Assistants {
 	return m
 }
 
-// kbChoicesMsg brings the collections field's hint, loaded on its own: a
-// slow knowledge base mustn't hold the form up.
+// kbChoicesMsg brings the collections of the org's knowledge base,
+// loaded on their own: a slow knowledge base mustn't hold the form up.
 type kbChoicesMsg struct {
 	owner *Assistants
-	hint  string
+	list  []service.KBCollection
+	err   error
 }
 
 type choicesMsg struct {
@@ -138,7 +132,8 @@ func (m *Assistants) Init() tea.Cmd {
 func (m *Assistants) loadKBChoices() tea.Cmd {
 	a := m.c.Actor
 	return m.c.Do(func(ctx context.Context) tea.Msg {
-		return kbChoicesMsg{owner: m, hint: kbHint(m.c.Svc.KBChoices(ctx, a))}
+		list, err := m.c.Svc.KBChoices(ctx, a)
+		return kbChoicesMsg{owner: m, list: list, err: err}
 	})
 }
 
@@ -162,10 +157,8 @@ func (m *Assistants) activeSetup() string { return m.active }
 func (m *Assistants) SetSize(w, h int) {
 	m.width, m.height = w, h
 	m.list.SetSize(w, h)
-	if m.form != nil {
-		m.form.SetWidth(w)
-		m.prompt.SetWidth(max(w-6, 20))
-		m.prompt.SetHeight(max(h-17, 4))
+	if m.editor != nil {
+		m.editor.SetSize(w, h)
 	}
 }
 
@@ -184,12 +177,14 @@ var (
 	keyEditAsst   = tui.Bind("enter", "edit")
 	keyToggleAsst = tui.Bind("e", "enable/disable")
 	keyDeleteAsst = tui.Bind("d", "delete")
+	keyAskKB      = tui.Bind("ctrl+r", "ask the knowledge base again")
 )
 
 func (m *Assistants) Keys() []key.Binding {
 	switch m.mode {
 	case asstEditing:
-		return []key.Binding{tui.Bind("tab", "next field"), tui.Bind("ctrl+p", "edit system prompt / fields"), tui.Bind("ctrl+s", "save"), tui.Bind("esc", "cancel")}
+		return []key.Binding{tui.Bind("tab", "next field"), tui.Bind("shift+tab", "previous"), tui.Bind("ctrl+s", "save"),
+			keyAskKB, tui.Bind("esc", "cancel")}
 	case asstConfirmDelete:
 		return m.confirm.Keys()
 	}
@@ -220,8 +215,12 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		}
 		return m, nil
 	case kbChoicesMsg:
-		if msg.owner == m {
-			m.kbHint = msg.hint
+		if msg.owner != m {
+			return m, nil
+		}
+		m.kb = m.kbState(msg.list, msg.err)
+		if m.editor != nil {
+			m.editor.collections.offer(m.kb)
 		}
 		return m, nil
 	case asstDoneMsg:
@@ -230,12 +229,12 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		}
 		if msg.err != nil {
 			if m.mode == asstEditing {
-				m.form.SetError(msg.err)
+				m.editor.SetError(msg.err)
 				return m, nil
 			}
 			return m, tui.Error(msg.err)
 		}
-		m.mode = asstListing
+		m.mode, m.editor = asstListing, nil
 		return m, tea.Batch(tui.Status(msg.text), m.list.Load())
 	}
 	if km, isKey := msg.(tea.KeyMsg); isKey && m.mode == asstListing && !m.list.Filtering() && key.Matches(km, tui.KeyRefresh) {
@@ -250,38 +249,18 @@ func (m *Assistants) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	km, isKey := msg.(tea.KeyMsg)
 	switch m.mode {
 	case asstEditing:
-		if !isKey {
-			if m.inPrompt {
-				var cmd tea.Cmd
-				m.prompt, cmd = m.prompt.Update(msg)
-				return m, cmd
-			}
-			_, _, cmd := m.form.Update(msg)
-			return m, cmd
+		if isKey && key.Matches(km, keyAskKB) {
+			m.kb.loaded = false // the field says it is asking
+			m.editor.collections.offer(m.kb)
+			return m, m.loadKBChoices()
 		}
-		switch km.String() {
-		case "ctrl+s":
+		submit, cancel, cmd := m.editor.form.Update(msg)
+		switch {
+		case cancel:
+			m.mode, m.editor = asstListing, nil
+			return m, nil
+		case submit:
 			return m, m.save()
-		case "esc":
-			m.mode = asstListing
-			return m, nil
-		case "ctrl+p":
-			m.inPrompt = !m.inPrompt
-			if m.inPrompt {
-				return m, m.prompt.Focus()
-			}
-			m.prompt.Blur()
-			return m, nil
-		}
-		if m.inPrompt {
-			var cmd tea.Cmd
-			m.prompt, cmd = m.prompt.Update(msg)
-			return m, cmd
-		}
-		submit, _, cmd := m.form.Update(msg)
-		if submit {
-			m.inPrompt = true
-			return m, m.prompt.Focus()
 		}
 		return m, cmd
 	case asstConfirmDelete:
@@ -343,62 +322,25 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 	if len(options) == 0 {
 		return tui.Error(fmt.Errorf("no provider is enabled in your organization yet; ask an admin to set one up on the Providers screen"))
 	}
-	m.editing, m.options = a, options
-	labels := make([]string, len(options))
-	for i, o := range options {
-		labels[i] = o.label
-	}
-	title, name, desc, temp := "New assistant", "", "", ""
-	enabled := true
-	collections, topK, threshold, onError, template := "", strconv.Itoa(service.DefaultTopK), "0", service.KBFail, ""
-	if a != nil {
-		title, name, desc = "Edit "+a.Name+" ("+a.Model+")", a.Name, a.Description
-		enabled = a.Enabled
-		if a.Temperature != nil {
-			temp = strconv.FormatFloat(*a.Temperature, 'f', -1, 64)
-		}
-		if kb := a.KnowledgeBase; kb != nil {
-			collections, topK, onError = strings.Join(kb.Collections, ","), strconv.Itoa(kb.TopK), kb.OnError
-			threshold = strconv.FormatFloat(kb.Threshold, 'f', -1, 64)
-		}
-		template = safetext.Sanitize(strings.ReplaceAll(a.PromptTemplate, "\n", `\n`))
-	}
-	fields := []*tui.Field{}
-	if m.all && a == nil {
-		hint := "email of a member; empty = you"
-		if m.c.Actor.ActingSystemAdmin {
-			hint = "email of a user of " + m.c.Actor.OrgSlug
-		}
-		fields = append(fields, tui.NewField(tui.TextField, "owner", "Owner", hint))
-	}
-	fields = append(fields,
-		tui.NewField(tui.TextField, "name", "Name", "e.g. Physics tutor").WithValue(name),
-		tui.NewField(tui.TextField, "description", "Description", "optional: what it is for").WithValue(desc),
-		tui.Choice("model", "Model", labels...).WithValue(labels[current]),
-		tui.NewField(tui.TextField, "temperature", "Temperature", "optional, 0-2 (empty: the provider's default)").WithValue(temp),
-		tui.NewField(tui.TextField, "knowledge_base_collections", "KB collections", kbHintOr(m.kbHint)).WithValue(collections),
-		tui.NewField(tui.TextField, "knowledge_base_top_k", "KB top k", "chunks of context to use, 1-20").WithValue(topK),
-		tui.NewField(tui.TextField, "knowledge_base_threshold", "KB threshold", "least similarity of a chunk, 0-1").WithValue(threshold),
-		tui.Choice("knowledge_base_on_error", "KB on error", service.KBFail, service.KBContinue).WithValue(onError),
-		tui.NewField(tui.TextField, "prompt_template", "Prompt template", `optional: {context} and {user_input}; \n for a new line`).WithValue(template),
-		tui.NewField(tui.ToggleField, "enabled", "Enabled", "").WithValue(fmt.Sprint(enabled)),
-	)
-	m.form = tui.NewForm(m.c, title, fields...)
-	m.form.Intro = "enter on the last field or ctrl+p moves to the system prompt; ctrl+s saves."
-	m.form.SetWidth(m.width)
-	m.prompt = textarea.New()
-	m.prompt.Placeholder = "The system prompt goes first in every conversation, e.g. \"You are a patient physics tutor for first-year students…\""
-	m.prompt.CharLimit = 100_000
-	m.prompt.ShowLineNumbers = false
-	m.prompt.SetWidth(max(m.width-6, 20))
-	m.prompt.SetHeight(max(m.height-17, 4))
-	if a != nil {
-		m.prompt.SetValue(safetext.SanitizeLines(a.SystemPrompt))
-	}
-	m.prompt.Blur()
-	m.inPrompt = false
+	m.editor = newAsstForm(m.c, m.all, a, options, current, m.kb)
+	m.editor.SetSize(m.width, m.height)
 	m.mode = asstEditing
-	return nil
+	// The knowledge base may have come back (or gone) since it was asked.
+	return m.loadKBChoices()
+}
+
+// kbState reads the answer of KBChoices: an empty list is no knowledge
+// base in the active setup when the setups say so.
+func (m *Assistants) kbState(list []service.KBCollection, err error) kbChoices {
+	kb := kbChoices{loaded: true, list: list, err: err}
+	if err == nil && len(list) == 0 {
+		for _, c := range m.choices {
+			if c.Active && !c.KnowledgeBase {
+				kb.none = true
+			}
+		}
+	}
+	return kb
 }
 
 // modelOptions lists the models of every setup for the picker, and the
@@ -439,34 +381,13 @@ func (m *Assistants) modelOptions(a *service.Assistant) ([]modelOption, int) {
 }
 
 func (m *Assistants) save() tea.Cmd {
-	f := m.form
-	editing := m.editing
-	in := service.AssistantInput{Owner: f.Value("owner"), Name: f.Value("name"), Description: f.Value("description"),
-		SystemPrompt: m.prompt.Value(), Enabled: f.Bool("enabled")}
-	if err := kbInput(f, &in); err != nil {
+	f := m.editor
+	in, err := f.input()
+	if err != nil {
 		f.SetError(err)
 		return nil
 	}
-	for _, o := range m.options {
-		if o.label == f.Value("model") {
-			in.Provider, in.Model, in.Setup = o.provider, o.model, o.setup
-			// A model of the active setup leaves a new assistant, or one
-			// that wasn't pinned, following whichever setup is active; an
-			// assistant pinned to the active setup by name stays pinned.
-			if o.active && (editing == nil || editing.Setup == "") {
-				in.Setup = ""
-			}
-		}
-	}
-	if t := strings.TrimSpace(f.Value("temperature")); t != "" {
-		v, err := strconv.ParseFloat(t, 64)
-		if err != nil {
-			f.SetError(&service.InvalidError{Field: "temperature", Message: "must be a number between 0 and 2"})
-			return nil
-		}
-		in.Temperature = &v
-	}
-	a := m.c.Actor
+	editing, a := f.editing, m.c.Actor
 	return m.c.Do(func(ctx context.Context) tea.Msg {
 		if editing == nil {
 			res, err := m.c.Svc.CreateAssistant(ctx, a, in)
@@ -477,99 +398,10 @@ func (m *Assistants) save() tea.Cmd {
 	})
 }
 
-const (
-	kbFree      = "optional: collection ids, comma-separated"
-	kbAvailable = "comma-separated ids; available: "
-)
-
-// kbHint is the collections field's hint: the ids the org's knowledge
-// base offers when it answered, else how to fill it in.
-func kbHint(cs []service.KBCollection, err error) string {
-	switch {
-	case err != nil:
-		return kbFree + " (the knowledge base didn't answer: type them)"
-	case len(cs) == 0:
-		return kbFree
-	}
-	parts := make([]string, 0, len(cs))
-	for _, c := range cs {
-		parts = append(parts, c.ID+" "+c.Name)
-	}
-	return kbAvailable + safetext.Sanitize(strings.Join(parts, ", "))
-}
-
-func kbHintOr(h string) string {
-	if h == "" {
-		return kbFree
-	}
-	return h
-}
-
-// kbInput reads the knowledge-base fields of the form into in.
-func kbInput(f *tui.Form, in *service.AssistantInput) error {
-	in.PromptTemplate = strings.ReplaceAll(strings.TrimSpace(f.Value("prompt_template")), `\n`, "\n")
-	var ids []string
-	for _, id := range strings.Split(f.Value("knowledge_base_collections"), ",") {
-		if id = strings.TrimSpace(id); id != "" {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	kb := &service.AssistantKB{Collections: ids, OnError: f.Value("knowledge_base_on_error")}
-	if v := strings.TrimSpace(f.Value("knowledge_base_top_k")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return &service.InvalidError{Field: "knowledge_base.top_k", Message: "must be a whole number between 1 and 20"}
-		}
-		kb.TopK = n
-	}
-	if v := strings.TrimSpace(f.Value("knowledge_base_threshold")); v != "" {
-		x, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return &service.InvalidError{Field: "knowledge_base.threshold", Message: "must be a number between 0 and 1"}
-		}
-		kb.Threshold = x
-	}
-	in.KnowledgeBase = kb
-	return nil
-}
-
-// preview shows, for an assistant with collections, the last user message
-// its template makes of a sample question: one line, cut to the width.
-func (m *Assistants) preview() string {
-	f, st := m.form, m.c.Styles
-	out := ""
-	if avail, ok := strings.CutPrefix(m.kbHint, kbAvailable); ok {
-		out = st.Label.Render(" KB offers ") + st.Muted.Render(m.cut(avail)) + "\n"
-	}
-	if strings.TrimSpace(f.Value("knowledge_base_collections")) == "" {
-		return out
-	}
-	tmpl := strings.ReplaceAll(strings.TrimSpace(f.Value("prompt_template")), `\n`, "\n")
-	text := service.RenderPrompt(tmpl, "[chunks found in the collections]", "What is entropy?")
-	text = strings.ReplaceAll(safetext.SanitizeLines(text), "\n", " ⏎ ")
-	return out + st.Label.Render(" Prompt preview ") + st.Muted.Render(m.cut(text)) + "\n"
-}
-
-// cut keeps one line of text within the screen's width.
-func (m *Assistants) cut(text string) string {
-	if r, n := []rune(text), max(m.width-20, 20); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return text
-}
-
 func (m *Assistants) View() string {
-	st := m.c.Styles
 	switch m.mode {
 	case asstEditing:
-		label := st.Label.Render(" System prompt")
-		if m.inPrompt {
-			label = st.Focused.Render("▸System prompt") + st.Muted.Render("  (ctrl+p back to the fields)")
-		}
-		return m.form.View() + "\n" + m.preview() + label + "\n" + m.prompt.View()
+		return m.editor.View()
 	case asstConfirmDelete:
 		return m.confirm.View()
 	}

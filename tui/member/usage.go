@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
+	"lamb/internal/plural"
 	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
@@ -203,9 +204,25 @@ func (m *Usage) View() string {
 	}
 	for _, u := range r.Rows {
 		b.WriteString(row(u) + "\n")
+		if u.Retrieval != nil {
+			b.WriteString(st.Muted.Render(ansi.Truncate("   ↳ "+retrievalText(*u.Retrieval), w-1, "…")) + "\n")
+		}
 	}
 	b.WriteString(st.Title.Render(row(r.Total)) + "\n")
 	return b.String()
+}
+
+// retrievalText describes an assistant's knowledge-base step in a usage
+// report: what one request spends on retrieval, and over which requests.
+func retrievalText(f service.RetrievalFigures) string {
+	if f.Retrieved == 0 {
+		return "knowledge base: no retrieval in these requests"
+	}
+	over := plural.N(int(f.Retrieved), "request", "requests")
+	if f.Sampled >= service.RetrievalSample {
+		over = fmt.Sprintf("%d of the latest %d requests", f.Retrieved, f.Sampled)
+	}
+	return fmt.Sprintf("knowledge base: %.0f ms and %.1f chunks per request (%s)", f.AvgMS, f.AvgChunks, over)
 }
 
 func trunc(s string, n int) string {

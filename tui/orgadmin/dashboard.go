@@ -3,11 +3,15 @@ package orgadmin
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
+	"sync"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
+	"lamb/internal/plural"
 	"lamb/internal/safetext"
 	"lamb/service"
 	"lamb/tui"
@@ -30,18 +34,81 @@ type dashboardMsg struct {
 	slug string
 	d    service.Dashboard
 	err  error
+	// tested: the answer of a connection test (t), which says how it went.
+	tested bool
+	failed []string // what failed the test
 }
 
-func (m *Dashboard) Title() string       { return "Dashboard" }
-func (m *Dashboard) SetSize(w, h int)    { m.width = w }
-func (m *Dashboard) Capturing() bool     { return false }
-func (m *Dashboard) Keys() []key.Binding { return []key.Binding{tui.KeyRefresh} }
+var keyTestConnections = tui.Bind("t", "test knowledge base & providers")
+
+func (m *Dashboard) Title() string    { return "Dashboard" }
+func (m *Dashboard) SetSize(w, h int) { m.width = w }
+func (m *Dashboard) Capturing() bool  { return false }
+func (m *Dashboard) Keys() []key.Binding {
+	return []key.Binding{keyTestConnections, tui.KeyRefresh}
+}
 
 func (m *Dashboard) Init() tea.Cmd {
 	slug, a := m.slug, m.c.Actor
 	return m.c.Do(func(ctx context.Context) tea.Msg {
 		d, err := m.c.Svc.Dashboard(ctx, a, slug)
-		return dashboardMsg{slug, d, err}
+		return dashboardMsg{slug: slug, d: d, err: err}
+	})
+}
+
+// testConnections tests the knowledge base and the enabled providers of
+// the active setup at once, then reloads the dashboard, which shows the
+// results the service remembered.
+func (m *Dashboard) testConnections() tea.Cmd {
+	d := m.d
+	if d == nil {
+		return nil
+	}
+	var names []string
+	for _, p := range d.Providers {
+		if p.Enabled && p.Configured {
+			names = append(names, p.Name)
+		}
+	}
+	if len(names) == 0 && d.KnowledgeBase == nil {
+		return tui.Error(fmt.Errorf("setup %s has no knowledge base and no enabled provider to test; set them up on the Providers screen", d.ActiveSetup))
+	}
+	slug, setup, a, kb := m.slug, d.ActiveSetup, m.c.Actor, d.KnowledgeBase != nil
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		var (
+			wg     sync.WaitGroup
+			mu     sync.Mutex
+			failed []string
+			errs   []error
+		)
+		note := func(name string, c service.ProviderCheck, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			} else if !c.OK {
+				failed = append(failed, name)
+			}
+		}
+		for _, name := range names {
+			wg.Go(func() {
+				c, err := m.c.Svc.TestProvider(ctx, a, slug, setup, name)
+				note(name, c, err)
+			})
+		}
+		if kb {
+			wg.Go(func() {
+				c, err := m.c.Svc.TestKnowledgeBase(ctx, a, slug, setup)
+				note("knowledge base", c, err)
+			})
+		}
+		wg.Wait()
+		d, err := m.c.Svc.Dashboard(ctx, a, slug)
+		if len(errs) > 0 {
+			err = errs[0]
+		}
+		sort.Strings(failed)
+		return dashboardMsg{slug: slug, d: d, err: err, tested: true, failed: failed}
 	})
 }
 
@@ -50,15 +117,29 @@ func (m *Dashboard) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	case tui.ShownMsg:
 		return m, m.Init()
 	case dashboardMsg:
-		if msg.slug == m.slug {
-			m.err = msg.err
-			if msg.err == nil {
-				m.d = &msg.d
-			}
+		if msg.slug != m.slug {
+			return m, nil
+		}
+		if msg.tested && msg.err != nil { // the dashboard stays; the status says why
+			return m, tui.Error(msg.err)
+		}
+		m.err = msg.err
+		if msg.err == nil {
+			m.d = &msg.d
+		}
+		switch {
+		case !msg.tested:
+		case len(msg.failed) > 0:
+			return m, tui.Error(fmt.Errorf("test failed: %s; the reason is on its line", strings.Join(msg.failed, ", ")))
+		default:
+			return m, tui.Status("connections tested: all answered")
 		}
 	case tea.KeyMsg:
-		if key.Matches(msg, tui.KeyRefresh) {
+		switch {
+		case key.Matches(msg, tui.KeyRefresh):
 			return m, m.Init()
+		case key.Matches(msg, keyTestConnections):
+			return m, m.testConnections()
 		}
 	}
 	return m, nil
@@ -89,6 +170,20 @@ func (m *Dashboard) View() string {
 	if len(d.Providers) == 0 {
 		b.WriteString(" " + st.Warning.Render("no provider configured: assistants can't answer until one is (Providers screen)") + "\n")
 	}
+	// A test result goes on its own lines under its row, wrapped: the
+	// reason a test failed is what the admin needs to read.
+	check := func(c *service.ProviderCheck, ok string) {
+		text, style := "not tested yet: t tests it", st.Muted
+		switch {
+		case c != nil && c.OK:
+			text, style = "test ok "+tui.Ago(c.At)+ok, st.Success
+		case c != nil:
+			text, style = "test failed "+tui.Ago(c.At)+": "+safetext.Sanitize(c.Error), st.Error
+		}
+		for _, l := range strings.Split(ansi.Wrap(text, max(m.width-22, 20), " "), "\n") {
+			b.WriteString(" " + strings.Repeat(" ", 19) + style.Render(l) + "\n")
+		}
+	}
 	for _, p := range d.Providers {
 		state := st.Muted.Render("disabled")
 		switch {
@@ -97,23 +192,19 @@ func (m *Dashboard) View() string {
 		case p.Enabled:
 			state = st.Success.Render("enabled")
 		}
-		check := st.Muted.Render("not tested")
-		if c := p.LastCheck; c != nil && c.OK {
-			check = st.Success.Render(fmt.Sprintf("test ok %s (%d models)", tui.Ago(c.At), len(c.Models)))
-		} else if c != nil {
-			check = st.Error.Render("test failed " + tui.Ago(c.At) + ": " + safetext.Sanitize(c.Error))
+		row(safetext.Sanitize(p.Name), state+st.Muted.Render(fmt.Sprintf(" · default %s · %s", safetext.Sanitize(orDash(p.DefaultModel)), plural.N(p.Models, "model", "models"))))
+		if p.Enabled {
+			ok := ""
+			if p.LastCheck != nil {
+				ok = " (" + plural.N(len(p.LastCheck.Models), "model", "models") + " listed)"
+			}
+			check(p.LastCheck, ok)
 		}
-		row(safetext.Sanitize(p.Name), state+st.Muted.Render(fmt.Sprintf(" · default %s · %d models · ", safetext.Sanitize(orDash(p.DefaultModel)), p.Models))+check)
 	}
 	if kb := d.KnowledgeBase; kb != nil {
-		check := st.Muted.Render("not tested")
-		if c := kb.LastCheck; c != nil && c.OK {
-			check = st.Success.Render("test ok " + tui.Ago(c.At))
-		} else if c != nil {
-			check = st.Error.Render("test failed " + tui.Ago(c.At) + ": " + safetext.Sanitize(c.Error))
-		}
 		token := tui.YesNo(kb.HasToken, "token set", "no token")
-		row("knowledge base", safetext.Sanitize(kb.URL)+st.Muted.Render(" · "+token+" · ")+check)
+		row("knowledge base", ansi.Truncate(safetext.Sanitize(kb.URL), max(m.width-36, 20), "…")+st.Muted.Render(" · "+token))
+		check(kb.LastCheck, "")
 	} else {
 		row("knowledge base", st.Muted.Render("none (assistants answer without retrieval)"))
 	}
