@@ -506,7 +506,7 @@ func (sl *sharedLimits) sync(final bool) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := sl.st.InTx(ctx, func(tx *store.Tx) error {
+	err := sl.st.InCountingTx(ctx, func(tx *store.Tx) error {
 		spent := make([]store.Spent, len(spends))
 		for i, s := range spends {
 			spent[i] = store.Spent{Key: budgetKey(s.key), Tokens: s.n}

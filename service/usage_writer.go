@@ -193,7 +193,7 @@ func (w *usageWriter) persist(batch []store.UsageEvent) {
 func (w *usageWriter) write(batch []store.UsageEvent) ([]store.UsageEvent, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := w.st.InTx(ctx, func(tx *store.Tx) error { return tx.InsertUsage(ctx, batch) })
+	err := w.st.InCountingTx(ctx, func(tx *store.Tx) error { return tx.InsertUsage(ctx, batch) })
 	if err == nil {
 		return nil, nil
 	}
@@ -201,7 +201,7 @@ func (w *usageWriter) write(batch []store.UsageEvent) ([]store.UsageEvent, error
 		return batch, err
 	}
 	for i, e := range batch {
-		err := w.st.InTx(ctx, func(tx *store.Tx) error { return tx.InsertUsage(ctx, []store.UsageEvent{e}) })
+		err := w.st.InCountingTx(ctx, func(tx *store.Tx) error { return tx.InsertUsage(ctx, []store.UsageEvent{e}) })
 		switch {
 		case errors.Is(err, store.ErrForeignKey):
 			w.log.Warn("usage event dropped: its organization was deleted", "org_id", e.OrganizationID)

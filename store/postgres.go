@@ -130,9 +130,9 @@ func redact(err error, rawURL string) error {
 
 // inPostgresTx is InTx on PostgreSQL: a serializable transaction, run
 // again when it loses a serialization conflict or a deadlock.
-func (s *Store) inPostgresTx(ctx context.Context, fn func(tx *Tx) error) error {
+func (s *Store) inPostgresTx(ctx context.Context, level sql.IsolationLevel, fn func(tx *Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.postgresTxOnce(ctx, fn)
+		err := s.postgresTxOnce(ctx, level, fn)
 		if !retryable(err) || attempt == txAttempts {
 			return err
 		}
@@ -149,8 +149,8 @@ func (s *Store) inPostgresTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 }
 
-func (s *Store) postgresTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
-	if err := s.postgresTxOn(ctx, fn); err != nil {
+func (s *Store) postgresTxOnce(ctx context.Context, level sql.IsolationLevel, fn func(tx *Tx) error) error {
+	if err := s.postgresTxOn(ctx, level, fn); err != nil {
 		return err
 	}
 	// With the transaction's connection back in the pool: the hooks read,
@@ -160,13 +160,13 @@ func (s *Store) postgresTxOnce(ctx context.Context, fn func(tx *Tx) error) error
 	return nil
 }
 
-func (s *Store) postgresTxOn(ctx context.Context, fn func(tx *Tx) error) error {
+func (s *Store) postgresTxOn(ctx context.Context, level sql.IsolationLevel, fn func(tx *Tx) error) error {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", mapErr(err))
 	}
 	defer conn.Close()
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: level})
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", mapErr(err))
 	}

@@ -171,7 +171,7 @@ type Tx struct {
 // through tx and assign its results, which is how every caller uses it.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if s.engine == EnginePostgres {
-		return s.inPostgresTx(ctx, fn)
+		return s.inPostgresTx(ctx, sql.LevelSerializable, fn)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -193,6 +193,20 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	s.committed(ctx)
 	return nil
+}
+
+// InCountingTx is InTx for a transaction whose writes only insert rows and
+// add to counters, each statement on its own (usage events and their
+// rollups, spent budgets): nothing it reads decides what it writes. On
+// PostgreSQL it runs at READ COMMITTED, so that processes writing the same
+// rollups at once wait for each other's row locks, taken in key order,
+// instead of failing with serialization errors and running again; on
+// SQLite it is InTx.
+func (s *Store) InCountingTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if s.engine == EnginePostgres {
+		return s.inPostgresTx(ctx, sql.LevelReadCommitted, fn)
+	}
+	return s.InTx(ctx, fn)
 }
 
 // dbtx is what Queries need of *sql.DB and *sql.Tx.

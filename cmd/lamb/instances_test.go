@@ -240,3 +240,55 @@ func TestSigtermOfOneInstanceUnderLoad(t *testing.T) {
 		t.Fatalf("%d usage rows for %d answered requests", rows, answered.Load())
 	}
 }
+
+// Two instances started at the same moment on an empty database: both
+// serve, the schema is migrated once, there is one lamb org and one
+// bootstrap admin, and both print the same claim code when no admin key
+// is given.
+func TestTwoInstancesStartingAtOnce(t *testing.T) {
+	url := pgtest.URL(t)
+	admin, adminKey := newSigner(t)
+	env := []string{"LAMB_DATABASE_URL=" + url, "LAMB_SECRET_KEY=" + testSecretKey,
+		"LAMB_ADMIN_KEYS=" + adminKey, "LAMB_ADMIN_EMAIL=root@uni.example"}
+	var procs [2]*proc
+	var wg sync.WaitGroup
+	for i := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procs[i] = start(t, t.TempDir(), env...)
+		}()
+	}
+	wg.Wait()
+	for i, p := range procs {
+		if out := runSSH(t, p.sshAddr, admin); !strings.Contains(out, "root@uni.example") {
+			t.Fatalf("instance %d: admin session printed %q", i, out)
+		}
+	}
+	orgs := sshCmd(t, procs[1].sshAddr, admin, "", "org", "list", "--json")
+	if n := strings.Count(orgs, `"slug":"lamb"`); n != 1 {
+		t.Fatalf("%d lamb orgs after two starts at once: %s", n, orgs)
+	}
+	users := sshCmd(t, procs[0].sshAddr, admin, "", "user", "list", "--org", "lamb", "--json")
+	if n := strings.Count(users, `"root@uni.example"`); n != 1 {
+		t.Fatalf("the bootstrap admin %d times: %s", n, users)
+	}
+
+	// Without admin keys, on a fresh database: one claim code for both.
+	url = pgtest.URL(t)
+	env = []string{"LAMB_DATABASE_URL=" + url, "LAMB_SECRET_KEY=" + testSecretKey}
+	var codes [2]string
+	for i := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := launch(t, t.TempDir(), env...)
+			l := p.waitFor(t, func(l map[string]any) bool { return l["claim_code"] != nil })
+			codes[i], _ = l["claim_code"].(string)
+		}()
+	}
+	wg.Wait()
+	if codes[0] == "" || codes[0] != codes[1] {
+		t.Fatalf("claim codes %q and %q", codes[0], codes[1])
+	}
+}
