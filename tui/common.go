@@ -113,6 +113,8 @@ func (c *Common) Busy() bool { return c.pending > 0 }
 type StatusMsg struct {
 	Text string
 	Err  error
+
+	screen int // the screen it belongs to, 1-based; 0 = the active one
 }
 
 // Status returns a command that shows text on the status line.

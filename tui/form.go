@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -20,6 +21,7 @@ const (
 	PasswordField
 	ToggleField
 	ChoiceField
+	PickField // one of many, found by typing part of it (Pick)
 )
 
 // Field is one input of a form. Key is the field name the service uses in
@@ -34,6 +36,43 @@ type Field struct {
 	on      bool
 	input   textinput.Model
 	err     string
+
+	// PickField: what to pick from, found by the text typed so far.
+	fetch   PickFetch
+	matches []PickOption
+	loaded  string // the text the matches were found for
+	fetched bool
+	pickErr error
+	seq     int
+	stepped bool // ←/→ chose among the matches
+}
+
+// PickOption is one thing a PickField offers: the value it stands for and
+// a label that says more (an org's name beside its slug).
+type PickOption struct {
+	Value string
+	Label string
+}
+
+// PickFetch finds the options that match the text typed so far (all of
+// them for ""), a page at most: a picker never loads a whole table.
+type PickFetch func(ctx context.Context, query string) ([]PickOption, error)
+
+// Pick returns a field that picks one of the options fetch finds: typing
+// narrows them down, ←/→ choose among them.
+func Pick(key, label, placeholder string, fetch PickFetch) *Field {
+	f := NewField(PickField, key, label, placeholder)
+	f.fetch = fetch
+	return f
+}
+
+// pickMsg carries the options found for a picker's text.
+type pickMsg struct {
+	field *Field
+	seq   int
+	query string
+	opts  []PickOption
+	err   error
 }
 
 // NewField returns a field of kind with a placeholder hint.
@@ -74,6 +113,30 @@ func (f *Field) WithValue(v string) *Field {
 	return f
 }
 
+// picked is the option a picker stands on: the one whose value is the
+// text typed, else the chosen one among the matches; nil when nothing
+// matches (yet).
+func (f *Field) picked() *PickOption {
+	typed := strings.TrimSpace(f.input.Value())
+	if f.loaded != typed || len(f.matches) == 0 || (typed == "" && !f.stepped) {
+		return nil // nothing typed or chosen yet: no first option by default
+	}
+	return &f.matches[min(f.choice, len(f.matches)-1)]
+}
+
+// find asks for the options that match the text typed now.
+func (f *Field) find(c *Common) tea.Cmd {
+	if f.fetch == nil {
+		return nil
+	}
+	f.seq++
+	field, seq, q, fetch := f, f.seq, strings.TrimSpace(f.input.Value()), f.fetch
+	return c.Do(func(ctx context.Context) tea.Msg {
+		opts, err := fetch(ctx, q)
+		return pickMsg{field: field, seq: seq, query: q, opts: opts, err: err}
+	})
+}
+
 // WithHint sets a line of help shown under the field.
 func (f *Field) WithHint(h string) *Field { f.Hint = h; return f }
 
@@ -90,6 +153,13 @@ func (f *Field) Value() string {
 			return ""
 		}
 		return f.Options[f.choice]
+	case PickField:
+		// Nothing matched (or the options are still on their way): the
+		// text as typed, which the service then accepts or explains.
+		if o := f.picked(); o != nil {
+			return o.Value
+		}
+		return strings.TrimSpace(f.input.Value())
 	}
 	return f.input.Value()
 }
@@ -110,6 +180,17 @@ func NewForm(c *Common, title string, fields ...*Field) *Form {
 	f := &Form{c: c, Title: title, fields: fields}
 	f.setFocus(0)
 	return f
+}
+
+// Init starts what the form's fields need loaded: the options of pickers.
+func (f *Form) Init() tea.Cmd {
+	var cmds []tea.Cmd
+	for _, fl := range f.fields {
+		if fl.Kind == PickField {
+			cmds = append(cmds, fl.find(f.c))
+		}
+	}
+	return tea.Batch(cmds...)
 }
 
 // Value returns the value of the field with key.
@@ -168,12 +249,40 @@ func (f *Form) SetError(err error) {
 	f.err = ErrorText(err)
 }
 
-// SetWidth sets the width of the inputs.
+// SetWidth fits the form into w cells: the inputs, and the hints and
+// messages, which wrap.
 func (f *Form) SetWidth(w int) {
 	f.width = w
 	for _, fl := range f.fields {
-		fl.input.Width = max(w-24, 10)
+		// The line is the marker and label column, the text, and the
+		// cursor's cell after it.
+		fl.input.Width = max(w-valueColumn-2, 10)
+		// The input scrolls its text to the width it had: placing the
+		// cursor again scrolls it to the new one.
+		fl.input.SetCursor(fl.input.Position())
 	}
+}
+
+// valueColumn is where a field's value starts: " ", the focus marker, the
+// label column and a space.
+const valueColumn = 1 + 2 + labelWidth + 1
+
+// note draws a hint or a message under a field: beside the values, or from
+// the left edge when the terminal is too narrow for that, wrapped.
+func (f *Form) note(text string, style func(...string) string) string {
+	indent := valueColumn
+	if f.width > 0 && f.width-indent < 30 {
+		indent = 3
+	}
+	w := f.width - indent - 1
+	if f.width <= 0 {
+		w = 1 << 10 // no width yet: one line
+	}
+	var b strings.Builder
+	for _, l := range Wrap(text, max(w, 10)) {
+		b.WriteString(strings.Repeat(" ", indent) + style(l) + "\n")
+	}
+	return b.String()
 }
 
 func (f *Form) setFocus(i int) {
@@ -181,7 +290,7 @@ func (f *Form) setFocus(i int) {
 		fl.input.Blur()
 	}
 	f.focus = i
-	if f.fields[i].Kind == TextField || f.fields[i].Kind == PasswordField {
+	if k := f.fields[i].Kind; k == TextField || k == PasswordField || k == PickField {
 		f.fields[i].input.Focus()
 	}
 }
@@ -195,6 +304,19 @@ var FormKeys = []key.Binding{
 // Update handles a key. It reports submit (enter on the last field, or
 // ctrl+s) and cancel (esc).
 func (f *Form) Update(msg tea.Msg) (submit, cancel bool, cmd tea.Cmd) {
+	if pm, ok := msg.(pickMsg); ok {
+		fl := pm.field
+		if pm.seq == fl.seq { // else a newer search is on its way
+			fl.matches, fl.loaded, fl.pickErr, fl.fetched = pm.opts, pm.query, pm.err, true
+			fl.choice = 0
+			for i, o := range pm.opts {
+				if strings.EqualFold(o.Value, pm.query) {
+					fl.choice = i
+				}
+			}
+		}
+		return false, false, nil
+	}
 	km, ok := msg.(tea.KeyMsg)
 	if !ok {
 		fl := f.fields[f.focus]
@@ -237,6 +359,23 @@ func (f *Form) Update(msg tea.Msg) (submit, cancel bool, cmd tea.Cmd) {
 			fl.choice = (fl.choice + 1) % len(fl.Options)
 		}
 		return false, false, nil
+	case PickField:
+		if n := len(fl.matches); n > 0 && (km.String() == "left" || km.String() == "right") {
+			step := map[string]int{"left": n - 1, "right": 1}[km.String()]
+			if fl.stepped || strings.TrimSpace(fl.input.Value()) != "" {
+				fl.choice = (fl.choice + step) % n
+			}
+			fl.stepped = true
+			return false, false, nil
+		}
+		before := fl.input.Value()
+		fl.err = ""
+		fl.input, cmd = fl.input.Update(msg)
+		if fl.input.Value() != before {
+			fl.stepped = false
+			return false, false, tea.Batch(cmd, fl.find(f.c))
+		}
+		return false, false, cmd
 	}
 	fl.err = ""
 	fl.input, cmd = fl.input.Update(msg)
@@ -247,13 +386,27 @@ func (f *Form) Update(msg tea.Msg) (submit, cancel bool, cmd tea.Cmd) {
 func (f *Form) View() string {
 	st := f.c.Styles
 	var b strings.Builder
-	b.WriteString(" " + st.Title.Render(safetext.Sanitize(f.Title)) + "\n")
+	wrap := func(text string) []string {
+		if f.width <= 0 {
+			return []string{text}
+		}
+		return Wrap(text, max(f.width-2, 10))
+	}
+	b.WriteString(" " + st.Title.Render(truncate(safetext.Sanitize(f.Title), max(f.width-2, 10))) + "\n")
 	if f.Intro != "" {
-		b.WriteString(" " + st.Muted.Render(safetext.Sanitize(f.Intro)) + "\n")
+		for _, l := range wrap(safetext.Sanitize(f.Intro)) {
+			b.WriteString(" " + st.Muted.Render(l) + "\n")
+		}
 	}
 	b.WriteString("\n")
 	if f.err != "" {
-		b.WriteString(" " + st.Error.Render("✗ "+f.err) + "\n\n")
+		for i, l := range wrap("✗ " + f.err) {
+			if i > 0 {
+				l = "  " + l
+			}
+			b.WriteString(" " + st.Error.Render(l) + "\n")
+		}
+		b.WriteString("\n")
 	}
 	for i, fl := range f.fields {
 		marker, label := "  ", st.Label.Render(pad(safetext.Sanitize(fl.Label), labelWidth))
@@ -283,17 +436,66 @@ func (f *Form) View() string {
 				}
 			}
 			value = strings.Join(parts, "  ")
+		case PickField:
+			if i != f.focus {
+				value = safetext.Sanitize(fl.Value())
+				if o := fl.picked(); o != nil && o.Label != "" {
+					value += st.Muted.Render("  " + safetext.Sanitize(o.Label))
+				}
+				break
+			}
+			value = fl.input.View()
 		default:
 			value = fl.input.View()
+			if i != f.focus && fl.input.Value() != "" {
+				// A field without the cursor shows the start of its text,
+				// cut to the field's width.
+				v := fl.input.Value()
+				if fl.Kind == PasswordField {
+					v = strings.Repeat(string(fl.input.EchoCharacter), len([]rune(v)))
+				}
+				value = truncate(v, fl.input.Width+1)
+			}
 		}
 		b.WriteString(" " + marker + label + " " + value + "\n")
 		if fl.err != "" {
-			b.WriteString("   " + pad("", labelWidth) + " " + st.FieldError.Render("↳ "+fl.err) + "\n")
+			b.WriteString(f.note("↳ "+fl.err, st.FieldError.Render))
 		} else if fl.Hint != "" && i == f.focus {
-			b.WriteString("   " + pad("", labelWidth) + " " + st.Muted.Render(safetext.Sanitize(fl.Hint)) + "\n")
+			b.WriteString(f.note(safetext.Sanitize(fl.Hint), st.Muted.Render))
+		}
+		if fl.Kind == PickField && i == f.focus {
+			b.WriteString(f.note(f.pickLine(fl), func(s ...string) string { return strings.Join(s, "") }))
 		}
 	}
 	return b.String()
+}
+
+// pickLine says what a focused picker stands on and how to choose another.
+func (f *Form) pickLine(fl *Field) string {
+	st := f.c.Styles
+	typed := strings.TrimSpace(fl.input.Value())
+	switch {
+	case fl.pickErr != nil:
+		return st.FieldError.Render("can't list the options: " + ErrorText(fl.pickErr))
+	case !fl.fetched || fl.loaded != typed:
+		return st.Muted.Render("looking…")
+	case len(fl.matches) == 0 && typed == "":
+		return st.FieldError.Render("there is nothing to choose from yet")
+	case len(fl.matches) == 0:
+		return st.FieldError.Render(fmt.Sprintf("nothing matches %q; type less of it, or another name", typed))
+	}
+	o := fl.picked()
+	if o == nil {
+		return st.Muted.Render(fmt.Sprintf("type to look, or ←/→ to go through %d", len(fl.matches)))
+	}
+	line := "→ " + st.Focused.Render(safetext.Sanitize(o.Value))
+	if o.Label != "" {
+		line += " " + st.Muted.Render(safetext.Sanitize(o.Label))
+	}
+	if n := len(fl.matches); n > 1 {
+		line += st.Muted.Render(fmt.Sprintf("  (%d of %d, ←/→)", fl.choice+1, n))
+	}
+	return line
 }
 
 // labelWidth is the column of field labels.

@@ -132,6 +132,9 @@ func (m *Providers) Capturing() bool {
 		m.mode == provQueryKB || m.mode == provKBResults
 }
 
+// Modal is true while a setup's deletion or activation is being confirmed.
+func (m *Providers) Modal() bool { return m.mode == provConfirmDelete || m.mode == provConfirmActivate }
+
 func (m *Providers) Keys() []key.Binding {
 	switch m.mode {
 	case provEditing, provEditingKB, provSetupForm, provQueryKB:
