@@ -129,12 +129,17 @@ func Error(err error) tea.Cmd { return func() tea.Msg { return StatusMsg{Err: er
 func ErrorText(err error) string { return safetext.Sanitize(errorText(err)) }
 
 func errorText(err error) string {
-	var te *service.ThrottledError
+	var (
+		te *service.ThrottledError
+		fe *service.ForbiddenError
+	)
 	switch {
 	case err == nil:
 		return ""
 	case errors.Is(err, context.DeadlineExceeded):
 		return "the server took too long to answer; try again"
+	case errors.As(err, &fe):
+		return fe.Error()
 	case errors.Is(err, service.ErrForbidden):
 		return "permission denied: your role can't do that"
 	case errors.As(err, &te):
