@@ -45,6 +45,7 @@ func NewHandler(svc *service.Service, logger *slog.Logger, opts Options) *Handle
 	h.handle("GET /healthz", h.healthz)
 	h.handle("GET /signup", h.signupForm)
 	h.handle("POST /signup", h.signupSubmit)
+	h.handle("GET /signup/done", h.signupDone)
 	h.handle("POST /v1/signup", h.signupJSON)
 	h.handle("GET /v1/models", h.models)
 	h.handle("POST /v1/chat/completions", h.chatCompletions)
