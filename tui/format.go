@@ -47,3 +47,7 @@ func Wrap(text string, w int) []string {
 	}
 	return out
 }
+
+// Truncate cuts a (possibly styled) line to w cells, ending it with "…"
+// when it was longer.
+func Truncate(s string, w int) string { return truncate(s, w) }

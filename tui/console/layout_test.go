@@ -275,3 +275,27 @@ func TestConsoleAuditRowInFull(t *testing.T) {
 		t.Fatalf("back in the table, no row is selected:\n%s", d.view())
 	}
 }
+
+// Every screen of every role fits 80×24, 100×30 and 120×40: no line is
+// wider than the terminal (Limits' explanations wrap, an SSH key's details
+// go under its fingerprint).
+func TestConsoleEveryScreenFits(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Department of Physics")
+	adminFP := e.createUser("physics", "prof.verylongname@physics.university.example", "admin", "")
+	memberFP := e.createUser("physics", "student.with.a.long.address@students.university.example", "member", "")
+	for _, fp := range []string{e.rootFP, adminFP, memberFP} {
+		a := e.actor(fp)
+		d := e.console(a)
+		for _, sz := range sizes {
+			d.send(tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
+			for _, k := range []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "m"} {
+				d.press(k)
+				if strings.Contains(d.view(), "loading…") {
+					t.Fatalf("%s, key %s: still loading:\n%s", a.Email, k, d.view())
+				}
+				d.fits(sz.w, sz.h)
+			}
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"lamb/internal/safetext"
 	"lamb/service"
@@ -252,11 +253,17 @@ func (m *SSHKeys) View() string {
 		if note == "" { // keys linked at sign-in carry no comment
 			note = "added " + k.CreatedAt.Format("2006-01-02")
 		}
-		line += "  " + safetext.Sanitize(k.Type) + "  " + st.Muted.Render("last used "+tui.Ago(k.LastUsedAt)) + "  " + st.Muted.Render(note)
+		details := safetext.Sanitize(k.Type) + "  " + st.Muted.Render("last used "+tui.Ago(k.LastUsedAt)) + "  " + st.Muted.Render(note)
 		if i == m.cursor {
 			line = st.Selected.Render(fp) + line[len(fp):]
 		}
-		out += " " + line + "\n"
+		// On a narrow terminal the details go under the fingerprint
+		// rather than past the edge.
+		if m.width > 0 && lipgloss.Width(" "+line+"  "+details) > m.width {
+			out += " " + line + "\n" + "   " + tui.Truncate(details, m.width-3) + "\n"
+			continue
+		}
+		out += " " + line + "  " + details + "\n"
 	}
 	return out
 }
