@@ -299,3 +299,25 @@ func TestConsoleEveryScreenFits(t *testing.T) {
 		}
 	}
 }
+
+// A failed provider test explains itself at length: at 80 columns the
+// explanation wraps, on the status line and under the providers.
+func TestConsoleProviderTestErrorWraps(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Physics")
+	fp := e.createUser("physics", "prof@uni.example", "admin", "")
+	e.enableProvider("physics", "default", "openai", "gpt-a") // nothing listens there
+	d := e.console(e.actor(fp))
+	d.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	d.tab("Providers")
+	d.press("t")
+	d.want("could not connect")
+	d.fits(80, 24)
+	flat := d.flat()
+	if i := strings.Index(flat, "last test of openai:"); i < 0 || !strings.Contains(flat[i:], "provider is running") {
+		t.Fatalf("the last test's explanation is cut:\n%s", d.view())
+	}
+	if i := strings.Index(flat, "✗"); i < 0 || !strings.Contains(flat[i:], "provider is running") {
+		t.Fatalf("the status line's explanation is cut:\n%s", d.view())
+	}
+}
