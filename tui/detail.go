@@ -38,7 +38,7 @@ func (d *Detail) SetSize(w, h int) { d.width, d.height = w, h }
 // DetailKeys are the detail view's bindings for the help line.
 var DetailKeys = []key.Binding{KeyUp, KeyDown, Bind("esc", "back")}
 
-// Update scrolls; it reports esc (or enter, or q: leave the view).
+// Update scrolls; it reports back when esc (or enter) leaves the view.
 func (d *Detail) Update(msg tea.Msg) (back bool) {
 	km, ok := msg.(tea.KeyMsg)
 	if !ok {
