@@ -55,6 +55,7 @@ func NewHandler(svc *service.Service, logger *slog.Logger, opts Options) *Handle
 	h.handle("GET /healthz", h.bounded(h.healthz))
 	h.handle("GET /signup", h.signupForm)
 	h.handle("POST /signup", h.bounded(h.signupSubmit))
+	h.handle("GET /signup/done", h.bounded(h.signupDone))
 	h.handle("POST /v1/signup", h.bounded(h.signupJSON))
 	h.handle("GET /v1/models", h.bounded(h.models))
 	h.handle("POST /v1/chat/completions", h.chatCompletions)

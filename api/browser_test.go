@@ -23,8 +23,9 @@ import (
 // TestSignupInBrowser drives the signup page in headless Chromium through
 // chromedriver's W3C WebDriver API: a refused form comes back with the
 // error next to the field, then the corrected form lands on the welcome
-// page. It checks what plain HTTP tests can't: the page works in a real
-// browser under its Content-Security-Policy, without JavaScript.
+// page (through a redirect and its cookie), which a reload shows again. It
+// checks what plain HTTP tests can't: the page works in a real browser
+// under its Content-Security-Policy, without JavaScript.
 func TestSignupInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the browser test starts Chromium; skipped in -short mode")
@@ -80,8 +81,8 @@ func TestSignupInBrowser(t *testing.T) {
 		t.Fatalf("h1 after signup = %q; page\n%s", got, wd.source(t))
 	}
 	lead := wd.text(t, wd.find(t, "p.lead"))
-	if !strings.Contains(lead, "grace@example.org") || !strings.Contains(lead, testOrgName) {
-		t.Errorf("welcome text = %q: want the email and the organization", lead)
+	if !strings.Contains(lead, "You joined "+testOrgName) || !strings.Contains(lead, "grace@example.org") {
+		t.Errorf("welcome text = %q: want the organization joined and the email", lead)
 	}
 	if got := wd.text(t, wd.find(t, "pre")); got != testSSHHint {
 		t.Errorf("ssh hint = %q", got)
@@ -89,6 +90,32 @@ func TestSignupInBrowser(t *testing.T) {
 	if a, err := e.svc.ActorForSSHKey(context.Background(), fp); err != nil || a.Email != "grace@example.org" || a.OrgSlug != testOrgSlug {
 		t.Fatalf("the key given in the browser signs in as %+v, %v", a, err)
 	}
+
+	// The browser was sent on to the result page: reloading it shows the
+	// welcome again, and no second form is posted ("already exists").
+	if got := wd.url(t); !strings.HasSuffix(got, "/signup/done") {
+		t.Fatalf("after signing up the browser is at %q", got)
+	}
+	wd.must(t, http.MethodPost, "/refresh", map[string]string{}, nil)
+	if got := wd.waitTitle(t, "Welcome"); got != "Welcome to Acme University · lamb" {
+		t.Errorf("title after a reload = %q", got)
+	}
+	if got := wd.text(t, wd.find(t, "h1")); got != "Welcome, Grace Hopper" {
+		t.Fatalf("h1 after a reload = %q; page\n%s", got, wd.source(t))
+	}
+	if len(wd.findAll(t, "#email-error")) > 0 || strings.Contains(wd.source(t), "already exists") {
+		t.Fatalf("the reload posted the form again:\n%s", wd.source(t))
+	}
+	if n := e.countUsers(t, "grace@example.org"); n != 1 {
+		t.Fatalf("%d accounts after a reload", n)
+	}
+}
+
+func (wd *webDriver) url(t *testing.T) string {
+	t.Helper()
+	var s string
+	wd.must(t, http.MethodGet, "/url", nil, &s)
+	return s
 }
 
 // webDriver is a W3C WebDriver session on a chromedriver we started.

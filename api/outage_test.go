@@ -21,7 +21,8 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // A database that stops answering without closing its connections (a
 // frozen server, a network that drops packets) hung every request that
 // needed it. Now each answers 503 service_unavailable within its bound —
-// Options.DatabaseTimeout for health, signup and the model list, the
+// Options.DatabaseTimeout for health, signup, its result page and the
+// model list, the
 // service's 10 s for a key it hasn't seen — and all answer again once the
 // database does.
 func TestFrozenDatabaseAnswers503WithinBound(t *testing.T) {
@@ -46,6 +47,10 @@ func TestFrozenDatabaseAnswers503WithinBound(t *testing.T) {
 		t.Fatalf("models before the freeze = %d %s", r.status, r.body)
 	}
 
+	// A signup's result page reads the account its receipt names.
+	done := mustRequest(t, "GET", e.srv.URL+"/signup/done", "")
+	done.AddCookie(&http.Cookie{Name: receiptCookie, Value: e.svc.SignupReceipt(service.SignupResult{ID: e.admin.UserID}, false)})
+
 	cluster.Freeze(t)
 	unknownKey, _ := http.NewRequest("POST", e.srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"lamb_assistant.1","messages":[]}`))
 	unknownKey.Header.Set("Authorization", "Bearer lamb_"+strings.Repeat("u", 43))
@@ -58,6 +63,7 @@ func TestFrozenDatabaseAnswers503WithinBound(t *testing.T) {
 		{"models", models(), bound},
 		{"signup", mustRequest(t, "POST", e.srv.URL+"/v1/signup",
 			`{"email":"ana@uni.example","name":"Ana","password":"correct horse","signup_key":"`+testSignupKey+`"}`), bound},
+		{"signup result page", done, bound},
 		{"an unknown key", unknownKey, 10 * time.Second},
 	}
 	type answer struct {
@@ -96,7 +102,11 @@ func TestFrozenDatabaseAnswers503WithinBound(t *testing.T) {
 			Error  struct{ Code string }
 		}
 		json.Unmarshal(a.r.body, &body)
-		if a.r.status != http.StatusServiceUnavailable || (c.name != "healthz" && body.Error.Code != "service_unavailable") {
+		page := c.name == "signup result page" // HTML, not JSON
+		if page && !strings.Contains(string(a.r.body), "can&#39;t reach its database") {
+			t.Errorf("%s with the database frozen says %s", c.name, a.r.body)
+		}
+		if a.r.status != http.StatusServiceUnavailable || (c.name != "healthz" && !page && body.Error.Code != "service_unavailable") {
 			t.Errorf("%s with the database frozen = %d %s, want 503 service_unavailable", c.name, a.r.status, a.r.body)
 		}
 		t.Logf("%s: %d after %s", c.name, a.r.status, a.took.Round(time.Millisecond))

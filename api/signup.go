@@ -176,11 +176,16 @@ type signupView struct {
 	Values   map[string]string
 	Errors   map[string]string
 	Done     bool
+	Expired  bool // the result page, with no (or an expired) receipt
 	Result   service.SignupResult
 	KeyAdded bool
 	SSHHint  string
 	APIBase  string
 }
+
+// receiptCookie carries the receipt of a signup from the form's answer to
+// the result page (service.SignupReceipt). Only /signup reads it.
+const receiptCookie = "lamb_signup"
 
 // signupForm is GET /signup: the form, the key prefilled from ?key=.
 func (h *Handler) signupForm(w http.ResponseWriter, r *http.Request) {
@@ -207,8 +212,13 @@ func (h *Handler) signupSubmit(w http.ResponseWriter, r *http.Request) {
 		Password: r.PostForm.Get("password"), SignupKey: v.Values["signup_key"], SSHKey: v.Values["ssh_public_key"],
 		RemoteAddr: r.RemoteAddr})
 	if err == nil {
-		h.renderSignup(w, http.StatusCreated, signupView{Done: true, Result: res, KeyAdded: strings.TrimSpace(v.Values["ssh_public_key"]) != "",
-			SSHHint: h.opts.SSHHint, APIBase: h.opts.PublicURL + "/v1"})
+		// Post/redirect/get: the answer sends the browser on to the
+		// result page, so that reloading it shows the result again
+		// instead of posting the form twice ("already exists").
+		http.SetCookie(w, &http.Cookie{Name: receiptCookie, Value: h.svc.SignupReceipt(res, strings.TrimSpace(v.Values["ssh_public_key"]) != ""),
+			Path: "/signup", MaxAge: int(service.SignupReceiptTTL.Seconds()), HttpOnly: true, SameSite: http.SameSiteLaxMode,
+			Secure: r.TLS != nil || strings.HasPrefix(h.opts.PublicURL, "https://")})
+		http.Redirect(w, r, "/signup/done", http.StatusSeeOther)
 		return
 	}
 	status := http.StatusBadRequest
@@ -251,6 +261,33 @@ func (h *Handler) signupSubmit(w http.ResponseWriter, r *http.Request) {
 		v.Errors["form"] = "Signup failed on the server; try again in a moment."
 	}
 	h.renderSignup(w, status, v)
+}
+
+// signupDone is GET /signup/done: the result of the signup whose receipt
+// the browser holds, as often as it is reloaded within the receipt's hour.
+func (h *Handler) signupDone(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store") // it names the account
+	c, err := r.Cookie(receiptCookie)
+	if err != nil {
+		h.renderSignup(w, http.StatusNotFound, signupView{Expired: true, SSHHint: h.opts.SSHHint})
+		return
+	}
+	res, keyAdded, err := h.svc.SignupByReceipt(r.Context(), c.Value)
+	if errors.Is(err, service.ErrNotFound) {
+		h.renderSignup(w, http.StatusNotFound, signupView{Expired: true, SSHHint: h.opts.SSHHint})
+		return
+	} else if errors.Is(err, service.ErrUnavailable) {
+		// The receipt stays: a reload once the database answers shows it.
+		h.log.Warn("signup result page: database unreachable", "err", err)
+		w.Header().Set("Retry-After", unavailableRetryAfter)
+		h.renderSignup(w, http.StatusServiceUnavailable, signupView{Errors: map[string]string{"form": "The server can't reach its database right now; reload this page in a moment."}})
+		return
+	} else if err != nil {
+		h.log.Error("signup result page", "err", err)
+		h.renderSignup(w, http.StatusInternalServerError, signupView{Errors: map[string]string{"form": "The result could not be shown; your account may still exist: try signing in over SSH."}})
+		return
+	}
+	h.renderSignup(w, http.StatusOK, signupView{Done: true, Result: res, KeyAdded: keyAdded, SSHHint: h.opts.SSHHint, APIBase: h.opts.PublicURL + "/v1"})
 }
 
 func (h *Handler) renderSignup(w http.ResponseWriter, status int, v signupView) {

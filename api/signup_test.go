@@ -810,11 +810,11 @@ func TestSignupFormSuccess(t *testing.T) {
 	e := newTestEnv(t)
 	line, fp := newSSHKey(t, "grace@laptop")
 	form := withForm(formFields(" Grace@Example.org "), "ssh_public_key", line+"\n")
-	page := wantPage(t, e.postForm(t, form), http.StatusCreated)
+	page := e.signupPage(t, form, http.StatusOK)
 	for _, want := range []string{
 		"<title>Welcome to Acme University · lamb</title>",
 		"<h1>Welcome, Grace &#34;Amazing&#34; &lt;Hopper&gt;</h1>",
-		"<strong>grace@example.org</strong> is ready in <strong>Acme University</strong>",
+		"You joined <strong>Acme University</strong> as a member: your account <strong>grace@example.org</strong> is ready.",
 		"with the SSH key you gave:",
 		"<pre>" + testSSHHint + "</pre>",
 		"<code>" + testPublicURL + "/v1</code>",
@@ -835,10 +835,68 @@ func TestSignupFormSuccess(t *testing.T) {
 	}
 
 	// Without a key, the page says how the first sign-in links one.
-	page = wantPage(t, e.postForm(t, withForm(formFields("nokey@example.org"), "name", "No Key")), http.StatusCreated)
+	page = e.signupPage(t, withForm(formFields("nokey@example.org"), "name", "No Key"), http.StatusOK)
 	if !strings.Contains(page, "sign in with your email and password and the key is linked") || !strings.Contains(page, "<pre>"+testSSHHint+"</pre>") {
 		t.Fatalf("the welcome page without a key lacks the sign-in hint:\n%s", page)
 	}
+}
+
+// Post/redirect/get: the form's answer sends the browser to a result page
+// with a receipt in a cookie, so a reload shows the result again instead of
+// posting the form twice ("already exists"). The receipt is the server's
+// word: altered, expired, or without its account, the page shows nothing
+// of anyone.
+func TestSignupFormRedirectsToItsResult(t *testing.T) {
+	e := newTestEnv(t)
+	r := e.postForm(t, formFields("grace@example.org"))
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/signup/done" {
+		t.Fatalf("POST /signup = %d, Location %q", r.status, r.header.Get("Location"))
+	}
+	var receipt *http.Cookie
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == "lamb_signup" {
+			receipt = c
+		}
+	}
+	if receipt == nil || !receipt.HttpOnly || receipt.Path != "/signup" || receipt.MaxAge != 3600 || receipt.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("receipt cookie = %+v", receipt)
+	}
+	if strings.Contains(receipt.Value, "grace") || strings.Contains(receipt.Value, testSignupKey) {
+		t.Fatalf("the receipt carries the email or the key: %q", receipt.Value)
+	}
+	// Reloaded three times: the same page, one account.
+	for range 3 {
+		done := e.getWith(t, "/signup/done", r)
+		page := wantPage(t, done, http.StatusOK)
+		if !strings.Contains(page, "You joined <strong>Acme University</strong>") || !strings.Contains(page, "grace@example.org") {
+			t.Fatalf("the result page:\n%s", page)
+		}
+		if cc := done.header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("Cache-Control = %q", cc)
+		}
+	}
+	if n := e.countUsers(t, "grace@example.org"); n != 1 {
+		t.Fatalf("%d accounts after reloading the result", n)
+	}
+
+	nothing := func(what string, rep reply) {
+		t.Helper()
+		page := wantPage(t, rep, http.StatusNotFound)
+		if !strings.Contains(page, "Nothing to show") || !strings.Contains(page, `href="/signup"`) || !strings.Contains(page, testSSHHint) {
+			t.Fatalf("%s: the page\n%s", what, page)
+		}
+		if strings.Contains(page, "grace@example.org") || strings.Contains(page, testOrgName) {
+			t.Fatalf("%s: the page names the account:\n%s", what, page)
+		}
+	}
+	nothing("no receipt", e.get(t, "/signup/done"))
+	// Another account's id in the receipt, its signature kept: refused.
+	other := r
+	other.header = http.Header{"Set-Cookie": {"lamb_signup=1" + receipt.Value[strings.Index(receipt.Value, "."):] + "; Path=/signup"}}
+	nothing("an altered receipt", e.getWith(t, "/signup/done", other))
+	nothing("a made-up receipt", e.getWith(t, "/signup/done", reply{header: http.Header{"Set-Cookie": {"lamb_signup=1.99999999999.0.abc; Path=/signup"}}}))
+	e.clock.Advance(time.Hour + time.Second)
+	nothing("an expired receipt", e.getWith(t, "/signup/done", r))
 }
 
 func TestSignupFormUnreadable(t *testing.T) {

@@ -219,10 +219,55 @@ func (e *testEnv) signup(t *testing.T, fields map[string]any) reply {
 	return e.post(t, "/v1/signup", "application/json", mustJSON(t, fields))
 }
 
-// postForm posts fields url-encoded to /signup on the test server.
+// postForm posts fields url-encoded to /signup on the test server. A
+// signup that works answers 303 to the result page: postForm returns that
+// answer as it is, without following it.
 func (e *testEnv) postForm(t *testing.T, fields url.Values) reply {
 	t.Helper()
-	return e.post(t, "/signup", "application/x-www-form-urlencoded", []byte(fields.Encode()))
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/signup", strings.NewReader(fields.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	client := *e.srv.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	ctx, cancel := context.WithTimeout(req.Context(), 30*time.Second)
+	defer cancel()
+	resp, err := client.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("POST /signup: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("POST /signup: read body: %v", err)
+	}
+	return reply{resp.StatusCode, resp.Header, body}
+}
+
+// getWith gets path with the cookies a previous answer set, as a browser
+// following its redirect would.
+func (e *testEnv) getWith(t *testing.T, path string, from reply) reply {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range (&http.Response{Header: from.header}).Cookies() {
+		req.AddCookie(c)
+	}
+	return e.do(t, req)
+}
+
+// signupPage posts the form, follows its redirect with its cookie, and
+// returns the result page (want: its status).
+func (e *testEnv) signupPage(t *testing.T, fields url.Values, want int) string {
+	t.Helper()
+	r := e.postForm(t, fields)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/signup/done" {
+		t.Fatalf("POST /signup = %d, Location %q, want 303 to /signup/done; body\n%s", r.status, r.header.Get("Location"), r.body)
+	}
+	return wantPage(t, e.getWith(t, "/signup/done", r), want)
 }
 
 // serveFrom calls the handler directly with a client address of our

@@ -131,6 +131,11 @@ func (s *Service) assistantOwner(ctx context.Context, q *store.Queries, a Actor,
 		o, err := q.OrgByID(ctx, u.OrganizationID)
 		return u, o, err
 	}
+	if a.Role == RoleMember {
+		// A member may create assistants, only not for others: say that,
+		// rather than that they can't create one at all.
+		return store.User{}, store.Org{}, &ForbiddenError{Reason: "only an organization's admins may create an assistant for someone else; leave out the owner to create one of your own"}
+	}
 	return s.userForAdmin(ctx, q, a, email)
 }
 

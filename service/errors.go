@@ -87,6 +87,16 @@ func fromConfig(err error) error {
 	return err
 }
 
+// ForbiddenError refuses an action and says why, when the role alone
+// doesn't (a member may create assistants, but not for someone else).
+// errors.Is(err, ErrForbidden) holds.
+type ForbiddenError struct{ Reason string }
+
+func (e *ForbiddenError) Error() string { return "permission denied: " + e.Reason }
+
+// Is makes errors.Is(err, ErrForbidden) true.
+func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
+
 // conflictError says what already exists; errors.Is(err, ErrConflict) holds.
 type conflictError struct{ msg string }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"lamb/config"
+	"lamb/internal/plural"
 	"lamb/store"
 )
 
@@ -49,8 +50,10 @@ type ExportUser struct {
 	SSHKeys []string `json:"ssh_keys,omitempty"`
 }
 
-// ExportAssistant is an assistant and its owner's email.
+// ExportAssistant is an assistant and its owner's email. ID is the id it
+// had where it was exported; an import gives it a new one and says which.
 type ExportAssistant struct {
+	ID             int64        `json:"id,omitempty"`
 	Owner          string       `json:"owner"`
 	Name           string       `json:"name"`
 	Description    string       `json:"description,omitempty"`
@@ -115,7 +118,7 @@ func (s *Service) ExportOrg(ctx context.Context, a Actor, slug string, withSecre
 			return Export{}, err
 		}
 		for _, x := range as {
-			ex.Assistants = append(ex.Assistants, ExportAssistant{Owner: x.OwnerEmail, Name: x.Name, Description: x.Description,
+			ex.Assistants = append(ex.Assistants, ExportAssistant{ID: x.ID, Owner: x.OwnerEmail, Name: x.Name, Description: x.Description,
 				SystemPrompt: x.SystemPrompt, Provider: x.Provider, Model: x.Model, Temperature: x.Temperature, Setup: x.Setup,
 				KnowledgeBase: kbFromStore(x.KnowledgeBase), PromptTemplate: x.PromptTemplate, Enabled: x.Enabled})
 		}
@@ -138,16 +141,35 @@ type ImportResult struct {
 	Users          int      `json:"users"`
 	SSHKeys        int      `json:"ssh_keys"`
 	Assistants     int      `json:"assistants"`
-	SecretsCleared []string `json:"secrets_cleared,omitempty"` // masked in the export: set them again
-	DryRun         bool     `json:"dry_run"`
+	SecretsCleared []string `json:"secrets_cleared,omitempty"` // masked or left out of the export: set them again
+	// SignupDisabled says signup was on in the export but its key was not
+	// exported: the org comes in with signup off (and signup.key among the
+	// cleared secrets) rather than on without a key anyone knows.
+	SignupDisabled bool `json:"signup_disabled,omitempty"`
+	// AssistantIDs maps each assistant's id in the export to its new one:
+	// callers name assistants by id (lamb_assistant.ID) and must be updated.
+	AssistantIDs []AssistantIDChange `json:"assistant_ids"`
+	DryRun       bool                `json:"dry_run"`
+}
+
+// AssistantIDChange is one imported assistant's old and new id. OldID is 0
+// for an export that carried no ids; NewID is 0 in a dry run (nothing is
+// stored, so no id is given).
+type AssistantIDChange struct {
+	Name  string `json:"name"`
+	Owner string `json:"owner"`
+	OldID int64  `json:"old_id,omitempty"`
+	NewID int64  `json:"new_id,omitempty"`
 }
 
 // ImportOrg creates an organization from an Export, in one transaction:
 // the org, its config, signup, users (without passwords: they sign in with
-// their SSH keys, or an admin resets their password) and assistants. The
-// slug must be free. Masked secrets can't be restored: they are cleared and
-// listed. With dryRun everything is checked and nothing kept. System admins
-// only.
+// their SSH keys, or an admin resets their password) and assistants, which
+// get new ids (the result maps old to new). The slug must be free; emails
+// and SSH keys that already have accounts are named all at once. Masked
+// secrets can't be restored: they are cleared and listed, and signup
+// without its key comes in off. With dryRun everything is checked and
+// nothing kept. System admins only.
 func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool) (ImportResult, error) {
 	if err := requireSystemAdmin(a); err != nil {
 		return ImportResult{}, err
@@ -194,13 +216,24 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 			*cr.Source = "" // the platform's credential was masked away
 		}
 	}
+	if ex.Signup.Key == "" && (cfg.Features.SignupEnabled || ex.Signup.Enabled) {
+		// The key stayed behind (exported without secrets): signup on with
+		// a key nobody knows would look working and answer nobody.
+		cfg.Features.SignupEnabled = false
+		res.SignupDisabled = true
+		res.SecretsCleared = append(res.SecretsCleared, "signup.key")
+	}
 	if err := cfg.Validate(); err != nil {
 		return ImportResult{}, prefixField("config.", fromConfig(err))
+	}
+	users, err := checkImportUsers(ex.Users)
+	if err != nil {
+		return ImportResult{}, err
 	}
 	errDry := errors.New("dry run")
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
 		// Counted afresh: a transaction that lost a conflict runs again.
-		res.Users, res.SSHKeys, res.Assistants = 0, 0, 0
+		res.Users, res.SSHKeys, res.Assistants, res.AssistantIDs = 0, 0, 0, []AssistantIDChange{}
 		sealed, err := s.sealConfig(cfg)
 		if err != nil {
 			return err
@@ -220,34 +253,21 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 				return prefixField("signup.", err)
 			}
 		}
+		if err := importConflicts(ctx, tx.Queries, users); err != nil {
+			return err
+		}
 		owners := map[string]store.User{}
-		for i, eu := range ex.Users {
+		for i, iu := range users {
 			field := fmt.Sprintf("users[%d].", i)
-			email, err := normalizeEmail(eu.Email)
-			if err != nil {
-				return prefixField(field, err)
-			}
-			uname, err := checkName(field+"name", eu.Name)
-			if err != nil {
-				return err
-			}
-			role := eu.Role
-			if role != store.RoleAdmin && role != store.RoleMember {
-				return invalid(field+"role", "must be admin or member, got %q", eu.Role)
-			}
-			u, err := tx.CreateUser(ctx, store.User{OrganizationID: o.ID, Email: email, Name: uname, Role: role, Enabled: eu.Enabled})
-			if errors.Is(err, store.ErrConflict) {
-				return conflict("%semail: %s already has an account on this server", field, email)
+			u, err := tx.CreateUser(ctx, store.User{OrganizationID: o.ID, Email: iu.email, Name: iu.name, Role: iu.role, Enabled: iu.enabled})
+			if errors.Is(err, store.ErrConflict) { // taken since the check: a concurrent writer
+				return conflict("%semail: %s already has an account on this server", field, iu.email)
 			} else if err != nil {
 				return err
 			}
-			owners[email] = u
+			owners[iu.email] = u
 			res.Users++
-			for j, line := range eu.SSHKeys {
-				k, err := parseSSHKey(fmt.Sprintf("%sssh_keys[%d]", field, j), line)
-				if err != nil {
-					return err
-				}
+			for j, k := range iu.keys {
 				if _, err := tx.AddSSHKey(ctx, store.SSHKey{OrganizationID: o.ID, UserID: u.ID, Fingerprint: k.fingerprint,
 					PublicKey: k.line, Comment: k.comment}); err != nil {
 					return storeErr(err, fmt.Sprintf("%sssh_keys[%d] (%s)", field, j, k.fingerprint))
@@ -276,22 +296,110 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 				}
 				in.Provider, in.Model = ea.Provider, ea.Model
 			}
-			if _, err := tx.CreateAssistant(ctx, store.Assistant{OrganizationID: o.ID, OwnerUserID: owner.ID, Name: in.Name,
+			as, err := tx.CreateAssistant(ctx, store.Assistant{OrganizationID: o.ID, OwnerUserID: owner.ID, Name: in.Name,
 				Description: in.Description, SystemPrompt: in.SystemPrompt, Provider: in.Provider, Model: in.Model,
 				Temperature: in.Temperature, Setup: in.Setup, KnowledgeBase: kbToStore(in.KnowledgeBase), PromptTemplate: in.PromptTemplate,
-				Enabled: ea.Enabled}); err != nil {
+				Enabled: ea.Enabled})
+			if err != nil {
 				return storeErr(err, field+"name "+in.Name)
 			}
+			change := AssistantIDChange{Name: as.Name, Owner: owner.Email, OldID: max(ea.ID, 0), NewID: as.ID}
+			if dryRun {
+				change.NewID = 0 // rolled back: the real import may get other ids
+			}
+			res.AssistantIDs = append(res.AssistantIDs, change)
 			res.Assistants++
 		}
 		if dryRun {
 			return errDry // roll everything back
 		}
+		ids := map[string]int64{}
+		for _, c := range res.AssistantIDs {
+			if c.OldID > 0 {
+				ids[fmt.Sprint(c.OldID)] = c.NewID
+			}
+		}
 		return s.audit(ctx, tx.Queries, a, o.ID, "org.import", slug, map[string]any{
-			"users": res.Users, "assistants": res.Assistants, "cleared_fields": res.SecretsCleared})
+			"users": res.Users, "assistants": res.Assistants, "cleared_fields": res.SecretsCleared, "assistant_ids": ids})
 	})
 	if err != nil && !errors.Is(err, errDry) {
 		return ImportResult{}, err
 	}
 	return res, nil
+}
+
+// importUser is a user of an export, checked: what CreateUser and
+// AddSSHKey will be given.
+type importUser struct {
+	email, name, role string
+	enabled           bool
+	keys              []parsedKey
+}
+
+// checkImportUsers checks every user of an export and their keys; the first
+// invalid field is the answer, named by its place in the file.
+func checkImportUsers(in []ExportUser) ([]importUser, error) {
+	out := make([]importUser, 0, len(in))
+	for i, eu := range in {
+		field := fmt.Sprintf("users[%d].", i)
+		email, err := normalizeEmail(eu.Email)
+		if err != nil {
+			return nil, prefixField(field, err)
+		}
+		name, err := checkName(field+"name", eu.Name)
+		if err != nil {
+			return nil, err
+		}
+		if eu.Role != store.RoleAdmin && eu.Role != store.RoleMember {
+			return nil, invalid(field+"role", "must be admin or member, got %q", eu.Role)
+		}
+		iu := importUser{email: email, name: name, role: eu.Role, enabled: eu.Enabled}
+		for j, line := range eu.SSHKeys {
+			k, err := parseSSHKey(fmt.Sprintf("%sssh_keys[%d]", field, j), line)
+			if err != nil {
+				return nil, err
+			}
+			iu.keys = append(iu.keys, k)
+		}
+		out = append(out, iu)
+	}
+	return out, nil
+}
+
+// importConflicts names, all at once, the emails and SSH keys of an export
+// that already belong to accounts on this server (or twice to the file):
+// fixing them one import at a time would take as many tries as there are.
+func importConflicts(ctx context.Context, q *store.Queries, users []importUser) error {
+	var emails, keys []string
+	seenEmail, seenKey := map[string]bool{}, map[string]bool{}
+	for i, u := range users {
+		if _, err := q.UserByEmail(ctx, u.email); err == nil || seenEmail[u.email] {
+			emails = append(emails, fmt.Sprintf("%s (users[%d])", u.email, i))
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		seenEmail[u.email] = true
+		for j, k := range u.keys {
+			if _, err := q.SSHKeyByFingerprint(ctx, k.fingerprint); err == nil || seenKey[k.fingerprint] {
+				keys = append(keys, fmt.Sprintf("%s (users[%d].ssh_keys[%d])", k.fingerprint, i, j))
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			seenKey[k.fingerprint] = true
+		}
+	}
+	var parts []string
+	if len(emails) > 0 {
+		parts = append(parts, fmt.Sprintf("%s already %s an account on this server: %s",
+			plural.Word(len(emails), "this email", "these emails"), plural.Word(len(emails), "has", "have"), strings.Join(emails, ", ")))
+	}
+	if len(keys) > 0 {
+		parts = append(parts, fmt.Sprintf("%s already %s to an account: %s",
+			plural.Word(len(keys), "this SSH key", "these SSH keys"), plural.Word(len(keys), "belongs", "belong"), strings.Join(keys, ", ")))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return conflict("users: %s; delete those accounts (or keys) first, or take them out of the file with their assistants, then import again",
+		strings.Join(parts, "; "))
 }

@@ -93,6 +93,9 @@ type Identity struct {
 	OrgSlug string `json:"organization"`
 	OrgName string `json:"organization_name"`
 	Via     string `json:"signed_in_with,omitempty"`
+	// HasPassword says whether the account can sign in with a password
+	// (a new SSH key is linked that way), not only with its keys.
+	HasPassword bool `json:"has_password"`
 }
 
 // Whoami describes the actor.
@@ -108,7 +111,8 @@ func (s *Service) Whoami(ctx context.Context, a Actor) (Identity, error) {
 	if err != nil {
 		return Identity{}, storeErr(err, "organization")
 	}
-	return Identity{Email: u.Email, Name: u.Name, Role: a.Role.String(), OrgSlug: org.Slug, OrgName: org.Name, Via: a.Via}, nil
+	return Identity{Email: u.Email, Name: u.Name, Role: a.Role.String(), OrgSlug: org.Slug, OrgName: org.Name, Via: a.Via,
+		HasPassword: u.PasswordHash != ""}, nil
 }
 
 // normalizeEmail lower-cases and checks an email address.

@@ -65,6 +65,11 @@ func buildFullMatrix(t *testing.T) (dir string, key []byte, fx fullFixture) {
 			t.Fatal(err)
 		}
 	}
+	// A password, like every account of the fixture: removing its only SSH
+	// key is then allowed (without one it is refused as a lockout).
+	if err := e.svc.ChangePassword(ctx, sys, "", fullPassword); err != nil {
+		t.Fatal(err)
+	}
 	admins := map[string]string{"acme": "org admin A", "beta": "org admin B", "gamma": "suspended org's user"}
 	for _, slug := range []string{"acme", "beta", "gamma"} {
 		line, fp := newKey(t, slug)

@@ -52,6 +52,11 @@ func buildMatrix(t *testing.T) (dir string, key []byte, fx matrixFixture) {
 	fx = matrixFixture{actors: map[string]Actor{}, ownFP: map[string]string{}}
 	sys := sysAdmin(t, e, "root@lamb.local")
 	fx.actors["system admin"], fx.ownFP["system admin"] = sys, sys.Via
+	// A password, like every account of the fixture: removing its only SSH
+	// key is then allowed (without one it is refused as a lockout).
+	if err := e.svc.ChangePassword(ctx, sys, "", matrixPassword); err != nil {
+		t.Fatal(err)
+	}
 	for _, o := range []struct{ slug, admin, role, signupKey string }{
 		{"acme", "admin@acme.edu", "org admin A", matrixSignupKey},
 		{"beta", "admin@beta.edu", "org admin B", ""},

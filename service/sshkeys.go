@@ -164,6 +164,17 @@ func (s *Service) RemoveSSHKey(ctx context.Context, a Actor, fingerprint string)
 			if err := guardSystemAdmin(a, u); err != nil {
 				return err
 			}
+		} else if u.PasswordHash == "" {
+			// Your own last key, without a password to sign in with and
+			// link a new one: removing it would lock you out for good
+			// (only an admin could let you back in).
+			keys, err := tx.SSHKeysByUser(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			if len(keys) <= 1 {
+				return invalid("fingerprint", "this is your only SSH key and your account has no password, so you could not sign in again; add another key or set a password first, then remove this one")
+			}
 		}
 		if err := tx.DeleteSSHKey(ctx, k.ID); err != nil {
 			return err

@@ -232,3 +232,57 @@ func TestKeyType(t *testing.T) {
 		}
 	}
 }
+
+// Removing your own only key when the account has no password would leave
+// no way to sign in again: refused, naming what to do first. With another
+// key or a password it is allowed, and an admin may still remove a user's
+// only key (a lost laptop); the admin then lets them back in.
+func TestRemovingYourOnlyKeyWithoutPasswordIsRefused(t *testing.T) {
+	e, admin, m1, _, _ := keysEnv(t) // m1 has one key and no password
+	ctx := context.Background()
+	err := e.svc.RemoveSSHKey(ctx, m1, m1.Via)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "only SSH key") || !strings.Contains(err.Error(), "set a password") {
+		t.Fatalf("removing the only key of an account without password: %v", err)
+	}
+	if _, err := e.svc.ActorForSSHKey(ctx, m1.Via); err != nil {
+		t.Fatalf("the refused removal removed the key: %v", err)
+	}
+	if id, err := e.svc.Whoami(ctx, m1); err != nil || id.HasPassword {
+		t.Fatalf("whoami of an account without password: %+v, %v", id, err)
+	}
+
+	// With a second key, the first may go.
+	line, fp := newKey(t, "m1@laptop")
+	if _, err := e.svc.AddSSHKey(ctx, m1, "", line); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.RemoveSSHKey(ctx, m1, m1.Via); err != nil {
+		t.Fatalf("removing one of two keys: %v", err)
+	}
+	// With a password, the last one may go too: signing in links a new key.
+	m1b, err := e.svc.ActorForSSHKey(ctx, fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.RemoveSSHKey(ctx, m1b, fp); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("removing the last key again: %v", err)
+	}
+	if err := e.svc.ChangePassword(ctx, m1b, "", "a-long-password"); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := e.svc.Whoami(ctx, m1b); err != nil || !id.HasPassword {
+		t.Fatalf("whoami after choosing a password: %+v, %v", id, err)
+	}
+	if err := e.svc.RemoveSSHKey(ctx, m1b, fp); err != nil {
+		t.Fatalf("removing the only key of an account with a password: %v", err)
+	}
+
+	// An admin removes a member's only key, password or not.
+	m2keys, err := e.svc.ListSSHKeys(ctx, admin, "m2@acme.edu")
+	if err != nil || len(m2keys) != 1 {
+		t.Fatalf("m2's keys: %v, %v", m2keys, err)
+	}
+	if err := e.svc.RemoveSSHKey(ctx, admin, m2keys[0].Fingerprint); err != nil {
+		t.Fatalf("an admin removing a member's only key: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lamb/internal/plural"
 	"lamb/internal/safetext"
 	"lamb/service"
 )
@@ -83,6 +84,9 @@ func (c *cli) assistantListCommand() *cobra.Command {
 				}
 				t.flush()
 				pageHint(cmd, lf.offset, len(page.Items), page.Total)
+				if !all && org == "" && lf.filter == "" {
+					c.othersHint(cmd, page.Total)
+				}
 			})
 		},
 	}
@@ -90,6 +94,43 @@ func (c *cli) assistantListCommand() *cobra.Command {
 	cmd.Flags().StringVar(&org, "org", "", "organization slug, implies --all (system admins: required with --all)")
 	lf.add(cmd)
 	return cmd
+}
+
+// othersHint tells an admin whose own list is shorter than the
+// organization's where the others are: an assistant made for a user with
+// --owner is that user's, and shows only with --all.
+func (c *cli) othersHint(cmd *cobra.Command, own int) {
+	a := c.actor
+	if a.Role != service.RoleOrgAdmin && a.Role != service.RoleSystemAdmin {
+		return
+	}
+	w := cmd.ErrOrStderr()
+	if a.Role == service.RoleSystemAdmin && !a.ActingSystemAdmin {
+		if own == 0 {
+			fmt.Fprintln(w, "You own no assistants; `assistant list --org SLUG` lists an organization's.")
+		}
+		return
+	}
+	p, err := c.svc.ListOrgAssistants(cmd.Context(), a, a.OrgSlug, "", 0, 1)
+	if err != nil || p.Total <= own {
+		return
+	}
+	if own == 0 {
+		fmt.Fprintf(w, "You own no assistants; %s has %s: `%s` lists them.\n", safetext.Sanitize(a.OrgSlug),
+			plural.N(p.Total, "assistant", "assistants"), c.listAllHint(a.OrgSlug))
+		return
+	}
+	fmt.Fprintf(w, "These are yours; %s has %s more: `%s` lists them all.\n", safetext.Sanitize(a.OrgSlug),
+		plural.N(p.Total-own, "assistant", "assistants"), c.listAllHint(a.OrgSlug))
+}
+
+// listAllHint is the command that lists every assistant of org for the
+// actor: --all in their own org, --org for a system admin.
+func (c *cli) listAllHint(org string) string {
+	if c.actor.Role == service.RoleSystemAdmin && !c.actor.ActingSystemAdmin {
+		return "assistant list --org " + safetext.Sanitize(org)
+	}
+	return "assistant list --all"
 }
 
 func setupText(s string) string {
@@ -312,8 +353,11 @@ func (c *cli) assistantCreateCommand() *cobra.Command {
 				return err
 			}
 			return c.show(cmd, a, func(w io.Writer) {
-				fmt.Fprintf(w, "Created assistant %s for %s: %s %s.\n", safetext.Sanitize(a.Name), a.Owner, a.Provider, safetext.Sanitize(a.LLM))
+				fmt.Fprintf(w, "Created assistant %s for %s: %s %s.\n", safetext.Sanitize(a.Name), safetext.Sanitize(a.Owner), a.Provider, safetext.Sanitize(a.LLM))
 				fmt.Fprintf(w, "Callers use the model id %s.\n", a.Model)
+				if !strings.EqualFold(a.Owner, c.actor.Email) {
+					fmt.Fprintf(w, "It is %s's: `assistant list` shows your own, `%s` the organization's.\n", safetext.Sanitize(a.Owner), c.listAllHint(a.OrgSlug))
+				}
 			})
 		},
 	}

@@ -165,9 +165,13 @@ func TestAssistantCreateForOwner(t *testing.T) {
 	if a.Owner != acmeMemberEmail || a.LLM != "llama3.1" {
 		t.Fatalf("created %+v", a)
 	}
-	// A member may name only themselves.
-	e.run(t, e.acmeMember2, "", "assistant", "create", "--name", "Planted", "--provider", "openai", "--owner", acmeMemberEmail).
-		wantFail(t, 1, "permission denied")
+	// A member may name only themselves, and is told so (not that they
+	// can't create assistants at all).
+	r := e.run(t, e.acmeMember2, "", "assistant", "create", "--name", "Planted", "--provider", "openai", "--owner", acmeMemberEmail).
+		wantFail(t, 1, "permission denied: only an organization's admins may create an assistant for someone else; leave out the owner to create one of your own")
+	if strings.Contains(r.stderr, "can't run") {
+		t.Fatalf("the refusal says the member can't create assistants: %s", r.stderr)
+	}
 	e.createAssistant(t, e.acmeMember2, "--name", "Mine", "--provider", "openai", "--owner", acmeMember2Email)
 	// Another org's admin gets the answer for nobody.
 	e.run(t, e.globexAdmin, "", "assistant", "create", "--name", "Planted", "--provider", "openai", "--owner", acmeMemberEmail).
@@ -339,5 +343,39 @@ func TestAssistantBadArguments(t *testing.T) {
 	}
 	if got, err := e.svc.GetAssistant(context.Background(), e.adminActor(t), a.ID); err != nil || got.Name != "Tutor" {
 		t.Fatalf("after bad arguments: %+v, %v", got, err)
+	}
+}
+
+// An assistant an admin makes for someone is that person's: the admin's own
+// list doesn't show it, and says where it is instead of looking empty.
+func TestAssistantListSaysWhereOthersAre(t *testing.T) {
+	t.Parallel()
+	e := newMemberOrgs(t)
+	r := e.run(t, e.acmeAdmin, "", "assistant", "create", "--name", "Tutor", "--provider", "ollama", "--owner", acmeMemberEmail).wantOK(t)
+	if !strings.Contains(r.stdout, "It is "+acmeMemberEmail+"'s: `assistant list` shows your own, `assistant list --all` the organization's.") {
+		t.Fatalf("create for someone else printed:\n%s", r.stdout)
+	}
+	r = e.run(t, e.acmeAdmin, "", "assistant", "list").wantOK(t)
+	if !strings.Contains(r.stderr, "You own no assistants; acme has 1 assistant: `assistant list --all` lists them.") {
+		t.Fatalf("an admin's empty list says nothing of the others: stdout %q, stderr %q", r.stdout, r.stderr)
+	}
+	e.createAssistant(t, e.acmeAdmin, "--name", "Mine", "--provider", "ollama")
+	r = e.run(t, e.acmeAdmin, "", "assistant", "list").wantOK(t)
+	if !strings.Contains(r.stdout, "Mine") || !strings.Contains(r.stderr, "These are yours; acme has 1 assistant more: `assistant list --all` lists them all.") {
+		t.Fatalf("an admin's list: stdout %q, stderr %q", r.stdout, r.stderr)
+	}
+	if r := e.run(t, e.acmeAdmin, "", "assistant", "list", "--all").wantOK(t); r.stderr != "" || !strings.Contains(r.stdout, "Tutor") {
+		t.Fatalf("list --all: stdout %q, stderr %q", r.stdout, r.stderr)
+	}
+	// --json stays a document; members get no hint about others' assistants.
+	if r := e.run(t, e.acmeAdmin, "", "assistant", "list", "--json").wantOK(t); r.stderr != "" {
+		t.Fatalf("list --json wrote %q", r.stderr)
+	}
+	if r := e.run(t, e.acmeMember2, "", "assistant", "list").wantOK(t); r.stderr != "" {
+		t.Fatalf("a member's list hints: %q", r.stderr)
+	}
+	// A system admin is pointed to --org.
+	if r := e.run(t, e.admin, "", "assistant", "list").wantOK(t); !strings.Contains(r.stderr, "`assistant list --org SLUG`") {
+		t.Fatalf("a system admin's empty list: %q", r.stderr)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
+	"lamb/internal/plural"
 	"lamb/internal/safetext"
 	"lamb/service"
 )
@@ -47,7 +49,10 @@ func (c *cli) orgImportCommand() *cobra.Command {
 		Long: "Create the organization described by an `org export` document on stdin, in one\n" +
 			"transaction: org, config, signup, users (without passwords: they sign in with their SSH\n" +
 			"keys, or an admin resets their password) and assistants. The slug must be free; edit it\n" +
-			"in the file to import a copy. With --dry-run everything is checked and nothing kept.",
+			"in the file to import a copy. Emails and SSH keys that already have accounts are all\n" +
+			"named at once. Assistants get new ids: the old → new map is printed (assistant_ids in\n" +
+			"--json), for updating callers. Secrets masked in the export are cleared and listed;\n" +
+			"signup without its key comes in off. With --dry-run everything is checked and nothing kept.",
 		Example: c.example("SSH org import --dry-run < acme.json", "SSH org import < acme.json"),
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -73,16 +78,49 @@ func (c *cli) orgImportCommand() *cobra.Command {
 				if dryRun {
 					verb = "Would import (dry run, nothing stored)"
 				}
-				fmt.Fprintf(w, "%s %s: %d users, %d SSH keys, %d assistants.\n", verb, safetext.Sanitize(res.Slug), res.Users, res.SSHKeys, res.Assistants)
+				fmt.Fprintf(w, "%s %s: %s, %s, %s.\n", verb, safetext.Sanitize(res.Slug), plural.N(res.Users, "user", "users"),
+					plural.N(res.SSHKeys, "SSH key", "SSH keys"), plural.N(res.Assistants, "assistant", "assistants"))
 				for _, p := range res.SecretsCleared {
+					if p == "signup.key" {
+						continue // said below, with what to do
+					}
 					fmt.Fprintf(w, "Cleared (masked in the export; set it again): %s\n", safetext.Sanitize(p))
+				}
+				if res.SignupDisabled {
+					fmt.Fprintf(w, "Cleared: signup.key (not in the export), so signup comes in off; `signup enable --org %s` makes a new key and prints the link.\n", safetext.Sanitize(res.Slug))
 				}
 				if res.Users > 0 && !dryRun {
 					fmt.Fprintln(w, "Users have no password: they sign in with their SSH keys, or reset one with `user reset-password EMAIL`.")
 				}
+				printAssistantIDs(w, res)
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check the document and report without storing anything")
 	return cmd
+}
+
+// printAssistantIDs prints how the imported assistants' ids changed: every
+// caller that names one (lamb_assistant.ID) must be told the new id.
+func printAssistantIDs(w io.Writer, res service.ImportResult) {
+	if len(res.AssistantIDs) == 0 {
+		return
+	}
+	if res.DryRun {
+		fmt.Fprintln(w, "Assistants get new ids at the import (callers must then use them):")
+	} else {
+		fmt.Fprintln(w, "Assistants have new ids; update their callers (old → new):")
+	}
+	t := newTable(w, "OLD", "NEW", "NAME", "OWNER")
+	for _, c := range res.AssistantIDs {
+		old, next := "(none in the file)", "(given at the import)"
+		if c.OldID > 0 {
+			old = service.ModelPrefix + strconv.FormatInt(c.OldID, 10)
+		}
+		if c.NewID > 0 {
+			next = service.ModelPrefix + strconv.FormatInt(c.NewID, 10)
+		}
+		t.row(old, next, c.Name, c.Owner)
+	}
+	t.flush()
 }

@@ -104,7 +104,7 @@ func (c *cli) signupShowCommand() *cobra.Command {
 }
 
 func (c *cli) signupEnableCommand(verb string, on bool) *cobra.Command {
-	short := "Turn signup on; an organization without a key gets a new one, printed once here"
+	short := "Turn signup on and print the link to hand out; an organization without a key gets a new one"
 	if !on {
 		short = "Turn signup off; the key is kept for when it is turned on again"
 	}
@@ -114,10 +114,18 @@ func (c *cli) signupEnableCommand(verb string, on bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			generated := false
 			return c.signupRun(cmd, org, func(ctx context.Context, slug string) (service.Signup, error) {
-				return c.svc.SetSignupEnabled(ctx, c.actor, slug, on)
+				s, err := c.svc.SetSignupEnabled(ctx, c.actor, slug, on)
+				generated = s.Key != "" // the service returns a key only when it made one
+				if err != nil || !on || generated || !s.HasKey {
+					return s, err
+				}
+				// On with the key it had: print the link to hand out all
+				// the same (shown like signup show --reveal, audited).
+				return c.svc.SignupInfo(ctx, c.actor, slug, true)
 			}, func(s service.Signup) string {
-				if s.Key != "" {
+				if generated {
 					return "Signup is " + enabledText(on) + "; a new signup key was generated."
 				}
 				return "Signup is " + enabledText(on) + "."

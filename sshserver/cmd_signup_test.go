@@ -72,6 +72,15 @@ func TestSignupCommands(t *testing.T) {
 	// Off again: the key stays.
 	r = e.run(t, e.acmeAdmin, "", "signup", "disable").wantOK(t)
 	wantLines(t, r, `^Signup is disabled\.$`, `^signup:\s+disabled$`, `^key:\s+set`)
+	if strings.Contains(r.stdout, "acme-fall-2026-Xq7") {
+		t.Fatalf("disable printed the key:\n%s", r.stdout)
+	}
+	// On again with the key it had: the link to hand out is printed all the same.
+	r = e.run(t, e.acmeAdmin, "", "signup", "enable").wantOK(t)
+	wantLines(t, r, `^Signup is enabled\.$`, `^key:\s+acme-fall-2026-Xq7$`, `^signup URL:\s+\S*/signup\?key=acme-fall-2026-Xq7$`)
+	r = e.run(t, e.acmeAdmin, "", "signup", "enable").wantOK(t) // already on
+	wantLines(t, r, `^signup URL:\s+\S*/signup\?key=acme-fall-2026-Xq7$`)
+	e.run(t, e.acmeAdmin, "", "signup", "disable").wantOK(t)
 
 	// A system admin names the org, lamb included: a default would change
 	// the system org's signup by accident.

@@ -208,10 +208,13 @@ func errorLine(err error, a service.Actor, command string) (msg string, internal
 	var (
 		f  failure
 		te *service.ThrottledError
+		fe *service.ForbiddenError
 	)
 	switch {
 	case errors.As(err, &f):
 		return f.msg, false
+	case errors.As(err, &fe):
+		return fe.Error(), false // it says why, which the role alone doesn't
 	case errors.Is(err, service.ErrForbidden):
 		return fmt.Sprintf("permission denied: %s can't run %q", describeActor(a), command), false
 	case errors.Is(err, service.ErrUnavailable):

@@ -160,6 +160,39 @@ func TestTUIConsoleOverSSH(t *testing.T) {
 	}
 }
 
+// Over a real SSH terminal of 80×24: the org admin's tenth screen (0) and
+// My account (m) have their keys, an audit row opens in full, and removing
+// the only key of an account without a password is refused.
+func TestTUIKeysOverSSHAt80Columns(t *testing.T) {
+	ts := newTwoOrgs(t)
+	p := ts.openConsole(t, ts.acmeAdmin)
+	p.out.waitFor(t, 0, acmeAdminEmail, "(org admin)", "Dashboard")
+	mark := p.out.len()
+	if err := p.sess.WindowChange(24, 80); err != nil {
+		t.Fatal(err)
+	}
+	p.out.waitFor(t, mark, "Dashboard")
+
+	mark = p.out.len()
+	p.send(t, "0")
+	p.out.waitFor(t, mark, "0 Audit", "enter show in full")
+	mark = p.out.len()
+	p.send(t, "\r")
+	p.out.waitFor(t, mark, "Audit event", "esc back")
+	mark = p.out.len()
+	p.send(t, "m")
+	p.out.waitFor(t, mark, "m My account", "SSH keys of your account")
+
+	// The key it signed in with is its only one, without a password:
+	// removing it is refused with what to do instead.
+	mark = p.out.len()
+	p.send(t, "x")
+	p.out.waitFor(t, mark, "lock you out")
+
+	p.send(t, "\x03")
+	p.ended(t)
+}
+
 func TestTUIOrgAdminAndMemberOverSSH(t *testing.T) {
 	ts := newTwoOrgs(t)
 	p := ts.openConsole(t, ts.acmeAdmin)

@@ -113,6 +113,8 @@ func (c *Common) Busy() bool { return c.pending > 0 }
 type StatusMsg struct {
 	Text string
 	Err  error
+
+	screen int // the screen it belongs to, 1-based; 0 = the active one
 }
 
 // Status returns a command that shows text on the status line.
@@ -127,7 +129,10 @@ func Error(err error) tea.Cmd { return func() tea.Msg { return StatusMsg{Err: er
 func ErrorText(err error) string { return safetext.Sanitize(errorText(err)) }
 
 func errorText(err error) string {
-	var te *service.ThrottledError
+	var (
+		te *service.ThrottledError
+		fe *service.ForbiddenError
+	)
 	switch {
 	case err == nil:
 		return ""
@@ -137,6 +142,8 @@ func errorText(err error) string {
 		return service.ErrUnavailable.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return "the server took too long to answer; try again"
+	case errors.As(err, &fe):
+		return fe.Error()
 	case errors.Is(err, service.ErrForbidden):
 		return "permission denied: your role can't do that"
 	case errors.As(err, &te):

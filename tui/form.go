@@ -1,13 +1,13 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
 	"lamb/internal/plural"
@@ -24,6 +24,7 @@ const (
 	ToggleField
 	ChoiceField
 	WidgetField // drawn and edited by a Widget
+	PickField   // one of many, found by typing part of it (Pick)
 )
 
 // Widget is a field that edits and draws itself: several lines of text, a
@@ -53,6 +54,43 @@ type Field struct {
 	input   textinput.Model
 	widget  Widget
 	err     string
+
+	// PickField: what to pick from, found by the text typed so far.
+	fetch   PickFetch
+	matches []PickOption
+	loaded  string // the text the matches were found for
+	fetched bool
+	pickErr error
+	seq     int
+	stepped bool // ←/→ chose among the matches
+}
+
+// PickOption is one thing a PickField offers: the value it stands for and
+// a label that says more (an org's name beside its slug).
+type PickOption struct {
+	Value string
+	Label string
+}
+
+// PickFetch finds the options that match the text typed so far (all of
+// them for ""), a page at most: a picker never loads a whole table.
+type PickFetch func(ctx context.Context, query string) ([]PickOption, error)
+
+// Pick returns a field that picks one of the options fetch finds: typing
+// narrows them down, ←/→ choose among them.
+func Pick(key, label, placeholder string, fetch PickFetch) *Field {
+	f := NewField(PickField, key, label, placeholder)
+	f.fetch = fetch
+	return f
+}
+
+// pickMsg carries the options found for a picker's text.
+type pickMsg struct {
+	field *Field
+	seq   int
+	query string
+	opts  []PickOption
+	err   error
 }
 
 // NewWidgetField returns a field drawn and edited by w.
@@ -103,6 +141,30 @@ func (f *Field) WithValue(v string) *Field {
 // WithHint sets a line of help shown under the field.
 func (f *Field) WithHint(h string) *Field { f.Hint = h; return f }
 
+// picked is the option a picker stands on: the one whose value is the
+// text typed, else the chosen one among the matches; nil when nothing
+// matches (yet).
+func (f *Field) picked() *PickOption {
+	typed := strings.TrimSpace(f.input.Value())
+	if f.loaded != typed || len(f.matches) == 0 || (typed == "" && !f.stepped) {
+		return nil // nothing typed or chosen yet: no first option by default
+	}
+	return &f.matches[min(f.choice, len(f.matches)-1)]
+}
+
+// find asks for the options that match the text typed now.
+func (f *Field) find(c *Common) tea.Cmd {
+	if f.fetch == nil {
+		return nil
+	}
+	f.seq++
+	field, seq, q, fetch := f, f.seq, strings.TrimSpace(f.input.Value()), f.fetch
+	return c.Do(func(ctx context.Context) tea.Msg {
+		opts, err := fetch(ctx, q)
+		return pickMsg{field: field, seq: seq, query: q, opts: opts, err: err}
+	})
+}
+
 // Value is the field's text, chosen option, or "true"/"false".
 func (f *Field) Value() string {
 	switch f.Kind {
@@ -118,6 +180,13 @@ func (f *Field) Value() string {
 		return f.Options[f.choice]
 	case WidgetField:
 		return f.widget.Value()
+	case PickField:
+		// Nothing matched (or the options are still on their way): the
+		// text as typed, which the service then accepts or explains.
+		if o := f.picked(); o != nil {
+			return o.Value
+		}
+		return strings.TrimSpace(f.input.Value())
 	}
 	return f.input.Value()
 }
@@ -140,6 +209,17 @@ func NewForm(c *Common, title string, fields ...*Field) *Form {
 	f := &Form{c: c, Title: title, fields: fields}
 	f.setFocus(0)
 	return f
+}
+
+// Init starts what the form's fields need loaded: the options of pickers.
+func (f *Form) Init() tea.Cmd {
+	var cmds []tea.Cmd
+	for _, fl := range f.fields {
+		if fl.Kind == PickField {
+			cmds = append(cmds, fl.find(f.c))
+		}
+	}
+	return tea.Batch(cmds...)
 }
 
 // Value returns the value of the field with key.
@@ -208,15 +288,23 @@ func (f *Form) SetError(err error) {
 	f.err = ErrorText(err)
 }
 
-// SetWidth sets the width of the inputs.
+// SetWidth fits the form into w cells: the inputs, and the hints and
+// messages, which wrap.
 func (f *Form) SetWidth(w int) {
 	f.width = w
 	for _, fl := range f.fields {
-		// A field's line is its label column, then the input and its
-		// cursor, within the terminal's last column.
-		fl.input.Width = max(w-labelWidth-6, 10)
+		// The line is the marker and label column, the text, and the
+		// cursor's cell after it, within the terminal's last column.
+		fl.input.Width = max(w-valueColumn-2, 10)
+		// The input scrolls its text to the width it had: placing the
+		// cursor again scrolls it to the new one.
+		fl.input.SetCursor(fl.input.Position())
 	}
 }
+
+// valueColumn is where a field's value starts: " ", the focus marker, the
+// label column and a space.
+const valueColumn = 1 + 2 + labelWidth + 1
 
 // SetHeight bounds the lines the form takes: when its fields need more,
 // they scroll to keep the focused one in view. 0 lifts the bound.
@@ -231,7 +319,7 @@ func (f *Form) setFocus(i int) {
 	}
 	f.focus = i
 	switch fl := f.fields[i]; fl.Kind {
-	case TextField, PasswordField:
+	case TextField, PasswordField, PickField:
 		fl.input.Focus()
 	case WidgetField:
 		fl.widget.Focus()
@@ -247,6 +335,19 @@ var FormKeys = []key.Binding{
 // Update handles a key. It reports submit (enter on the last field, or
 // ctrl+s) and cancel (esc).
 func (f *Form) Update(msg tea.Msg) (submit, cancel bool, cmd tea.Cmd) {
+	if pm, ok := msg.(pickMsg); ok {
+		fl := pm.field
+		if pm.seq == fl.seq { // else a newer search is on its way
+			fl.matches, fl.loaded, fl.pickErr, fl.fetched = pm.opts, pm.query, pm.err, true
+			fl.choice = 0
+			for i, o := range pm.opts {
+				if strings.EqualFold(o.Value, pm.query) {
+					fl.choice = i
+				}
+			}
+		}
+		return false, false, nil
+	}
 	fl := f.fields[f.focus]
 	km, ok := msg.(tea.KeyMsg)
 	if !ok {
@@ -303,6 +404,23 @@ func (f *Form) Update(msg tea.Msg) (submit, cancel bool, cmd tea.Cmd) {
 			fl.choice = (fl.choice + 1) % len(fl.Options)
 		}
 		return false, false, nil
+	case PickField:
+		if n := len(fl.matches); n > 0 && (km.String() == "left" || km.String() == "right") {
+			step := map[string]int{"left": n - 1, "right": 1}[km.String()]
+			if fl.stepped || strings.TrimSpace(fl.input.Value()) != "" {
+				fl.choice = (fl.choice + step) % n
+			}
+			fl.stepped = true
+			return false, false, nil
+		}
+		before := fl.input.Value()
+		fl.err = ""
+		fl.input, cmd = fl.input.Update(msg)
+		if fl.input.Value() != before {
+			fl.stepped = false
+			return false, false, tea.Batch(cmd, fl.find(f.c))
+		}
+		return false, false, cmd
 	}
 	fl.err = ""
 	fl.input, cmd = fl.input.Update(msg)
@@ -312,14 +430,28 @@ func (f *Form) Update(msg tea.Msg) (submit, cancel bool, cmd tea.Cmd) {
 // View draws the form.
 func (f *Form) View() string {
 	st := f.c.Styles
+	wrap := func(text string) []string {
+		if f.width <= 0 {
+			return []string{text}
+		}
+		return Wrap(text, max(f.width-2, 10))
+	}
 	var head []string
-	head = append(head, " "+st.Title.Render(safetext.Sanitize(f.Title)))
+	head = append(head, " "+st.Title.Render(truncate(safetext.Sanitize(f.Title), max(f.width-2, 10))))
 	if f.Intro != "" {
-		head = append(head, " "+st.Muted.Render(safetext.Sanitize(f.Intro)))
+		for _, l := range wrap(safetext.Sanitize(f.Intro)) {
+			head = append(head, " "+st.Muted.Render(l))
+		}
 	}
 	head = append(head, "")
 	if f.err != "" {
-		head = append(head, " "+st.Error.Render("✗ "+f.err), "")
+		for i, l := range wrap("✗ " + f.err) {
+			if i > 0 {
+				l = "  " + l
+			}
+			head = append(head, " "+st.Error.Render(l))
+		}
+		head = append(head, "")
 	}
 	var lines []string
 	focusFrom, focusTo := 0, 0 // the focused field's lines
@@ -378,32 +510,87 @@ func (f *Form) fieldView(i int, fl *Field) []string {
 				block = append(block, f.cut("   "+l))
 			}
 		}
+	case PickField:
+		if i != f.focus {
+			value = safetext.Sanitize(fl.Value())
+			if o := fl.picked(); o != nil && o.Label != "" {
+				value += st.Muted.Render("  " + safetext.Sanitize(o.Label))
+			}
+			break
+		}
+		value = fl.input.View()
 	default:
 		value = fl.input.View()
+		if i != f.focus && fl.input.Value() != "" && fl.input.Width > 0 {
+			// A field without the cursor shows the start of its text,
+			// cut to the field's width.
+			v := fl.input.Value()
+			if fl.Kind == PasswordField {
+				v = strings.Repeat(string(fl.input.EchoCharacter), len([]rune(v)))
+			}
+			value = truncate(v, fl.input.Width+1)
+		}
 	}
 	out := []string{" " + marker + label + " " + value}
-	if fl.Kind == WidgetField {
-		out[0] = f.cut(out[0])
+	if fl.Kind == WidgetField || fl.Kind == PickField {
+		out[0] = f.cut(out[0]) // a picker's label may run long
 	}
 	out = append(out, block...)
 	if fl.err != "" {
-		out = append(out, f.under(st.FieldError, "↳ "+fl.err)...)
+		out = append(out, f.under(st.FieldError.Render, "↳ "+fl.err)...)
 	} else if fl.Hint != "" && i == f.focus {
-		out = append(out, f.under(st.Muted, safetext.Sanitize(fl.Hint))...)
+		out = append(out, f.under(st.Muted.Render, safetext.Sanitize(fl.Hint))...)
+	}
+	if fl.Kind == PickField && i == f.focus {
+		// The line styles its own parts.
+		out = append(out, f.under(func(s ...string) string { return strings.Join(s, "") }, f.pickLine(fl))...)
 	}
 	return out
 }
 
-// under draws text under a field's value, wrapped to the form's width.
-func (f *Form) under(style lipgloss.Style, text string) []string {
-	indent := "   " + pad("", labelWidth) + " "
+// pickLine says what a focused picker stands on and how to choose another.
+func (f *Form) pickLine(fl *Field) string {
+	st := f.c.Styles
+	typed := strings.TrimSpace(fl.input.Value())
+	switch {
+	case fl.pickErr != nil:
+		return st.FieldError.Render("can't list the options: " + ErrorText(fl.pickErr))
+	case !fl.fetched || fl.loaded != typed:
+		return st.Muted.Render("looking…")
+	case len(fl.matches) == 0 && typed == "":
+		return st.FieldError.Render("there is nothing to choose from yet")
+	case len(fl.matches) == 0:
+		return st.FieldError.Render(fmt.Sprintf("nothing matches %q; type less of it, or another name", typed))
+	}
+	o := fl.picked()
+	if o == nil {
+		return st.Muted.Render(fmt.Sprintf("type to look, or ←/→ to go through %d", len(fl.matches)))
+	}
+	line := "→ " + st.Focused.Render(safetext.Sanitize(o.Value))
+	if o.Label != "" {
+		line += " " + st.Muted.Render(safetext.Sanitize(o.Label))
+	}
+	if n := len(fl.matches); n > 1 {
+		line += st.Muted.Render(fmt.Sprintf("  (%d of %d, ←/→)", fl.choice+1, n))
+	}
+	return line
+}
+
+// under draws text under a field's value, wrapped to the form's width and
+// drawn by render (a style's Render): beside the values, or from the left
+// edge when the terminal is too narrow for that.
+func (f *Form) under(render func(...string) string, text string) []string {
+	indent := strings.Repeat(" ", valueColumn)
+	if f.width > 0 && f.width-valueColumn < 30 {
+		indent = "   "
+	}
 	width := 60 // the form's width is not known yet
 	if f.width > 0 {
 		width = max(f.width-1-len(indent), 20)
 	}
 	var out []string
 	for _, l := range strings.Split(ansi.Wrap(text, width, " "), "\n") {
-		out = append(out, f.cut(indent+style.Render(l)))
+		out = append(out, f.cut(indent+render(l)))
 	}
 	return out
 }

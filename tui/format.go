@@ -2,7 +2,10 @@ package tui
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/charmbracelet/x/ansi"
 )
 
 // Ago renders a time as "3m ago", "2d ago", or "never".
@@ -31,3 +34,20 @@ func YesNo(b bool, yes, no string) string {
 	}
 	return no
 }
+
+// Wrap breaks text into lines of at most w cells, at spaces where it can
+// and inside long words (a URL, a fingerprint) where it must.
+func Wrap(text string, w int) []string {
+	if w < 1 {
+		w = 1
+	}
+	var out []string
+	for _, para := range strings.Split(text, "\n") {
+		out = append(out, strings.Split(ansi.Wrap(para, w, ",/=&"), "\n")...)
+	}
+	return out
+}
+
+// Truncate cuts a (possibly styled) line to w cells, ending it with "…"
+// when it was longer.
+func Truncate(s string, w int) string { return truncate(s, w) }

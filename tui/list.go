@@ -13,12 +13,26 @@ import (
 	"lamb/internal/safetext"
 )
 
-// Column is a table column: a minimum width, and whether it takes a share
-// of the width left over.
+// Column is a table column: the width it wants, whether it takes a share
+// of the width left over (Flex), and how narrow a narrow terminal may make
+// it (Min; flex columns go down to 8 unless Min says otherwise, other
+// columns keep Width unless Min is set).
 type Column struct {
 	Title string
 	Width int
 	Flex  bool
+	Min   int
+}
+
+// minWidth is how narrow c may get before columns are hidden.
+func (c Column) minWidth() int {
+	switch {
+	case c.Min > 0:
+		return min(c.Min, c.Width)
+	case c.Flex:
+		return min(8, c.Width)
+	}
+	return c.Width
 }
 
 // Page is what a list's fetch returns: the rows of one page, the item
@@ -272,8 +286,10 @@ func (l *List) titles() []string {
 }
 
 // widths fits the columns into the list's width: flex columns share what
-// is left over, or give up room (down to 8 cells) when the terminal is
-// narrow, rightmost first; if that is not enough, the rightmost columns are hidden (0).
+// is left over; when the terminal is narrow, columns give up room down to
+// their minimum, rightmost first (the first columns matter most, so an
+// email keeps its room while a role or an org name is cut); if that is
+// not enough, the rightmost columns are hidden (0).
 func (l *List) widths() []int {
 	w := make([]int, len(l.cols))
 	used, flex := 1, 0
@@ -293,9 +309,9 @@ func (l *List) widths() []int {
 		}
 		return w
 	}
-	for i := len(l.cols) - 1; i >= 0 && spare < 0; i-- { // the first columns matter most
-		if c := l.cols[i]; c.Flex && w[i] > 8 {
-			give := min(w[i]-8, -spare)
+	for i := len(l.cols) - 1; i >= 0 && spare < 0; i-- {
+		if m := l.cols[i].minWidth(); w[i] > m {
+			give := min(w[i]-m, -spare)
 			w[i] -= give
 			spare += give
 		}

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/help"
@@ -20,9 +21,9 @@ type Shell struct {
 	c        *Common
 	screens  []Screen
 	inited   []bool
+	jump     []string // the key that opens each screen ("" = none)
 	active   int
-	status   string
-	isErr    bool
+	status   []status // each screen's last result, shown while it is active
 	spinner  spinner.Model
 	spinning bool
 	help     help.Model
@@ -45,16 +46,62 @@ func NewShell(c *Common, screens ...Screen) *Shell {
 	h.Styles.FullDesc = c.Styles.Muted
 	h.Styles.ShortSeparator = c.Styles.Muted
 	h.Styles.FullSeparator = c.Styles.Muted
-	return &Shell{c: c, screens: screens, inited: make([]bool, len(screens)), spinner: sp, help: h}
+	sh := &Shell{c: c, screens: screens, inited: make([]bool, len(screens)), status: make([]status, len(screens)), spinner: sp, help: h}
+	sh.jump = jumpKeys(screens)
+	return sh
+}
+
+// status is a result on the status line.
+type status struct {
+	text  string
+	isErr bool
+}
+
+// jumpKeys gives screens 1–9 and 0 in order, except those with a key of
+// their own (Pinned).
+func jumpKeys(screens []Screen) []string {
+	keys := make([]string, len(screens))
+	digits := "1234567890"
+	for i, sc := range screens {
+		if p, ok := sc.(Pinned); ok {
+			keys[i] = p.JumpKey()
+			continue
+		}
+		if digits != "" {
+			keys[i], digits = digits[:1], digits[1:]
+		}
+	}
+	return keys
+}
+
+// jumpTo returns the screen whose key is k, or -1.
+func (s *Shell) jumpTo(k string) int {
+	for i, j := range s.jump {
+		if j != "" && j == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// takesKeys reports whether the active screen takes every key: it takes
+// text, or shows a dialog.
+func (s *Shell) takesKeys() bool {
+	sc := s.screens[s.active]
+	if sc.Capturing() {
+		return true
+	}
+	m, ok := sc.(Modal)
+	return ok && m.Modal()
 }
 
 // Common is the session state the shell's screens share; results of
 // their service calls carry it (ResultOwner).
 func (s *Shell) Common() *Common { return s.c }
 
-// Capturing reports whether the active screen takes text input, so that
-// keys around the shell (ctrl+b) are left to it.
-func (s *Shell) Capturing() bool { return s.screens[s.active].Capturing() }
+// Capturing reports whether the active screen takes text input or shows a
+// dialog, so that keys around the shell (ctrl+b) are left to it.
+func (s *Shell) Capturing() bool { return s.takesKeys() }
 
 // Init starts the first screen.
 func (s *Shell) Init() tea.Cmd {
@@ -67,7 +114,9 @@ type ShownMsg struct{}
 
 func (s *Shell) activate(i int) tea.Cmd {
 	if i != s.active {
-		s.status, s.isErr = "", false // a result belongs to the screen it came from
+		// A result belongs to the screen it came from: leaving the screen
+		// clears it, so that it isn't read as news on the next one.
+		s.status[s.active] = status{}
 	}
 	s.active = i
 	if s.inited[i] {
@@ -89,10 +138,17 @@ func (s *Shell) Update(msg tea.Msg) (*Shell, tea.Cmd) {
 		s.layout()
 		return s, nil
 	case StatusMsg:
-		s.status, s.isErr = safetext.Sanitize(msg.Text), msg.Err != nil
+		st := status{text: safetext.Sanitize(msg.Text), isErr: msg.Err != nil}
 		if msg.Err != nil {
-			s.status = ErrorText(msg.Err)
+			st.text = ErrorText(msg.Err)
 		}
+		// A result of a screen that is not showing (its call finished
+		// after the user moved on) waits on that screen.
+		i := s.active
+		if msg.screen > 0 && msg.screen <= len(s.screens) {
+			i = msg.screen - 1
+		}
+		s.status[i] = st
 		return s, nil
 	case spinner.TickMsg:
 		if msg.ID != s.spinner.ID() {
@@ -123,6 +179,9 @@ func (s *Shell) Update(msg tea.Msg) (*Shell, tea.Cmd) {
 			}
 			var cmd tea.Cmd
 			s.screens[i], cmd = sc.Update(msg.msg)
+			if i != s.active {
+				cmd = forScreen(i, cmd)
+			}
 			cmds = append(cmds, cmd)
 		}
 		return s, s.afterUpdate(tea.Batch(cmds...))
@@ -133,7 +192,7 @@ func (s *Shell) Update(msg tea.Msg) (*Shell, tea.Cmd) {
 		if msg.String() == "ctrl+c" {
 			return s, tea.Quit
 		}
-		if !s.screens[s.active].Capturing() {
+		if !s.takesKeys() {
 			switch {
 			case key.Matches(msg, KeyQuit):
 				return s, tea.Quit
@@ -145,11 +204,10 @@ func (s *Shell) Update(msg tea.Msg) (*Shell, tea.Cmd) {
 				return s, s.activate((s.active + 1) % len(s.screens))
 			case key.Matches(msg, KeyPrev):
 				return s, s.activate((s.active + len(s.screens) - 1) % len(s.screens))
+			case s.jumpTo(msg.String()) >= 0:
+				return s, s.activate(s.jumpTo(msg.String()))
 			case key.Matches(msg, KeyJump):
-				if i := int(msg.String()[0] - '1'); i < len(s.screens) {
-					return s, s.activate(i)
-				}
-				return s, nil
+				return s, nil // a number no screen has
 			}
 		}
 	}
@@ -165,8 +223,8 @@ func (s *Shell) tabs(w int) []string {
 	all := make([]string, len(s.screens))
 	for i, sc := range s.screens {
 		label := sc.Title()
-		if i < 9 {
-			label = string(rune('1'+i)) + " " + label
+		if s.jump[i] != "" {
+			label = s.jump[i] + " " + label
 		}
 		if i == s.active {
 			all[i] = st.ActiveTab.Render(label)
@@ -202,6 +260,31 @@ func (s *Shell) afterUpdate(cmd tea.Cmd) tea.Cmd {
 	return cmd
 }
 
+// forScreen marks the status lines that cmd (what screen i answered to a
+// result) produces as screen i's.
+func forScreen(i int, cmd tea.Cmd) tea.Cmd {
+	if cmd == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		switch msg := cmd().(type) {
+		case StatusMsg:
+			if msg.screen == 0 {
+				msg.screen = i + 1
+			}
+			return msg
+		case tea.BatchMsg:
+			out := make(tea.BatchMsg, len(msg))
+			for j, c := range msg {
+				out[j] = forScreen(i, c)
+			}
+			return out
+		default:
+			return msg
+		}
+	}
+}
+
 const chromeLines = 4 // header, tabs, status, short help
 
 func (s *Shell) layout() {
@@ -216,31 +299,85 @@ func (s *Shell) layout() {
 }
 
 // helpExtra is how many lines the full help takes beyond the one line of
-// the short help: it shows the keys in columns of four.
+// the short help.
 func (s *Shell) helpExtra() int {
 	if !s.fullHelp {
 		return 0
 	}
-	return min(len(s.helpKeys()), 4) - 1
+	return s.helpRows() - 1
+}
+
+// helpRows is how many rows the full help's columns have: four, or more
+// when columns of four would be wider than the terminal.
+func (s *Shell) helpRows() int {
+	keys := s.helpKeys()
+	w := max(s.c.Width, 20) - 2
+	for rows := 4; rows < len(keys); rows++ {
+		if helpWidth(keys, rows) <= w {
+			return rows
+		}
+	}
+	return max(len(keys), 1)
+}
+
+// helpWidth is the width of the full help in columns of rows keys.
+func helpWidth(keys []key.Binding, rows int) int {
+	total := 0
+	for i := 0; i < len(keys); i += rows {
+		kw, dw := 0, 0
+		for _, k := range keys[i:min(i+rows, len(keys))] {
+			kw = max(kw, ansi.StringWidth(k.Help().Key))
+			dw = max(dw, ansi.StringWidth(k.Help().Desc))
+		}
+		if total > 0 {
+			total += 4 // the separator between columns
+		}
+		total += kw + 1 + dw
+	}
+	return total
 }
 
 func (s *Shell) helpKeys() []key.Binding {
 	keys := append([]key.Binding{}, s.screens[s.active].Keys()...)
-	if !s.screens[s.active].Capturing() {
-		keys = append(keys, KeyNext, KeyJump)
+	if !s.takesKeys() {
+		keys = append(keys, KeyNext, s.jumpHelp())
+		for i, j := range s.jump {
+			if j != "" && (j < "0" || j > "9") {
+				keys = append(keys, Bind(j, strings.ToLower(s.screens[i].Title())))
+			}
+		}
 		keys = append(keys, s.Extra...)
 		keys = append(keys, KeyHelp, KeyQuit)
 	}
 	return keys
 }
 
-type keyMap []key.Binding
+// jumpHelp says which numbers open screens: "1-4", "1-9", "1-9 0".
+func (s *Shell) jumpHelp() key.Binding {
+	n := 0
+	for _, j := range s.jump {
+		if j >= "0" && j <= "9" {
+			n++
+		}
+	}
+	label := fmt.Sprintf("1-%d", min(n, 9))
+	if n > 9 {
+		label = "1-9 0"
+	}
+	return key.NewBinding(key.WithKeys("1"), key.WithHelp(label, "go to screen"))
+}
 
-func (k keyMap) ShortHelp() []key.Binding { return k }
+// keyMap is the help's bindings, in columns of rows for the full help.
+type keyMap struct {
+	keys []key.Binding
+	rows int
+}
+
+func (k keyMap) ShortHelp() []key.Binding { return k.keys }
 func (k keyMap) FullHelp() [][]key.Binding {
 	var cols [][]key.Binding
-	for i := 0; i < len(k); i += 4 {
-		cols = append(cols, k[i:min(i+4, len(k))])
+	for i := 0; i < len(k.keys); i += k.rows {
+		cols = append(cols, k.keys[i:min(i+k.rows, len(k.keys))])
 	}
 	return cols
 }
@@ -248,17 +385,22 @@ func (k keyMap) FullHelp() [][]key.Binding {
 // View draws the frame around the active screen.
 func (s *Shell) View() string {
 	st := s.c.Styles
-	if s.ended != "" {
-		// The empty last line is the one the renderer erases on exit.
-		return st.Error.Render("✗ "+s.ended) + "\n"
-	}
 	w := max(s.c.Width, 20)
+	if s.ended != "" {
+		// Wrapped: the renderer cuts a line at the terminal's edge, and
+		// this one stays on the terminal after the session closes. The
+		// empty last line is the one the renderer erases on exit.
+		return st.Error.Render(strings.Join(Wrap("✗ "+s.ended, w-1), "\n")) + "\n"
+	}
 	a := s.c.Actor
 	org := a.OrgSlug
-	header := st.Brand.Render("lamb") + st.Muted.Render(" · ") + safetext.Sanitize(org) + st.Muted.Render(" · ") + safetext.Sanitize(a.Email) + " " + st.Role.Render("("+a.Role.String()+")")
+	role := " " + st.Role.Render("("+a.Role.String()+")")
+	// A long email gives way, so that the role stays in view.
+	email := truncate(safetext.Sanitize(a.Email), max(w-2-lipgloss.Width("lamb · "+org+" · "+role), 8))
+	header := st.Brand.Render("lamb") + st.Muted.Render(" · ") + safetext.Sanitize(org) + st.Muted.Render(" · ") + email + role
 	tabs := s.tabs(w)
 	var b strings.Builder
-	b.WriteString(st.Header.Render(header) + "\n")
+	b.WriteString(truncate(st.Header.Render(header), w) + "\n")
 	if s.Banner != "" {
 		b.WriteString(st.Warning.Render(truncate(" "+safetext.Sanitize(s.Banner), w)) + "\n")
 	}
@@ -269,20 +411,17 @@ func (s *Shell) View() string {
 		bodyHeight--
 	}
 	bodyHeight -= s.helpExtra()
+	status := s.statusLines(w-2, max(min(bodyHeight-3, 8), 1))
+	// A long result takes lines from the bottom of the screen (mostly
+	// empty) rather than being cut.
+	bodyHeight -= len(status) - 1
 	b.WriteString(fit(body, max(bodyHeight, 3)) + "\n")
-	status := s.status
-	switch {
-	case s.c.Busy():
-		status = s.spinner.View() + " working…"
-	case s.isErr:
-		status = st.Error.Render("✗ " + status)
-	case status != "":
-		status = st.Success.Render("✓ ") + status
+	for _, l := range status {
+		b.WriteString(st.Status.Render(l) + "\n")
 	}
-	b.WriteString(st.Status.Render(truncate(status, w-2)) + "\n")
 	s.help.Width = w - 2
 	s.help.ShowAll = s.fullHelp
-	helpView := s.help.View(keyMap(s.helpKeys()))
+	helpView := s.help.View(keyMap{s.helpKeys(), s.helpRows()})
 	if s.fullHelp {
 		helpView = s.c.Styles.R.NewStyle().PaddingLeft(1).Render(helpView)
 	} else {
@@ -290,6 +429,41 @@ func (s *Shell) View() string {
 	}
 	b.WriteString(helpView)
 	return b.String()
+}
+
+// statusLines is the status line wrapped to w cells, in at most max
+// lines (the last one cut if it must be).
+func (s *Shell) statusLines(w, most int) []string {
+	st := s.c.Styles
+	cur := s.status[s.active]
+	switch {
+	case s.c.Busy():
+		return []string{s.spinner.View() + " working…"}
+	case cur.text == "":
+		return []string{""}
+	}
+	lines := Wrap(cur.text, max(w-2, 10)) // after "✓ " or "✗ "
+	if len(lines) > most {
+		lines = lines[:most]
+		lines[most-1] = truncate(lines[most-1]+" …", max(w-2, 10))
+	}
+	for i, l := range lines {
+		mark := "  "
+		if i == 0 {
+			mark = "✓ "
+			if cur.isErr {
+				mark = "✗ "
+			}
+		}
+		if cur.isErr {
+			lines[i] = st.Error.Render(mark + l)
+		} else if i == 0 {
+			lines[i] = st.Success.Render(mark) + l
+		} else {
+			lines[i] = mark + l
+		}
+	}
+	return lines
 }
 
 // fit pads or cuts text to exactly n lines.

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -46,8 +47,12 @@ func (m *SignIn) reset() {
 			NewField(PasswordField, "password", "Password", ""))
 		m.form.Intro = "This SSH key is not linked to an account yet. Sign in once and it will be."
 	}
-	m.form.SetWidth(m.c.Width)
+	m.form.SetWidth(m.boxWidth() - 2)
 }
+
+// boxWidth is the width of the box the form sits in (its border aside);
+// the form fits inside its padding.
+func (m *SignIn) boxWidth() int { return max(min(m.c.Width-4, 86), 40) }
 
 type claimOpenMsg bool
 
@@ -61,7 +66,7 @@ func (m *SignIn) Update(msg tea.Msg) (*SignIn, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.c.Width, m.c.Height = msg.Width, msg.Height
-		m.form.SetWidth(msg.Width)
+		m.form.SetWidth(m.boxWidth() - 2)
 		return m, nil
 	case resultMsg:
 		msg.c.pending--
@@ -140,8 +145,8 @@ func (m *SignIn) View() string {
 	if m.busy {
 		status = st.Muted.Render("checking…")
 	}
-	body := st.Brand.Render("lamb") + "\n\n" + m.form.View() + "\n" + status + "\n" +
-		st.Muted.Render("enter: next / sign in   "+other+"esc: leave")
-	box := st.Box.Width(max(min(m.c.Width-4, 86), 40)).Render(body)
+	keys := strings.Join(Wrap("enter: next / sign in   "+other+"esc: leave", m.boxWidth()-2), "\n")
+	body := st.Brand.Render("lamb") + "\n\n" + m.form.View() + "\n" + status + "\n" + st.Muted.Render(keys)
+	box := st.Box.Width(m.boxWidth()).Render(body)
 	return lipgloss.Place(max(m.c.Width, 1), max(m.c.Height, 1), lipgloss.Center, lipgloss.Center, box)
 }

@@ -10,3 +10,12 @@ func N(n int, one, many string) string {
 	}
 	return strconv.Itoa(n) + " " + many
 }
+
+// Word is one or many, as n asks, without the count: "this email has",
+// "these emails have".
+func Word(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -12,3 +12,12 @@ func TestN(t *testing.T) {
 		}
 	}
 }
+
+func TestWord(t *testing.T) {
+	if got := Word(1, "has", "have"); got != "has" {
+		t.Errorf("Word(1) = %q", got)
+	}
+	if got := Word(3, "has", "have"); got != "have" {
+		t.Errorf("Word(3) = %q", got)
+	}
+}

@@ -24,15 +24,16 @@ func TestConsoleRevokeConfirmActsOnTheNamedKey(t *testing.T) {
 	}
 	d := e.console(admin)
 	d.tab("API keys")
-	d.selectRow("old-key") // newest first: mid-key, old-key
+	d.selectRow("old-key")          // newest first: mid-key, old-key
+	d.hold(func() { d.press("r") }) // a reload still on its way when the question opens
 	d.press("x")
 	d.want("Revoke old-key")
 
 	if _, err := e.svc.CreateAPIKey(e.ctx, admin, "", "new-key", false, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	d.tab("Dashboard")
-	d.tab("API keys") // reloads: new-key, mid-key, old-key
+	d.release() // reloads under the question: new-key, mid-key, old-key
+	d.want("Revoke old-key")
 	d.press("y")
 	d.want("old-key revoked")
 	keys, err := e.svc.ListAPIKeys(e.ctx, admin, "", false, 0, 10)
@@ -57,13 +58,14 @@ func TestConsoleDeleteAssistantConfirmActsOnTheNamedOne(t *testing.T) {
 	}
 	d := e.console(admin)
 	d.tab("Assistants")
-	d.selectRow("Delta") // by name: Bravo, Delta
+	d.selectRow("Delta")            // by name: Bravo, Delta
+	d.hold(func() { d.press("r") }) // a reload still on its way when the question opens
 	d.press("d")
 	d.want("Delete assistant Delta?")
 
 	e.createAssistant(admin, service.AssistantInput{Name: "Alpha", Provider: "openai", Model: "gpt-a"})
-	d.tab("Dashboard")
-	d.tab("Assistants") // reloads: Alpha, Bravo, Delta
+	d.release() // reloads under the question: Alpha, Bravo, Delta
+	d.want("Delete assistant Delta?")
 	d.press("y")
 	d.want("Delta deleted")
 	p, err := e.svc.ListOrgAssistants(e.ctx, admin, "physics", "", 0, 10)
@@ -230,4 +232,90 @@ func TestConsoleAsksBeforeTakingAway(t *testing.T) {
 	if s, _ := e.svc.SignupInfo(e.ctx, e.root(), "physics", false); s.Enabled {
 		t.Fatal("signup is still on")
 	}
+}
+
+// helpLine is the last line of the screen: the keys that apply now.
+func (d *driver) helpLine() string {
+	lines := strings.Split(d.view(), "\n")
+	return lines[len(lines)-1]
+}
+
+// A question takes every key until it is answered: its footer lists its
+// own keys only (not the screen's, nor tab and the screen numbers), and
+// those keys do nothing else meanwhile.
+func TestConsoleConfirmFooterListsOnlyItsKeys(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Physics")
+	fp := e.createUser("physics", "ann@uni.example", "member", "ann-password")
+	line, _ := newKey(t)
+	if _, err := e.svc.AddSSHKey(e.ctx, e.root(), "ann@uni.example", line); err != nil {
+		t.Fatal(err)
+	}
+	d := e.console(e.actor(fp))
+	d.tab("My account")
+	d.want("p change password")
+	d.press("x")
+	d.want("Remove ")
+	help := d.helpLine()
+	if !strings.Contains(help, "y yes") || !strings.Contains(help, "esc cancel") {
+		t.Fatalf("the question's footer lacks its keys: %q", help)
+	}
+	for _, stray := range []string{"change password", "next screen", "go to screen", "quit", "help"} {
+		if strings.Contains(help, stray) {
+			t.Errorf("the question's footer offers %q: %q", stray, help)
+		}
+	}
+	// Keys of the screen and the shell are not acted on under the question.
+	d.press("p", "tab", "1", "q")
+	if d.quit {
+		t.Fatal("q under a question quit the console")
+	}
+	d.want("Remove ")
+	if d.activeTab() != "My account" {
+		t.Fatalf("a key under the question switched to %q", d.activeTab())
+	}
+	d.press("esc")
+	d.want("p change password")
+}
+
+// What removing a key warns about follows what the account really has:
+// a password is offered as the way back only when there is one; without
+// one, removing your own last key is refused with what to do instead, and
+// an admin is told how to let the user back in.
+func TestConsoleRemovingOnlyKeyWarnsAboutWhatIsThere(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Physics")
+	adminFP := e.createUser("physics", "prof@uni.example", "admin", "prof-password")
+	nopw := e.createUser("physics", "ann@uni.example", "member", "")
+	e.createUser("physics", "ben@uni.example", "member", "ben-password")
+
+	// Ann has one key and no password: her console refuses before asking.
+	d := e.console(e.actor(nopw))
+	d.tab("My account")
+	d.press("x")
+	d.want("removing it would lock you out", "Add another key first")
+	d.wantNot("Remove " + nopw + "?")
+	d.fits(termWidth, termHeight)
+	if _, err := e.svc.ActorForSSHKey(e.ctx, nopw); err != nil {
+		t.Fatalf("ann's key is gone: %v", err)
+	}
+
+	// The admin removing Ann's only key is told she has no password.
+	d = e.console(e.actor(adminFP))
+	d.tab("Users")
+	d.selectRow("ann@uni.example")
+	d.press("enter")
+	d.want("SSH keys of ann@uni.example")
+	d.press("x")
+	d.want("they have no password", "give them a one-time password")
+	d.wantNot("email and password")
+	d.press("esc", "esc")
+
+	// Ben has a password: his only key's removal says he signs in with it.
+	d.selectRow("ben@uni.example")
+	d.press("enter")
+	d.want("SSH keys of ben@uni.example")
+	d.press("x")
+	d.want("sign in next with their email and password")
+	d.wantNot("no password")
 }

@@ -379,12 +379,12 @@ func (d *driver) selectRow(text string) {
 	d.t.Fatalf("no row with %q could be selected; screen:\n%s", text, d.view())
 }
 
-// tab switches to the screen titled title: with its number key when the
-// tab bar shows one, else with tab until it is the active one (screens
-// past the ninth have no number, and the bar may be scrolled).
+// tab switches to the screen titled title: with its key when the tab bar
+// shows one (1-9, 0, m for My account), else with tab until it is the
+// active one (the bar may be scrolled).
 func (d *driver) tab(title string) {
 	d.t.Helper()
-	re := regexp.MustCompile(`(?:^|\s)([1-9]) ` + regexp.QuoteMeta(title) + `(?:\s|$)`)
+	re := regexp.MustCompile(`(?:^|\s)([0-9m]) ` + regexp.QuoteMeta(title) + `(?:\s|$)`)
 	if m := re.FindStringSubmatch(d.activeTabLine()); m != nil {
 		d.press(m[1])
 		if d.activeTab() != title {
@@ -394,7 +394,7 @@ func (d *driver) tab(title string) {
 	}
 	// Start from the last numbered screen: screens that take text (a
 	// form that always has focus) keep tab to themselves.
-	if all := regexp.MustCompile(`(?:^|\s)([1-9]) `).FindAllStringSubmatch(d.activeTabLine(), -1); len(all) > 0 {
+	if all := regexp.MustCompile(`(?:^|\s)([0-9]) `).FindAllStringSubmatch(d.activeTabLine(), -1); len(all) > 0 {
 		d.press(all[len(all)-1][1])
 	}
 	for range 20 {
@@ -449,7 +449,7 @@ func (d *driver) activeTabLine() string {
 func (d *driver) activeTab() string {
 	for _, l := range strings.Split(d.m.View(), "\n") {
 		if u := underlined(l); u != "" {
-			if len(u) > 2 && u[0] >= '1' && u[0] <= '9' && u[1] == ' ' {
+			if len(u) > 2 && (u[0] >= '0' && u[0] <= '9' || u[0] == 'm') && u[1] == ' ' {
 				return u[2:]
 			}
 			return u
@@ -466,6 +466,17 @@ func (d *driver) want(texts ...string) {
 		if !strings.Contains(v, s) && !strings.Contains(flatten(v), s) {
 			d.t.Fatalf("screen lacks %q:\n%s", s, v)
 		}
+	}
+}
+
+// wantWhole fails unless the screen holds text, possibly wrapped over
+// several lines and broken inside a word (a long address): spaces and line
+// breaks are ignored on both sides.
+func (d *driver) wantWhole(text string) {
+	d.t.Helper()
+	squash := strings.NewReplacer(" ", "", "\n", "", "│", "")
+	if !strings.Contains(squash.Replace(d.view()), squash.Replace(text)) {
+		d.t.Fatalf("screen lacks %q, even wrapped:\n%s", text, d.view())
 	}
 }
 

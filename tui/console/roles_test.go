@@ -156,7 +156,8 @@ func TestConsoleMemberSSHKeys(t *testing.T) {
 		d.press("down")
 	}
 	d.press("x")
-	d.want("This is the key you are signed in with now")
+	d.want("This is the key you are signed in with: this session ends when it is removed",
+		"one of your other keys, or with your email and password")
 	d.press("esc")
 	d.want(fp, fp2)
 }

@@ -41,7 +41,7 @@ func (e *env) signInWorks(email, password string) service.Actor {
 func TestConsoleSysAdminCreatesOrg(t *testing.T) {
 	e := newEnv(t)
 	d := e.console(e.root())
-	d.want("lamb · lamb · root@uni.example (system admin)", "1 Organizations", "2 Users", "3 System", "4 Usage", "5 Audit", "6 My account")
+	d.want("lamb · lamb · root@uni.example (system admin)", "1 Organizations", "2 Users", "3 System", "4 Usage", "5 Audit", "m My account")
 	if row := d.selected(); !strings.Contains(row, "lamb") || !strings.Contains(row, "LAMB (system)") {
 		t.Fatalf("first row is %q, want the system org lamb", row)
 	}
@@ -353,7 +353,7 @@ func TestConsoleUsersAllOrgs(t *testing.T) {
 	if l, _ := d.line("carl@uni.example"); !strings.Contains(l, "chem") || !strings.Contains(l, "member") {
 		t.Fatalf("carl's row %q", l)
 	}
-	if l, _ := d.line("root@uni.example"); !strings.Contains(l, "lamb") || !strings.Contains(l, "system admin") {
+	if l := d.row("root@uni.example"); !strings.Contains(l, "lamb") || !strings.Contains(l, "sysadmin") {
 		t.Fatalf("root's row %q", l)
 	}
 
@@ -489,4 +489,57 @@ func TestConsoleResize(t *testing.T) {
 	d.send(tea.WindowSizeMsg{Width: 140, Height: 50})
 	fits(140, 50)
 	d.want("1 Organizations")
+}
+
+// A system admin's new user goes into an organization picked from the list:
+// typing narrows it down, ←/→ choose, and nothing is picked by default.
+func TestConsoleNewUserPicksTheOrganization(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Department of Physics")
+	e.createOrg("philosophy", "Philosophy")
+	e.createOrg("chemistry", "Chemistry")
+	d := e.console(e.root())
+	d.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	d.tab("Users")
+	d.press("n")
+	d.want("New user", "Organization", "←/→ to go through 4")
+	d.fits(80, 24)
+
+	// Nothing chosen: saving says so next to the field.
+	d.press("tab")
+	d.typ("new@uni.example")
+	d.press("tab")
+	d.typ("New Person")
+	d.press("ctrl+s")
+	if _, under := d.field("Organization"); !strings.Contains(under, "choose the organization") {
+		t.Fatalf("no error under Organization:\n%s", d.view())
+	}
+
+	// "ph" matches two; → goes to the second; the name shows beside it.
+	d.typ("ph")
+	d.want("→ philosophy", "(1 of 2, ←/→)")
+	d.press("right")
+	d.want("→ physics", "Department of Physics", "(2 of 2, ←/→)")
+	d.fits(80, 24)
+	d.press("tab")
+	if l, _ := d.field("Organization"); !strings.Contains(l, "physics") || !strings.Contains(l, "Department of Physics") {
+		t.Fatalf("the picked org is not shown: %q", l)
+	}
+	d.press("ctrl+s")
+	d.want("Created new@uni.example", "One-time password")
+	if u := e.user("new@uni.example"); u.OrgSlug != "physics" {
+		t.Fatalf("the user went into %s", u.OrgSlug)
+	}
+	d.press("enter")
+
+	// A name that matches nothing says so, and saving names the org.
+	d.press("n")
+	d.typ("zoology")
+	d.want(`nothing matches "zoology"`)
+	d.press("tab")
+	d.typ("zed@uni.example")
+	d.press("tab")
+	d.typ("Zed")
+	d.press("ctrl+s")
+	d.want(`organization "zoology" not found`)
 }

@@ -60,14 +60,20 @@ func (m *Account) SetSize(w, h int) {
 
 func (m *Account) Capturing() bool { return m.changing || m.keys.Capturing() }
 
+// Modal is true while a key's removal is being confirmed.
+func (m *Account) Modal() bool { return m.keys.Modal() }
+
+// JumpKey opens the account with m in every role's console.
+func (m *Account) JumpKey() string { return "m" }
+
 var keyPassword = tui.Bind("p", "change password")
 
 func (m *Account) Keys() []key.Binding {
 	if m.changing {
 		return tui.FormKeys
 	}
-	if m.keys.Capturing() {
-		return m.keys.Keys()
+	if m.keys.Capturing() || m.keys.Modal() {
+		return m.keys.Keys() // the form's or the question's keys only
 	}
 	return append([]key.Binding{keyPassword}, m.keys.Keys()...)
 }
@@ -108,7 +114,7 @@ func (m *Account) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			}
 			return m, cmd
 		}
-		if !m.keys.Capturing() && key.Matches(msg, keyPassword) {
+		if !m.keys.Capturing() && !m.keys.Modal() && key.Matches(msg, keyPassword) {
 			m.form = tui.NewForm(m.c, "Change your password",
 				tui.NewField(tui.PasswordField, "old_password", "Current password", "empty if you never had one"),
 				tui.NewField(tui.PasswordField, "new_password", "New password", fmt.Sprintf("%d+ characters", service.MinPasswordLength)),

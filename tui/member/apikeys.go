@@ -119,6 +119,10 @@ func (m *APIKeys) Capturing() bool {
 	return m.mode == keysCreating || (m.mode == keysListing && m.list.Filtering())
 }
 
+// Modal is true while a revocation is being confirmed or a new key is
+// shown (once: a stray tab must not lose it).
+func (m *APIKeys) Modal() bool { return m.mode == keysConfirmRevoke || m.mode == keysShowing }
+
 var (
 	keyNewKey      = tui.Bind("n", "new key")
 	keyNewPersonal = tui.Bind("p", "new personal key")

@@ -3,6 +3,7 @@ package orgadmin
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -16,19 +17,24 @@ import (
 // Audit lists audited changes, newest first: every org for a system admin,
 // the own org for an org admin.
 type Audit struct {
-	c    *tui.Common
-	list *tui.List
+	c      *tui.Common
+	list   *tui.List
+	detail *tui.Detail // the event opened with enter
+	width  int
+	height int
 }
 
 // NewAudit returns the audit screen.
 func NewAudit(c *tui.Common) *Audit {
+	// At 80 columns every column gives up some room rather than Target and
+	// Details vanishing; enter shows a row in full.
 	cols := []tui.Column{{Title: "When", Width: 16}}
 	all := c.Actor.Role == service.RoleSystemAdmin
 	if all {
-		cols = append(cols, tui.Column{Title: "Org", Width: 12})
+		cols = append(cols, tui.Column{Title: "Org", Width: 12, Min: 6})
 	}
-	cols = append(cols, tui.Column{Title: "Actor", Width: 22}, tui.Column{Title: "Action", Width: 20},
-		tui.Column{Title: "Target", Width: 18}, tui.Column{Title: "Details", Width: 20, Flex: true})
+	cols = append(cols, tui.Column{Title: "Actor", Width: 20, Min: 12}, tui.Column{Title: "Action", Width: 18, Min: 14},
+		tui.Column{Title: "Target", Width: 18, Min: 12}, tui.Column{Title: "Details", Width: 16, Flex: true})
 	l := tui.NewList(c, cols, func(ctx context.Context, q string, off, lim int) (tui.Page, error) {
 		p, err := c.Svc.AuditPage(ctx, c.Actor, "", q, off, lim)
 		if err != nil {
@@ -65,13 +71,76 @@ func details(d map[string]any) string {
 	return strings.Join(parts, " ")
 }
 
-func (m *Audit) Title() string       { return "Audit" }
-func (m *Audit) Init() tea.Cmd       { return m.list.Load() }
-func (m *Audit) SetSize(w, h int)    { m.list.SetSize(w, h) }
-func (m *Audit) Capturing() bool     { return m.list.Filtering() }
-func (m *Audit) Keys() []key.Binding { return m.list.Keys() }
-func (m *Audit) View() string        { return m.list.View() }
+func (m *Audit) Title() string { return "Audit" }
+func (m *Audit) Init() tea.Cmd { return m.list.Load() }
+
+func (m *Audit) SetSize(w, h int) {
+	m.width, m.height = w, h
+	m.list.SetSize(w, h)
+	if m.detail != nil {
+		m.detail.SetSize(w, h)
+	}
+}
+
+func (m *Audit) Capturing() bool { return m.list.Filtering() }
+
+var keyAuditDetail = tui.Bind("enter", "show in full")
+
+func (m *Audit) Keys() []key.Binding {
+	if m.detail != nil {
+		return tui.DetailKeys
+	}
+	if m.list.Filtering() {
+		return m.list.Keys()
+	}
+	return append([]key.Binding{keyAuditDetail}, m.list.Keys()...)
+}
+
+func (m *Audit) View() string {
+	if m.detail != nil {
+		return m.detail.View()
+	}
+	return m.list.View()
+}
+
 func (m *Audit) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
+	if km, ok := msg.(tea.KeyMsg); ok && m.detail != nil {
+		if m.detail.Update(km) {
+			m.detail = nil
+		}
+		return m, nil
+	}
+	if km, ok := msg.(tea.KeyMsg); ok && !m.list.Filtering() && key.Matches(km, keyAuditDetail) {
+		if e, ok := m.list.Selected().(service.AuditEvent); ok {
+			m.detail = auditDetail(m.c, e)
+			m.detail.SetSize(m.width, m.height)
+		}
+		return m, nil
+	}
 	_, cmd := m.list.Update(msg)
 	return m, cmd
+}
+
+// auditDetail shows every field of an event, each detail on its own line.
+func auditDetail(c *tui.Common, e service.AuditEvent) *tui.Detail {
+	kv := []string{
+		"When", e.CreatedAt.Local().Format("2006-01-02 15:04:05 MST"),
+		"Organization", e.OrgSlug,
+		"Actor", e.Actor,
+		"Action", e.Action,
+		"Target", e.Target,
+	}
+	keys := make([]string, 0, len(e.Details))
+	for k := range e.Details {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) == 0 {
+		kv = append(kv, "Details", "none")
+	}
+	for _, k := range keys {
+		v, _ := json.Marshal(e.Details[k])
+		kv = append(kv, k, strings.Trim(string(v), `"`))
+	}
+	return tui.NewDetail(c, fmt.Sprintf("Audit event %d", e.ID), kv...)
 }

@@ -233,9 +233,23 @@ func (m *Limits) View() string {
 	var b strings.Builder
 	b.WriteString(" " + st.Title.Render("Limits of "+safetext.Sanitize(m.slug)) + st.Muted.Render(edit) + "\n\n")
 	b.WriteString(" " + st.Muted.Render(fmt.Sprintf("%-24s %-12s %-12s", "", "limit", "ceiling")) + "\n")
+	// What each limit means goes beside it, wrapped to the room left; on
+	// a terminal too narrow for that, the edit form still says it.
+	const hintColumn = 1 + 24 + 1 + 12 + 1 + 12 + 1
 	for _, f := range limitFields {
+		var hint []string
+		if room := m.width - hintColumn - 1; room >= 20 {
+			hint = tui.Wrap(f.hint, room)
+		}
+		first := ""
+		if len(hint) > 0 {
+			first = " " + st.Muted.Render(hint[0])
+		}
 		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-24s", f.label)) + " " + fmt.Sprintf("%-12s %-12s", limit(values[f.key]), limit(top[f.key])) +
-			" " + st.Muted.Render(f.hint) + "\n")
+			first + "\n")
+		for _, l := range hint[min(1, len(hint)):] {
+			b.WriteString(strings.Repeat(" ", hintColumn) + st.Muted.Render(l) + "\n")
+		}
 	}
 	return b.String()
 }

@@ -111,6 +111,9 @@ func (m *Org) Capturing() bool {
 		(m.mode == orgLimits && m.limits.Capturing())
 }
 
+// Modal is true while a removal or a suspension is being confirmed.
+func (m *Org) Modal() bool { return m.mode == orgConfirmRemoveAdmin || m.mode == orgConfirmSuspend }
+
 var (
 	keyRename  = tui.Bind("e", "rename")
 	keyConfig  = tui.Bind("c", "edit config")

@@ -132,6 +132,9 @@ func (m *Providers) Capturing() bool {
 		m.mode == provQueryKB || m.mode == provKBResults
 }
 
+// Modal is true while a setup's deletion or activation is being confirmed.
+func (m *Providers) Modal() bool { return m.mode == provConfirmDelete || m.mode == provConfirmActivate }
+
 func (m *Providers) Keys() []key.Binding {
 	switch m.mode {
 	case provEditing, provEditingKB, provSetupForm, provQueryKB:
@@ -572,7 +575,10 @@ func (m *Providers) View() string {
 		if m.check.OK {
 			b.WriteString(" " + st.Success.Render(fmt.Sprintf("last test of %s: ok, %d models, %s", m.checkOf, len(m.check.Models), tui.Ago(m.check.At))) + "\n")
 		} else {
-			b.WriteString(" " + st.Error.Render("last test of "+m.checkOf+": "+safetext.Sanitize(m.check.Error)) + "\n")
+			// The provider's explanation is long: wrapped, not cut.
+			for _, l := range tui.Wrap("last test of "+m.checkOf+": "+safetext.Sanitize(m.check.Error), max(m.width-2, 20)) {
+				b.WriteString(" " + st.Error.Render(l) + "\n")
+			}
 		}
 	}
 	return b.String()

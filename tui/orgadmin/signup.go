@@ -37,6 +37,7 @@ type signupMsg struct {
 var (
 	keyToggle = tui.Bind("e", "enable/disable")
 	keyReveal = tui.Bind("v", "reveal key")
+	keyHide   = tui.Bind("v", "hide key")
 	keySetKey = tui.Bind("k", "set key")
 	keyRotate = tui.Bind("g", "generate new key")
 )
@@ -61,6 +62,7 @@ func (m *Signup) SetSize(w, h int) {
 }
 
 func (m *Signup) Capturing() bool { return m.form != nil }
+func (m *Signup) Modal() bool     { return m.confirm != nil }
 
 func (m *Signup) Keys() []key.Binding {
 	switch {
@@ -69,7 +71,11 @@ func (m *Signup) Keys() []key.Binding {
 	case m.confirm != nil:
 		return m.confirm.Keys()
 	}
-	return []key.Binding{keyToggle, keyReveal, keySetKey, keyRotate, tui.KeyRefresh}
+	reveal := keyReveal
+	if m.info != nil && m.info.Key != "" {
+		reveal = keyHide
+	}
+	return []key.Binding{keyToggle, reveal, keySetKey, keyRotate, tui.KeyRefresh}
 }
 
 func (m *Signup) run(fn func(ctx context.Context) (service.Signup, error), done string) tea.Cmd {
@@ -139,8 +145,13 @@ func (m *Signup) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		switch {
 		case key.Matches(msg, tui.KeyRefresh):
 			return m, m.Init()
+		case key.Matches(msg, keyReveal) && m.info != nil && m.info.Key != "":
+			m.info.Key, m.info.URL = "", ""
+			return m, tui.Status("key hidden; v shows it again")
+		case key.Matches(msg, keyReveal) && m.info != nil && !m.info.HasKey:
+			return m, tui.Status("there is no key to show yet: e enables signup and generates one, k sets one")
 		case key.Matches(msg, keyReveal):
-			return m, m.call("", true)
+			return m, m.call("key and link shown (revealing is audited); v hides them", true)
 		case key.Matches(msg, keyToggle) && m.info != nil && !m.info.Enabled:
 			return m, m.run(func(ctx context.Context) (service.Signup, error) {
 				return m.c.Svc.SetSignupEnabled(ctx, a, slug, true)

@@ -2,9 +2,11 @@ package orgadmin
 
 import (
 	"context"
+	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"lamb/internal/safetext"
 	"lamb/service"
@@ -24,6 +26,7 @@ type SSHKeys struct {
 	form     *tui.Form
 	confirm  *tui.Confirm
 	removing string // the fingerprint the open confirmation names
+	password bool   // the account has a password to sign in with
 	width    int
 	// Standalone is true on a screen of its own (no esc back).
 	Standalone bool
@@ -33,9 +36,10 @@ type SSHKeys struct {
 func NewSSHKeys(c *tui.Common, email string) *SSHKeys { return &SSHKeys{c: c, email: email} }
 
 type keysLoadedMsg struct {
-	owner *SSHKeys
-	keys  []service.SSHKey
-	err   error
+	owner       *SSHKeys
+	keys        []service.SSHKey
+	hasPassword bool // the account can sign in with a password too
+	err         error
 }
 
 type keyDoneMsg struct {
@@ -49,7 +53,20 @@ func (m *SSHKeys) Init() tea.Cmd {
 	a, email := m.c.Actor, m.email
 	return m.c.Do(func(ctx context.Context) tea.Msg {
 		ks, err := m.c.Svc.ListSSHKeys(ctx, a, email)
-		return keysLoadedMsg{m, ks, err}
+		if err != nil {
+			return keysLoadedMsg{owner: m, err: err}
+		}
+		// Whether a password is there to fall back on decides what
+		// removing the last key means.
+		var hasPassword bool
+		if email == "" {
+			id, err := m.c.Svc.Whoami(ctx, a)
+			hasPassword = err == nil && id.HasPassword
+		} else {
+			u, err := m.c.Svc.GetUser(ctx, a, email)
+			hasPassword = err == nil && u.HasPassword
+		}
+		return keysLoadedMsg{owner: m, keys: ks, hasPassword: hasPassword}
 	})
 }
 
@@ -63,6 +80,9 @@ func (m *SSHKeys) SetSize(w, h int) {
 
 // Capturing is true while the add form has focus.
 func (m *SSHKeys) Capturing() bool { return m.adding }
+
+// Modal is true while the removal is being confirmed.
+func (m *SSHKeys) Modal() bool { return m.confirm != nil }
 
 var (
 	keyAddKey    = tui.Bind("a", "add key")
@@ -91,7 +111,7 @@ func (m *SSHKeys) Update(msg tea.Msg) (back bool, cmd tea.Cmd) {
 		return false, m.Init() // keys may have been added or removed elsewhere
 	case keysLoadedMsg:
 		if msg.owner == m {
-			m.loaded, m.err, m.keys = true, msg.err, msg.keys
+			m.loaded, m.err, m.keys, m.password = true, msg.err, msg.keys, msg.hasPassword
 			m.cursor = min(m.cursor, max(len(m.keys)-1, 0))
 		}
 		return false, nil
@@ -164,16 +184,39 @@ func (m *SSHKeys) key(msg tea.KeyMsg) (bool, tea.Cmd) {
 		m.adding = true
 	case key.Matches(msg, keyRemoveKey) && len(m.keys) > 0:
 		k := m.keys[m.cursor]
-		body := "Whoever holds this key can no longer sign in with it."
-		if k.Fingerprint == a.Via {
-			body = "This is the key you are signed in with now. After removing it you need another key, or your email and password, to sign in again."
-		} else if len(m.keys) == 1 {
-			body = "This is the only key of the account; signing in will need the password."
+		own := m.email == "" || strings.EqualFold(m.email, a.Email)
+		if own && len(m.keys) == 1 && !m.password {
+			// The service refuses it too; say why before asking.
+			return false, tui.Error(&service.InvalidError{Message: "this is your only SSH key and your account has no password: " +
+				"removing it would lock you out. Add another key first (a), or choose a password (p), then remove this one."})
 		}
 		m.removing = k.Fingerprint
-		m.confirm = tui.NewConfirm(m.c, "Remove "+k.Fingerprint+"?", body)
+		m.confirm = tui.NewConfirm(m.c, "Remove "+k.Fingerprint+"?", m.removalText(k, own))
 	}
 	return false, nil
+}
+
+// removalText says what removing k means for signing in: only the way
+// back that the account really has (other keys, a password) is offered.
+func (m *SSHKeys) removalText(k service.SSHKey, own bool) string {
+	others := len(m.keys) - 1
+	switch {
+	case k.Fingerprint == m.c.Actor.Via && others > 0 && m.password:
+		return "This is the key you are signed in with: this session ends when it is removed. Sign in again with one of your other keys, or with your email and password from a new key."
+	case k.Fingerprint == m.c.Actor.Via && others > 0:
+		return "This is the key you are signed in with: this session ends when it is removed. Sign in again with one of your other keys."
+	case k.Fingerprint == m.c.Actor.Via:
+		return "This is your only key and the one you are signed in with: this session ends when it is removed. Next time, sign in with your email and password; that links the new key."
+	case own && others > 0:
+		return "Whoever holds this key can no longer sign in with it. Your other keys keep working."
+	case own:
+		return "This is your only key: from now on you sign in with your email and password, which links the key you use."
+	case others > 0:
+		return "Whoever holds this key can no longer sign in with it. Their other keys keep working."
+	case m.password:
+		return "This is the only key of " + m.email + ": they sign in next with their email and password, which links a new key."
+	}
+	return "This is the only key of " + m.email + " and they have no password: they can't sign in until you add a key for them (a) or give them a one-time password (p on the Users list)."
 }
 
 // View draws the keys.
@@ -210,11 +253,17 @@ func (m *SSHKeys) View() string {
 		if note == "" { // keys linked at sign-in carry no comment
 			note = "added " + k.CreatedAt.Format("2006-01-02")
 		}
-		line += "  " + safetext.Sanitize(k.Type) + "  " + st.Muted.Render("last used "+tui.Ago(k.LastUsedAt)) + "  " + st.Muted.Render(note)
+		details := safetext.Sanitize(k.Type) + "  " + st.Muted.Render("last used "+tui.Ago(k.LastUsedAt)) + "  " + st.Muted.Render(note)
 		if i == m.cursor {
 			line = st.Selected.Render(fp) + line[len(fp):]
 		}
-		out += " " + line + "\n"
+		// On a narrow terminal the details go under the fingerprint
+		// rather than past the edge.
+		if m.width > 0 && lipgloss.Width(" "+line+"  "+details) > m.width {
+			out += " " + line + "\n" + "   " + tui.Truncate(details, m.width-3) + "\n"
+			continue
+		}
+		out += " " + line + "  " + details + "\n"
 	}
 	return out
 }

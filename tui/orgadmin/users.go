@@ -40,13 +40,14 @@ type Users struct {
 // NewUsers returns the users screen.
 func NewUsers(c *tui.Common) *Users {
 	m := &Users{c: c}
-	// A narrow terminal hides the rightmost columns first: Status stays
-	// next to the name.
-	cols := []tui.Column{{Title: "Email", Width: 28, Flex: true}, {Title: "Name", Width: 18, Flex: true}, {Title: "Status", Width: 8}}
+	// A narrow terminal takes room from the right first (the org's slug,
+	// then the name) and leaves the email the most; Status stays next to
+	// the name.
+	cols := []tui.Column{{Title: "Email", Width: 28, Flex: true, Min: 20}, {Title: "Name", Width: 18, Flex: true}, {Title: "Status", Width: 8}}
 	if c.Actor.Role == service.RoleSystemAdmin {
-		cols = append(cols, tui.Column{Title: "Org", Width: 12})
+		cols = append(cols, tui.Column{Title: "Org", Width: 12, Min: 7})
 	}
-	cols = append(cols, tui.Column{Title: "Role", Width: 12}, tui.Column{Title: "Last seen", Width: 10})
+	cols = append(cols, tui.Column{Title: "Role", Width: 8}, tui.Column{Title: "Last seen", Width: 10})
 	m.list = tui.NewList(c, cols, func(ctx context.Context, q string, off, lim int) (tui.Page, error) {
 		p, err := c.Svc.ListUsers(ctx, c.Actor, "", q, off, lim)
 		if err != nil {
@@ -57,7 +58,7 @@ func NewUsers(c *tui.Common) *Users {
 		for _, u := range p.Items {
 			role := u.Role
 			if u.SystemAdmin {
-				role = "system admin"
+				role = "sysadmin" // as narrow as admin and member: the email keeps the room
 			}
 			row := []string{u.Email, u.Name, tui.YesNo(u.Enabled, "enabled", "disabled")}
 			if c.Actor.Role == service.RoleSystemAdmin {
@@ -102,6 +103,18 @@ func (m *Users) Capturing() bool {
 		return m.keys.Capturing()
 	case usersListing:
 		return m.list.Filtering()
+	}
+	return false
+}
+
+// Modal is true while a question or a notice is open, or in the SSH keys
+// view's.
+func (m *Users) Modal() bool {
+	switch m.mode {
+	case usersConfirming, usersNotice:
+		return true
+	case usersKeys:
+		return m.keys.Modal()
 	}
 	return false
 }
@@ -192,8 +205,7 @@ func (m *Users) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		return m, nil
 	}
 	if key.Matches(km, keyNew) {
-		m.newForm()
-		return m, nil
+		return m, m.newForm()
 	}
 	u, ok := m.list.Selected().(service.User)
 	if !ok {
@@ -294,10 +306,21 @@ func (m *Users) done(msg userDoneMsg) (tui.Screen, tea.Cmd) {
 	return m, tea.Batch(tui.Status(msg.text), m.list.Load())
 }
 
-func (m *Users) newForm() {
+func (m *Users) newForm() tea.Cmd {
 	fields := []*tui.Field{}
 	if m.c.Actor.Role == service.RoleSystemAdmin {
-		fields = append(fields, tui.NewField(tui.TextField, "org", "Organization", "slug, e.g. lamb"))
+		a, svc := m.c.Actor, m.c.Svc
+		fields = append(fields, tui.Pick("org", "Organization", "type part of its slug or name", func(ctx context.Context, q string) ([]tui.PickOption, error) {
+			p, err := svc.ListOrgs(ctx, a, q, 0, 50)
+			if err != nil {
+				return nil, err
+			}
+			opts := make([]tui.PickOption, 0, len(p.Items))
+			for _, o := range p.Items {
+				opts = append(opts, tui.PickOption{Value: o.Slug, Label: o.Name})
+			}
+			return opts, nil
+		}))
 	}
 	fields = append(fields,
 		tui.NewField(tui.TextField, "email", "Email", "name@example.org"),
@@ -311,6 +334,7 @@ func (m *Users) newForm() {
 	m.form.SetWidth(m.width)
 	m.submit = m.create
 	m.mode = usersForm
+	return m.form.Init()
 }
 
 // passwordForm sets a password an admin chose for u (p generates one).
@@ -339,6 +363,10 @@ func (m *Users) create() tea.Cmd {
 	in := service.CreateUserInput{
 		OrgSlug: m.form.Value("org"), Email: m.form.Value("email"), Name: m.form.Value("name"),
 		Role: m.form.Value("role"), Password: m.form.Value("password"), SSHKey: m.form.Value("ssh_key"),
+	}
+	if m.c.Actor.Role == service.RoleSystemAdmin && in.OrgSlug == "" {
+		m.form.SetError(&service.InvalidError{Field: "org", Message: "choose the organization: type part of its slug or name, or ←/→"})
+		return nil
 	}
 	if in.OrgSlug == "" {
 		in.OrgSlug = m.c.Actor.OrgSlug

@@ -114,6 +114,18 @@ func (m *Orgs) Capturing() bool {
 	return false
 }
 
+// Modal is true while a deletion is being confirmed, a notice is open, or
+// the org's detail view shows a question.
+func (m *Orgs) Modal() bool {
+	switch m.mode {
+	case orgsConfirmDelete, orgsNotice:
+		return true
+	case orgsDetail:
+		return m.detail.Modal()
+	}
+	return false
+}
+
 var (
 	keyNewOrg  = tui.Bind("n", "new org")
 	keyOpenAs  = tui.Bind("o", "open as org admin")
