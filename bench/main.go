@@ -180,17 +180,17 @@ func run(duration time.Duration, rate, concurrency int) error {
 	return checkUsage(ctx, st)
 }
 
-// lambAnswered counts the requests lamb answered (any status).
+// lambAnswered counts the requests lamb answered with 200.
 var lambAnswered atomic.Int64
 
 // checkUsage fails the run if a single request lamb answered lacks its
 // usage row.
 func checkUsage(ctx context.Context, st *store.Store) error {
-	rows, err := st.CountUsageEvents(ctx, 0)
+	rows, err := st.CountUsageEventsWithStatus(ctx, "ok")
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nUsage rows written: %d, requests lamb answered: %d", rows, lambAnswered.Load())
+	fmt.Printf("\nUsage rows of answered requests: %d, requests lamb answered: %d", rows, lambAnswered.Load())
 	if rows != lambAnswered.Load() {
 		fmt.Printf("  MISMATCH\n")
 		return fmt.Errorf("usage rows lost: %d of %d", lambAnswered.Load()-rows, lambAnswered.Load())
@@ -281,7 +281,7 @@ func do(client *http.Client, t target, stream bool) (time.Duration, bool) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if strings.HasPrefix(t.name, "lamb") {
+	if strings.HasPrefix(t.name, "lamb") && resp.StatusCode == http.StatusOK {
 		lambAnswered.Add(1)
 	}
 	return time.Since(start), resp.StatusCode == http.StatusOK
@@ -371,7 +371,7 @@ func firstByte(client *http.Client, t target, n int) time.Duration {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if strings.HasPrefix(t.name, "lamb") {
+		if strings.HasPrefix(t.name, "lamb") && resp.StatusCode == http.StatusOK {
 			lambAnswered.Add(1)
 		}
 	}

@@ -352,6 +352,14 @@ func (q *Queries) CountUsageEvents(ctx context.Context, orgID int64) (int64, err
 	return n, mapErr(err)
 }
 
+// CountUsageEventsWithStatus counts the raw events of every org with a
+// status ("ok": answered requests).
+func (q *Queries) CountUsageEventsWithStatus(ctx context.Context, status string) (int64, error) {
+	var n int64
+	err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM usage_events WHERE status = ?`, status).Scan(&n)
+	return n, mapErr(err)
+}
+
 // DeleteUsageBefore deletes raw events older than t (rollups stay), in
 // batches so the writer is never held for long. It returns how many went.
 func (q *Queries) DeleteUsageBefore(ctx context.Context, t time.Time, batch int) (int64, error) {
