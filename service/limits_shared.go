@@ -48,15 +48,18 @@ type sharedLimits struct {
 
 	mu         sync.Mutex
 	leases     map[ledgerKey]*lease
-	permits    map[int64]*permits // by org
-	retired    []retiredPermits   // permits past their time, to account for
-	validUntil time.Time          // the leases may be spent until then
+	permits    map[int64][]*permits // by org, the oldest first
+	refilling  map[int64]bool       // orgs whose next permits are being taken
+	retired    []retiredPermits     // permits past their time, to account for
+	validUntil time.Time            // the leases may be spent until then
 	lastRenew  time.Time
 	lastPrune  time.Time
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	closing bool           // no more refills (sl.mu)
+	refills sync.WaitGroup // refills running in the background
 }
 
 const (
@@ -73,6 +76,11 @@ const (
 	limitsSync = 250 * time.Millisecond
 	// permitSeconds is how long permits of requests_per_minute may be used.
 	permitSeconds = 5
+	// A budget this process holds less than refillBelow requests' worth
+	// of (free) is refilled in the background to refillTo requests'
+	// worth; permits likewise when a quarter or less are left, or their
+	// last second has come.
+	refillBelow, refillTo = 4, 8
 	// takeAttempts bounds how often an admission retries when other
 	// requests of this process took the slice it had asked for.
 	takeAttempts = 8
@@ -84,6 +92,9 @@ type lease struct {
 	pending  int64 // spent here, not yet written
 	reserved int64 // held by admitted requests in flight
 	used     time.Time
+	// refilling: a grant runs in the background, asked for before this
+	// process runs out, so that requests rarely wait for the database.
+	refilling bool
 }
 
 func (l *lease) free() int64 { return l.tokens - l.pending - l.reserved }
@@ -109,7 +120,7 @@ func newSharedLimits(st *store.Store, logger *slog.Logger, now func() time.Time)
 	var id [8]byte
 	rand.Read(id[:])
 	sl := &sharedLimits{st: st, log: logger, now: now, instance: hex.EncodeToString(id[:]), seed: maphash.MakeSeed(),
-		leases: map[ledgerKey]*lease{}, permits: map[int64]*permits{},
+		leases: map[ledgerKey]*lease{}, permits: map[int64][]*permits{}, refilling: map[int64]bool{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	sl.validUntil = now().Add(leaseTTL - leaseMargin)
 	sl.lastRenew, sl.lastPrune = now(), now()
@@ -209,12 +220,21 @@ func (sl *sharedLimits) take(ctx context.Context, keys []ledgerKey, limits []int
 			}
 		}
 		if tight < 0 {
-			for _, k := range keys {
+			var low []int
+			for i, k := range keys {
 				l := sl.leases[k]
 				l.reserved += want
 				l.used = now
+				if limits[i] != config.Unlimited && l.free() < refillBelow*want && !l.refilling && !sl.closing {
+					l.refilling = true
+					low = append(low, i)
+					sl.refills.Add(1)
+				}
 			}
 			sl.mu.Unlock()
+			for _, i := range low {
+				go sl.refill(keys[i], limits[i], refillTo*want, now)
+			}
 			return want, nil, nil
 		}
 		sl.mu.Unlock()
@@ -281,6 +301,21 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 	return have + got, true, nil
 }
 
+// refill leases more of k's budget in the background, to hold need free.
+func (sl *sharedLimits) refill(k ledgerKey, limit, need int64, now time.Time) {
+	defer sl.refills.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := sl.grant(ctx, k, need, limit, now); err != nil {
+		sl.log.Warn("lease budget ahead of need", "org_id", k.org, "err", err)
+	}
+	sl.mu.Lock()
+	if l := sl.leases[k]; l != nil {
+		l.refilling = false
+	}
+	sl.mu.Unlock()
+}
+
 // databaseError answers a request whose admission needs the database
 // while it can't be reached.
 func databaseError(what string, err error) *GatewayError {
@@ -292,18 +327,43 @@ func databaseError(what string, err error) *GatewayError {
 // permit admits one request against an org's requests_per_minute.
 func (sl *sharedLimits) permit(ctx context.Context, orgID, rpm int64, now time.Time) error {
 	sec := now.Unix()
-	if sl.usePermit(orgID, sec) {
+	if ok, refill := sl.usePermit(orgID, sec); ok {
+		if refill {
+			go sl.refillPermits(orgID, rpm)
+		}
 		return nil
 	}
 	mu := &sl.grants[sl.stripe(orgID, -1, 0)]
 	mu.Lock()
 	defer mu.Unlock()
-	if sl.usePermit(orgID, sec) {
-		return nil
+	for range takeAttempts {
+		if ok, refill := sl.usePermit(orgID, sec); ok {
+			if refill {
+				go sl.refillPermits(orgID, rpm)
+			}
+			return nil
+		}
+		wait, err := sl.grantPermits(ctx, orgID, rpm, now)
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			return rateError(rpm, wait)
+		}
 	}
+	return &GatewayError{Status: 503, Type: "api_error", Code: "service_unavailable",
+		Message: "this organization's requests are in heavy demand right now; retry in a moment", RetryAfter: time.Second}
+}
+
+// grantPermits takes permits of an org's requests_per_minute from the
+// database, usable from now for permitSeconds: up to 1/leaseShare of what
+// the window has room for. wait > 0 is the seconds until the window has
+// room again, when it has none. The stripe's grant lock is held.
+func (sl *sharedLimits) grantPermits(ctx context.Context, orgID, rpm int64, now time.Time) (wait int64, err error) {
+	sec := now.Unix()
 	until := sec + permitSeconds - 1
-	var got, wait int64
-	err := sl.st.InTx(ctx, func(tx *store.Tx) error {
+	var got int64
+	err = sl.st.InTx(ctx, func(tx *store.Tx) error {
 		got, wait = 0, 0
 		counts, err := tx.RequestCounts(ctx, orgID, sec-59)
 		if err != nil {
@@ -322,20 +382,31 @@ func (sl *sharedLimits) permit(ctx context.Context, orgID, rpm int64, now time.T
 		return tx.AddRequests(ctx, orgID, until, got)
 	})
 	if err != nil {
-		return databaseError("count requests", err)
+		return 0, databaseError("count requests", err)
 	}
-	if got == 0 {
-		return rateError(rpm, wait)
+	if got > 0 {
+		sl.mu.Lock()
+		sl.permits[orgID] = append(sl.permits[orgID], &permits{until: until, granted: got, left: got})
+		sl.mu.Unlock()
 	}
+	return wait, nil
+}
+
+// refillPermits takes an org's next permits in the background, before
+// the ones this process holds run out.
+func (sl *sharedLimits) refillPermits(orgID, rpm int64) {
+	defer sl.refills.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	mu := &sl.grants[sl.stripe(orgID, -1, 0)]
+	mu.Lock()
+	if _, err := sl.grantPermits(ctx, orgID, rpm, sl.now()); err != nil {
+		sl.log.Warn("count requests ahead of need", "org_id", orgID, "err", err)
+	}
+	mu.Unlock()
 	sl.mu.Lock()
-	defer sl.mu.Unlock()
-	if p := sl.permits[orgID]; p != nil {
-		sl.retired = append(sl.retired, retiredPermits{orgID, p})
-	}
-	p := &permits{until: until, granted: got, left: got}
-	sl.permits[orgID] = p
-	p.take(sec)
-	return nil
+	delete(sl.refilling, orgID)
+	sl.mu.Unlock()
 }
 
 // rpmRetryAfter is how many seconds until fewer than limit of the counted
@@ -361,26 +432,47 @@ func (p *permits) take(sec int64) {
 	p.used = append(p.used, secondCount{sec, 1})
 }
 
-// usePermit takes one of the permits this process holds, if any is left
-// and still in its time.
-func (sl *sharedLimits) usePermit(orgID, sec int64) bool {
+// usePermit takes one of the permits this process holds for an org, if
+// any is left and in its time; refill tells that few are left, and that
+// this caller is to take the next ones in the background.
+func (sl *sharedLimits) usePermit(orgID, sec int64) (ok, refill bool) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if p := sl.permits[orgID]; p != nil && sec <= p.until && p.left > 0 {
-		p.take(sec)
-		return true
+	ps := sl.permits[orgID]
+	for len(ps) > 0 && ps[0].until < sec { // past their time
+		sl.retired = append(sl.retired, retiredPermits{orgID, ps[0]})
+		ps = ps[1:]
 	}
-	return false
+	sl.permits[orgID] = ps
+	var left int64
+	for _, p := range ps {
+		if !ok && p.left > 0 {
+			p.take(sec)
+			ok = true
+		}
+		left += p.left
+	}
+	if !ok || sl.refilling[orgID] || sl.closing {
+		return ok, false
+	}
+	last := ps[len(ps)-1]
+	if left*4 <= last.granted || last.until <= sec {
+		sl.refilling[orgID] = true
+		sl.refills.Add(1)
+		return true, true
+	}
+	return true, false
 }
 
 // unpermit gives back a permit taken for a request that was then refused.
 func (sl *sharedLimits) unpermit(orgID, sec int64) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if p := sl.permits[orgID]; p != nil {
+	for _, p := range sl.permits[orgID] {
 		if n := len(p.used); n > 0 && p.used[n-1].second == sec && p.used[n-1].n > 0 {
 			p.used[n-1].n--
 			p.left++
+			return
 		}
 	}
 }
@@ -444,10 +536,19 @@ func (sl *sharedLimits) run() {
 // leases.
 func (sl *sharedLimits) close() {
 	sl.once.Do(func() {
-		close(sl.stop)
-		<-sl.done
+		sl.stopBackground()
 		sl.sync(true)
 	})
+}
+
+// stopBackground stops the sync loop and the refills, and waits for them.
+func (sl *sharedLimits) stopBackground() {
+	sl.mu.Lock()
+	sl.closing = true
+	sl.mu.Unlock()
+	sl.refills.Wait()
+	close(sl.stop)
+	<-sl.done
 }
 
 // sync writes to the database what this process spent, gives back the
@@ -477,10 +578,19 @@ func (sl *sharedLimits) sync(final bool) {
 	}
 	retired := sl.retired
 	sl.retired = nil
-	for org, p := range sl.permits {
-		if p.until < now.Unix() || final {
-			retired = append(retired, retiredPermits{org, p})
+	for org, ps := range sl.permits {
+		kept := ps[:0]
+		for _, p := range ps {
+			if p.until < now.Unix() || final {
+				retired = append(retired, retiredPermits{org, p})
+			} else {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == 0 {
 			delete(sl.permits, org)
+		} else {
+			sl.permits[org] = kept
 		}
 	}
 	var counts []requestCount // in the order written: by org, then second
