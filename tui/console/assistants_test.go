@@ -185,3 +185,21 @@ func TestConsoleQueriesTheKnowledgeBase(t *testing.T) {
 	d.press("esc")
 	d.wantNot("Entropy measures disorder.")
 }
+
+// An org admin enabled a provider while a member had My assistants open:
+// `n` looks again before saying there is none, and the form opens
+// without the list's old message.
+func TestConsoleNewAssistantSeesAProviderEnabledMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Physics")
+	fp := e.createUser("physics", "ann@uni.example", "member", "")
+	m := New(e.common(e.actor(fp)), true, "")
+	d := &driver{t: t, m: m}
+	d.run(m.Init())
+	d.press("n")
+	d.want("no provider is enabled")
+	e.enableProvider("physics", "default", "openai", "gpt-a")
+	d.press("n")
+	d.want("New assistant", "openai · gpt-a")
+	d.wantNot("no provider is enabled")
+}

@@ -38,12 +38,15 @@ type Assistants struct {
 	loadErr error  // the last load of the choices failed
 	// The editor was asked for before the choices came: it opens when
 	// they do, for waitFor (nil: a new assistant).
-	waiting  bool
-	waitFor  *service.Assistant
-	confirm  *tui.Confirm
-	deleting service.Assistant // the assistant the open confirmation names
-	width    int
-	height   int
+	waiting bool
+	waitFor *service.Assistant
+	// rechecked: the choices were loaded again because they offered no
+	// model (an admin may have enabled a provider since).
+	rechecked bool
+	confirm   *tui.Confirm
+	deleting  service.Assistant // the assistant the open confirmation names
+	width     int
+	height    int
 }
 
 // modelOption is one entry of the model picker: provider, model and the
@@ -320,13 +323,20 @@ func (m *Assistants) edit(a *service.Assistant) tea.Cmd {
 	}
 	options, current := m.modelOptions(a)
 	if len(options) == 0 {
+		if !m.rechecked { // what loaded may be older than an admin's change
+			m.rechecked, m.waiting, m.waitFor = true, true, a
+			return m.loadChoices()
+		}
+		m.rechecked = false
 		return tui.Error(fmt.Errorf("no provider is enabled in your organization yet; ask an admin to set one up on the Providers screen"))
 	}
+	m.rechecked = false
 	m.editor = newAsstForm(m.c, m.all, a, options, current, m.kb)
 	m.editor.SetSize(m.width, m.height)
 	m.mode = asstEditing
-	// The knowledge base may have come back (or gone) since it was asked.
-	return m.loadKBChoices()
+	// The knowledge base may have come back (or gone) since it was asked;
+	// a message of the list (say, that no provider was enabled) is over.
+	return tea.Batch(tui.Status(""), m.loadKBChoices())
 }
 
 // kbState reads the answer of KBChoices: an empty list is no knowledge
