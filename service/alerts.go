@@ -107,7 +107,7 @@ type budgetAlerts struct {
 	nudge   chan struct{} // a batch of usage was stored: check its budgets
 
 	mu     sync.Mutex
-	dirty  map[movedBudget]struct{}   // budgets this process's stored usage moved (user 0: the org's)
+	dirty  map[movedBudget]struct{} // budgets this process's stored usage moved (user 0: the org's)
 	fired  map[crossingKey]struct{} // crossings known to be recorded
 	loaded map[budgetPeriod]bool    // fired holds every recorded crossing of this org and month
 
