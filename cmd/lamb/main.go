@@ -230,6 +230,7 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	retentionCtx, stopRetention := context.WithCancel(ctx)
 	defer stopRetention()
 	go svc.RunRetention(retentionCtx, cfg.UsageRetentionDays)
+	go svc.RunBudgetAlerts(retentionCtx)
 
 	go func() { errc <- serveSSH(sshSrv, sshLn) }()
 	logger.Info("ssh listening", "addr", sshLn.Addr().String(), "data_dir", cfg.DataDir, "database", st.Engine())
@@ -299,6 +300,7 @@ func prepare(ctx context.Context, cfg *config.Config, envFile string, st *store.
 	}
 	svc := service.New(service.Deps{
 		Store: st, Box: box, Logger: logger, Now: time.Now, PublicURL: cfg.BaseURL(), KBTimeout: cfg.KBTimeout,
+		Alerts: service.AlertOptions{AllowPrivate: cfg.WebhookAllowPrivate},
 		SystemEnv: func() (config.System, error) {
 			lookup, err := config.EnvLookup(envFile)
 			if err != nil {
