@@ -219,6 +219,10 @@ func (s *Service) checkMovedBudgets(ctx context.Context) {
 	}
 }
 
+// CheckBudgetAlerts checks every org's budgets once, now, as the
+// checker does every Scan (for tools and tests; RunBudgetAlerts runs it).
+func (s *Service) CheckBudgetAlerts(ctx context.Context) { s.scanBudgets(ctx) }
+
 // scanBudgets checks every active org's budgets, on one process at a
 // time (the others skip their round: the rows make crossings fire once
 // anyway, this only spares the database the same reads).
