@@ -57,3 +57,42 @@ func TestConsoleDashboardShowsBudgetAlerts(t *testing.T) {
 	c.tab("Dashboard")
 	c.wantNot("passed an alert", "has used")
 }
+
+// An org admin sets the budget alerts from the Limits screen (a): a
+// threshold out of order is refused on its field; the webhook shows
+// masked, and saving it masked keeps the stored URL.
+func TestConsoleLimitsEditsBudgetAlerts(t *testing.T) {
+	e := newEnv(t)
+	e.createOrg("physics", "Physics")
+	admin := e.actor(e.createUser("physics", "ana@phys.uni.edu", "admin", ""))
+	d := e.console(admin)
+	d.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	d.tab("Limits")
+	d.want("Budget alerts (a)", "80%, 100% of the monthly budgets (the defaults)", "a edit budget alerts")
+	d.press("a")
+	d.want("Budget alerts of physics")
+	d.press("ctrl+u")
+	d.typ("90, 50")
+	d.press("tab")
+	d.typ("https://hooks.example.com/services/s3cr3t")
+	d.press("ctrl+s")
+	d.want("thresholds[1]: 50 comes after 90")
+	d.press("ctrl+u") // the refused field has the focus
+	d.typ("50, 90")
+	d.press("ctrl+s")
+	d.want("budget alerts saved", "50%, 90% of the monthly budgets", "https://hooks.example.com/…")
+	d.wantNot("s3cr3t")
+	d.fits(80, 24)
+
+	d.press("a") // saved again as shown: the masked URL keeps the stored one
+	d.press("ctrl+s")
+	d.want("budget alerts saved")
+	cfg, err := e.svc.OrgConfig(e.ctx, e.root(), "physics", true)
+	if err != nil || cfg.Alerts.WebhookURL != "https://hooks.example.com/services/s3cr3t" || fmt.Sprint(cfg.Alerts.Thresholds) != "[50 90]" {
+		t.Fatalf("alerts stored: %+v, %v", cfg.Alerts, err)
+	}
+	d.press("a", "ctrl+u")
+	d.typ("none")
+	d.press("ctrl+s")
+	d.want("none: alerts are off")
+}
