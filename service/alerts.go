@@ -283,7 +283,7 @@ func (s *Service) checkOrgBudgets(ctx context.Context, orgID int64, users []int6
 			continue
 		}
 		used := map[int64]int64{}
-		if allUsers {
+		if allUsers || len(users) > perUserSums {
 			groups, err := s.st.GroupUsage(ctx, f, "user")
 			if err != nil {
 				return err
@@ -313,6 +313,10 @@ func (s *Service) checkOrgBudgets(ctx context.Context, orgID int64, users []int6
 	}
 	return nil
 }
+
+// perUserSums bounds the per-user sums of a check: past it, one grouped
+// sum of the org's month answers for every user at once.
+const perUserSums = 32
 
 // alertMonths are the months whose budgets are checked at now: this one,
 // and in its first minutes the last one too, whose final requests may
