@@ -415,7 +415,7 @@ func (s *Service) recordCrossing(ctx context.Context, cfg *config.Org, slug stri
 		}
 	}
 	row := store.BudgetAlert{OrganizationID: k.org, Period: k.period, UserID: k.user, Threshold: k.threshold,
-		Used: used, Budget: limit, CreatedAt: s.now(), UserEmail: email}
+		Used: used, Budget: limit, CreatedAt: s.now().Truncate(time.Second), UserEmail: email}
 	alert := s.alertView(cfg, slug, row)
 	var inserted bool
 	err := s.st.InTx(ctx, func(tx *store.Tx) error {
