@@ -69,6 +69,13 @@ func newGwEnv(t *testing.T, timeout time.Duration) *gwEnv {
 // service's default).
 func newGwEnvKB(t *testing.T, timeout, kbTimeout time.Duration) *gwEnv {
 	t.Helper()
+	return newGwEnvDeps(t, timeout, kbTimeout, func(*service.Deps) {})
+}
+
+// newGwEnvDeps is newGwEnvKB with the service's dependencies changed by
+// deps before it is built.
+func newGwEnvDeps(t *testing.T, timeout, kbTimeout time.Duration, deps func(*service.Deps)) *gwEnv {
+	t.Helper()
 	ctx := context.Background()
 	e := &gwEnv{t: t, admins: map[string]service.Actor{}, members: map[string]service.Actor{}}
 	e.dbPath = filepath.Join(t.TempDir(), "lamb.db")
@@ -83,7 +90,9 @@ func newGwEnvKB(t *testing.T, timeout, kbTimeout time.Duration) *gwEnv {
 	rand.Read(key)
 	box, _ := secret.NewBox(key)
 	e.st = st
-	e.svc = service.New(service.Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: e.clock, ProviderTimeout: timeout, KBTimeout: kbTimeout})
+	d := service.Deps{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler), Now: e.clock, ProviderTimeout: timeout, KBTimeout: kbTimeout}
+	deps(&d)
+	e.svc = service.New(d)
 	e.fake = fakeopenai.New()
 	e.fake.RequireKey("sk-org-key-0123456789")
 	e.fakeSrv = httptest.NewServer(e.fake)

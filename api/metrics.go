@@ -43,6 +43,17 @@ func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "lamb_usage_refusals_not_kept_total %d\n", st.RefusalsNotKept)
 	metric("lamb_database_statements_total", "counter", "Statements sent to the database, by the gateway and everything else.")
 	fmt.Fprintf(&b, "lamb_database_statements_total %d\n", st.DatabaseStatements)
+	al := h.svc.AlertStats()
+	metric("lamb_budget_alerts_total", "counter", "Budget alert thresholds crossed and announced by this process, by scope (org or user budget).")
+	for _, scope := range []string{service.ScopeOrg, service.ScopeUser} {
+		fmt.Fprintf(&b, "lamb_budget_alerts_total{scope=%q} %d\n", scope, al.Fired[scope])
+	}
+	metric("lamb_budget_alert_webhooks_total", "counter", "Budget alert webhook deliveries by result (delivered, failed after retries, dropped: queue full).")
+	for _, result := range []string{"delivered", "failed", "dropped"} {
+		fmt.Fprintf(&b, "lamb_budget_alert_webhooks_total{result=%q} %d\n", result, al.Webhooks[result])
+	}
+	metric("lamb_budget_alert_webhook_queue", "gauge", "Budget alert webhook deliveries waiting to be sent.")
+	fmt.Fprintf(&b, "lamb_budget_alert_webhook_queue %d\n", al.Queue)
 	healthy := 1
 	if err := h.svc.Healthy(r.Context()); errors.Is(err, service.ErrDatabaseDown) {
 		healthy = 0

@@ -42,6 +42,9 @@ type Config struct {
 	PublicURL          string
 	UsageRetentionDays int
 	Metrics            bool
+	// WebhookAllowPrivate lets org admins aim budget-alert webhooks at
+	// loopback, link-local and private addresses (LAMB_WEBHOOK_ALLOW_PRIVATE).
+	WebhookAllowPrivate bool
 	// KBTimeout bounds a completion's knowledge-base retrieval, all its
 	// collections together (LAMB_KB_TIMEOUT).
 	KBTimeout time.Duration
@@ -112,6 +115,7 @@ func Parse(lookup Lookup) (*Config, error) {
 		PublicURL:  p.url("LAMB_PUBLIC_URL"),
 		Metrics:    p.boolean("LAMB_METRICS", false),
 	}
+	c.WebhookAllowPrivate = p.boolean("LAMB_WEBHOOK_ALLOW_PRIVATE", false)
 	c.UsageRetentionDays = p.positiveInt("LAMB_USAGE_RETENTION_DAYS", 400)
 	c.KBTimeout = p.duration("LAMB_KB_TIMEOUT", 10*time.Second)
 	c.MaxConnections = p.positiveInt("LAMB_MAX_CONNECTIONS", 0)

@@ -34,6 +34,7 @@ var allVars = append([]string{
 	"LAMB_DATA_DIR", "LAMB_SSH_ADDR", "LAMB_HTTP_ADDR", "LAMB_ADMIN_KEYS", "LAMB_ADMIN_EMAIL",
 	"LAMB_ADMIN_NAME", "LAMB_SECRET_KEY", "LAMB_LOG_FORMAT", "LAMB_LOG_LEVEL", "LAMB_PUBLIC_URL",
 	"LAMB_USAGE_RETENTION_DAYS", "LAMB_METRICS", "LAMB_DATABASE_URL", "LAMB_SSH_HOST_KEY",
+	"LAMB_WEBHOOK_ALLOW_PRIVATE",
 }, systemVars...)
 
 // unsetenv unsets variables for the test; t.Setenv restores them afterwards.
@@ -157,19 +158,20 @@ func TestParseValues(t *testing.T) {
 	key := bytes.Repeat([]byte{0xab}, 32)
 	admin := authorizedKey(t, "alice@laptop")
 	env := map[string]string{
-		"LAMB_DATA_DIR":             "/var/lib/lamb",
-		"LAMB_SSH_ADDR":             "0.0.0.0:22",
-		"LAMB_HTTP_ADDR":            "127.0.0.1:9000",
-		"LAMB_ADMIN_KEYS":           admin,
-		"LAMB_ADMIN_EMAIL":          " Root@Example.EDU ",
-		"LAMB_ADMIN_NAME":           "Root",
-		"LAMB_SECRET_KEY":           hex.EncodeToString(key),
-		"LAMB_LOG_FORMAT":           "JSON",
-		"LAMB_LOG_LEVEL":            "Debug",
-		"LAMB_PUBLIC_URL":           "https://lamb.example.edu/",
-		"LAMB_USAGE_RETENTION_DAYS": "30",
-		"LAMB_METRICS":              "yes",
-		"LAMB_KB_TIMEOUT":           "2500ms",
+		"LAMB_DATA_DIR":              "/var/lib/lamb",
+		"LAMB_SSH_ADDR":              "0.0.0.0:22",
+		"LAMB_HTTP_ADDR":             "127.0.0.1:9000",
+		"LAMB_ADMIN_KEYS":            admin,
+		"LAMB_ADMIN_EMAIL":           " Root@Example.EDU ",
+		"LAMB_ADMIN_NAME":            "Root",
+		"LAMB_SECRET_KEY":            hex.EncodeToString(key),
+		"LAMB_LOG_FORMAT":            "JSON",
+		"LAMB_LOG_LEVEL":             "Debug",
+		"LAMB_PUBLIC_URL":            "https://lamb.example.edu/",
+		"LAMB_USAGE_RETENTION_DAYS":  "30",
+		"LAMB_METRICS":               "yes",
+		"LAMB_KB_TIMEOUT":            "2500ms",
+		"LAMB_WEBHOOK_ALLOW_PRIVATE": "true",
 	}
 	c, err := config.Parse(config.MapLookup(env))
 	if err != nil {
@@ -189,6 +191,7 @@ func TestParseValues(t *testing.T) {
 		UsageRetentionDays:  30,
 		KBTimeout:           2500 * time.Millisecond,
 		Metrics:             true,
+		WebhookAllowPrivate: true,
 		SSHConnsPerAddress:  64,
 		HTTPConnsPerAddress: 256,
 	}
@@ -277,6 +280,7 @@ func TestParseErrors(t *testing.T) {
 		{"retention negative", map[string]string{"LAMB_USAGE_RETENTION_DAYS": "-1"}, "LAMB_USAGE_RETENTION_DAYS", "1 or more"},
 		{"retention fractional", map[string]string{"LAMB_USAGE_RETENTION_DAYS": "1.5"}, "LAMB_USAGE_RETENTION_DAYS", `got "1.5"`},
 		{"metrics maybe", map[string]string{"LAMB_METRICS": "maybe"}, "LAMB_METRICS", `want true or false, got "maybe"`},
+		{"webhook switch maybe", map[string]string{"LAMB_WEBHOOK_ALLOW_PRIVATE": "maybe"}, "LAMB_WEBHOOK_ALLOW_PRIVATE", `want true or false, got "maybe"`},
 		{"signup enabled maybe", map[string]string{"SIGNUP_ENABLED": "maybe"}, "SIGNUP_ENABLED", `want true or false, got "maybe"`},
 		{"signup key too short", map[string]string{"SIGNUP_SECRET_KEY": "abc123"}, "SIGNUP_SECRET_KEY", "8-64 characters"},
 		{"signup key too long", map[string]string{"SIGNUP_SECRET_KEY": strings.Repeat("a", 65)}, "SIGNUP_SECRET_KEY", "8-64 characters"},

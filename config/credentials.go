@@ -152,9 +152,25 @@ func rewriteCredentials(v, repl string) string {
 	return out
 }
 
+// MaskWebhookURL shows only a webhook URL's scheme and host: its path
+// and query are usually its credential (https://hooks.example.com/…).
+func MaskWebhookURL(v string) string {
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "…"
+	}
+	return u.Scheme + "://" + u.Host + "/…"
+}
+
 // MaskSecret masks the secret at path for display: URLs keep what isn't
 // a credential, other secrets only their ends.
 func MaskSecret(path, v string) string {
+	if path == WebhookURLPath {
+		return MaskWebhookURL(v)
+	}
 	if isURLPath(path) {
 		return MaskURL(v)
 	}

@@ -34,6 +34,7 @@ type Org struct {
 	Setups      map[string]*Setup `json:"setups"`
 	Features    Features          `json:"features"`
 	Limits      Limits            `json:"limits"`
+	Alerts      Alerts            `json:"alerts,omitzero"`
 	// Ceiling is what the platform's administrators allow this org: the
 	// org's admins set Limits within it, and can read but not change it.
 	// nil: no ceiling (every field unlimited).
@@ -103,6 +104,39 @@ type Limits struct {
 	MaxAssistantsPerUser int64 `json:"max_assistants_per_user"`
 	UserTokensPerMonth   int64 `json:"user_tokens_per_month"`
 }
+
+// Alerts are an org's budget alerts: crossing a threshold of a monthly
+// token budget (the org's tokens_per_month, or a user's
+// user_tokens_per_month) is recorded once per month and announced.
+type Alerts struct {
+	// Thresholds are percentages of a budget, increasing. nil (absent
+	// from the document): DefaultAlertThresholds; empty ([]): no alerts.
+	Thresholds []int `json:"thresholds,omitzero"`
+	// WebhookURL receives each alert as a JSON POST; "" for none. It is
+	// a secret (a webhook URL usually carries its own credential).
+	WebhookURL string `json:"webhook_url,omitempty"`
+}
+
+// DefaultAlertThresholds are the thresholds of an org that set none.
+func DefaultAlertThresholds() []int { return []int{80, 100} }
+
+// Levels are the thresholds in force: the defaults when none are set.
+func (a Alerts) Levels() []int {
+	if a.Thresholds == nil {
+		return DefaultAlertThresholds()
+	}
+	return a.Thresholds
+}
+
+// Bounds of alerts.thresholds.
+const (
+	MaxAlertThresholds = 10
+	MaxAlertThreshold  = 1000 // percent: a lowered budget may be passed far
+	maxWebhookURL      = 2048
+)
+
+// WebhookURLPath is the path of the webhook URL among the secrets.
+const WebhookURLPath = "alerts.webhook_url"
 
 // UnlimitedLimits returns limits with every field unlimited.
 func UnlimitedLimits() Limits {
@@ -195,8 +229,8 @@ func (o *Org) SetupNames() []string {
 }
 
 // MapSecrets replaces every secret field (provider API keys, knowledge-base
-// tokens, and base or knowledge-base URLs that carry credentials) by fn of
-// it. It is how secrets are sealed for storage, opened on load, and masked
+// tokens, base or knowledge-base URLs that carry credentials, and the
+// alerts' webhook URL) by fn of it. It is how secrets are sealed for storage, opened on load, and masked
 // for display. A URL is a secret only when URLIsSecret says so: a plain URL
 // is stored and shown as it is.
 func (o *Org) MapSecrets(fn func(path, value string) (string, error)) error {
@@ -214,6 +248,13 @@ func (o *Org) MapSecrets(fn func(path, value string) (string, error)) error {
 			}
 			*f.value = v
 		}
+	}
+	if o.Alerts.WebhookURL != "" {
+		v, err := fn(WebhookURLPath, o.Alerts.WebhookURL)
+		if err != nil {
+			return err
+		}
+		o.Alerts.WebhookURL = v
 	}
 	return nil
 }
@@ -291,6 +332,9 @@ func (o *Org) Validate() error {
 		return err
 	}
 	if err := o.Limits.validate("limits"); err != nil {
+		return err
+	}
+	if err := o.Alerts.validate(); err != nil {
 		return err
 	}
 	ceiling := top.fields()
@@ -380,6 +424,34 @@ func (p *Provider) validate(path string) error {
 	}
 	if p.DefaultModel != "" && !seen[p.DefaultModel] {
 		return &FieldError{path + ".default_model", fmt.Sprintf("%q is not in models", p.DefaultModel)}
+	}
+	return nil
+}
+
+func (a *Alerts) validate() error {
+	if len(a.Thresholds) > MaxAlertThresholds {
+		return &FieldError{"alerts.thresholds", fmt.Sprintf("at most %d thresholds, got %d", MaxAlertThresholds, len(a.Thresholds))}
+	}
+	for i, t := range a.Thresholds {
+		path := fmt.Sprintf("alerts.thresholds[%d]", i)
+		if t < 1 || t > MaxAlertThreshold {
+			return &FieldError{path, fmt.Sprintf("must be a percentage of the budget from 1 to %d, got %d", MaxAlertThreshold, t)}
+		}
+		if i > 0 && t <= a.Thresholds[i-1] {
+			return &FieldError{path, fmt.Sprintf("%d comes after %d: list the thresholds in increasing order, each once", t, a.Thresholds[i-1])}
+		}
+	}
+	if a.WebhookURL == "" {
+		return nil
+	}
+	if err := checkText(WebhookURLPath, a.WebhookURL); err != nil {
+		return err
+	}
+	if len(a.WebhookURL) > maxWebhookURL {
+		return &FieldError{WebhookURLPath, fmt.Sprintf("is longer than %d characters", maxWebhookURL)}
+	}
+	if err := checkURL(a.WebhookURL); err != nil {
+		return &FieldError{WebhookURLPath, err.Error()}
 	}
 	return nil
 }

@@ -595,3 +595,69 @@ func TestFieldErrorString(t *testing.T) {
 		t.Errorf("Error() without a path = %q", got)
 	}
 }
+
+// alerts.thresholds: absent is the defaults, [] is off, and a list is
+// 1-1000 percent, increasing, at most 10; the webhook is an http(s) URL.
+// Each error names its field.
+func TestAlertsValidation(t *testing.T) {
+	o := parseExample(t)
+	if got := o.Alerts.Levels(); !reflect.DeepEqual(got, []int{80, 100}) {
+		t.Fatalf("default levels = %v", got)
+	}
+	off, err := config.ParseOrg([]byte(`{"version":1,"active_setup":"d","setups":{"d":{}},"alerts":{"thresholds":[]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(off.Alerts.Levels()) != 0 || !strings.Contains(string(off.JSON()), `"thresholds": []`) {
+		t.Fatalf("alerts off read back as %v: %s", off.Alerts.Levels(), off.JSON())
+	}
+	if back := off.Clone(); back.Alerts.Thresholds == nil {
+		t.Fatal("[] became the defaults in a round trip")
+	}
+	for _, tt := range []struct {
+		alerts, path, msg string
+	}{
+		{`{"thresholds":[0]}`, "alerts.thresholds[0]", "from 1 to 1000, got 0"},
+		{`{"thresholds":[80,1001]}`, "alerts.thresholds[1]", "from 1 to 1000, got 1001"},
+		{`{"thresholds":[-5]}`, "alerts.thresholds[0]", "got -5"},
+		{`{"thresholds":[80,80]}`, "alerts.thresholds[1]", "increasing order, each once"},
+		{`{"thresholds":[100,80]}`, "alerts.thresholds[1]", "80 comes after 100"},
+		{`{"thresholds":[1,2,3,4,5,6,7,8,9,10,11]}`, "alerts.thresholds", "at most 10 thresholds, got 11"},
+		{`{"webhook_url":"ftp://hooks.example.com/x"}`, "alerts.webhook_url", "must start with http:// or https://"},
+		{`{"webhook_url":"https:///x"}`, "alerts.webhook_url", "has no host"},
+		{`{"webhook_url":"https://hooks.example.com/\u009b"}`, "alerts.webhook_url", ""},
+		{`{"webhook_url":"https://hooks.example.com/` + strings.Repeat("a", 2048) + `"}`, "alerts.webhook_url", "longer than 2048"},
+	} {
+		c, err := config.ParseOrg([]byte(`{"version":1,"active_setup":"d","setups":{"d":{}},"alerts":` + tt.alerts + `}`))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.alerts, err)
+		}
+		fe := fieldError(t, c.Validate(), tt.path)
+		if !strings.Contains(fe.Message, tt.msg) {
+			t.Errorf("%s: message %q, want %q in it", tt.alerts, fe.Message, tt.msg)
+		}
+	}
+	c, err := config.ParseOrg([]byte(`{"version":1,"active_setup":"d","setups":{"d":{}},"alerts":{"thresholds":"80"}}`))
+	if err == nil {
+		t.Fatalf("thresholds as a string parsed: %+v", c.Alerts)
+	}
+	fieldError(t, err, "alerts.thresholds")
+}
+
+// The webhook URL is a secret: masked to its scheme and host, sealed
+// like the others (MapSecrets visits it).
+func TestWebhookURLIsMaskedAndMapped(t *testing.T) {
+	o := parseExample(t)
+	o.Alerts.WebhookURL = "https://user:pw@hooks.example.com/services/T0/B0/s3cr3t?x=1"
+	if got := o.Masked().Alerts.WebhookURL; got != "https://hooks.example.com/…" {
+		t.Fatalf("masked = %q", got)
+	}
+	var paths []string
+	_ = o.MapSecrets(func(path, v string) (string, error) { paths = append(paths, path); return v, nil })
+	if !strings.Contains(strings.Join(paths, ","), "alerts.webhook_url") {
+		t.Fatalf("MapSecrets visited %v", paths)
+	}
+	if got := config.MaskWebhookURL("not a url"); got != "…" {
+		t.Fatalf("MaskWebhookURL(not a url) = %q", got)
+	}
+}

@@ -43,7 +43,12 @@ type Dashboard struct {
 	ActiveSetup     string           `json:"active_setup"`
 	Providers       []ProviderStatus `json:"providers"`
 	KnowledgeBase   *KBStatus        `json:"knowledge_base,omitempty"` // nil: the active setup has none
+	// Alerts are this month's budget alerts, the org's first.
+	Alerts []BudgetAlert `json:"alerts"`
 }
+
+// dashboardAlerts bounds the budget alerts a dashboard carries.
+const dashboardAlerts = 50
 
 // monthStart is the first day of t's calendar month in UTC.
 func monthStart(t time.Time) time.Time {
@@ -75,7 +80,12 @@ func (s *Service) Dashboard(ctx context.Context, a Actor, slug string) (Dashboar
 	if err != nil {
 		return Dashboard{}, err
 	}
+	alerts, err := s.currentAlerts(ctx, o, 0, dashboardAlerts)
+	if err != nil {
+		return Dashboard{}, err
+	}
 	d := Dashboard{
+		Alerts:          alerts,
 		Org:             s.orgView(o, counts.Users, counts.Assistants),
 		Users:           counts.Users,
 		EnabledUsers:    counts.EnabledUsers,

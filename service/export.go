@@ -206,7 +206,9 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 			return v, nil
 		}
 		res.SecretsCleared = append(res.SecretsCleared, path)
-		if strings.HasPrefix(v, "http") { // a URL keeps its address, without its credentials
+		// A URL keeps its address, without its credentials; a webhook's
+		// whole URL is its credential.
+		if strings.HasPrefix(v, "http") && path != config.WebhookURLPath {
 			return config.StripURLCredentials(v), nil
 		}
 		return "", nil
@@ -225,6 +227,9 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 	}
 	if err := cfg.Validate(); err != nil {
 		return ImportResult{}, prefixField("config.", fromConfig(err))
+	}
+	if err := s.checkWebhook(nil, cfg); err != nil {
+		return ImportResult{}, prefixField("config.", err)
 	}
 	users, err := checkImportUsers(ex.Users)
 	if err != nil {

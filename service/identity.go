@@ -96,7 +96,14 @@ type Identity struct {
 	// HasPassword says whether the account can sign in with a password
 	// (a new SSH key is linked that way), not only with its keys.
 	HasPassword bool `json:"has_password"`
+	// Alerts are this month's budget alerts the account should know of:
+	// for an org's admins, the org's (its budget and its users'); for a
+	// member, only those of their own budget.
+	Alerts []BudgetAlert `json:"alerts"`
 }
+
+// whoamiAlerts bounds the budget alerts whoami shows.
+const whoamiAlerts = 20
 
 // Whoami describes the actor.
 func (s *Service) Whoami(ctx context.Context, a Actor) (Identity, error) {
@@ -111,8 +118,18 @@ func (s *Service) Whoami(ctx context.Context, a Actor) (Identity, error) {
 	if err != nil {
 		return Identity{}, storeErr(err, "organization")
 	}
+	// A member sees the alerts of their own budget only: the org's
+	// budget and colleagues' are for its admins.
+	mine := u.ID
+	if u.Role == store.RoleAdmin || (u.SystemAdmin && org.IsSystem) {
+		mine = 0
+	}
+	alerts, err := s.currentAlerts(ctx, org, mine, whoamiAlerts)
+	if err != nil {
+		return Identity{}, err
+	}
 	return Identity{Email: u.Email, Name: u.Name, Role: a.Role.String(), OrgSlug: org.Slug, OrgName: org.Name, Via: a.Via,
-		HasPassword: u.PasswordHash != ""}, nil
+		HasPassword: u.PasswordHash != "", Alerts: alerts}, nil
 }
 
 // normalizeEmail lower-cases and checks an email address.

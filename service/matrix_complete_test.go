@@ -217,6 +217,18 @@ var fullOps = []fullOp{
 			Config: config.NewOrg().JSON(), Signup: ExportSignup{Key: "delta-Xq7-Lm9-Zt2w"}}, false)
 		return err
 	}},
+	{"BudgetAlerts", "", adminsOfA, "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		_, err := e.svc.BudgetAlerts(ctx, a, "acme")
+		return err
+	}},
+	{"SetAlerts", "", adminsOfA, "alerts.update", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		_, err := e.svc.SetAlerts(ctx, a, "acme", AlertsInput{Thresholds: &[]int{90}})
+		return err
+	}},
+	{"TestAlertWebhook", "no webhook set", "IIINFFF", "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		_, err := e.svc.TestAlertWebhook(ctx, a, "acme")
+		return err
+	}},
 	{"Dashboard", "", adminsOfA, "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
 		_, err := e.svc.Dashboard(ctx, a, "acme")
 		return err

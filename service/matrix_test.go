@@ -413,6 +413,25 @@ var matrixOps = []matrixOp{
 		l.TokensPerMonth = 5000
 		return e.svc.SetLimits(ctx, a, "acme", l)
 	}},
+	// Budget alerts (issue 15): the org's admins and system admins.
+	{"BudgetAlerts", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		v, err := e.svc.BudgetAlerts(ctx, a, "acme")
+		if err == nil && (v.Org != "acme" || fmt.Sprint(v.Thresholds) != "[80 100]") {
+			return fmt.Errorf("alerts = %+v", v)
+		}
+		return err
+	}},
+	{"SetAlerts", "aaNFFFF", "alerts.update", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		hook := "https://hooks.example.com/services/acme"
+		_, err := e.svc.SetAlerts(ctx, a, "acme", AlertsInput{Thresholds: &[]int{50, 90}, WebhookURL: &hook})
+		return err
+	}},
+	// No webhook is set: the allowed answer is the missing URL, after the
+	// permission gate (a test delivery is in TestTestAlertWebhook).
+	{"TestAlertWebhook", "IINFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.TestAlertWebhook(ctx, a, "acme")
+		return err
+	}},
 	{"UpdateCeiling", "aFFFFFF", "ceiling.update", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
 		_, _, err := e.svc.UpdateCeiling(ctx, a, "acme", func(l *config.Limits) { l.TokensPerMonth = 5000 })
 		return err
@@ -466,6 +485,12 @@ func TestOrgAdminOfBCannotProbeA(t *testing.T) {
 	_, e1 := e.svc.GetOrg(ctx, b, "acme")
 	_, e2 := e.svc.GetOrg(ctx, b, "nope")
 	same("GetOrg", e1, e2, "acme", "nope")
+	_, e1 = e.svc.BudgetAlerts(ctx, b, "acme")
+	_, e2 = e.svc.BudgetAlerts(ctx, b, "nope")
+	same("BudgetAlerts", e1, e2, "acme", "nope")
+	_, e1 = e.svc.TestAlertWebhook(ctx, b, "acme")
+	_, e2 = e.svc.TestAlertWebhook(ctx, b, "nope")
+	same("TestAlertWebhook", e1, e2, "acme", "nope")
 	e1 = e.svc.RenameOrg(ctx, b, "acme", "x")
 	e2 = e.svc.RenameOrg(ctx, b, "nope", "x")
 	same("RenameOrg", e1, e2, "acme", "nope")

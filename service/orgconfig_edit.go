@@ -31,6 +31,9 @@ func (s *Service) editConfig(ctx context.Context, a Actor, slug, action string, 
 		if err := checkConfigChange(a, cur, next); err != nil {
 			return err
 		}
+		if err := s.checkWebhook(cur, next); err != nil {
+			return err
+		}
 		changed := diffPaths(cur, next)
 		if len(changed) == 0 {
 			return nil

@@ -484,6 +484,9 @@ func (s *Service) SetOrgConfig(ctx context.Context, a Actor, slug string, next *
 		if err := checkConfigChange(a, cur, next); err != nil {
 			return err
 		}
+		if err := s.checkWebhook(cur, next); err != nil {
+			return err
+		}
 		changed = diffPaths(cur, next)
 		if o.IsSystem {
 			managed := s.ManagedFields()

@@ -47,6 +47,8 @@ type Deps struct {
 	// LookupTimeout bounds the database work of resolving an SSH session's
 	// identity and of signing in; 5 s when zero.
 	LookupTimeout time.Duration
+	// Alerts tune the budget alerts and their webhooks (alerts.go).
+	Alerts AlertOptions
 }
 
 // Service is the application. It is safe for concurrent use.
@@ -82,6 +84,7 @@ type Service struct {
 	refusals        *refusalSampler
 	keyTouched      map[int64]time.Time
 	stats           gatewayStats
+	alerts          *budgetAlerts
 
 	mu      sync.Mutex
 	managed map[string]string // system-org fields managed by the environment → variable
@@ -110,6 +113,7 @@ func New(d Deps) *Service {
 	if d.LookupTimeout == 0 {
 		d.LookupTimeout = defaultLookupTimeout
 	}
+	alerts := newBudgetAlerts(d.Alerts)
 	s := &Service{
 		st: d.Store, box: d.Box, log: d.Logger, now: d.Now,
 		systemEnv: d.SystemEnv, publicURL: d.PublicURL, providers: d.Providers,
@@ -120,10 +124,12 @@ func New(d Deps) *Service {
 		assistants:   newCache[int64, routedAssistant](200_000, isAnswer),
 		orgConfigs:   newCache[int64, orgConfigEntry](20_000, isAnswer),
 		stopWatching: make(chan struct{}),
-		usage:        newUsageWriter(d.Store, d.Logger),
+		usage:        newUsageWriter(d.Store, d.Logger, alerts.usageStored),
+		alerts:       alerts,
 		refusals:     newRefusalSampler(),
 		keyTouched:   map[int64]time.Time{},
 	}
+	alerts.hook = newWebhookSender(alerts.opts, d.Logger, s.recordDelivery)
 	shared := d.Store.Engine() == store.EnginePostgres
 	if d.SharedLimits != nil {
 		shared = *d.SharedLimits

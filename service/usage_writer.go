@@ -41,6 +41,10 @@ type usageWriter struct {
 
 	failure    atomic.Pointer[writeFailure]
 	unrecorded atomic.Int64 // refusals counted in metrics only (queue too long to keep them)
+
+	// stored is told of each batch once it is in the rollups (budget
+	// alerts check what it spent); it must not keep the slice.
+	stored func([]store.UsageEvent)
 }
 
 // writeFailure is why the writer can't store events, and since when.
@@ -67,9 +71,9 @@ const (
 	closeBound = 10 * time.Second
 )
 
-func newUsageWriter(st *store.Store, logger *slog.Logger) *usageWriter {
+func newUsageWriter(st *store.Store, logger *slog.Logger, stored func([]store.UsageEvent)) *usageWriter {
 	w := &usageWriter{st: st, log: logger, ready: make(chan struct{}, 1),
-		done: make(chan struct{}), giveUp: make(chan struct{})}
+		done: make(chan struct{}), giveUp: make(chan struct{}), stored: stored}
 	w.room = sync.NewCond(&w.mu)
 	go w.run()
 	return w
@@ -165,10 +169,14 @@ func (w *usageWriter) run() {
 // them.
 func (w *usageWriter) persist(batch []store.UsageEvent) {
 	wait := retryMin
+	all := batch
 	for len(batch) > 0 {
 		var err error
 		batch, err = w.write(batch)
 		if err == nil {
+			if w.stored != nil {
+				w.stored(all)
+			}
 			if f := w.failure.Swap(nil); f != nil {
 				w.log.Info("usage events are written again", "failing_for", time.Since(f.since).Round(time.Second))
 			}

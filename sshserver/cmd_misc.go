@@ -24,6 +24,10 @@ func (c *cli) whoamiCommand() *cobra.Command {
 			}
 			return c.show(cmd, id, func(w io.Writer) {
 				fmt.Fprintf(w, "%s (%s) — %s of %s\n", safetext.Sanitize(id.Name), id.Email, id.Role, id.OrgSlug)
+				if len(id.Alerts) > 0 {
+					fmt.Fprintln(w, "Budget alerts this month:")
+					printAlertLines(w, id.Alerts, false)
+				}
 			})
 		},
 	}

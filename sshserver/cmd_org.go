@@ -32,6 +32,7 @@ func (c *cli) orgCommand() *cobra.Command {
 		c.orgConfigCommand(),
 		c.orgLimitsCommand(),
 		c.orgQuotaCommand(),
+		c.orgAlertsCommand(),
 		c.orgExportCommand(),
 		c.orgImportCommand(),
 	)

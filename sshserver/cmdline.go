@@ -101,7 +101,7 @@ var secretArgCommands = [][]string{{"signup", "set-key"}}
 // redactArgs returns a copy of a command's arguments fit for a log: the
 // command words stay, secrets become [redacted]. Secrets are the values of
 // flags that carry them (--password…, --…-key but SSH public keys,
-// --…token, --…secret) and the arguments of commands that take one
+// --…token, --…secret, --webhook-url) and the arguments of commands that take one
 // (signup set-key KEY). Signup keys given on the command line were logged
 // in clear, so anyone reading the log could sign up to any org.
 func redactArgs(args []string) []string {
@@ -152,6 +152,8 @@ func secretFlag(name string) bool {
 	case strings.HasSuffix(name, "-stdin"), strings.HasPrefix(name, "with-"): // switches
 		return false
 	case strings.Contains(name, "password"), strings.Contains(name, "token"), strings.Contains(name, "secret"):
+		return true
+	case strings.Contains(name, "webhook"): // a webhook URL carries its credential in its path
 		return true
 	case strings.HasSuffix(name, "key"):
 		return !strings.Contains(name, "ssh") // SSH public keys are public

@@ -271,6 +271,9 @@ func TestRedactArgs(t *testing.T) {
 		{"user create --password-stdin --ssh-key PUB --email e", "user create --password-stdin --ssh-key PUB --email e"},
 		{"x --api-key=K --token T --new-password P", "x --api-key=[redacted] --token [redacted] --new-password [redacted]"},
 		{"signup show --org acme", "signup show --org acme"},
+		{"org alerts set acme --webhook-url https://h.example/T0/s3cr3t --thresholds 50",
+			"org alerts set acme --webhook-url [redacted] --thresholds 50"},
+		{"org alerts set acme --webhook-url=https://h.example/T0/s3cr3t", "org alerts set acme --webhook-url=[redacted]"},
 	} {
 		if got := strings.Join(redactArgs(strings.Fields(c.in)), " "); got != c.want {
 			t.Errorf("redactArgs(%q) = %q, want %q", c.in, got, c.want)

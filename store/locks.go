@@ -19,6 +19,9 @@ const (
 	LockBootstrap Lock = 0x6c616d62<<32 | 1
 	// LockRetention is held by the instance purging old usage events.
 	LockRetention Lock = 0x6c616d62<<32 | 2
+	// LockBudgetAlerts is held by the instance checking every org's
+	// budgets for alerts.
+	LockBudgetAlerts Lock = 0x6c616d62<<32 | 3
 )
 
 // lockWait bounds the wait for a lock another instance holds.

@@ -230,6 +230,17 @@ func serve(ctx context.Context, cfg *config.Config, envFile string, shutdownTime
 	retentionCtx, stopRetention := context.WithCancel(ctx)
 	defer stopRetention()
 	go svc.RunRetention(retentionCtx, cfg.UsageRetentionDays)
+	alertsDone := make(chan struct{})
+	go func() { svc.RunBudgetAlerts(retentionCtx); close(alertsDone) }()
+	defer func() {
+		// The checker stops before the database closes; a webhook being
+		// sent is abandoned (its alert stays recorded and shown).
+		stopRetention()
+		select {
+		case <-alertsDone:
+		case <-time.After(5 * time.Second):
+		}
+	}()
 
 	go func() { errc <- serveSSH(sshSrv, sshLn) }()
 	logger.Info("ssh listening", "addr", sshLn.Addr().String(), "data_dir", cfg.DataDir, "database", st.Engine())
@@ -299,6 +310,7 @@ func prepare(ctx context.Context, cfg *config.Config, envFile string, st *store.
 	}
 	svc := service.New(service.Deps{
 		Store: st, Box: box, Logger: logger, Now: time.Now, PublicURL: cfg.BaseURL(), KBTimeout: cfg.KBTimeout,
+		Alerts: service.AlertOptions{AllowPrivate: cfg.WebhookAllowPrivate},
 		SystemEnv: func() (config.System, error) {
 			lookup, err := config.EnvLookup(envFile)
 			if err != nil {

@@ -159,6 +159,9 @@ func (m *Dashboard) View() string {
 		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-18s", label)) + " " + value + "\n")
 	}
 	b.WriteString(" " + st.Title.Render(safetext.Sanitize(d.Org.Name)) + st.Muted.Render(safetext.Sanitize("  ("+d.Org.Slug+", "+d.Org.Status+")")) + "\n\n")
+	for _, l := range m.alertBanner(d.Alerts) {
+		b.WriteString(l + "\n")
+	}
 	row("Users", fmt.Sprintf("%d  %s", d.Users, st.Muted.Render(fmt.Sprintf("%d enabled · %d disabled · %d %s", d.EnabledUsers, d.DisabledUsers, d.Admins, tui.YesNo(d.Admins == 1, "admin", "admins")))))
 	row("Assistants", fmt.Sprint(d.Assistants))
 	row("API keys", fmt.Sprint(d.APIKeys))
@@ -209,6 +212,64 @@ func (m *Dashboard) View() string {
 		row("knowledge base", st.Muted.Render("none (assistants answer without retrieval)"))
 	}
 	return b.String()
+}
+
+// alertBanner is this month's budget alerts, wrapped to the screen: the
+// org's budget's highest threshold crossed, in full, and the users whose
+// budgets crossed one, named (a few) with their highest.
+func (m *Dashboard) alertBanner(alerts []service.BudgetAlert) []string {
+	st := m.c.Styles
+	var org *service.BudgetAlert
+	users := map[string]int{}
+	var names []string
+	for i, a := range alerts {
+		switch a.Scope {
+		case service.ScopeOrg:
+			if org == nil || a.Threshold > org.Threshold {
+				org = &alerts[i]
+			}
+		default:
+			if _, ok := users[a.User]; !ok {
+				names = append(names, a.User)
+			}
+			users[a.User] = max(users[a.User], a.Threshold)
+		}
+	}
+	width := max(m.width-4, 20)
+	var out []string
+	add := func(text string, severe bool) {
+		style := st.Warning
+		if severe {
+			style = st.Error
+		}
+		for i, l := range tui.Wrap(safetext.Sanitize(text), width) {
+			mark := "  "
+			if i == 0 {
+				mark = "! "
+			}
+			out = append(out, " "+style.Render(mark+l))
+		}
+	}
+	if org != nil {
+		add(org.Message, org.Used >= org.Limit)
+	}
+	if len(names) > 0 {
+		sort.SliceStable(names, func(i, j int) bool { return users[names[i]] > users[names[j]] })
+		const shown = 3
+		var parts []string
+		for _, n := range names[:min(len(names), shown)] {
+			parts = append(parts, fmt.Sprintf("%s (%d%%)", n, users[n])) // unbroken when wrapped
+		}
+		text := fmt.Sprintf("%s passed an alert on their monthly budget: %s", plural.N(len(names), "user", "users"), strings.Join(parts, ", "))
+		if len(names) > shown {
+			text += fmt.Sprintf(" and %d more", len(names)-shown)
+		}
+		add(text+"; the Audit screen has each (budget.alert), and Limits sets user_tokens_per_month", users[names[0]] >= 100)
+	}
+	if len(out) > 0 {
+		out = append(out, "")
+	}
+	return out
 }
 
 // Bar draws used against a limit: "████░░░░ 1,200 / 10,000 (12%)".

@@ -2,12 +2,14 @@ package orgadmin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"lamb/config"
 	"lamb/internal/safetext"
@@ -25,6 +27,8 @@ type Limits struct {
 	form    *tui.Form
 	editing bool
 	ceil    bool // the form edits the ceiling
+	alerts  *service.AlertsView
+	alertsF bool // the form edits the budget alerts
 	err     error
 	width   int
 }
@@ -35,8 +39,16 @@ func NewLimits(c *tui.Common, slug string) *Limits { return &Limits{c: c, slug: 
 type limitsMsg struct {
 	owner           *Limits
 	limits, ceiling config.Limits
-	saved           bool // the result of a save, not of a load
+	alerts          *service.AlertsView // with a load
+	saved           bool                // the result of a save, not of a load
 	err             error
+}
+
+// alertsMsg is the result of saving the budget alerts.
+type alertsMsg struct {
+	owner  *Limits
+	alerts service.AlertsView
+	err    error
 }
 
 var limitFields = []struct{ key, label, hint string }{
@@ -54,7 +66,11 @@ func (m *Limits) Init() tea.Cmd {
 	a, slug := m.c.Actor, m.slug
 	return m.c.Do(func(ctx context.Context) tea.Msg {
 		d, err := m.c.Svc.GetOrg(ctx, a, slug)
-		return limitsMsg{owner: m, limits: d.Limits, ceiling: d.Ceiling, err: err}
+		if err != nil {
+			return limitsMsg{owner: m, err: err}
+		}
+		al, err := m.c.Svc.BudgetAlerts(ctx, a, slug)
+		return limitsMsg{owner: m, limits: d.Limits, ceiling: d.Ceiling, alerts: &al, err: err}
 	})
 }
 
@@ -71,6 +87,7 @@ func (m *Limits) Capturing() bool { return m.editing }
 var (
 	keyEditLimits  = tui.Bind("e", "edit limits")
 	keyEditCeiling = tui.Bind("c", "edit the ceiling (system admins)")
+	keyEditAlerts  = tui.Bind("a", "edit budget alerts")
 )
 
 // setsCeiling: the ceiling is the platform's, set by system admins (the
@@ -84,9 +101,9 @@ func (m *Limits) Keys() []key.Binding {
 		return tui.FormKeys
 	}
 	if m.setsCeiling() {
-		return []key.Binding{keyEditLimits, keyEditCeiling, tui.KeyRefresh}
+		return []key.Binding{keyEditLimits, keyEditAlerts, keyEditCeiling, tui.KeyRefresh}
 	}
-	return []key.Binding{keyEditLimits, tui.KeyRefresh}
+	return []key.Binding{keyEditLimits, keyEditAlerts, tui.KeyRefresh}
 }
 
 func limitValues(l config.Limits) map[string]int64 {
@@ -116,7 +133,67 @@ func (m *Limits) build(l config.Limits, ceiling bool) {
 	m.form = tui.NewForm(m.c, title, fields...)
 	m.form.Intro = intro
 	m.form.SetWidth(m.width)
-	m.editing, m.ceil = true, ceiling
+	m.editing, m.ceil, m.alertsF = true, ceiling, false
+}
+
+// buildAlerts opens the form of the budget alerts. The webhook shows
+// masked; left so, it keeps the stored URL.
+func (m *Limits) buildAlerts(v service.AlertsView) {
+	levels := "none"
+	if len(v.Thresholds) > 0 {
+		parts := make([]string, len(v.Thresholds))
+		for i, t := range v.Thresholds {
+			parts[i] = strconv.Itoa(t)
+		}
+		levels = strings.Join(parts, ", ")
+	}
+	if v.Default {
+		levels = "default"
+	}
+	m.form = tui.NewForm(m.c, "Budget alerts of "+m.slug,
+		tui.NewField(tui.TextField, "thresholds", "Thresholds", "80, 100").WithValue(levels).
+			WithHint("percents of tokens_per_month and of each user's user_tokens_per_month, increasing (1-1000, at most 10); none, or default (80, 100)"),
+		tui.NewField(tui.TextField, "webhook_url", "Webhook URL", "https://…").WithValue(v.WebhookURL).
+			WithHint("each alert is POSTed here as JSON; left masked it keeps the stored URL; empty removes it"),
+	)
+	m.form.Intro = "A threshold crossed is recorded once a month: audited, on the dashboard, in whoami, and sent to the webhook. ctrl+s saves, esc leaves."
+	m.form.SetWidth(m.width)
+	m.editing, m.ceil, m.alertsF = true, false, true
+}
+
+// parseAlerts reads the alerts form.
+func (m *Limits) parseAlerts() (service.AlertsInput, error) {
+	var in service.AlertsInput
+	switch v := strings.ToLower(strings.TrimSpace(m.form.Value("thresholds"))); v {
+	case "default":
+		in.DefaultThresholds = true
+	case "none", "":
+		in.Thresholds = &[]int{}
+	default:
+		var list []int
+		for _, part := range strings.Split(v, ",") {
+			p := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(part), "%"))
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return in, &service.InvalidError{Field: "thresholds", Message: fmt.Sprintf("%q is not a whole number; give percents like 50, 80, 100, or none, or default", p)}
+			}
+			list = append(list, n)
+		}
+		in.Thresholds = &list
+	}
+	u := strings.TrimSpace(m.form.Value("webhook_url"))
+	in.WebhookURL = &u
+	return in, nil
+}
+
+// alertsError puts an error about one threshold (alerts.thresholds[1])
+// on the thresholds field.
+func alertsError(err error) error {
+	var ie *service.InvalidError
+	if errors.As(err, &ie) && strings.HasPrefix(ie.Field, "alerts.thresholds[") {
+		return &service.InvalidError{Field: "thresholds", Message: strings.TrimPrefix(ie.Field, "alerts.") + ": " + ie.Message}
+	}
+	return err
 }
 
 func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
@@ -131,7 +208,7 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 			// what the screen shows and leaves the form alone.
 			m.err = msg.err
 			if msg.err == nil {
-				m.limits, m.ceiling = &l, msg.ceiling
+				m.limits, m.ceiling, m.alerts = &l, msg.ceiling, msg.alerts
 			}
 			return m, nil
 		}
@@ -148,6 +225,19 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		}
 		m.limits, m.ceiling, m.editing, m.err = &l, msg.ceiling, false, nil
 		return m, tui.Status(saved)
+	case alertsMsg:
+		if msg.owner != m {
+			return m, nil
+		}
+		if msg.err != nil {
+			if m.editing && m.alertsF {
+				m.form.SetError(alertsError(msg.err))
+				return m, nil
+			}
+			return m, tui.Error(msg.err)
+		}
+		m.alerts, m.editing, m.alertsF = &msg.alerts, false, false
+		return m, tui.Status("budget alerts saved")
 	case tui.ShownMsg:
 		if !m.editing {
 			return m, m.Init()
@@ -160,6 +250,8 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 				m.build(*m.limits, false)
 			case key.Matches(msg, keyEditCeiling) && m.limits != nil && m.setsCeiling():
 				m.build(m.ceiling, true)
+			case key.Matches(msg, keyEditAlerts) && m.alerts != nil:
+				m.buildAlerts(*m.alerts)
 			case key.Matches(msg, tui.KeyRefresh):
 				return m, m.Init()
 			}
@@ -168,7 +260,23 @@ func (m *Limits) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		submit, cancel, cmd := m.form.Update(msg)
 		if cancel {
 			m.editing = false
+			if m.alertsF {
+				m.alertsF = false
+				return m, tui.Status("budget alerts not changed")
+			}
 			return m, tui.Status("limits not changed")
+		}
+		if submit && m.alertsF {
+			in, err := m.parseAlerts()
+			if err != nil {
+				m.form.SetError(err)
+				return m, nil
+			}
+			a, slug := m.c.Actor, m.slug
+			return m, m.c.Do(func(ctx context.Context) tea.Msg {
+				v, err := m.c.Svc.SetAlerts(ctx, a, slug, in)
+				return alertsMsg{owner: m, alerts: v, err: err}
+			})
 		}
 		if submit {
 			l, err := m.parse()
@@ -250,6 +358,27 @@ func (m *Limits) View() string {
 		for _, l := range hint[min(1, len(hint)):] {
 			b.WriteString(strings.Repeat(" ", hintColumn) + st.Muted.Render(l) + "\n")
 		}
+	}
+	if v := m.alerts; v != nil {
+		levels := "none: alerts are off"
+		if len(v.Thresholds) > 0 {
+			parts := make([]string, len(v.Thresholds))
+			for i, t := range v.Thresholds {
+				parts[i] = fmt.Sprintf("%d%%", t)
+			}
+			levels = strings.Join(parts, ", ") + " of the monthly budgets"
+			if v.Default {
+				levels += " (the defaults)"
+			}
+		}
+		hook := "none"
+		if v.WebhookURL != "" {
+			hook = v.WebhookURL
+		}
+		// Two lines, so that they show on a 24-line terminal too.
+		room := max(m.width-27, 10)
+		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-24s", "Budget alerts (a)")) + " " + ansi.Truncate(safetext.Sanitize(levels), room, "…") + "\n")
+		b.WriteString(" " + st.Label.Render(fmt.Sprintf("%-24s", "Alert webhook")) + " " + ansi.Truncate(safetext.Sanitize(hook), room, "…") + "\n")
 	}
 	return b.String()
 }
