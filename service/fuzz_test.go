@@ -180,7 +180,7 @@ func FuzzImportOrg(f *testing.F) {
 			return
 		}
 		before := e.dump(t)
-		_, err := e.svc.ImportOrg(ctx, sys, ex, false)
+		_, err := e.svc.ImportOrg(ctx, sys, ex, ImportOptions{})
 		if err == nil {
 			// Imported: remove it so that the next input starts from the same database.
 			if _, err := e.svc.DeleteOrg(ctx, sys, ex.Organization.Slug, DeleteUsers); err != nil {
