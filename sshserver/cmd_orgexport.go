@@ -26,11 +26,11 @@ func (c *cli) orgExportCommand() *cobra.Command {
 		Short: "Print an organization as a JSON document (config, signup, users, SSH keys, assistants)",
 		Long: "Print an organization as JSON: its config, signup state, users with their SSH keys, and\n" +
 			"assistants. Passwords, API keys and usage are not exported. Secrets are masked unless\n" +
-			"--with-secrets is given (audited); masked secrets are cleared on import. With --config-only\n"+
+			"--with-secrets is given (audited); masked secrets are cleared on import. With --config-only\n" +
 			"it is a template: the config and signup state, no users or assistants.",
 		Example: c.example("SSH org export acme > acme.json", "SSH org export acme --with-secrets > acme-full.json",
 			"SSH org export acme --config-only > template.json"),
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ex, err := c.svc.ExportOrg(cmd.Context(), c.actor, args[0], withSecrets)
 			if err != nil {
