@@ -184,6 +184,9 @@ type ImportResult struct {
 	// exported: the org comes in with signup off (and signup.key among the
 	// cleared secrets) rather than on without a key anyone knows.
 	SignupDisabled bool `json:"signup_disabled,omitempty"`
+	// SignupKeyInUse says the export's signup key belongs to another org
+	// (the original of a copy): the org comes in with signup off.
+	SignupKeyInUse bool `json:"signup_key_in_use,omitempty"`
 	// AssistantIDs maps each assistant's id in the export to its new one:
 	// callers name assistants by id (lamb_assistant.ID) and must be updated.
 	AssistantIDs []AssistantIDChange `json:"assistant_ids"`
@@ -328,7 +331,7 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, opts Import
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
 		// Counted afresh: a transaction that lost a conflict runs again.
 		res.Users, res.SSHKeys, res.Assistants, res.AssistantIDs = 0, 0, 0, []AssistantIDChange{}
-		res.Conflicts, res.AssistantsSkipped = nil, nil
+		res.Conflicts, res.AssistantsSkipped, res.SignupKeyInUse = nil, nil, false
 		sealed, err := s.sealConfig(cfg)
 		if err != nil {
 			return err
@@ -344,7 +347,20 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, opts Import
 			return err
 		}
 		if ex.Signup.Key != "" {
-			if err := s.setSignupKey(ctx, tx.Queries, o.ID, ex.Signup.Key); err != nil {
+			// A copy beside the original can't have its key: signup keys
+			// are unique. It comes in with signup off, to get a key of its own.
+			if _, err := tx.OrgBySignupKeyHash(ctx, s.box.Hash(ex.Signup.Key)); err == nil {
+				cfg.Features.SignupEnabled = false
+				res.SignupKeyInUse = true
+				if sealed, err = s.sealConfig(cfg); err != nil {
+					return err
+				}
+				if err := tx.UpdateOrgConfig(ctx, o.ID, sealed); err != nil {
+					return err
+				}
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			} else if err := s.setSignupKey(ctx, tx.Queries, o.ID, ex.Signup.Key); err != nil {
 				return prefixField("signup.", err)
 			}
 		}

@@ -105,6 +105,14 @@ func (e RowErrors) Error() string {
 // Is makes errors.Is(err, ErrInvalid) true.
 func (e RowErrors) Is(target error) bool { return target == ErrInvalid }
 
+// rowOrder sorts row errors by line, those about the whole list last.
+func rowOrder(e RowError) int {
+	if e.Line == 0 {
+		return MaxUserImportRows * 10
+	}
+	return e.Line
+}
+
 // userRow is one row of a list as written.
 type userRow struct {
 	line                      int
@@ -363,7 +371,7 @@ func (s *Service) ImportUsers(ctx context.Context, a Actor, in UserImportInput) 
 		}
 		hidden = n
 		if all := append(slices.Clone(errs), taken...); len(all) > 0 {
-			slices.SortStableFunc(all, func(x, y RowError) int { return x.Line - y.Line })
+			slices.SortStableFunc(all, func(x, y RowError) int { return rowOrder(x) - rowOrder(y) })
 			return all
 		}
 		if err := s.checkMaxUsersFor(ctx, tx.Queries, o, len(checked)); err != nil {
@@ -483,8 +491,8 @@ func (s *Service) userImportConflicts(ctx context.Context, q *store.Queries, a A
 		}
 	}
 	if unnamed > 0 {
-		out = append(out, RowError{Message: fmt.Sprintf("%s more %s an address or key that can't be used; %s named once your recent answers of that kind are older than %s",
-			plural.N(unnamed, "row", "rows"), plural.Word(unnamed, "uses", "use"), plural.Word(unnamed, "it is", "they are"), waitText(uniquenessWindow))})
+		out = append(out, RowError{Message: fmt.Sprintf("%d more %s an address or key that can't be used; %s named once your recent answers of that kind are older than %s",
+			unnamed, plural.Word(unnamed, "row uses", "rows use"), plural.Word(unnamed, "it is", "they are"), waitText(uniquenessWindow))})
 	}
 	return out, hidden, nil
 }

@@ -143,6 +143,9 @@ func (c *cli) orgImportCommand() *cobra.Command {
 					}
 					fmt.Fprintf(w, "Cleared (masked in the export; set it again): %s\n", safetext.Sanitize(p))
 				}
+				if res.SignupKeyInUse {
+					fmt.Fprintf(w, "The export's signup key belongs to another organization (keys are unique), so signup comes in off; `signup enable --org %s` makes a key of its own.\n", safetext.Sanitize(res.Slug))
+				}
 				if res.SignupDisabled {
 					fmt.Fprintf(w, "Cleared: signup.key (not in the export), so signup comes in off; `signup enable --org %s` makes a new key and prints the link.\n", safetext.Sanitize(res.Slug))
 				}
