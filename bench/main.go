@@ -57,6 +57,7 @@ func main() {
 	setupOrgs := flag.Int("setup", 0, "measure setting up this many orgs (an admin, 10 assistants, 10 API keys each) through SSH commands")
 	setupWorkers := flag.Int("setup-workers", 4, "-setup: SSH commands running at once")
 	setupReconnect := flag.Bool("setup-reconnect", false, "-setup: a new SSH connection for every command (plain ssh without ControlMaster)")
+	setupOpenSSH := flag.Bool("setup-openssh", false, "-setup: run each command through OpenSSH's ssh program, as a shell script does")
 	flag.Parse()
 	var err error
 	switch {
@@ -65,7 +66,7 @@ func main() {
 	case *clients != "":
 		err = sshClients(*clients)
 	case *setupOrgs > 0:
-		err = runSetup(*setupOrgs, *setupWorkers, *setupReconnect)
+		err = runSetup(*setupOrgs, *setupWorkers, *setupReconnect, *setupOpenSSH)
 	case *process:
 		err = runProcess(*duration, *rate, *concurrency, spread{*orgs, *keys, *assistants}, *phases, *databaseURL)
 	case *sessions > 0:

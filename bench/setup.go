@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,8 +32,10 @@ import (
 //	apikey create --name course --count 10 --org dept-N --json
 //
 // With reconnect each command opens a connection of its own, as plain
-// `ssh host command` does.
-func runSetup(n, workers int, reconnect bool) error {
+// `ssh host command` does. With openssh the commands run through the ssh
+// program, a process each, as a shell script runs them (with
+// ControlMaster when reconnect is false).
+func runSetup(n, workers int, reconnect, openssh bool) error {
 	dir, err := os.MkdirTemp("", "lamb-bench-setup")
 	if err != nil {
 		return err
@@ -47,6 +50,16 @@ func runSetup(n, workers int, reconnect bool) error {
 	signer, line, err := newSigner()
 	if err != nil {
 		return err
+	}
+	keyFile := filepath.Join(dir, "admin_key")
+	if openssh {
+		pem, err := ssh.MarshalPrivateKey(signerKey(signer), "")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(keyFile, pemEncode(pem), 0o600); err != nil {
+			return err
+		}
 	}
 	key := make([]byte, secret.KeySize)
 	rand.Read(key)
@@ -63,6 +76,9 @@ func runSetup(n, workers int, reconnect bool) error {
 	how := "a connection per worker"
 	if reconnect {
 		how = "a connection per command"
+	}
+	if openssh {
+		how = "OpenSSH's ssh, a process per command, " + map[bool]string{true: "a connection each", false: "ControlMaster"}[reconnect]
 	}
 	fmt.Printf("lamb setup benchmark — %d CPUs: %d orgs with an admin, 10 assistants and 10 API keys each, through SSH commands (%d at once, %s)\n",
 		runtimeCPUs(), n, workers, how)
@@ -99,10 +115,14 @@ func runSetup(n, workers int, reconnect bool) error {
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range workers {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if openssh {
+				opensshWorker(lamb.ssh, keyFile, filepath.Join(dir, fmt.Sprintf("cm-%d", w)), reconnect, n, keys, &next, &done, errs)
+				return
+			}
 			client, err := ssh.Dial("tcp", lamb.ssh, cfg)
 			if err != nil {
 				errs <- err
@@ -123,20 +143,8 @@ func runSetup(n, workers int, reconnect bool) error {
 				if i > n {
 					return
 				}
-				slug := fmt.Sprintf("dept-%d", i)
-				if _, err := run(fmt.Sprintf("org create %s --name 'Department %d' --admin-email head@%s.example --admin-name 'Head %d' --admin-ssh-key '%s' --from-org template",
-					slug, i, slug, i, keys[i-1])); err != nil {
-					errs <- fmt.Errorf("%s: %w", slug, err)
-					return
-				}
-				out, err := run("apikey create --name course --count 10 --json --org " + slug)
-				if err != nil {
-					errs <- fmt.Errorf("%s keys: %w", slug, err)
-					return
-				}
-				var created []service.NewAPIKey
-				if err := json.Unmarshal(out, &created); err != nil || len(created) != 10 {
-					errs <- fmt.Errorf("%s: %d keys printed (%v)", slug, len(created), err)
+				if err := setupDept(i, keys[i-1], run); err != nil {
+					errs <- err
 					return
 				}
 				done.Add(1)
@@ -187,6 +195,57 @@ func runSetup(n, workers int, reconnect bool) error {
 	return nil
 }
 
+// setupDept runs the two commands that set up department i.
+func setupDept(i int, adminKey string, run func(cmd string) ([]byte, error)) error {
+	slug := fmt.Sprintf("dept-%d", i)
+	if _, err := run(fmt.Sprintf("org create %s --name 'Department %d' --admin-email head@%s.example --admin-name 'Head %d' --admin-ssh-key '%s' --from-org template",
+		slug, i, slug, i, adminKey)); err != nil {
+		return fmt.Errorf("%s: %w", slug, err)
+	}
+	out, err := run("apikey create --name course --count 10 --json --org " + slug)
+	if err != nil {
+		return fmt.Errorf("%s keys: %w", slug, err)
+	}
+	var created []service.NewAPIKey
+	if err := json.Unmarshal(out, &created); err != nil || len(created) != 10 {
+		return fmt.Errorf("%s: %d keys printed (%v)", slug, len(created), err)
+	}
+	return nil
+}
+
+// opensshWorker sets up departments with the ssh program.
+func opensshWorker(addr, keyFile, control string, reconnect bool, n int, keys []string, next, done *atomic.Int64, errs chan<- error) {
+	host, port, _ := strings.Cut(addr, ":")
+	args := []string{"-i", keyFile, "-p", port, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes"}
+	if !reconnect {
+		args = append(args, "-o", "ControlMaster=auto", "-o", "ControlPath="+control, "-o", "ControlPersist=30")
+		defer exec.Command("ssh", append(args, "-O", "exit", host)...).Run()
+	}
+	run := func(cmd string) ([]byte, error) {
+		c := exec.Command("ssh", append(args, host, cmd)...)
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		c.WaitDelay = 60 * time.Second
+		out, err := c.Output()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+		}
+		return out, nil
+	}
+	for {
+		i := int(next.Add(1))
+		if i > n {
+			return
+		}
+		if err := setupDept(i, keys[i-1], run); err != nil {
+			errs <- err
+			return
+		}
+		done.Add(1)
+	}
+}
+
 // runOne runs one command in a session of client and returns its stdout.
 func runOne(client *ssh.Client, stdin, cmd string) ([]byte, error) {
 	sess, err := client.NewSession()
@@ -220,6 +279,18 @@ func newSigner() (ssh.Signer, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	keysOf.Store(signer, priv)
 	return signer, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
 }
+
+// keysOf keeps the private key of each signer newSigner made, for the
+// key file OpenSSH reads.
+var keysOf sync.Map
+
+func signerKey(s ssh.Signer) ed25519.PrivateKey {
+	k, _ := keysOf.Load(s)
+	return k.(ed25519.PrivateKey)
+}
+
+func pemEncode(b *pem.Block) []byte { return pem.EncodeToMemory(b) }
 
