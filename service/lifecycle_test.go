@@ -620,22 +620,31 @@ func TestMoveUserReassignsAndRefuses(t *testing.T) {
 	for name, c := range map[string]struct {
 		in   MoveUserInput
 		want error
+		says string
 	}{
-		"last admin":     {MoveUserInput{Email: emailAdminA, To: "beta"}, ErrInvalid},
-		"system admin":   {MoveUserInput{Email: "root@lamb.local", To: "beta"}, ErrInvalid},
-		"same org":       {MoveUserInput{Email: emailA2, To: "acme"}, ErrInvalid},
-		"unknown org":    {MoveUserInput{Email: emailA2, To: "nope"}, ErrNotFound},
-		"unknown user":   {MoveUserInput{Email: "nobody@acme.edu", To: "beta"}, ErrNotFound},
-		"bad role":       {MoveUserInput{Email: emailA2, To: "beta", Role: "owner"}, ErrInvalid},
-		"org admin of A": {MoveUserInput{Email: emailA2, To: "acme"}, ErrForbidden},
+		"last admin":     {MoveUserInput{Email: emailAdminA, To: "beta", WithAssistants: true}, ErrInvalid, "last enabled admin of acme"},
+		"system admin":   {MoveUserInput{Email: "root@lamb.local", To: "beta"}, ErrInvalid, "is a system admin"},
+		"same org":       {MoveUserInput{Email: emailA2, To: "acme"}, ErrInvalid, "already belongs to acme"},
+		"unknown org":    {MoveUserInput{Email: emailA2, To: "nope"}, ErrNotFound, "nope"},
+		"unknown user":   {MoveUserInput{Email: "nobody@acme.edu", To: "beta"}, ErrNotFound, "nobody@acme.edu"},
+		"bad role":       {MoveUserInput{Email: emailA2, To: "beta", Role: "owner"}, ErrInvalid, "role"},
+		"org admin of A": {MoveUserInput{Email: emailA2, To: "acme"}, ErrForbidden, "permission denied"},
 	} {
 		actor := e.sys
 		if name == "org admin of A" {
 			actor = e.adminA
 		}
-		if _, err := e.svc.MoveUser(ctx, actor, c.in); !errors.Is(err, c.want) {
-			t.Errorf("%s: %v, want %v", name, err, c.want)
+		if _, err := e.svc.MoveUser(ctx, actor, c.in); !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want %v saying %q", name, err, c.want, c.says)
 		}
+	}
+	if e.dump(t) != before {
+		t.Fatal("a refused move changed the database")
+	}
+	// Without an admin to take them, a leaving owner's assistants must
+	// move along: acme's only admin is the heir, not bo.
+	if _, err := e.svc.MoveUser(ctx, e.sys, MoveUserInput{Email: emailAdminA, To: "beta"}); FieldOf(err) != "email" {
+		t.Errorf("the last admin, without their assistants: %v", err)
 	}
 	// beta allows one more user: ana took it.
 	l := config.UnlimitedLimits()
