@@ -200,7 +200,7 @@ type ImportResult struct {
 	LeftOut    struct {
 		Users      int `json:"users"`
 		Assistants int `json:"assistants"`
-	} `json:"left_out"`
+	} `json:"left_out,omitzero"`
 	DryRun bool `json:"dry_run"`
 }
 
@@ -282,8 +282,11 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, opts Import
 		slugField, slug = "as", opts.Slug
 	}
 	slug, err := checkSlug(slug)
-	if err != nil {
-		return ImportResult{}, prefixField(strings.TrimSuffix(slugField, "slug"), err)
+	var ie *InvalidError
+	if errors.As(err, &ie) {
+		return ImportResult{}, invalid(slugField, "%s", ie.Message)
+	} else if err != nil {
+		return ImportResult{}, err
 	}
 	if slug == SystemSlug {
 		return ImportResult{}, invalid(slugField, "the system organization can't be imported; it is synced from the environment")

@@ -204,6 +204,15 @@ func TestImportConflictsReportedTogether(t *testing.T) {
 	if _, err := e.svc.ImportOrg(ctx, e.sys, ex, ImportOptions{Slug: "acme-3", OnConflict: "merge"}); FieldOf(err) != "on_conflict" {
 		t.Errorf("unknown policy: %v", err)
 	}
+	if _, err := e.svc.ImportOrg(ctx, e.sys, ex, ImportOptions{Slug: "Not A Slug"}); FieldOf(err) != "as" {
+		t.Errorf("bad --as: %v", err)
+	}
+	if _, err := e.svc.ImportOrg(ctx, e.sys, ex, ImportOptions{Slug: SystemSlug}); FieldOf(err) != "as" {
+		t.Errorf("--as lamb: %v", err)
+	}
+	if _, err := e.svc.ImportOrg(ctx, e.sys, ex, ImportOptions{Slug: "acme-4", Name: strings.Repeat("n", 101)}); FieldOf(err) != "name" {
+		t.Errorf("bad --name: %v", err)
+	}
 }
 
 // csvUsers builds a CSV list of n users of domain; every other one has an
