@@ -293,4 +293,3 @@ func signerKey(s ssh.Signer) ed25519.PrivateKey {
 }
 
 func pemEncode(b *pem.Block) []byte { return pem.EncodeToMemory(b) }
-

@@ -286,18 +286,18 @@ func TestUserImportReportsEveryBadRow(t *testing.T) {
 	key := keyLine()
 	list := strings.Join([]string{
 		"email,name,role,ssh_key",
-		"ok1@acme.edu,Fine,member,",            // 2
-		"broken,Broken,member,",                // 3: email
-		"noname@acme.edu,,member,",             // 4: name
-		"boss@acme.edu,Boss,owner,",            // 5: role
+		"ok1@acme.edu,Fine,member,",             // 2
+		"broken,Broken,member,",                 // 3: email
+		"noname@acme.edu,,member,",              // 4: name
+		"boss@acme.edu,Boss,owner,",             // 5: role
 		"keyed@acme.edu,Keyed,,ssh-ed25519 AAA", // 6: key
-		"ok1@acme.edu,Again,,",                 // 7: twice in the list
-		emailA2 + ",Bo,,",                      // 8: has an account
-		"k1@acme.edu,K1,," + key,               // 9
-		"k2@acme.edu,K2,," + key,               // 10: key twice
-		"k3@acme.edu,K3,," + taken,             // 11: key of an account
-		"short@acme.edu",                       // 12: one value
-		`"quoted, name"@acme.edu,Q,,`,          // 13: fine CSV, bad email
+		"ok1@acme.edu,Again,,",                  // 7: twice in the list
+		emailA2 + ",Bo,,",                       // 8: has an account
+		"k1@acme.edu,K1,," + key,                // 9
+		"k2@acme.edu,K2,," + key,                // 10: key twice
+		"k3@acme.edu,K3,," + taken,              // 11: key of an account
+		"short@acme.edu",                        // 12: one value
+		`"quoted, name"@acme.edu,Q,,`,           // 13: fine CSV, bad email
 	}, "\n")
 	before := e.dump(t)
 	_, err := e.svc.ImportUsers(ctx, e.adminA, UserImportInput{OrgSlug: "acme", Data: []byte(list)})

@@ -327,8 +327,9 @@ func checkUserRows(rows []userRow) ([]checkedRow, RowErrors) {
 // once. With DryRun everything is checked and nothing kept. System admins,
 // and that org's admins.
 func (s *Service) ImportUsers(ctx context.Context, a Actor, in UserImportInput) (UserImportResult, error) {
-	if a.Role != RoleSystemAdmin && a.Role != RoleOrgAdmin {
-		return UserImportResult{}, ErrForbidden
+	// Admins only, before the list is read: its rows are no one else's business.
+	if err := requireOrgAdmin(a, a.OrgID); err != nil {
+		return UserImportResult{}, err
 	}
 	rows, format, errs, err := parseUserList(in.Data)
 	if err != nil {
