@@ -47,17 +47,17 @@ func runSetup(n, workers int, reconnect, openssh bool) error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build lamb (run the benchmark from the repository root): %w", err)
 	}
-	signer, line, err := newSigner()
+	signer, priv, line, err := newSigner()
 	if err != nil {
 		return err
 	}
 	keyFile := filepath.Join(dir, "admin_key")
 	if openssh {
-		pem, err := ssh.MarshalPrivateKey(signerKey(signer), "")
+		block, err := ssh.MarshalPrivateKey(priv, "")
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(keyFile, pemEncode(pem), 0o600); err != nil {
+		if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
 			return err
 		}
 	}
@@ -105,7 +105,7 @@ func runSetup(n, workers int, reconnect, openssh bool) error {
 
 	keys := make([]string, n)
 	for i := range keys {
-		_, line, err := newSigner()
+		_, _, line, err := newSigner()
 		if err != nil {
 			return err
 		}
@@ -269,27 +269,15 @@ func runOne(client *ssh.Client, stdin, cmd string) ([]byte, error) {
 	return stdout.Bytes(), nil
 }
 
-// newSigner makes an ed25519 key and its authorized-key line.
-func newSigner() (ssh.Signer, string, error) {
+// newSigner makes an ed25519 key, its signer and its authorized-key line.
+func newSigner() (ssh.Signer, ed25519.PrivateKey, string, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	signer, err := ssh.NewSignerFromKey(priv)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	keysOf.Store(signer, priv)
-	return signer, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
+	return signer, priv, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
 }
-
-// keysOf keeps the private key of each signer newSigner made, for the
-// key file OpenSSH reads.
-var keysOf sync.Map
-
-func signerKey(s ssh.Signer) ed25519.PrivateKey {
-	k, _ := keysOf.Load(s)
-	return k.(ed25519.PrivateKey)
-}
-
-func pemEncode(b *pem.Block) []byte { return pem.EncodeToMemory(b) }
