@@ -24,6 +24,7 @@ import (
 // instance is a lamb process the benchmark started.
 type instance struct {
 	url  string
+	ssh  string // its SSH address
 	cmd  *exec.Cmd
 	once sync.Once
 }
@@ -51,7 +52,7 @@ func startLamb(bin, dir string, env []string) (*instance, error) {
 		return nil, err
 	}
 	go func() { cmd.Wait(); logFile.Close() }()
-	in := &instance{url: "http://" + httpAddr, cmd: cmd}
+	in := &instance{url: "http://" + httpAddr, ssh: sshAddr, cmd: cmd}
 	if err := waitHealthy(in.url, 60*time.Second); err != nil {
 		in.stop()
 		return nil, fmt.Errorf("%w (its log: %s)", err, filepath.Join(dir, "lamb.log"))

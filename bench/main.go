@@ -54,6 +54,10 @@ func main() {
 	phases := flag.String("phases", "", "-process: only these phases (throughput,latency,stream); all when empty")
 	clients := flag.String("ssh-clients", "", "internal: run as the SSH client process")
 	ups := flag.Bool("upstreams", false, "internal: run as the fake providers' process")
+	setupOrgs := flag.Int("setup", 0, "measure setting up this many orgs (an admin, 10 assistants, 10 API keys each) through SSH commands")
+	setupWorkers := flag.Int("setup-workers", 4, "-setup: SSH commands running at once")
+	setupReconnect := flag.Bool("setup-reconnect", false, "-setup: a new SSH connection for every command (plain ssh without ControlMaster)")
+	setupOpenSSH := flag.Bool("setup-openssh", false, "-setup: run each command through OpenSSH's ssh program, as a shell script does")
 	flag.Parse()
 	var err error
 	switch {
@@ -61,6 +65,8 @@ func main() {
 		err = upstreams()
 	case *clients != "":
 		err = sshClients(*clients)
+	case *setupOrgs > 0:
+		err = runSetup(*setupOrgs, *setupWorkers, *setupReconnect, *setupOpenSSH)
 	case *process:
 		err = runProcess(*duration, *rate, *concurrency, spread{*orgs, *keys, *assistants}, *phases, *databaseURL)
 	case *sessions > 0:

@@ -579,7 +579,7 @@ func TestBudgetAlertWebhookToInternalAddressesIsRefused(t *testing.T) {
 		_, err = ae.svc.SetOrgConfig(ctx, ae.acme, "acme", cfg, false)
 		invalidField(t, err, "alerts.webhook_url")
 		_, err = ae.svc.ImportOrg(ctx, ae.sys, Export{Version: ExportVersion, Organization: ExportOrg{Slug: "delta", Name: "Delta"},
-			Config: cfg.JSON()}, true)
+			Config: cfg.JSON()}, ImportOptions{DryRun: true})
 		invalidField(t, err, "config.alerts.webhook_url")
 	}
 	// Stored by a process that allowed private addresses; delivered by
@@ -699,7 +699,7 @@ func TestBudgetAlertWebhookURLIsASecret(t *testing.T) {
 	}
 	ex.Organization.Slug = "acme2"
 	ex.Signup = ExportSignup{}
-	res, err := ae.svc.ImportOrg(ctx, ae.sys, Export{Version: ex.Version, Organization: ex.Organization, Config: ex.Config}, false)
+	res, err := ae.svc.ImportOrg(ctx, ae.sys, Export{Version: ex.Version, Organization: ex.Organization, Config: ex.Config}, ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -51,27 +52,70 @@ func apiKeyView(k store.APIKey, orgSlug, owner string) APIKey {
 // every assistant of the org (its admins and system admins; orgSlug ""
 // means the actor's org). expiresAt zero: no expiry.
 func (s *Service) CreateAPIKey(ctx context.Context, a Actor, orgSlug, name string, personal bool, expiresAt time.Time) (NewAPIKey, error) {
+	keys, err := s.createAPIKeys(ctx, a, NewAPIKeysInput{OrgSlug: orgSlug, Name: name, Count: 1, Personal: personal, ExpiresAt: expiresAt})
+	if err != nil {
+		return NewAPIKey{}, err
+	}
+	return keys[0], nil
+}
+
+// MaxAPIKeysAtOnce bounds CreateAPIKeys.
+const MaxAPIKeysAtOnce = 1000
+
+// NewAPIKeysInput asks for Count keys at once (one per course of an LMS,
+// say). With a Count above 1 they are named Name-1 … Name-Count.
+type NewAPIKeysInput struct {
+	OrgSlug   string
+	Name      string
+	Count     int
+	Personal  bool
+	ExpiresAt time.Time
+}
+
+// CreateAPIKeys creates in.Count keys in one transaction, by the rules of
+// CreateAPIKey; each is shown once.
+func (s *Service) CreateAPIKeys(ctx context.Context, a Actor, in NewAPIKeysInput) ([]NewAPIKey, error) {
+	if in.Count < 1 || in.Count > MaxAPIKeysAtOnce {
+		return nil, invalid("count", "must be 1-%d, got %d", MaxAPIKeysAtOnce, in.Count)
+	}
+	return s.createAPIKeys(ctx, a, in)
+}
+
+func (s *Service) createAPIKeys(ctx context.Context, a Actor, in NewAPIKeysInput) ([]NewAPIKey, error) {
 	if a.UserID == 0 || a.Role == RoleAPIKey {
-		return NewAPIKey{}, ErrForbidden
+		return nil, ErrForbidden
 	}
-	name, err := checkName("name", name)
+	name, err := checkName("name", in.Name)
 	if err != nil {
-		return NewAPIKey{}, err
+		return nil, err
 	}
-	if !expiresAt.IsZero() && !expiresAt.After(s.now()) {
-		return NewAPIKey{}, invalid("expires", "must be in the future")
+	names := []string{name}
+	if in.Count > 1 {
+		names = make([]string, in.Count)
+		for i := range names {
+			if names[i], err = checkName("name", fmt.Sprintf("%s-%d", name, i+1)); err != nil {
+				return nil, invalid("name", "with the number added (%s-%d) it is longer than 100 characters; choose a shorter name", name, in.Count)
+			}
+		}
 	}
-	random, err := secret.Token(43, secret.Base62) // 43 base62 characters ≈ 256 bits
-	if err != nil {
-		return NewAPIKey{}, err
+	if !in.ExpiresAt.IsZero() && !in.ExpiresAt.After(s.now()) {
+		return nil, invalid("expires", "must be in the future")
 	}
-	key := apiKeyPrefix + random
-	var out NewAPIKey
+	keys := make([]string, len(names))
+	for i := range keys {
+		random, err := secret.Token(43, secret.Base62) // 43 base62 characters ≈ 256 bits
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = apiKeyPrefix + random
+	}
+	var out []NewAPIKey
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
+		out = make([]NewAPIKey, 0, len(keys))
 		var o store.Org
 		var userID int64
-		owner := ""
-		if personal {
+		owner, orgSlug := "", in.OrgSlug
+		if in.Personal {
 			if a.ActingSystemAdmin {
 				return invalid("personal", "you are working in %s as a system admin; create an org key here, or a personal key from your own console", a.OrgSlug)
 			}
@@ -95,15 +139,23 @@ func (s *Service) CreateAPIKey(ctx context.Context, a Actor, orgSlug, name strin
 				return err
 			}
 		}
-		k, err := tx.CreateAPIKey(ctx, store.APIKey{OrganizationID: o.ID, UserID: userID, Name: name,
-			Prefix: key[:8], Hash: HashAPIKey(key), ExpiresAt: expiresAt})
-		if err != nil {
-			return err
+		for i, key := range keys {
+			k, err := tx.CreateAPIKey(ctx, store.APIKey{OrganizationID: o.ID, UserID: userID, Name: names[i],
+				Prefix: key[:8], Hash: HashAPIKey(key), ExpiresAt: in.ExpiresAt})
+			if err != nil {
+				return err
+			}
+			out = append(out, NewAPIKey{APIKey: apiKeyView(k, o.Slug, owner), Key: key})
+			if err := s.audit(ctx, tx.Queries, a, o.ID, "apikey.create", k.Name, map[string]any{"id": k.ID, "personal": in.Personal, "prefix": k.Prefix}); err != nil {
+				return err
+			}
 		}
-		out = NewAPIKey{APIKey: apiKeyView(k, o.Slug, owner), Key: key}
-		return s.audit(ctx, tx.Queries, a, o.ID, "apikey.create", name, map[string]any{"id": k.ID, "personal": personal, "prefix": k.Prefix})
+		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ListAPIKeys lists keys: with personal, the actor's own; otherwise every

@@ -118,7 +118,7 @@ func TestExportImportKeepsKnowledgeBase(t *testing.T) {
 	for i := range ex.Assistants {
 		ex.Assistants[i].Owner = "copy-" + ex.Assistants[i].Owner
 	}
-	if _, err := e.svc.ImportOrg(ctx, e.sys, ex, false); err != nil {
+	if _, err := e.svc.ImportOrg(ctx, e.sys, ex, ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	page, err := e.svc.ListOrgAssistants(ctx, e.sys, "acme-copy", "", 0, 10)
@@ -135,7 +135,7 @@ func TestExportImportKeepsKnowledgeBase(t *testing.T) {
 	}
 	ex.Assistants[0].Owner = "bad-" + ex.Assistants[0].Owner
 	ex.Assistants[0].KnowledgeBase = &AssistantKB{Collections: []string{"7"}, TopK: 50}
-	if _, err := e.svc.ImportOrg(ctx, e.sys, ex, false); FieldOf(err) != "assistants[0].knowledge_base.top_k" {
+	if _, err := e.svc.ImportOrg(ctx, e.sys, ex, ImportOptions{}); FieldOf(err) != "assistants[0].knowledge_base.top_k" {
 		t.Errorf("bad import: %v", err)
 	}
 }

@@ -17,26 +17,28 @@ var secretWords = []string{"api_key", "api_token", "password", "secret", "signup
 // audit writes one audit event through q (a transaction when the change is
 // one). Details are redacted of secrets before they are stored.
 func (s *Service) audit(ctx context.Context, q *store.Queries, a Actor, orgID int64, action, target string, details map[string]any) error {
+	ev, err := auditEvent(a, orgID, action, target, details)
+	if err != nil {
+		return err
+	}
+	return q.InsertAudit(ctx, ev)
+}
+
+// auditEvent builds the audit row of an action (details redacted), for
+// audit and for writing many at once.
+func auditEvent(a Actor, orgID int64, action, target string, details map[string]any) (store.AuditEvent, error) {
 	data := []byte("{}")
 	if len(details) > 0 {
 		var err error
-		data, err = json.Marshal(redact(details))
-		if err != nil {
-			return err
+		if data, err = json.Marshal(redact(details)); err != nil {
+			return store.AuditEvent{}, err
 		}
 	}
 	actorID := a.UserID
 	if a.Role == RoleAPIKey || a.Role == RoleSystem {
 		actorID = 0
 	}
-	return q.InsertAudit(ctx, store.AuditEvent{
-		OrganizationID: orgID,
-		ActorUserID:    actorID,
-		Actor:          a.Display(),
-		Action:         action,
-		Target:         target,
-		Details:        string(data),
-	})
+	return store.AuditEvent{OrganizationID: orgID, ActorUserID: actorID, Actor: a.Display(), Action: action, Target: target, Details: string(data)}, nil
 }
 
 func isSecretKey(k string) bool {

@@ -98,3 +98,23 @@ func BenchmarkDashboard(b *testing.B) {
 		}
 	}
 }
+
+// A course list of 10,000 users, half with SSH keys (the others get
+// one-time passwords), imported in one transaction; each run into a new org.
+func BenchmarkImportUsers10000(b *testing.B) {
+	e, root, _ := benchEnv(b)
+	ctx := context.Background()
+	lists := make([][]byte, b.N)
+	for i := range lists {
+		lists[i] = []byte(csvUsers(b, 10_000, fmt.Sprintf("course%d.example", i)))
+		if _, err := e.st.CreateOrg(ctx, storeOrg(fmt.Sprintf("course-%d", i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := e.svc.ImportUsers(ctx, root, UserImportInput{OrgSlug: fmt.Sprintf("course-%d", i), Data: lists[i]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

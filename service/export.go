@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,20 +113,8 @@ func (s *Service) ExportOrg(ctx context.Context, a Actor, slug string, withSecre
 			break
 		}
 	}
-	for off := 0; ; {
-		as, total, err := s.st.ListAssistants(ctx, store.AssistantFilter{OrganizationID: o.ID, Offset: off, Limit: 500})
-		if err != nil {
-			return Export{}, err
-		}
-		for _, x := range as {
-			ex.Assistants = append(ex.Assistants, ExportAssistant{ID: x.ID, Owner: x.OwnerEmail, Name: x.Name, Description: x.Description,
-				SystemPrompt: x.SystemPrompt, Provider: x.Provider, Model: x.Model, Temperature: x.Temperature, Setup: x.Setup,
-				KnowledgeBase: kbFromStore(x.KnowledgeBase), PromptTemplate: x.PromptTemplate, Enabled: x.Enabled})
-		}
-		off += len(as)
-		if len(as) == 0 || off >= total {
-			break
-		}
+	if ex.Assistants, err = exportAssistants(ctx, s.st.Queries, o.ID); err != nil {
+		return Export{}, err
 	}
 	if withSecrets {
 		if err := s.audit(ctx, s.st.Queries, a, o.ID, "org.export", o.Slug, map[string]any{"with_secrets": true}); err != nil {
@@ -133,6 +122,55 @@ func (s *Service) ExportOrg(ctx context.Context, a Actor, slug string, withSecre
 		}
 	}
 	return ex, nil
+}
+
+// What happens to a user of an import whose email or SSH key already has an
+// account on this server (or comes twice in the file): emails and SSH keys
+// are unique across the platform.
+const (
+	OnConflictFail   = "fail"   // nothing is imported; every conflict is named at once
+	OnConflictSkip   = "skip"   // the user, and the assistants they own, stay out
+	OnConflictRename = "rename" // the user comes in under a derived address, without the keys in use
+)
+
+// ImportOptions shape an org import.
+type ImportOptions struct {
+	// Slug and Name of the new org; "" = the export's. A copy of an org
+	// that exists takes another slug (org import --as).
+	Slug, Name string
+	// OnConflict is OnConflictFail ("" too), OnConflictSkip or OnConflictRename.
+	OnConflict string
+	// ConfigOnly imports the config and signup state: no users, no assistants.
+	ConfigOnly bool
+	// DryRun checks everything, reports the plan and keeps nothing.
+	DryRun bool
+}
+
+// exportAssistants reads every assistant of an org as an export holds it.
+func exportAssistants(ctx context.Context, q *store.Queries, orgID int64) ([]ExportAssistant, error) {
+	out := []ExportAssistant{}
+	for off := 0; ; {
+		as, total, err := q.ListAssistants(ctx, store.AssistantFilter{OrganizationID: orgID, Offset: off, Limit: 500})
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range as {
+			out = append(out, ExportAssistant{ID: x.ID, Owner: x.OwnerEmail, Name: x.Name, Description: x.Description,
+				SystemPrompt: x.SystemPrompt, Provider: x.Provider, Model: x.Model, Temperature: x.Temperature, Setup: x.Setup,
+				KnowledgeBase: kbFromStore(x.KnowledgeBase), PromptTemplate: x.PromptTemplate, Enabled: x.Enabled})
+		}
+		off += len(as)
+		if len(as) == 0 || off >= total {
+			return out, nil
+		}
+	}
+}
+
+// ConfigOnly is the export as a template: its config and signup state,
+// without users and assistants (org export --config-only).
+func (ex Export) ConfigOnly() Export {
+	ex.Users, ex.Assistants = []ExportUser{}, []ExportAssistant{}
+	return ex
 }
 
 // ImportResult says what an import created (or, dry, would create).
@@ -146,10 +184,34 @@ type ImportResult struct {
 	// exported: the org comes in with signup off (and signup.key among the
 	// cleared secrets) rather than on without a key anyone knows.
 	SignupDisabled bool `json:"signup_disabled,omitempty"`
+	// SignupKeyInUse says the export's signup key belongs to another org
+	// (the original of a copy): the org comes in with signup off.
+	SignupKeyInUse bool `json:"signup_key_in_use,omitempty"`
 	// AssistantIDs maps each assistant's id in the export to its new one:
 	// callers name assistants by id (lamb_assistant.ID) and must be updated.
 	AssistantIDs []AssistantIDChange `json:"assistant_ids"`
-	DryRun       bool                `json:"dry_run"`
+	// Conflicts are the users of the file whose email or SSH keys were
+	// taken, and what the import did with each (skip or rename).
+	Conflicts []ImportConflict `json:"conflicts,omitempty"`
+	// AssistantsSkipped are the assistants of skipped users.
+	AssistantsSkipped []AssistantIDChange `json:"assistants_skipped,omitempty"`
+	// ConfigOnly: the users and assistants of the file were left out.
+	ConfigOnly bool `json:"config_only,omitempty"`
+	LeftOut    struct {
+		Users      int `json:"users"`
+		Assistants int `json:"assistants"`
+	} `json:"left_out,omitzero"`
+	DryRun bool `json:"dry_run"`
+}
+
+// ImportConflict is a user of the file whose email or SSH keys already
+// belong to an account (or came earlier in the file), and what was done.
+type ImportConflict struct {
+	User     string   `json:"user"` // users[i]: the place in the file
+	Email    string   `json:"email"`
+	Reasons  []string `json:"reasons"`
+	Action   string   `json:"action"`              // "skipped" or "renamed" or "keys left out"
+	NewEmail string   `json:"new_email,omitempty"` // renamed: the address of the copy
 }
 
 // AssistantIDChange is one imported assistant's old and new id. OldID is 0
@@ -162,50 +224,29 @@ type AssistantIDChange struct {
 	NewID int64  `json:"new_id,omitempty"`
 }
 
-// ImportOrg creates an organization from an Export, in one transaction:
-// the org, its config, signup, users (without passwords: they sign in with
-// their SSH keys, or an admin resets their password) and assistants, which
-// get new ids (the result maps old to new). The slug must be free; emails
-// and SSH keys that already have accounts are named all at once. Masked
-// secrets can't be restored: they are cleared and listed, and signup
-// without its key comes in off. With dryRun everything is checked and
-// nothing kept. System admins only.
-func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool) (ImportResult, error) {
-	if err := requireSystemAdmin(a); err != nil {
-		return ImportResult{}, err
-	}
+// checkExport checks an export's version and config, and clears the
+// secrets it carries masked (they can't be restored), listing them.
+func checkExport(ex Export) (*config.Org, []string, error) {
 	if ex.Version != ExportVersion {
-		return ImportResult{}, invalid("version", "must be %d, got %d", ExportVersion, ex.Version)
-	}
-	slug, err := checkSlug(ex.Organization.Slug)
-	if err != nil {
-		return ImportResult{}, prefixField("organization.", err)
-	}
-	if slug == SystemSlug {
-		return ImportResult{}, invalid("organization.slug", "the system organization can't be imported; it is synced from the environment")
-	}
-	name, err := checkName("organization.name", ex.Organization.Name)
-	if err != nil {
-		return ImportResult{}, err
+		return nil, nil, invalid("version", "must be %d, got %d", ExportVersion, ex.Version)
 	}
 	cfg, err := config.ParseOrg(ex.Config)
 	if err != nil {
-		return ImportResult{}, prefixField("config.", fromConfig(err))
+		return nil, nil, prefixField("config.", fromConfig(err))
 	}
-	if ex.Signup.Key != "" {
-		// A chosen key, like set-key's: an exported weak key is refused
-		// rather than carried to a new home (remove it from the file and
-		// run signup rotate after the import).
-		if err := requireStrongSignupKey("signup.key", ex.Signup.Key); err != nil {
-			return ImportResult{}, err
-		}
-	}
-	res := ImportResult{Slug: slug, DryRun: dryRun}
+	return cfg, clearMaskedSecrets(cfg), nil
+}
+
+// clearMaskedSecrets clears the secrets of cfg that are masked (a URL keeps
+// its address without its credentials) and returns their paths. A
+// platform credential masked away stops being marked as the platform's.
+func clearMaskedSecrets(cfg *config.Org) []string {
+	var cleared []string
 	_ = cfg.MapSecrets(func(path, v string) (string, error) {
 		if !strings.Contains(v, "…") {
 			return v, nil
 		}
-		res.SecretsCleared = append(res.SecretsCleared, path)
+		cleared = append(cleared, path)
 		// A URL keeps its address, without its credentials; a webhook's
 		// whole URL is its credential.
 		if strings.HasPrefix(v, "http") && path != config.WebhookURLPath {
@@ -218,6 +259,60 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 			*cr.Source = "" // the platform's credential was masked away
 		}
 	}
+	return cleared
+}
+
+// ImportOrg creates an organization from an Export, in one transaction:
+// the org, its config, signup, users (without passwords: they sign in with
+// their SSH keys, or an admin resets their password) and assistants, which
+// get new ids (the result maps old to new). The slug must be free (opts
+// may give another). Emails and SSH keys that already have accounts are
+// named all at once, or skipped or renamed as opts say. Masked secrets
+// can't be restored: they are cleared and listed, and signup without its
+// key comes in off. With opts.DryRun everything is checked and nothing
+// kept. System admins only.
+func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, opts ImportOptions) (ImportResult, error) {
+	if err := requireSystemAdmin(a); err != nil {
+		return ImportResult{}, err
+	}
+	policy := cmp.Or(opts.OnConflict, OnConflictFail)
+	if policy != OnConflictFail && policy != OnConflictSkip && policy != OnConflictRename {
+		return ImportResult{}, invalid("on_conflict", "must be fail, skip or rename, got %q", opts.OnConflict)
+	}
+	slugField, slug := "organization.slug", ex.Organization.Slug
+	if opts.Slug != "" {
+		slugField, slug = "as", opts.Slug
+	}
+	slug, err := checkSlug(slug)
+	var ie *InvalidError
+	if errors.As(err, &ie) {
+		return ImportResult{}, invalid(slugField, "%s", ie.Message)
+	} else if err != nil {
+		return ImportResult{}, err
+	}
+	if slug == SystemSlug {
+		return ImportResult{}, invalid(slugField, "the system organization can't be imported; it is synced from the environment")
+	}
+	nameField, name := "organization.name", ex.Organization.Name
+	if opts.Name != "" {
+		nameField, name = "name", opts.Name
+	}
+	if name, err = checkName(nameField, name); err != nil {
+		return ImportResult{}, err
+	}
+	cfg, cleared, err := checkExport(ex)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	if ex.Signup.Key != "" {
+		// A chosen key, like set-key's: an exported weak key is refused
+		// rather than carried to a new home (remove it from the file and
+		// run signup rotate after the import).
+		if err := requireStrongSignupKey("signup.key", ex.Signup.Key); err != nil {
+			return ImportResult{}, err
+		}
+	}
+	res := ImportResult{Slug: slug, DryRun: opts.DryRun, SecretsCleared: cleared, ConfigOnly: opts.ConfigOnly}
 	if ex.Signup.Key == "" && (cfg.Features.SignupEnabled || ex.Signup.Enabled) {
 		// The key stayed behind (exported without secrets): signup on with
 		// a key nobody knows would look working and answer nobody.
@@ -231,7 +326,12 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 	if err := s.checkWebhook(nil, cfg); err != nil {
 		return ImportResult{}, prefixField("config.", err)
 	}
-	users, err := checkImportUsers(ex.Users)
+	users, assistants := ex.Users, ex.Assistants
+	if opts.ConfigOnly {
+		res.LeftOut.Users, res.LeftOut.Assistants = len(users), len(assistants)
+		users, assistants = nil, nil
+	}
+	checked, err := checkImportUsers(users)
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -239,6 +339,7 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
 		// Counted afresh: a transaction that lost a conflict runs again.
 		res.Users, res.SSHKeys, res.Assistants, res.AssistantIDs = 0, 0, 0, []AssistantIDChange{}
+		res.Conflicts, res.AssistantsSkipped, res.SignupKeyInUse = nil, nil, false
 		sealed, err := s.sealConfig(cfg)
 		if err != nil {
 			return err
@@ -249,73 +350,64 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 		}
 		o, err := tx.CreateOrg(ctx, store.Org{Slug: slug, Name: name, Status: status, Config: sealed})
 		if errors.Is(err, store.ErrConflict) {
-			return conflict("organization.slug: an organization %q already exists; delete it first or change the slug in the file", slug)
+			return conflict("%s: an organization %q already exists; delete it first, or import a copy under another slug (--as NEW-SLUG)", slugField, slug)
 		} else if err != nil {
 			return err
 		}
 		if ex.Signup.Key != "" {
-			if err := s.setSignupKey(ctx, tx.Queries, o.ID, ex.Signup.Key); err != nil {
+			// A copy beside the original can't have its key: signup keys
+			// are unique. It comes in with signup off, to get a key of its own.
+			if _, err := tx.OrgBySignupKeyHash(ctx, s.box.Hash(ex.Signup.Key)); err == nil {
+				cfg.Features.SignupEnabled = false
+				res.SignupKeyInUse = true
+				if sealed, err = s.sealConfig(cfg); err != nil {
+					return err
+				}
+				if err := tx.UpdateOrgConfig(ctx, o.ID, sealed); err != nil {
+					return err
+				}
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			} else if err := s.setSignupKey(ctx, tx.Queries, o.ID, ex.Signup.Key); err != nil {
 				return prefixField("signup.", err)
 			}
 		}
-		if err := importConflicts(ctx, tx.Queries, users); err != nil {
+		plan, err := planImportUsers(ctx, tx.Queries, checked, policy, slug)
+		if err != nil {
 			return err
 		}
-		owners := map[string]store.User{}
-		for i, iu := range users {
-			field := fmt.Sprintf("users[%d].", i)
-			u, err := tx.CreateUser(ctx, store.User{OrganizationID: o.ID, Email: iu.email, Name: iu.name, Role: iu.role, Enabled: iu.enabled})
-			if errors.Is(err, store.ErrConflict) { // taken since the check: a concurrent writer
-				return conflict("%semail: %s already has an account on this server", field, iu.email)
-			} else if err != nil {
-				return err
-			}
-			owners[iu.email] = u
-			res.Users++
-			for j, k := range iu.keys {
-				if _, err := tx.AddSSHKey(ctx, store.SSHKey{OrganizationID: o.ID, UserID: u.ID, Fingerprint: k.fingerprint,
-					PublicKey: k.line, Comment: k.comment}); err != nil {
-					return storeErr(err, fmt.Sprintf("%sssh_keys[%d] (%s)", field, j, k.fingerprint))
-				}
-				res.SSHKeys++
-			}
+		res.Conflicts = plan.conflicts
+		owners, err := createImportUsers(ctx, tx, o.ID, plan.users)
+		if err != nil {
+			return err
 		}
-		for i, ea := range ex.Assistants {
+		for _, iu := range plan.users {
+			res.Users++
+			res.SSHKeys += len(iu.keys)
+		}
+		for i, ea := range assistants {
 			field := fmt.Sprintf("assistants[%d].", i)
-			owner, ok := owners[normalizeLoose(ea.Owner)]
+			email := normalizeLoose(ea.Owner)
+			owner, ok := owners[email]
+			if !ok && plan.skipped[email] {
+				res.AssistantsSkipped = append(res.AssistantsSkipped, AssistantIDChange{Name: ea.Name, Owner: email, OldID: max(ea.ID, 0)})
+				continue
+			}
 			if !ok {
 				return invalid(field+"owner", "%q is not one of the exported users", ea.Owner)
 			}
-			in := AssistantInput{Name: ea.Name, Description: ea.Description, SystemPrompt: ea.SystemPrompt,
-				Provider: ea.Provider, Model: ea.Model, Temperature: ea.Temperature, Setup: ea.Setup,
-				KnowledgeBase: ea.KnowledgeBase, PromptTemplate: ea.PromptTemplate}
-			if err := checkAssistant(&in, cfg); err != nil {
-				// An assistant whose provider or model was switched off
-				// after it was made is imported as it was, like it exists.
-				var ie *InvalidError
-				if !errors.As(err, &ie) || (ie.Field != "provider" && ie.Field != "model") || knownProvider(ea.Provider) != nil {
-					return prefixField(field, err)
-				}
-				if err := checkText(field+"model", ea.Model); err != nil {
-					return err
-				}
-				in.Provider, in.Model = ea.Provider, ea.Model
-			}
-			as, err := tx.CreateAssistant(ctx, store.Assistant{OrganizationID: o.ID, OwnerUserID: owner.ID, Name: in.Name,
-				Description: in.Description, SystemPrompt: in.SystemPrompt, Provider: in.Provider, Model: in.Model,
-				Temperature: in.Temperature, Setup: in.Setup, KnowledgeBase: kbToStore(in.KnowledgeBase), PromptTemplate: in.PromptTemplate,
-				Enabled: ea.Enabled})
+			as, err := s.createImportedAssistant(ctx, tx, o.ID, cfg, owner, ea, ea.Name, field)
 			if err != nil {
-				return storeErr(err, field+"name "+in.Name)
+				return err
 			}
 			change := AssistantIDChange{Name: as.Name, Owner: owner.Email, OldID: max(ea.ID, 0), NewID: as.ID}
-			if dryRun {
+			if opts.DryRun {
 				change.NewID = 0 // rolled back: the real import may get other ids
 			}
 			res.AssistantIDs = append(res.AssistantIDs, change)
 			res.Assistants++
 		}
-		if dryRun {
+		if opts.DryRun {
 			return errDry // roll everything back
 		}
 		ids := map[string]int64{}
@@ -324,8 +416,18 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 				ids[fmt.Sprint(c.OldID)] = c.NewID
 			}
 		}
-		return s.audit(ctx, tx.Queries, a, o.ID, "org.import", slug, map[string]any{
-			"users": res.Users, "assistants": res.Assistants, "cleared_fields": res.SecretsCleared, "assistant_ids": ids})
+		details := map[string]any{"users": res.Users, "assistants": res.Assistants, "cleared_fields": res.SecretsCleared, "assistant_ids": ids}
+		if slug != ex.Organization.Slug {
+			details["copy_of"] = ex.Organization.Slug
+		}
+		if len(res.Conflicts) > 0 {
+			details["on_conflict"] = policy
+			details["conflicts"] = len(res.Conflicts)
+		}
+		if opts.ConfigOnly {
+			details["config_only"] = true
+		}
+		return s.audit(ctx, tx.Queries, a, o.ID, "org.import", slug, details)
 	})
 	if err != nil && !errors.Is(err, errDry) {
 		return ImportResult{}, err
@@ -333,11 +435,73 @@ func (s *Service) ImportOrg(ctx context.Context, a Actor, ex Export, dryRun bool
 	return res, nil
 }
 
+// createImportedAssistant creates an assistant of an export for owner in
+// org orgID under name. An assistant whose provider or model was switched
+// off after it was made comes in as it was, like it exists.
+func (s *Service) createImportedAssistant(ctx context.Context, tx *store.Tx, orgID int64, cfg *config.Org, owner store.User, ea ExportAssistant, name, field string) (store.Assistant, error) {
+	in := AssistantInput{Name: name, Description: ea.Description, SystemPrompt: ea.SystemPrompt,
+		Provider: ea.Provider, Model: ea.Model, Temperature: ea.Temperature, Setup: ea.Setup,
+		KnowledgeBase: ea.KnowledgeBase, PromptTemplate: ea.PromptTemplate}
+	if err := checkAssistant(&in, cfg); err != nil {
+		var ie *InvalidError
+		if !errors.As(err, &ie) || (ie.Field != "provider" && ie.Field != "model") || knownProvider(ea.Provider) != nil {
+			return store.Assistant{}, prefixField(field, err)
+		}
+		if err := checkText(field+"model", ea.Model); err != nil {
+			return store.Assistant{}, err
+		}
+		in.Provider, in.Model = ea.Provider, ea.Model
+	}
+	as, err := tx.CreateAssistant(ctx, store.Assistant{OrganizationID: orgID, OwnerUserID: owner.ID, Name: in.Name,
+		Description: in.Description, SystemPrompt: in.SystemPrompt, Provider: in.Provider, Model: in.Model,
+		Temperature: in.Temperature, Setup: in.Setup, KnowledgeBase: kbToStore(in.KnowledgeBase), PromptTemplate: in.PromptTemplate,
+		Enabled: ea.Enabled})
+	if err != nil {
+		return store.Assistant{}, storeErr(err, field+"name "+in.Name)
+	}
+	return as, nil
+}
+
+// createImportUsers creates the users of an import and their SSH keys with
+// batched statements, and returns them by the email of the file (before
+// any rename).
+func createImportUsers(ctx context.Context, tx *store.Tx, orgID int64, users []importUser) (map[string]store.User, error) {
+	rows := make([]store.User, len(users))
+	for i, iu := range users {
+		rows[i] = store.User{OrganizationID: orgID, Email: iu.email, Name: iu.name, Role: iu.role, Enabled: iu.enabled, PasswordHash: iu.hash}
+	}
+	created, err := tx.CreateUsers(ctx, rows)
+	if errors.Is(err, store.ErrConflict) { // taken since the check: a concurrent writer
+		return nil, conflict("users: an email of the file got an account meanwhile; run the import again to see which")
+	} else if err != nil {
+		return nil, err
+	}
+	owners := make(map[string]store.User, len(users))
+	var keys []store.SSHKey
+	for i, u := range created {
+		if _, ok := owners[users[i].fileEmail]; !ok { // the first of a file's duplicates owns
+			owners[users[i].fileEmail] = u
+		}
+		for _, k := range users[i].keys {
+			keys = append(keys, store.SSHKey{OrganizationID: orgID, UserID: u.ID, Fingerprint: k.fingerprint, PublicKey: k.line, Comment: k.comment})
+		}
+	}
+	if err := tx.AddSSHKeys(ctx, keys); errors.Is(err, store.ErrConflict) {
+		return nil, conflict("users: an SSH key of the file got an account meanwhile; run the import again to see which")
+	} else if err != nil {
+		return nil, err
+	}
+	return owners, nil
+}
+
 // importUser is a user of an export, checked: what CreateUser and
 // AddSSHKey will be given.
 type importUser struct {
+	field             string // users[i]
+	fileEmail         string // as in the file, normalized; email may be renamed
 	email, name, role string
 	enabled           bool
+	hash              string
 	keys              []parsedKey
 }
 
@@ -358,7 +522,7 @@ func checkImportUsers(in []ExportUser) ([]importUser, error) {
 		if eu.Role != store.RoleAdmin && eu.Role != store.RoleMember {
 			return nil, invalid(field+"role", "must be admin or member, got %q", eu.Role)
 		}
-		iu := importUser{email: email, name: name, role: eu.Role, enabled: eu.Enabled}
+		iu := importUser{field: strings.TrimSuffix(field, "."), fileEmail: email, email: email, name: name, role: eu.Role, enabled: eu.Enabled}
 		for j, line := range eu.SSHKeys {
 			k, err := parseSSHKey(fmt.Sprintf("%sssh_keys[%d]", field, j), line)
 			if err != nil {
@@ -371,40 +535,129 @@ func checkImportUsers(in []ExportUser) ([]importUser, error) {
 	return out, nil
 }
 
-// importConflicts names, all at once, the emails and SSH keys of an export
-// that already belong to accounts on this server (or twice to the file):
-// fixing them one import at a time would take as many tries as there are.
-func importConflicts(ctx context.Context, q *store.Queries, users []importUser) error {
-	var emails, keys []string
+// importPlan is what an import does with the users of its file.
+type importPlan struct {
+	users     []importUser    // to create (renamed ones under their new address)
+	skipped   map[string]bool // emails of the file left out
+	conflicts []ImportConflict
+}
+
+// planImportUsers finds, all at once, the emails and SSH keys of an import
+// that already belong to accounts on this server (or come twice in the
+// file), and applies policy: fail names them all (fixing them one import
+// at a time would take as many tries as there are); skip leaves those users
+// and their assistants out; rename gives a copy of the user a derived
+// address (local+SLUG@domain) and leaves out the keys in use.
+func planImportUsers(ctx context.Context, q *store.Queries, users []importUser, policy, slug string) (importPlan, error) {
+	plan := importPlan{skipped: map[string]bool{}}
+	if len(users) == 0 {
+		return plan, nil
+	}
+	emails, fps := make([]string, 0, len(users)), []string{}
+	for _, u := range users {
+		emails = append(emails, u.email)
+		for _, k := range u.keys {
+			fps = append(fps, k.fingerprint)
+		}
+	}
+	takenEmail, err := q.UsersByEmails(ctx, emails)
+	if err != nil {
+		return plan, err
+	}
+	takenKey, err := q.SSHKeysByFingerprints(ctx, fps)
+	if err != nil {
+		return plan, err
+	}
+	var failEmails, failKeys []string
 	seenEmail, seenKey := map[string]bool{}, map[string]bool{}
 	for i, u := range users {
-		if _, err := q.UserByEmail(ctx, u.email); err == nil || seenEmail[u.email] {
-			emails = append(emails, fmt.Sprintf("%s (users[%d])", u.email, i))
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
+		_, emailTaken := takenEmail[u.email]
+		emailTaken = emailTaken || seenEmail[u.email]
+		var reasons []string
+		if emailTaken {
+			reasons = append(reasons, "email "+u.email+" already has an account")
+			failEmails = append(failEmails, fmt.Sprintf("%s (users[%d])", u.email, i))
 		}
-		seenEmail[u.email] = true
+		var free []parsedKey
 		for j, k := range u.keys {
-			if _, err := q.SSHKeyByFingerprint(ctx, k.fingerprint); err == nil || seenKey[k.fingerprint] {
-				keys = append(keys, fmt.Sprintf("%s (users[%d].ssh_keys[%d])", k.fingerprint, i, j))
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
+			if _, ok := takenKey[k.fingerprint]; ok || seenKey[k.fingerprint] {
+				reasons = append(reasons, "SSH key "+k.fingerprint+" already belongs to an account")
+				failKeys = append(failKeys, fmt.Sprintf("%s (users[%d].ssh_keys[%d])", k.fingerprint, i, j))
+				continue
 			}
-			seenKey[k.fingerprint] = true
+			free = append(free, k)
 		}
+		if len(reasons) == 0 {
+			seenEmail[u.email] = true
+			for _, k := range u.keys {
+				seenKey[k.fingerprint] = true
+			}
+			plan.users = append(plan.users, u)
+			continue
+		}
+		c := ImportConflict{User: u.field, Email: u.email, Reasons: reasons}
+		switch policy {
+		case OnConflictSkip:
+			c.Action = "skipped"
+			plan.skipped[u.fileEmail] = true
+		case OnConflictRename:
+			c.Action = "keys left out"
+			if emailTaken {
+				next, err := derivedEmail(ctx, q, u.email, slug, seenEmail)
+				if err != nil {
+					return plan, prefixField(u.field+".", err)
+				}
+				c.Action, c.NewEmail, u.email = "renamed", next, next
+			}
+			u.keys = free
+			seenEmail[u.email] = true
+			for _, k := range u.keys {
+				seenKey[k.fingerprint] = true
+			}
+			plan.users = append(plan.users, u)
+		}
+		plan.conflicts = append(plan.conflicts, c)
+	}
+	if policy != OnConflictFail || len(plan.conflicts) == 0 {
+		return plan, nil
 	}
 	var parts []string
-	if len(emails) > 0 {
+	if len(failEmails) > 0 {
 		parts = append(parts, fmt.Sprintf("%s already %s an account on this server: %s",
-			plural.Word(len(emails), "this email", "these emails"), plural.Word(len(emails), "has", "have"), strings.Join(emails, ", ")))
+			plural.Word(len(failEmails), "this email", "these emails"), plural.Word(len(failEmails), "has", "have"), strings.Join(failEmails, ", ")))
 	}
-	if len(keys) > 0 {
+	if len(failKeys) > 0 {
 		parts = append(parts, fmt.Sprintf("%s already %s to an account: %s",
-			plural.Word(len(keys), "this SSH key", "these SSH keys"), plural.Word(len(keys), "belongs", "belong"), strings.Join(keys, ", ")))
+			plural.Word(len(failKeys), "this SSH key", "these SSH keys"), plural.Word(len(failKeys), "belongs", "belong"), strings.Join(failKeys, ", ")))
 	}
-	if len(parts) == 0 {
-		return nil
+	return plan, conflict("users: %s; delete those accounts (or keys) first, or take them out of the file with their assistants, "+
+		"then import again; or say what happens to them: --on-conflict skip (leave them and their assistants out) "+
+		"or rename (import them under a derived address such as name+%s@domain, without the keys in use)",
+		strings.Join(parts, "; "), slug)
+}
+
+// derivedEmail is the address a renamed copy of a user gets: the local
+// part tagged with the new org's slug (ana+acme-copy@uni.example), then
+// numbered while that is taken.
+func derivedEmail(ctx context.Context, q *store.Queries, email, slug string, taken map[string]bool) (string, error) {
+	local, domain, _ := strings.Cut(email, "@")
+	for n := 1; n <= 20; n++ {
+		tag := slug
+		if n > 1 {
+			tag = fmt.Sprintf("%s-%d", slug, n)
+		}
+		candidate, err := normalizeEmail(local + "+" + tag + "@" + domain)
+		if err != nil {
+			return "", invalid("email", "%s can't take a derived address (%v); take the user out of the file, or import with --on-conflict skip", email, err)
+		}
+		if taken[candidate] {
+			continue
+		}
+		if _, err := q.UserByEmail(ctx, candidate); errors.Is(err, store.ErrNotFound) {
+			return candidate, nil
+		} else if err != nil {
+			return "", err
+		}
 	}
-	return conflict("users: %s; delete those accounts (or keys) first, or take them out of the file with their assistants, then import again",
-		strings.Join(parts, "; "))
+	return "", conflict("%s: the derived addresses %s+%s…@%s are all taken; take the user out of the file", email, local, slug, domain)
 }

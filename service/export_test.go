@@ -27,18 +27,18 @@ func TestExportImportPermissions(t *testing.T) {
 			t.Errorf("%v export: %v", a.Role, err)
 		}
 		ex.Organization.Slug = "copy"
-		if _, err := e.svc.ImportOrg(ctx, a, ex, false); !errors.Is(err, ErrForbidden) {
+		if _, err := e.svc.ImportOrg(ctx, a, ex, ImportOptions{}); !errors.Is(err, ErrForbidden) {
 			t.Errorf("%v import: %v", a.Role, err)
 		}
 	}
 	// The system org can't be imported over, and a bad document names its field.
 	ex.Organization.Slug = SystemSlug
-	if _, err := e.svc.ImportOrg(ctx, root, ex, false); !errors.Is(err, ErrInvalid) {
+	if _, err := e.svc.ImportOrg(ctx, root, ex, ImportOptions{}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("import as lamb: %v", err)
 	}
 	ex.Organization.Slug = "copy"
 	ex.Users = []ExportUser{{Email: "x@copy.example", Name: "X", Role: "owner"}}
-	if _, err := e.svc.ImportOrg(ctx, root, ex, false); FieldOf(err) != "users[0].role" {
+	if _, err := e.svc.ImportOrg(ctx, root, ex, ImportOptions{}); FieldOf(err) != "users[0].role" {
 		t.Errorf("bad role: %v", err)
 	}
 	if _, err := e.st.OrgBySlug(ctx, "copy"); err == nil {

@@ -180,7 +180,7 @@ func FuzzImportOrg(f *testing.F) {
 			return
 		}
 		before := e.dump(t)
-		_, err := e.svc.ImportOrg(ctx, sys, ex, false)
+		_, err := e.svc.ImportOrg(ctx, sys, ex, ImportOptions{})
 		if err == nil {
 			// Imported: remove it so that the next input starts from the same database.
 			if _, err := e.svc.DeleteOrg(ctx, sys, ex.Organization.Slug, DeleteUsers); err != nil {
@@ -190,6 +190,39 @@ func FuzzImportOrg(f *testing.F) {
 		}
 		if after := e.dump(t); after != before {
 			t.Fatalf("a refused import (%v) changed the database:\nbefore:\n%s\nafter:\n%s", err, before, after)
+		}
+	})
+}
+
+// A user list, whatever it holds, is read without panicking: every row is
+// either taken or named by a line that exists in the list.
+func FuzzUserList(f *testing.F) {
+	for _, seed := range []string{
+		"email,name,role,ssh_key\nana@uni.example,Ana,member,\n",
+		"\xef\xbb\xbfEmail;Name\r\nbo@uni.example;\"Li; Bo\"\r\n",
+		"email,name\n\"unterminated,x\n",
+		"{\"email\":\"a@b.example\",\"name\":\"A\"}\n{\"email\":1}\n",
+		"email,email,name\n",
+		"",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, data string) {
+		rows, _, errs, err := parseUserList([]byte(data))
+		if err != nil {
+			return
+		}
+		lines := strings.Count(data, "\n") + 1
+		checked, more := checkUserRows(rows)
+		for _, r := range append(errs, more...) {
+			if r.Line < 0 || r.Line > lines {
+				t.Fatalf("row error at line %d of a list of %d lines: %v", r.Line, lines, r)
+			}
+		}
+		for _, c := range checked {
+			if c.line < 1 || c.line > lines || c.email == "" || c.name == "" {
+				t.Fatalf("checked row %+v of a list of %d lines", c, lines)
+			}
 		}
 	})
 }

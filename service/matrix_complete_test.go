@@ -214,7 +214,31 @@ var fullOps = []fullOp{
 	}},
 	{"ImportOrg", "", sysOnly, "*", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
 		_, err := e.svc.ImportOrg(ctx, a, Export{Version: ExportVersion, Organization: ExportOrg{Slug: "delta", Name: "Delta"},
-			Config: config.NewOrg().JSON(), Signup: ExportSignup{Key: "delta-Xq7-Lm9-Zt2w"}}, false)
+			Config: config.NewOrg().JSON(), Signup: ExportSignup{Key: "delta-Xq7-Lm9-Zt2w"}}, ImportOptions{})
+		return err
+	}},
+	{"ImportOrg", "a copy with renamed users", sysOnly, "*", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		_, err := e.svc.ImportOrg(ctx, a, Export{Version: ExportVersion, Organization: ExportOrg{Slug: "acme", Name: "Acme"},
+			Config: config.NewOrg().JSON(), Users: []ExportUser{{Email: matrixTarget, Name: "T", Role: "member", Enabled: true}}},
+			ImportOptions{Slug: "acme-copy", OnConflict: OnConflictRename})
+		return err
+	}},
+	{"ImportOrgConfig", "into A", adminsOfA, "config.import", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		c := config.NewOrg()
+		c.Limits.MaxUsers = 500
+		_, err := e.svc.ImportOrgConfig(ctx, a, "acme", Export{Version: ExportVersion, Config: c.JSON()}, false)
+		return err
+	}},
+	{"ImportUsers", "into A", adminsOfA, "user.import", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		_, err := e.svc.ImportUsers(ctx, a, UserImportInput{OrgSlug: "acme", Data: []byte("email,name\nnew1@acme.edu,New One\nnew2@acme.edu,New Two\n")})
+		return err
+	}},
+	{"MoveUser", "A's member to B", sysOnly, "*", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		_, err := e.svc.MoveUser(ctx, a, MoveUserInput{Email: matrixTarget, To: "beta"})
+		return err
+	}},
+	{"MergeOrgs", "B into A", sysOnly, "org.merge", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		_, err := e.svc.MergeOrgs(ctx, a, "beta", "acme", false)
 		return err
 	}},
 	{"BudgetAlerts", "", adminsOfA, "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
@@ -497,6 +521,17 @@ var fullOps = []fullOp{
 	}},
 	{"CreateAPIKey", "org of A", adminsOfA, "*", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
 		_, err := e.svc.CreateAPIKey(ctx, a, "acme", "lms 2", false, time.Time{})
+		return err
+	}},
+	{"CreateAPIKeys", "ten of A", adminsOfA, "*", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		keys, err := e.svc.CreateAPIKeys(ctx, a, NewAPIKeysInput{OrgSlug: "acme", Name: "course", Count: 10})
+		if err == nil && (len(keys) != 10 || keys[9].Name != "course-10") {
+			return fmt.Errorf("created %d keys", len(keys))
+		}
+		return err
+	}},
+	{"CreateAPIKeys", "personal", "aIaaaaa", "*", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		_, err := e.svc.CreateAPIKeys(ctx, a, NewAPIKeysInput{Name: "mine", Count: 2, Personal: true})
 		return err
 	}},
 	{"ListAPIKeys", "personal", everyone, "", func(ctx context.Context, e *testEnv, fx fullFixture, shape string, a Actor) error {

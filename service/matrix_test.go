@@ -185,7 +185,30 @@ var matrixOps = []matrixOp{
 	}},
 	{"ImportOrg", "aFFFFFF", "org.import", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
 		_, err := e.svc.ImportOrg(ctx, a, Export{Version: ExportVersion, Organization: ExportOrg{Slug: "gamma", Name: "Gamma"},
-			Config: config.NewOrg().JSON(), Signup: ExportSignup{Key: "gamma-Xq7-Lm9-Zt2w"}}, false)
+			Config: config.NewOrg().JSON(), Signup: ExportSignup{Key: "gamma-Xq7-Lm9-Zt2w"}}, ImportOptions{})
+		return err
+	}},
+	{"ImportOrgConfig", "aaNFFFF", "config.import", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		c := config.NewOrg()
+		c.Limits.MaxUsers = 500
+		_, err := e.svc.ImportOrgConfig(ctx, a, "acme", Export{Version: ExportVersion, Config: c.JSON()}, false)
+		return err
+	}},
+	{"ImportUsers", "aaNFFFF", "user.import", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		line, _ := newKey(t, "")
+		_, err := e.svc.ImportUsers(ctx, a, UserImportInput{OrgSlug: "acme", Data: []byte("email,name,ssh_key\nnew1@acme.edu,New One," + line + "\n")})
+		return err
+	}},
+	{"MoveUser", "aFFFFFF", "*", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.MoveUser(ctx, a, MoveUserInput{Email: matrixTarget, To: "beta", WithAssistants: true})
+		return err
+	}},
+	{"MergeOrgs", "aFFFFFF", "org.merge", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.MergeOrgs(ctx, a, "beta", "acme", false)
+		return err
+	}},
+	{"CreateAPIKeys", "aaNFFFF", "*", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.CreateAPIKeys(ctx, a, NewAPIKeysInput{OrgSlug: "acme", Name: "course", Count: 5})
 		return err
 	}},
 	{"OpenAsOrgAdmin", "aFFFFFF", "org.open_as_admin", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {

@@ -14,7 +14,16 @@ import (
 // with secrets sealed and audits action with the changed paths. fn returns
 // extra audit details (never secret values).
 func (s *Service) editConfig(ctx context.Context, a Actor, slug, action string, fn func(tx *store.Tx, o store.Org, c *config.Org) (map[string]any, error)) error {
-	return s.st.InTx(ctx, func(tx *store.Tx) error {
+	_, err := s.editConfigPlan(ctx, a, slug, action, false, fn)
+	return err
+}
+
+// editConfigPlan is editConfig returning the paths that changed; with
+// dryRun every rule is checked and nothing is written.
+func (s *Service) editConfigPlan(ctx context.Context, a Actor, slug, action string, dryRun bool, fn func(tx *store.Tx, o store.Org, c *config.Org) (map[string]any, error)) ([]string, error) {
+	var changed []string
+	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+		changed = nil
 		o, err := s.orgForAdmin(ctx, tx.Queries, a, slug)
 		if err != nil {
 			return err
@@ -34,7 +43,7 @@ func (s *Service) editConfig(ctx context.Context, a Actor, slug, action string, 
 		if err := s.checkWebhook(cur, next); err != nil {
 			return err
 		}
-		changed := diffPaths(cur, next)
+		changed = diffPaths(cur, next)
 		if len(changed) == 0 {
 			return nil
 		}
@@ -47,7 +56,7 @@ func (s *Service) editConfig(ctx context.Context, a Actor, slug, action string, 
 			}
 		}
 		sealed, err := s.sealConfig(next)
-		if err != nil {
+		if err != nil || dryRun {
 			return err
 		}
 		if err := tx.UpdateOrgConfig(ctx, o.ID, sealed); err != nil {
@@ -59,6 +68,10 @@ func (s *Service) editConfig(ctx context.Context, a Actor, slug, action string, 
 		details["changed"] = changed
 		return s.audit(ctx, tx.Queries, a, o.ID, action, o.Slug, details)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return changed, nil
 }
 
 // checkConfigChange applies the rules of every config change (next, from

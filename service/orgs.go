@@ -121,14 +121,24 @@ type CreateOrgInput struct {
 	Admin               *NewAdmin // nil: no admin yet
 	SignupKey           string    // optional
 	CopySystemProviders bool
+	// A template to start from (see templates.go): an export document
+	// (From), or an existing org (FromOrg), whose config the new org takes
+	// and, unless ConfigOnly, whose assistants its admin gets. WithSecrets
+	// copies FromOrg's provider secrets too (audited in both orgs);
+	// without it they are left out and listed.
+	From        *Export
+	FromOrg     string
+	ConfigOnly  bool
+	WithSecrets bool
 }
 
 // CreateOrgResult is the new org, and the admin's one-time password when
 // one was generated (shown once).
 type CreateOrgResult struct {
-	Org           Org    `json:"organization"`
-	Admin         *User  `json:"admin,omitempty"`
-	AdminPassword string `json:"admin_one_time_password,omitempty"`
+	Org           Org             `json:"organization"`
+	Admin         *User           `json:"admin,omitempty"`
+	AdminPassword string          `json:"admin_one_time_password,omitempty"`
+	Template      *TemplateResult `json:"template,omitempty"`
 }
 
 // CreateOrg creates an organization and its admin in one transaction.
@@ -159,10 +169,39 @@ func (s *Service) CreateOrg(ctx context.Context, a Actor, in CreateOrgInput) (Cr
 			return CreateOrgResult{}, err
 		}
 	}
+	if err := checkTemplateInput(in); err != nil {
+		return CreateOrgResult{}, err
+	}
+	var fileTemplate *orgTemplate
+	if in.From != nil {
+		if fileTemplate, err = templateFromExport(*in.From, in.ConfigOnly); err != nil {
+			return CreateOrgResult{}, err
+		}
+	}
 
 	var res CreateOrgResult
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
+		res = CreateOrgResult{}
 		cfg := config.NewOrg()
+		tmpl := fileTemplate
+		if in.FromOrg != "" {
+			var err error
+			if tmpl, err = s.templateFromOrg(ctx, tx.Queries, a, in.FromOrg, in.ConfigOnly, in.WithSecrets); err != nil {
+				return err
+			}
+		}
+		if tmpl != nil {
+			cfg = tmpl.cfg.Clone()
+			res.Template = &TemplateResult{From: tmpl.from, ConfigOnly: in.ConfigOnly, SecretsCopied: tmpl.copied, SecretsCleared: tmpl.cleared}
+			if cfg.Features.SignupEnabled && in.SignupKey == "" {
+				// Signup keys are unique: the template's stays with it.
+				cfg.Features.SignupEnabled = false
+				res.Template.SignupDisabled = true
+			}
+			if err := cfg.Validate(); err != nil {
+				return prefixField("from.config.", fromConfig(err))
+			}
+		}
 		if in.CopySystemProviders {
 			sys, err := tx.SystemOrg(ctx)
 			if err != nil {
@@ -192,18 +231,35 @@ func (s *Service) CreateOrg(ctx context.Context, a Actor, in CreateOrgInput) (Cr
 			}
 		}
 		details := map[string]any{"name": name, "copy_system_providers": in.CopySystemProviders, "signup_key_set": in.SignupKey != ""}
+		var adminUser *store.User
 		if admin != nil {
 			u, pw, err := s.assignAdmin(ctx, tx, a, o, *admin)
 			if err != nil {
 				return err
 			}
 			v := userView(u, o.Slug)
-			res.Admin, res.AdminPassword = &v, pw
+			res.Admin, res.AdminPassword, adminUser = &v, pw, &u
 			details["admin"] = u.Email
 		}
 		res.Org = s.orgView(o, 0, 0)
 		if res.Admin != nil {
 			res.Org.Users = 1
+		}
+		if tmpl != nil {
+			if err := s.applyTemplate(ctx, tx, o, cfg, tmpl, adminUser, res.Template); err != nil {
+				return err
+			}
+			res.Org.Assistants = len(res.Template.Assistants)
+			details["from"] = tmpl.from
+			details["config_only"] = in.ConfigOnly
+			details["assistants"] = len(res.Template.Assistants)
+			details["secrets_copied"] = tmpl.copied
+			if tmpl.copied {
+				// The source org's admins see where their secrets went.
+				if err := s.audit(ctx, tx.Queries, a, tmpl.sourceID, "config.copy", slug, map[string]any{"to": slug, "secrets_copied": true}); err != nil {
+					return err
+				}
+			}
 		}
 		return s.audit(ctx, tx.Queries, a, o.ID, "org.create", slug, details)
 	})

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -117,13 +118,22 @@ func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
 	return argonHash(pw)
 }
 
-// verifyPassword checks pw against hash through the gate.
+// verifyPassword checks pw against hash through the gate. A one-time
+// password's hash (oneTimeHashPrefix) is checked by its fast hash, and an
+// argon2 run is spent beside it all the same: a sign-in with one must take
+// as long as any other, or timing would tell which accounts wait for
+// their first sign-in.
 func (s *Service) verifyPassword(ctx context.Context, hash, pw string) (bool, error) {
 	release, err := s.hashes.Acquire(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer release()
+	if strings.HasPrefix(hash, oneTimeHashPrefix) {
+		ok := oneTimeVerify(hash, pw)
+		argonVerify(dummyHash, pw)
+		return ok, nil
+	}
 	return argonVerify(hash, pw), nil
 }
 
@@ -170,7 +180,8 @@ func argonVerify(hash, pw string) bool {
 //
 //	""                         none: the account signs in with its SSH keys
 //	"$argon2id$…"              a password the user chose (or an admin chose for them)
-//	"otp:<unix>:$argon2id$…"   a one-time password: good for one sign-in until <unix>
+//	"otp:<unix>:$sha256$…"     a one-time password: good for one sign-in until <unix>
+//	"otp:<unix>:$argon2id$…"   the same, generated before they were hashed with SHA-256
 //	"otp:used"                 a one-time password that was used: the user must choose one
 //
 // A generated password was once neither one-time nor forced to change:
@@ -191,6 +202,9 @@ const OneTimePasswordValidity = 7 * 24 * time.Hour
 func splitStored(stored string) (hash string, oneTime bool, expires time.Time) {
 	rest, ok := strings.CutPrefix(stored, oneTimePrefix)
 	if !ok {
+		if strings.HasPrefix(stored, oneTimeHashPrefix) {
+			return "", false, time.Time{} // only a one-time password is kept that way
+		}
 		return stored, false, time.Time{}
 	}
 	unix, hash, ok := strings.Cut(rest, ":")
@@ -207,15 +221,48 @@ func mustChoosePassword(stored string) bool { return strings.HasPrefix(stored, o
 
 // newOneTimePassword generates a one-time password and what to store for
 // it, valid for OneTimePasswordValidity from now.
-func (s *Service) newOneTimePassword(ctx context.Context) (plain, stored string, err error) {
+//
+// It is hashed with salted SHA-256, not argon2: a generated password is 80
+// random bits (16 of 32 symbols), which no offline guessing reaches, while
+// an argon2 run of 20 ms each made a course of 10,000 accounts cost minutes
+// of CPU and held the hashing gate that sign-ins wait for. Passwords people
+// choose stay argon2id.
+func (s *Service) newOneTimePassword(_ context.Context) (plain, stored string, err error) {
 	if plain, err = oneTimePassword(); err != nil {
 		return "", "", err
 	}
-	hash, err := s.hashPassword(ctx, plain)
+	hash, err := oneTimeHash(plain)
 	if err != nil {
 		return "", "", err
 	}
 	return plain, fmt.Sprintf("%s%d:%s", oneTimePrefix, s.now().Add(OneTimePasswordValidity).Unix(), hash), nil
+}
+
+// oneTimeHashPrefix starts the hash of a generated one-time password.
+const oneTimeHashPrefix = "$sha256$"
+
+// oneTimeHash returns "$sha256$<salt>$<sum>" of a generated password.
+func oneTimeHash(pw string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("read salt: %w", err)
+	}
+	sum := sha256.Sum256(append(salt, pw...))
+	b64 := base64.RawStdEncoding
+	return oneTimeHashPrefix + b64.EncodeToString(salt) + "$" + b64.EncodeToString(sum[:]), nil
+}
+
+// oneTimeVerify reports whether pw matches a oneTimeHash.
+func oneTimeVerify(hash, pw string) bool {
+	salt64, sum64, ok := strings.Cut(strings.TrimPrefix(hash, oneTimeHashPrefix), "$")
+	b64 := base64.RawStdEncoding
+	salt, err1 := b64.DecodeString(salt64)
+	want, err2 := b64.DecodeString(sum64)
+	if !ok || err1 != nil || err2 != nil || len(want) != sha256.Size {
+		return false
+	}
+	got := sha256.Sum256(append(salt, pw...))
+	return subtle.ConstantTimeCompare(got[:], want) == 1
 }
 
 // ErrOneTimeExpired answers a one-time password used after it expired.

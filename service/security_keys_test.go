@@ -97,7 +97,7 @@ func TestWeakChosenSignupKeyRefused(t *testing.T) {
 		wantInvalidSays(t, err, "signup_key", "16 characters")
 		ex := Export{Version: ExportVersion, Organization: ExportOrg{Slug: "delta", Name: "Delta"},
 			Config: config.NewOrg().JSON(), Signup: ExportSignup{Key: k}}
-		_, err = e.svc.ImportOrg(ctx, oe.sys, ex, true)
+		_, err = e.svc.ImportOrg(ctx, oe.sys, ex, ImportOptions{DryRun: true})
 		wantInvalidSays(t, err, "signup.key", "16 characters")
 	}
 	if _, err := e.svc.SetSignupKey(ctx, oe.acme, "acme", "Xq7-Lm9-Zt2w-Rb4k"); err != nil {

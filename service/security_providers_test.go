@@ -127,7 +127,7 @@ func TestBaseURLCredentialsAreMaskedAndSealed(t *testing.T) {
 	// An import of the masked export keeps the address, not the credentials.
 	ex.Organization.Slug = "acme-copy"
 	ex.Users, ex.Assistants = nil, nil
-	res, err := e.svc.ImportOrg(ctx, oe.sys, ex, false)
+	res, err := e.svc.ImportOrg(ctx, oe.sys, ex, ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

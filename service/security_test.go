@@ -250,7 +250,7 @@ func TestOrgImportRefusesEscapes(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.edit(&x)
-			_, err := e.svc.ImportOrg(ctx, e.sys, x, true)
+			_, err := e.svc.ImportOrg(ctx, e.sys, x, ImportOptions{DryRun: true})
 			wantInvalidSays(t, err, tc.field, "control characters")
 		})
 	}

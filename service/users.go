@@ -389,7 +389,8 @@ func (s *Service) ChangePassword(ctx context.Context, a Actor, oldPassword, newP
 	// Someone signed in with a one-time password chooses a password
 	// without the old one: it was good for that one sign-in only.
 	if u.PasswordHash != "" && !mustChoosePassword(u.PasswordHash) {
-		ok, err := s.verifyPassword(ctx, u.PasswordHash, oldPassword)
+		hash, _, _ := splitStored(u.PasswordHash)
+		ok, err := s.verifyPassword(ctx, hash, oldPassword)
 		if err != nil {
 			return err
 		}

@@ -111,16 +111,19 @@ func (c *cli) apikeyCreateCommand() *cobra.Command {
 	var (
 		name, org, expires string
 		personal           bool
+		count              int
 	)
 	cmd := &cobra.Command{
-		Use:   "create --name NAME [--personal] [--org SLUG] [--expires 30d|2026-12-31]",
+		Use:   "create --name NAME [--personal] [--org SLUG] [--expires 30d|2026-12-31] [--count K]",
 		Short: "Create an API key; the key is printed once",
 		Long: "Create an API key: with --personal, yours, calling only your assistants (members create\n" +
 			"only these); otherwise (admins) an org key calling every assistant of the organization.\n" +
 			"The key is printed once, alone on the last line of stdout, and lamb keeps only its hash:\n" +
-			"store it when it is shown.",
+			"store it when it is shown. --count K creates K keys at once, named NAME-1 … NAME-K (one\n" +
+			"per course of an LMS, say), printed one a line as ID, NAME and KEY.",
 		Example: c.example("KEY=$(SSH apikey create --name laptop --personal --expires 90d | tail -n 1)",
-			"SSH apikey create --name moodle --org acme --json"),
+			"SSH apikey create --name moodle --org acme --json",
+			"SSH apikey create --name course --count 40 --org acme > course-keys.txt"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			at, err := parseExpires(expires, time.Now())
@@ -131,6 +134,9 @@ func (c *cli) apikeyCreateCommand() *cobra.Command {
 				if org, err = c.orgFlag(org); err != nil {
 					return err
 				}
+			}
+			if cmd.Flags().Changed("count") {
+				return c.createKeys(cmd, service.NewAPIKeysInput{OrgSlug: org, Name: name, Count: count, Personal: personal, ExpiresAt: at})
 			}
 			k, err := c.svc.CreateAPIKey(cmd.Context(), c.actor, org, name, personal, at)
 			if errors.Is(err, service.ErrForbidden) && !personal && c.actor.Role == service.RoleMember {
@@ -157,8 +163,28 @@ func (c *cli) apikeyCreateCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&personal, "personal", false, "a personal key: calls only your own assistants")
 	cmd.Flags().StringVar(&org, "org", "", "organization of an org key (org admins: their own; system admins: required)")
 	cmd.Flags().StringVar(&expires, "expires", "", "when the key stops working: 30d, 12h, 2026-12-31 (default: never)")
+	cmd.Flags().IntVar(&count, "count", 1, fmt.Sprintf("create this many keys at once (1-%d), named NAME-1 … NAME-K", service.MaxAPIKeysAtOnce))
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
+}
+
+// createKeys is apikey create --count: the keys one a line, after a line
+// on stderr saying they are shown once.
+func (c *cli) createKeys(cmd *cobra.Command, in service.NewAPIKeysInput) error {
+	keys, err := c.svc.CreateAPIKeys(cmd.Context(), c.actor, in)
+	if errors.Is(err, service.ErrForbidden) && !in.Personal && c.actor.Role == service.RoleMember {
+		return failf("permission denied: only admins create org keys; members create personal keys: add --personal")
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "Created %d keys in %s; each is shown once: store them now, lamb keeps only their hashes.\n", len(keys), keys[0].OrgSlug)
+	return c.show(cmd, keys, func(w io.Writer) {
+		t := newTable(w, "ID", "NAME", "KEY")
+		for _, k := range keys {
+			t.row(strconv.FormatInt(k.ID, 10), k.Name, k.Key)
+		}
+		t.flush()
+	})
 }
 
 func (c *cli) apikeyRevokeCommand() *cobra.Command {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -35,6 +36,7 @@ func (c *cli) orgCommand() *cobra.Command {
 		c.orgAlertsCommand(),
 		c.orgExportCommand(),
 		c.orgImportCommand(),
+		c.orgMergeCommand(),
 	)
 	return cmd
 }
@@ -120,21 +122,40 @@ func (c *cli) orgCreateCommand() *cobra.Command {
 	var (
 		in    service.CreateOrgInput
 		admin service.NewAdmin
+		from  string
 	)
 	cmd := &cobra.Command{
-		Use:   "create SLUG --name NAME",
-		Short: "Create an organization, optionally with its admin (system admins)",
+		Use:   "create SLUG --name NAME [--admin-email E …] [--from - < FILE | --from-org SLUG [--with-secrets]] [--config-only]",
+		Short: "Create an organization, optionally with its admin and from a template (system admins)",
 		Long: "Create an organization. With --admin-email its admin is an existing user of the system\n" +
 			"organization (moved in), or a new user (then --admin-name is required). A new admin\n" +
-			"without --admin-ssh-key gets a one-time password, printed once.",
-		Example: c.example(`SSH 'org create acme --name "Acme University" --admin-email it@acme.example --admin-name "IT Desk"'`),
-		Args:    cobra.ExactArgs(1),
+			"without --admin-ssh-key gets a one-time password, printed once.\n\n" +
+			"A template starts it: --from - reads an `org export` document on stdin, --from-org SLUG\n" +
+			"copies an existing organization. The new organization takes its config and, unless\n" +
+			"--config-only, its assistants, owned by the new admin (new ids, printed). Its users stay\n" +
+			"out (a person has one account; see `user move`), and so does its signup key. Provider\n" +
+			"secrets of --from-org are left out unless --with-secrets (audited in both organizations).",
+		Example: c.example(`SSH 'org create acme --name "Acme University" --admin-email it@acme.example --admin-name "IT Desk"'`,
+			`SSH 'org create chem --name Chemistry --admin-email boss@chem.example --admin-name Boss --from-org template'`,
+			`SSH 'org create phys --name Physics --from - --config-only' < template.json`),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in.Slug = args[0]
 			if admin.Email != "" {
 				in.Admin = &admin
 			} else if admin.Name != "" || admin.SSHKey != "" {
 				return usageErrorf("--admin-name and --admin-ssh-key need --admin-email")
+			}
+			switch from {
+			case "":
+			case "-":
+				ex, err := readExport(cmd)
+				if err != nil {
+					return err
+				}
+				in.From = &ex
+			default:
+				return usageErrorf("--from %s: the server can't read files on your machine; send the file on stdin: --from - < %s", from, from)
 			}
 			res, err := c.svc.CreateOrg(cmd.Context(), c.actor, in)
 			if err != nil {
@@ -148,6 +169,9 @@ func (c *cli) orgCreateCommand() *cobra.Command {
 				if res.AdminPassword != "" {
 					printOneTimePassword(w, res.Admin.Email, res.AdminPassword)
 				}
+				if t := res.Template; t != nil {
+					printTemplate(w, res.Org.Slug, t)
+				}
 			})
 		},
 	}
@@ -158,8 +182,46 @@ func (c *cli) orgCreateCommand() *cobra.Command {
 	f.StringVar(&admin.SSHKey, "admin-ssh-key", "", "SSH public key of the admin (\"ssh-ed25519 AAAA…\")")
 	f.StringVar(&in.SignupKey, "signup-key", "", "signup key (16-64 characters of A-Z a-z 0-9 - _, at least 8 different, no runs like aaaa or 1234)")
 	f.BoolVar(&in.CopySystemProviders, "copy-system-providers", false, "start with the system org's providers, API keys included")
+	f.StringVar(&from, "from", "", "start from an org export document: - reads it from stdin")
+	f.StringVar(&in.FromOrg, "from-org", "", "start from this organization's config and assistants")
+	f.BoolVar(&in.ConfigOnly, "config-only", false, "with --from or --from-org: only the config, no assistants")
+	f.BoolVar(&in.WithSecrets, "with-secrets", false, "with --from-org: copy its provider keys and tokens too (audited)")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
+}
+
+// printTemplate says what a new org took from its template.
+func printTemplate(w io.Writer, slug string, t *service.TemplateResult) {
+	from := "the file"
+	if t.From != "file" {
+		from = t.From
+	}
+	what := "config and " + plural.N(len(t.Assistants), "assistant", "assistants")
+	if t.ConfigOnly {
+		what = "config"
+	}
+	fmt.Fprintf(w, "Started from %s: its %s.\n", safetext.Sanitize(from), what)
+	if t.SecretsCopied {
+		fmt.Fprintln(w, "Provider secrets were copied too (audited in both organizations).")
+	}
+	for _, p := range t.SecretsCleared {
+		fmt.Fprintf(w, "Left out (a secret; set it with org config set or the Providers screen): %s\n", safetext.Sanitize(p))
+	}
+	if t.SignupDisabled {
+		fmt.Fprintf(w, "Signup was on in the template; %s starts with it off: `signup enable --org %s` makes its key.\n", slug, slug)
+	}
+	if len(t.Assistants) > 0 {
+		fmt.Fprintln(w, "Assistants (their callers use the new ids):")
+		tb := newTable(w, "TEMPLATE", "NEW", "NAME", "OWNER")
+		for _, a := range t.Assistants {
+			old := "-"
+			if a.OldID > 0 {
+				old = service.ModelPrefix + strconv.FormatInt(a.OldID, 10)
+			}
+			tb.row(old, service.ModelPrefix+strconv.FormatInt(a.NewID, 10), a.Name, a.Owner)
+		}
+		tb.flush()
+	}
 }
 
 func (c *cli) orgDeleteCommand() *cobra.Command {

@@ -26,6 +26,8 @@ func (c *cli) userCommand() *cobra.Command {
 		c.userSetRoleCommand(),
 		c.userSetSystemAdminCommand(),
 		c.userResetPasswordCommand(),
+		c.userImportCommand(),
+		c.userMoveCommand(),
 	)
 	return cmd
 }

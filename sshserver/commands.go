@@ -65,6 +65,13 @@ func (h *handler) runCommand(s ssh.Session, actor service.Actor) int {
 	if internal && s.Context().Err() == nil { // not a client that went away
 		h.log.Error("ssh command failed", "command", name, "actor", actor.Display(), "err", re.err)
 	}
+	var rows service.RowErrors
+	if errors.As(re.err, &rows) { // a line for each bad row of a list
+		for _, line := range strings.Split(msg, "\n") {
+			fmt.Fprintln(stderr, safetext.Sanitize(line))
+		}
+		return exitFailed
+	}
 	fmt.Fprintln(stderr, safetext.Sanitize(msg))
 	return exitFailed
 }

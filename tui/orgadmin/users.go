@@ -2,11 +2,14 @@ package orgadmin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"lamb/internal/plural"
 	"lamb/service"
 	"lamb/tui"
 )
@@ -19,6 +22,7 @@ const (
 	usersConfirming
 	usersNotice
 	usersKeys
+	usersDetail // a long result of an import: its one-time passwords, or its bad rows
 )
 
 // Users lists users (all orgs for a system admin, one org for its admin)
@@ -33,8 +37,13 @@ type Users struct {
 	action  func(ctx context.Context) (text, notice string, err error) // what the confirmation does
 	notice  *tui.Notice
 	keys    *SSHKeys
-	width   int
-	height  int
+	detail  *tui.Detail
+	// detailBack is the mode esc on the detail returns to: the import
+	// form to fix its rows, or the list.
+	detailBack usersMode
+	importArea *tui.TextArea // the pasted list of the import form
+	width      int
+	height     int
 }
 
 // NewUsers returns the users screen.
@@ -93,6 +102,12 @@ func (m *Users) SetSize(w, h int) {
 	if m.keys != nil {
 		m.keys.SetSize(w, h)
 	}
+	if m.detail != nil {
+		m.detail.SetSize(w, h)
+	}
+	if m.list != nil && m.importArea != nil {
+		m.importArea.SetRows(max(h-12, 4))
+	}
 }
 
 func (m *Users) Capturing() bool {
@@ -111,7 +126,7 @@ func (m *Users) Capturing() bool {
 // view's.
 func (m *Users) Modal() bool {
 	switch m.mode {
-	case usersConfirming, usersNotice:
+	case usersConfirming, usersNotice, usersDetail:
 		return true
 	case usersKeys:
 		return m.keys.Modal()
@@ -128,6 +143,7 @@ var (
 	keySetPass  = tui.Bind("P", "set a password")
 	keySSH      = tui.Bind("enter", "ssh keys")
 	keyDelete   = tui.Bind("d", "delete")
+	keyImport   = tui.Bind("i", "import a list")
 )
 
 func (m *Users) Keys() []key.Binding {
@@ -140,11 +156,13 @@ func (m *Users) Keys() []key.Binding {
 		return []key.Binding{tui.Bind("enter", "close")}
 	case usersKeys:
 		return m.keys.Keys()
+	case usersDetail:
+		return tui.DetailKeys
 	}
 	if m.list.Filtering() {
 		return m.list.Keys()
 	}
-	ks := []key.Binding{keyNew, keyEnable, keyRole}
+	ks := []key.Binding{keyNew, keyImport, keyEnable, keyRole}
 	if m.c.Actor.Role == service.RoleSystemAdmin {
 		ks = append(ks, keySysAdmin)
 	}
@@ -154,6 +172,18 @@ func (m *Users) Keys() []key.Binding {
 func (m *Users) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	if done, ok := msg.(userDoneMsg); ok && done.owner == m {
 		return m.done(done)
+	}
+	if done, ok := msg.(usersImportedMsg); ok && done.owner == m {
+		return m.imported(done)
+	}
+	if m.mode == usersDetail {
+		if m.detail.Update(msg) {
+			m.mode = m.detailBack
+			if m.mode == usersListing {
+				return m, m.list.Load()
+			}
+		}
+		return m, nil
 	}
 	if m.mode == usersKeys {
 		var cmd tea.Cmd
@@ -206,6 +236,9 @@ func (m *Users) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	}
 	if key.Matches(km, keyNew) {
 		return m, m.newForm()
+	}
+	if key.Matches(km, keyImport) {
+		return m, m.importForm()
 	}
 	u, ok := m.list.Selected().(service.User)
 	if !ok {
@@ -309,18 +342,7 @@ func (m *Users) done(msg userDoneMsg) (tui.Screen, tea.Cmd) {
 func (m *Users) newForm() tea.Cmd {
 	fields := []*tui.Field{}
 	if m.c.Actor.Role == service.RoleSystemAdmin {
-		a, svc := m.c.Actor, m.c.Svc
-		fields = append(fields, tui.Pick("org", "Organization", "type part of its slug or name", func(ctx context.Context, q string) ([]tui.PickOption, error) {
-			p, err := svc.ListOrgs(ctx, a, q, 0, 50)
-			if err != nil {
-				return nil, err
-			}
-			opts := make([]tui.PickOption, 0, len(p.Items))
-			for _, o := range p.Items {
-				opts = append(opts, tui.PickOption{Value: o.Slug, Label: o.Name})
-			}
-			return opts, nil
-		}))
+		fields = append(fields, m.orgPicker())
 	}
 	fields = append(fields,
 		tui.NewField(tui.TextField, "email", "Email", "name@example.org"),
@@ -393,6 +415,118 @@ func (m *Users) View() string {
 		return m.notice.View()
 	case usersKeys:
 		return m.keys.View()
+	case usersDetail:
+		return m.detail.View()
 	}
 	return m.list.View()
+}
+
+// usersImportedMsg is what an import of a pasted list did.
+type usersImportedMsg struct {
+	owner *Users
+	res   service.UserImportResult
+	err   error
+}
+
+// importForm asks for a list of users to paste: CSV with a header row,
+// or JSON lines, as `user import` takes.
+func (m *Users) importForm() tea.Cmd {
+	var fields []*tui.Field
+	if m.c.Actor.Role == service.RoleSystemAdmin {
+		fields = append(fields, m.orgPicker())
+	}
+	m.importArea = tui.NewTextArea(m.c, "email,name,role,ssh_key\nana@uni.example,Ana Ruiz,member,\nbo@uni.example,Bo Li,admin,ssh-ed25519 AAAA… bo@laptop", "", 2_000_000)
+	m.importArea.Empty = "paste the list here"
+	m.importArea.SetRows(max(m.height-12, 4))
+	fields = append(fields, tui.NewWidgetField("users", "Users", m.importArea).
+		WithHint("CSV with a header row (email, name, and optionally role and ssh_key), or JSON lines; up to 10,000"))
+	m.form = tui.NewForm(m.c, "Import users", fields...)
+	m.form.Intro = "Paste a list · ctrl+s imports it, all or nothing · esc cancels. Users without an SSH key get a one-time password, shown once."
+	m.form.SetWidth(m.width)
+	m.form.SetHeight(m.height)
+	m.submit = m.importList
+	m.mode = usersForm
+	return m.form.Init()
+}
+
+// orgPicker is the organization field of a system admin's forms.
+func (m *Users) orgPicker() *tui.Field {
+	a, svc := m.c.Actor, m.c.Svc
+	return tui.Pick("org", "Organization", "type part of its slug or name", func(ctx context.Context, q string) ([]tui.PickOption, error) {
+		p, err := svc.ListOrgs(ctx, a, q, 0, 50)
+		if err != nil {
+			return nil, err
+		}
+		opts := make([]tui.PickOption, 0, len(p.Items))
+		for _, o := range p.Items {
+			opts = append(opts, tui.PickOption{Value: o.Slug, Label: o.Name})
+		}
+		return opts, nil
+	})
+}
+
+func (m *Users) importList() tea.Cmd {
+	in := service.UserImportInput{OrgSlug: m.form.Value("org"), Data: []byte(m.form.Value("users"))}
+	if m.c.Actor.Role == service.RoleSystemAdmin && in.OrgSlug == "" {
+		m.form.SetError(&service.InvalidError{Field: "org", Message: "choose the organization: type part of its slug or name, or ←/→"})
+		return nil
+	}
+	if in.OrgSlug == "" {
+		in.OrgSlug = m.c.Actor.OrgSlug
+	}
+	a := m.c.Actor
+	return m.c.Do(func(ctx context.Context) tea.Msg {
+		res, err := m.c.Svc.ImportUsers(ctx, a, in)
+		return usersImportedMsg{owner: m, res: res, err: err}
+	})
+}
+
+// imported shows what an import did: its one-time passwords (the only
+// time they are shown), or every bad row, with the list kept in the form
+// to fix.
+func (m *Users) imported(msg usersImportedMsg) (tui.Screen, tea.Cmd) {
+	var rows service.RowErrors
+	switch {
+	case errors.As(msg.err, &rows):
+		lines := make([]string, 0, len(rows))
+		for _, r := range rows {
+			lines = append(lines, r.String())
+		}
+		m.form.SetError(nil)
+		m.detail = tui.NewDetail(m.c, fmt.Sprintf("Nothing imported: %s to fix (esc: back to the list)", plural.N(len(rows), "problem", "problems")),
+			"Rows", strings.Join(lines, "\n"))
+		m.detail.SetSize(m.width, m.height)
+		m.detailBack, m.mode = usersForm, usersDetail
+		return m, tui.Error(fmt.Errorf("nothing imported: fix the rows named and import again"))
+	case msg.err != nil:
+		m.form.SetError(msg.err)
+		return m, nil
+	}
+	res := msg.res
+	keys := len(res.Users) - res.Passwords()
+	fields := []string{"Organization", res.Org, "Users", fmt.Sprintf("%d (%d with an SSH key)", len(res.Users), keys)}
+	if n := res.Passwords(); n > 0 {
+		var b strings.Builder
+		b.WriteString("email,name,one_time_password\n")
+		for _, u := range res.Users {
+			if u.OneTimePassword != "" {
+				fmt.Fprintf(&b, "%s,%s,%s\n", u.Email, csvField(u.Name), u.OneTimePassword)
+			}
+		}
+		fields = append(fields, "One-time passwords", strings.TrimSuffix(b.String(), "\n"),
+			"Shown once", fmt.Sprintf("Copy them now and hand each over privately: each works for one sign-in within %d days, "+
+				"and that session chooses a password first. They are not shown again.", int(service.OneTimePasswordValidity.Hours()/24)))
+	}
+	m.detail = tui.NewDetail(m.c, fmt.Sprintf("Imported %s into %s", plural.N(len(res.Users), "user", "users"), res.Org), fields...)
+	m.detail.SetSize(m.width, m.height)
+	m.detailBack, m.mode = usersListing, usersDetail
+	return m, tui.Status(fmt.Sprintf("imported %s into %s", plural.N(len(res.Users), "user", "users"), res.Org))
+}
+
+// csvField quotes a CSV value that needs it.
+func csvField(s string) string {
+	if strings.ContainsAny(s, ",\"\n") {
+		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	}
+	return s
 }
