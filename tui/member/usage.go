@@ -87,7 +87,7 @@ func (m *Usage) load(slug string, chosen bool) tea.Cmd {
 	return m.c.Do(func(ctx context.Context) tea.Msg {
 		now := time.Now().UTC()
 		since := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-		r, err := m.c.Svc.Usage(ctx, a, slug, since, by, mine)
+		r, err := m.c.Svc.Usage(ctx, a, service.UsageQuery{Org: slug, From: since, By: by, Mine: mine})
 		return usageMsg{owner: m, slug: slug, chosen: chosen, r: r, err: err}
 	})
 }

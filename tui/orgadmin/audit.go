@@ -36,7 +36,7 @@ func NewAudit(c *tui.Common) *Audit {
 	cols = append(cols, tui.Column{Title: "Actor", Width: 20, Min: 12}, tui.Column{Title: "Action", Width: 18, Min: 14},
 		tui.Column{Title: "Target", Width: 18, Min: 12}, tui.Column{Title: "Details", Width: 16, Flex: true})
 	l := tui.NewList(c, cols, func(ctx context.Context, q string, off, lim int) (tui.Page, error) {
-		p, err := c.Svc.AuditPage(ctx, c.Actor, "", q, off, lim)
+		p, err := c.Svc.AuditPage(ctx, c.Actor, service.AuditQuery{Query: q}, off, lim)
 		if err != nil {
 			return tui.Page{}, err
 		}

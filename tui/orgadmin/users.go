@@ -49,7 +49,7 @@ func NewUsers(c *tui.Common) *Users {
 	}
 	cols = append(cols, tui.Column{Title: "Role", Width: 8}, tui.Column{Title: "Last seen", Width: 10})
 	m.list = tui.NewList(c, cols, func(ctx context.Context, q string, off, lim int) (tui.Page, error) {
-		p, err := c.Svc.ListUsers(ctx, c.Actor, "", q, off, lim)
+		p, err := c.Svc.ListUsers(ctx, c.Actor, service.UserQuery{Query: q}, off, lim)
 		if err != nil {
 			return tui.Page{}, err
 		}
