@@ -42,10 +42,10 @@ func (q *Queries) InsertAudit(ctx context.Context, e AuditEvent) error {
 // AuditFilter selects audit events. Zero fields don't filter.
 type AuditFilter struct {
 	OrganizationID int64
-	Action         string    // exactly this action
-	ActionPrefix   string    // actions that start with this (user. for user.create, user.delete…)
-	Actor          string    // exactly this actor (an email, a key), any case
-	Target         string    // exactly this target, any case
+	Action         string // exactly this action
+	ActionPrefix   string // actions that start with this (user. for user.create, user.delete…)
+	Actor          string // exactly this actor (an email, a key), any case
+	Target         string // exactly this target, any case
 	Since          time.Time
 	Query          string // substring of action, actor or target
 	BeforeID       int64  // paging: events with a smaller id
