@@ -81,6 +81,10 @@ func (s *Service) UsageSummary(ctx context.Context, a Actor, q UsageQuery) (Usag
 	if err != nil {
 		return UsageSummary{}, err
 	}
+	if days := int(sc.to.Sub(sc.from).Hours()/24) + 1; days > maxUsageDays {
+		// Every day is listed (and drawn): a range stays a size a screen takes.
+		return UsageSummary{}, invalid("from", "a summary covers at most %d days; choose a later first day", maxUsageDays)
+	}
 	total, err := s.st.SumUsage(ctx, sc.filter)
 	if err != nil {
 		return UsageSummary{}, err

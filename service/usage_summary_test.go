@@ -352,8 +352,14 @@ func TestUsageRangeIsChecked(t *testing.T) {
 	ctx := context.Background()
 	_, err := e.svc.UsageSummary(ctx, e.adminA, UsageQuery{From: e.now, To: e.now.AddDate(0, 0, -1)})
 	wantInvalidSays(t, err, "from", "is after the last day", "swap them")
-	_, err = e.svc.Usage(ctx, e.adminA, UsageQuery{From: e.now.AddDate(-11, 0, 0)})
+	_, err = e.svc.UsageSummary(ctx, e.adminA, UsageQuery{From: e.now.AddDate(-11, 0, 0)})
 	wantInvalidSays(t, err, "from", "at most 3660 days")
+	// A report lists only the groups there are: any range.
+	if r, err := e.svc.Usage(ctx, e.adminA, UsageQuery{From: e.now.AddDate(-11, 0, 0), By: "day"}); err != nil || len(r.Rows) != 4 {
+		t.Errorf("eleven years by day: %d rows, %v", len(r.Rows), err)
+	}
+	_, err = e.svc.Usage(ctx, e.adminA, UsageQuery{From: e.now, To: e.now.AddDate(0, 0, -1)})
+	wantInvalidSays(t, err, "from", "swap them")
 	// One day, the first of a month, and the 90 days before today.
 	for _, q := range []UsageQuery{{From: e.now, To: e.now}, {From: thisMonth, To: thisMonth}} {
 		s, err := e.svc.UsageSummary(ctx, e.adminA, q)
