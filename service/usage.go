@@ -72,9 +72,12 @@ type UsageQuery struct {
 	Org     string    // an organization's slug; "" is the actor's own
 	AllOrgs bool      // every organization (system admins)
 	Mine    bool      // only the usage of the actor's own assistants
-	From    time.Time // the first day (UTC); zero: the first of this month
-	To      time.Time // the last day, inclusive; zero: today
-	By      string    // a UsageGroupings; "" is assistant
+	// Range names the days (a UsageRanges, or "Nd"), as of the server's
+	// clock; or From and To give them.
+	Range string
+	From  time.Time // the first day (UTC); zero: the first of this month
+	To    time.Time // the last day, inclusive; zero: today
+	By    string    // a UsageGroupings; "" is assistant
 }
 
 // UsageReport is usage over a period, in total and grouped.
@@ -108,6 +111,15 @@ func (s *Service) usageScope(ctx context.Context, a Actor, q UsageQuery) (usageS
 		return usageScope{}, ErrForbidden
 	}
 	now := s.now()
+	if q.Range != "" {
+		if !q.From.IsZero() || !q.To.IsZero() {
+			return usageScope{}, invalid("since", "give a named range or first and last days, not both")
+		}
+		var err error
+		if q.From, q.To, err = UsageRange(q.Range, now); err != nil {
+			return usageScope{}, err
+		}
+	}
 	sc := usageScope{from: q.From.UTC().Truncate(24 * time.Hour), to: q.To.UTC().Truncate(24 * time.Hour)}
 	if q.From.IsZero() {
 		sc.from = monthStart(now)
