@@ -69,9 +69,9 @@ var UsageGroupings = []string{"day", "assistant", "user", "key", "org"}
 
 // UsageQuery selects usage.
 type UsageQuery struct {
-	Org     string    // an organization's slug; "" is the actor's own
-	AllOrgs bool      // every organization (system admins)
-	Mine    bool      // only the usage of the actor's own assistants
+	Org     string // an organization's slug; "" is the actor's own
+	AllOrgs bool   // every organization (system admins)
+	Mine    bool   // only the usage of the actor's own assistants
 	// Range names the days (a UsageRanges, or "Nd"), as of the server's
 	// clock; or From and To give them.
 	Range string
