@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -166,41 +167,123 @@ func (s *Service) usageScope(ctx context.Context, a Actor, q UsageQuery) (usageS
 // user, API key or (across every organization) org, from the daily
 // rollups: its cost doesn't grow with the number of events.
 func (s *Service) Usage(ctx context.Context, a Actor, q UsageQuery) (UsageReport, error) {
-	by := q.By
-	if by == "" {
-		by = "assistant"
-	}
-	if !slices.Contains(UsageGroupings, by) {
-		return UsageReport{}, invalid("by", "want day, assistant, user or key, got %q", by)
+	by, err := usageBy(q.By)
+	if err != nil {
+		return UsageReport{}, err
 	}
 	sc, err := s.usageScope(ctx, a, q)
 	if err != nil {
 		return UsageReport{}, err
 	}
-	if by == "org" && !sc.filter.AllOrgs {
-		return UsageReport{}, invalid("by", "org groups a report of every organization; this one is of %s", sc.org.Slug)
-	}
-	total, err := s.st.SumUsage(ctx, sc.filter)
-	if err != nil {
-		return UsageReport{}, err
-	}
-	groups, err := s.st.GroupUsage(ctx, sc.filter, by)
-	if err != nil {
+	d := &usageData{groups: map[string][]store.UsageGroup{}}
+	if d.total, err = s.st.SumUsage(ctx, sc.filter); err != nil {
 		return UsageReport{}, err
 	}
 	r := UsageReport{OrgSlug: sc.org.Slug, AllOrgs: sc.filter.AllOrgs, User: sc.user, From: dayString(sc.filter.From),
-		To: dayString(sc.filter.To), By: by, Total: usageRow("total", 0, total), Rows: make([]UsageRow, 0, len(groups))}
+		To: dayString(sc.filter.To), By: by, Total: usageRow("total", 0, d.total)}
+	if r.Rows, err = s.usageRows(ctx, sc, d, by); err != nil {
+		return UsageReport{}, err
+	}
+	return r, nil
+}
+
+// usageBy checks a grouping ("" is assistant).
+func usageBy(by string) (string, error) {
+	if by == "" {
+		return "assistant", nil
+	}
+	if !slices.Contains(UsageGroupings, by) {
+		return "", invalid("by", "want day, assistant, user or key, got %q", by)
+	}
+	return by, nil
+}
+
+// usageData is what a report or summary has read of the rollups, so that
+// each grouping is read once however many lists show it.
+type usageData struct {
+	total  store.UsageTotals
+	groups map[string][]store.UsageGroup // by grouping, ordered by key
+}
+
+// grouped returns the scope's usage grouped by "day", "org", "assistant",
+// "user" or "key". Assistants and users are read together (each assistant
+// has one owner): one pass over usage_daily for both.
+func (s *Service) grouped(ctx context.Context, sc usageScope, d *usageData, by string) ([]store.UsageGroup, error) {
+	if g, ok := d.groups[by]; ok {
+		return g, nil
+	}
+	if by == "org" && !sc.filter.AllOrgs {
+		return nil, invalid("by", "org groups a report of every organization; this one is of %s", sc.org.Slug)
+	}
+	if by != "assistant" && by != "user" {
+		g, err := s.st.GroupUsage(ctx, sc.filter, by)
+		d.groups[by] = g
+		return g, err
+	}
+	pairs, err := s.st.UsageByAssistant(ctx, sc.filter)
+	if err != nil {
+		return nil, err
+	}
+	assistants, users := map[int64]*store.UsageTotals{}, map[int64]*store.UsageTotals{}
+	for _, p := range pairs {
+		for _, m := range []struct {
+			into map[int64]*store.UsageTotals
+			key  int64
+		}{{assistants, p.AssistantID}, {users, p.UserID}} {
+			t := m.into[m.key]
+			if t == nil {
+				t = &store.UsageTotals{}
+				m.into[m.key] = t
+			}
+			t.Merge(p.UsageTotals)
+		}
+	}
+	for name, m := range map[string]map[int64]*store.UsageTotals{"assistant": assistants, "user": users} {
+		g := make([]store.UsageGroup, 0, len(m))
+		for k, t := range m {
+			g = append(g, store.UsageGroup{Key: k, UsageTotals: *t})
+		}
+		slices.SortFunc(g, func(a, b store.UsageGroup) int { return cmp.Compare(a.Key, b.Key) })
+		d.groups[name] = g
+	}
+	return d.groups[by], nil
+}
+
+// usageRows are the rows of a report by by, named; by assistant with the
+// retrieval of assistants with collections.
+func (s *Service) usageRows(ctx context.Context, sc usageScope, d *usageData, by string) ([]UsageRow, error) {
+	groups, err := s.grouped(ctx, sc, d, by)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]UsageRow, 0, len(groups))
 	for _, g := range groups {
 		row := sc.names.row(ctx, by, g)
 		if by == "assistant" {
-			row.Retrieval, err = s.retrievalFigures(ctx, sc, g.Key)
-			if err != nil {
-				return UsageReport{}, err
+			if row.Retrieval, err = s.retrievalFigures(ctx, sc, g.Key); err != nil {
+				return nil, err
 			}
 		}
-		r.Rows = append(r.Rows, row)
+		rows = append(rows, row)
 	}
-	return r, nil
+	return rows, nil
+}
+
+// topUsage is the n groups with the most tokens (then requests), named.
+func (s *Service) topUsage(ctx context.Context, sc usageScope, d *usageData, by string, n int) ([]UsageRow, error) {
+	groups, err := s.grouped(ctx, sc, d, by)
+	if err != nil {
+		return nil, err
+	}
+	top := slices.Clone(groups)
+	slices.SortFunc(top, func(a, b store.UsageGroup) int {
+		return cmp.Or(cmp.Compare(b.Tokens(), a.Tokens()), cmp.Compare(b.Requests, a.Requests), cmp.Compare(a.Key, b.Key))
+	})
+	rows := make([]UsageRow, 0, min(n, len(top)))
+	for _, g := range top[:min(n, len(top))] {
+		rows = append(rows, sc.names.row(ctx, by, g))
+	}
+	return rows, nil
 }
 
 func usageRow(key string, id int64, t store.UsageTotals) UsageRow {
@@ -254,7 +337,7 @@ func (s *Service) retrievalFigures(ctx context.Context, sc usageScope, id int64)
 	if id == 0 {
 		return nil, nil
 	}
-	a, err := s.st.AssistantByID(ctx, id)
+	a, err := sc.names.assistant(ctx, id)
 	if err != nil || (!sc.filter.AllOrgs && a.OrganizationID != sc.org.ID) || a.KnowledgeBase == nil {
 		return nil, nil
 	}
@@ -279,10 +362,26 @@ func dayString(d int) string { return fmt.Sprintf("%04d-%02d-%02d", d/10000, d/1
 // (orgID 0) names each with its org's slug. A member's report (viewer: the
 // member) names their own keys, and an org key only by its id.
 type usageNames struct {
-	s      *Service
-	orgID  int64
-	viewer int64
-	orgs   map[int64]string // slugs, looked up once
+	s          *Service
+	orgID      int64
+	viewer     int64
+	orgs       map[int64]string // slugs, looked up once
+	assistants map[int64]store.Assistant
+}
+
+// assistant looks an assistant up once per report.
+func (n *usageNames) assistant(ctx context.Context, id int64) (store.Assistant, error) {
+	if a, ok := n.assistants[id]; ok {
+		return a, nil
+	}
+	a, err := n.s.st.AssistantByID(ctx, id)
+	if err == nil {
+		if n.assistants == nil {
+			n.assistants = map[int64]store.Assistant{}
+		}
+		n.assistants[id] = a
+	}
+	return a, err
 }
 
 func (n *usageNames) row(ctx context.Context, by string, g store.UsageGroup) UsageRow {
@@ -321,7 +420,7 @@ func (n *usageNames) name(ctx context.Context, by string, id int64) string {
 		if id == 0 { // refused before an assistant was known (unknown model, bad key use, malformed body)
 			return "(no assistant: refused requests)"
 		}
-		if a, err := n.s.st.AssistantByID(ctx, id); err == nil {
+		if a, err := n.assistant(ctx, id); err == nil {
 			if prefix, ok := n.in(ctx, a.OrganizationID); ok {
 				return fmt.Sprintf("%s%s (#%d)", prefix, a.Name, a.ID)
 			}

@@ -13,8 +13,9 @@ const UsageTop = 5
 
 // UsageSummary is what a usage screen shows of a range of days: totals
 // with error rate, latency and estimated share, every day's requests and
-// tokens, the top assistants, users, API keys (and orgs, across every
-// organization), and the month's budget.
+// tokens, the top assistants, users and API keys (or, across every
+// organization, the top organizations), the month's budget, and the
+// screen's table.
 type UsageSummary struct {
 	OrgSlug string     `json:"organization,omitempty"` // "" across every organization
 	AllOrgs bool       `json:"all_organizations,omitempty"`
@@ -23,16 +24,23 @@ type UsageSummary struct {
 	To      string     `json:"to"`
 	Total   UsageRow   `json:"total"`
 	Days    []DayUsage `json:"days"` // every day of the range, those without requests included
-	// The top UsageTop by tokens. TopUsers is left out of a summary of
-	// one user's assistants, TopOrgs of a summary of one organization.
+	// The top UsageTop by tokens. Across every organization only the
+	// organizations are ranked (one of them shows its assistants, users
+	// and keys): ranking every assistant of the platform would read a row
+	// per assistant and day. TopUsers is left out of a summary of one
+	// user's assistants.
 	TopOrgs       []UsageRow `json:"top_organizations,omitempty"`
-	TopAssistants []UsageRow `json:"top_assistants"`
+	TopAssistants []UsageRow `json:"top_assistants,omitempty"`
 	TopUsers      []UsageRow `json:"top_users,omitempty"`
-	TopKeys       []UsageRow `json:"top_api_keys"`
+	TopKeys       []UsageRow `json:"top_api_keys,omitempty"`
 	// Budget is this calendar month's token budget, whatever the range:
 	// the org's, or in a summary of one user's assistants the user's.
 	// Absent across every organization.
 	Budget *Budget `json:"budget,omitempty"`
+	// By and Rows are the table of the query's grouping (q.By), as Usage
+	// reports it; absent when q.By is "".
+	By   string     `json:"by,omitempty"`
+	Rows []UsageRow `json:"rows,omitempty"`
 }
 
 // DayUsage is one day of a summary.
@@ -74,9 +82,17 @@ func (b Budget) Share() float64 {
 }
 
 // UsageSummary summarizes usage over a range of days for the usage
-// screens, with the same rules as Usage (q.By is not used). Every figure
-// comes from the rollups: a handful of queries whatever the traffic.
+// screens, with the same rules as Usage, and the table by q.By when it is
+// set. Every figure comes from the rollups, each read once: the org's
+// totals and days, its assistants with their owners, its keys.
 func (s *Service) UsageSummary(ctx context.Context, a Actor, q UsageQuery) (UsageSummary, error) {
+	by := q.By
+	if by != "" {
+		var err error
+		if by, err = usageBy(by); err != nil {
+			return UsageSummary{}, err
+		}
+	}
 	sc, err := s.usageScope(ctx, a, q)
 	if err != nil {
 		return UsageSummary{}, err
@@ -85,13 +101,13 @@ func (s *Service) UsageSummary(ctx context.Context, a Actor, q UsageQuery) (Usag
 		// Every day is listed (and drawn): a range stays a size a screen takes.
 		return UsageSummary{}, invalid("from", "a summary covers at most %d days; choose a later first day", maxUsageDays)
 	}
-	total, err := s.st.SumUsage(ctx, sc.filter)
-	if err != nil {
+	d := &usageData{groups: map[string][]store.UsageGroup{}}
+	if d.total, err = s.st.SumUsage(ctx, sc.filter); err != nil {
 		return UsageSummary{}, err
 	}
 	sum := UsageSummary{OrgSlug: sc.org.Slug, AllOrgs: sc.filter.AllOrgs, User: sc.user, From: dayString(sc.filter.From),
-		To: dayString(sc.filter.To), Total: usageRow("total", 0, total)}
-	days, err := s.st.GroupUsage(ctx, sc.filter, "day")
+		To: dayString(sc.filter.To), Total: usageRow("total", 0, d.total), By: by}
+	days, err := s.grouped(ctx, sc, d, "day")
 	if err != nil {
 		return UsageSummary{}, err
 	}
@@ -106,24 +122,23 @@ func (s *Service) UsageSummary(ctx context.Context, a Actor, q UsageQuery) (Usag
 	tops := []struct {
 		by   string
 		into *[]UsageRow
-		skip bool
+		show bool
 	}{
-		{"org", &sum.TopOrgs, !sc.filter.AllOrgs},
-		{"assistant", &sum.TopAssistants, false},
-		{"user", &sum.TopUsers, sc.filter.UserID != 0},
-		{"key", &sum.TopKeys, false},
+		{"org", &sum.TopOrgs, sc.filter.AllOrgs},
+		{"assistant", &sum.TopAssistants, !sc.filter.AllOrgs},
+		{"user", &sum.TopUsers, !sc.filter.AllOrgs && sc.filter.UserID == 0},
+		{"key", &sum.TopKeys, !sc.filter.AllOrgs},
 	}
 	for _, top := range tops {
-		if top.skip {
-			continue
+		if top.show {
+			if *top.into, err = s.topUsage(ctx, sc, d, top.by, UsageTop); err != nil {
+				return UsageSummary{}, err
+			}
 		}
-		groups, err := s.st.TopUsage(ctx, sc.filter, top.by, UsageTop)
-		if err != nil {
+	}
+	if by != "" {
+		if sum.Rows, err = s.usageRows(ctx, sc, d, by); err != nil {
 			return UsageSummary{}, err
-		}
-		*top.into = make([]UsageRow, 0, len(groups))
-		for _, g := range groups {
-			*top.into = append(*top.into, sc.names.row(ctx, top.by, g))
 		}
 	}
 	if !sc.filter.AllOrgs {

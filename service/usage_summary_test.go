@@ -192,6 +192,17 @@ func TestUsageSummaryOfAnOrg(t *testing.T) {
 	if s.TopOrgs != nil {
 		t.Errorf("a summary of one org lists orgs: %+v", s.TopOrgs)
 	}
+	// The table the screen shows with it is the report by its grouping.
+	for _, by := range []string{"day", "assistant", "user", "key"} {
+		withTable, err := e.svc.UsageSummary(ctx, e.adminA, UsageQuery{By: by})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.svc.Usage(ctx, e.adminA, UsageQuery{By: by})
+		if err != nil || withTable.By != by || keys(withTable.Rows) != keys(r.Rows) || len(r.Rows) == 0 {
+			t.Errorf("the summary's table by %s: %s; the report: %s, %v", by, keys(withTable.Rows), keys(r.Rows), err)
+		}
+	}
 	// 310 of 500 tokens in 28.5 days: ~10.9 a day, 190 left lasts ~17 days,
 	// past the month's end.
 	b := s.Budget
@@ -311,12 +322,14 @@ func TestUsageIsolation(t *testing.T) {
 	}
 }
 
-// A system admin sees every organization at once: totals of all, the top
-// organizations, and names with their org's slug; or one org by name.
+// A system admin sees every organization at once: totals of all and the
+// top organizations (assistants, users and keys are ranked within one
+// org); or one org by name; reports by assistant, user or key still
+// cover every org, naming each with its org.
 func TestUsageOfEveryOrganization(t *testing.T) {
 	e := newSummaryEnv(t)
 	ctx := context.Background()
-	s, err := e.svc.UsageSummary(ctx, e.sys, UsageQuery{AllOrgs: true})
+	s, err := e.svc.UsageSummary(ctx, e.sys, UsageQuery{AllOrgs: true, By: "org"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,21 +339,30 @@ func TestUsageOfEveryOrganization(t *testing.T) {
 	if got := keys(s.TopOrgs); got != "beta:199998 acme:310" {
 		t.Errorf("top orgs %s", got)
 	}
-	if got, want := keys(s.TopKeys), fmt.Sprintf("beta · beta lms (#%d):199998 acme · moodle (#%d):250", e.bKey.ID, e.lms.ID); !strings.HasPrefix(got, want) {
-		t.Errorf("top keys %s, want them to start %s", got, want)
+	if s.TopAssistants != nil || s.TopUsers != nil || s.TopKeys != nil {
+		t.Errorf("every org ranks assistants, users or keys: %+v %+v %+v", s.TopAssistants, s.TopUsers, s.TopKeys)
 	}
-	if got := keys(s.TopUsers); !strings.Contains(got, "acme · "+emailA1+":210") || !strings.Contains(got, "beta · "+emailAdminB) {
-		t.Errorf("top users %s", got)
+	if got := keys(s.Rows); s.By != "org" || got != "acme:310 beta:199998" {
+		t.Errorf("the table by org: %s", got)
 	}
 	r, err := e.svc.Usage(ctx, e.sys, UsageQuery{AllOrgs: true, By: "org"})
 	if err != nil || rows(r) != "acme:22/3/310 beta:9999/0/199998" {
 		t.Fatalf("by org: %s, %v", rows(r), err)
 	}
+	r, err = e.svc.Usage(ctx, e.sys, UsageQuery{AllOrgs: true, By: "key"})
+	if got := rows(r); err != nil || !strings.Contains(got, fmt.Sprintf("beta · beta lms (#%d):9999/0/199998", e.bKey.ID)) ||
+		!strings.Contains(got, fmt.Sprintf("acme · moodle (#%d):18/3/250", e.lms.ID)) {
+		t.Errorf("every org by key: %s, %v", got, err)
+	}
+	r, err = e.svc.Usage(ctx, e.sys, UsageQuery{AllOrgs: true, By: "user"})
+	if got := rows(r); err != nil || !strings.Contains(got, "acme · "+emailA1+":15/1/210") || !strings.Contains(got, "beta · "+emailAdminB) {
+		t.Errorf("every org by user: %s, %v", got, err)
+	}
 	if _, err := e.svc.Usage(ctx, e.sys, UsageQuery{AllOrgs: true, Org: "acme"}); err == nil {
 		t.Error("every org and acme at once")
 	}
 	s, err = e.svc.UsageSummary(ctx, e.sys, UsageQuery{Org: "acme"})
-	if err != nil || s.Total.Requests != 22 || s.Budget == nil {
+	if err != nil || s.Total.Requests != 22 || s.Budget == nil || len(s.TopKeys) != 2 {
 		t.Fatalf("acme by a system admin: %+v, %v", s.Total, err)
 	}
 }

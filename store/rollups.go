@@ -66,6 +66,20 @@ func (u *UsageTotals) Add(e UsageEvent) {
 	}
 }
 
+// Merge adds o's counts.
+func (u *UsageTotals) Merge(o UsageTotals) {
+	u.Requests += o.Requests
+	u.Errors += o.Errors
+	u.Refused += o.Refused
+	u.PromptTokens += o.PromptTokens
+	u.CompletionTokens += o.CompletionTokens
+	u.Estimated += o.Estimated
+	u.EstimatedTokens += o.EstimatedTokens
+	for i, n := range o.Latency {
+		u.Latency[i] += n
+	}
+}
+
 // rollupMetrics are the summed columns of both rollup tables, in the
 // order of UsageTotals.values.
 var rollupMetrics = func() []string {
@@ -100,20 +114,21 @@ var sums = func() string {
 
 // rollupTable is a table of daily rollups: usage_daily is keyed by
 // (org, day, assistant, owner), usage_daily_keys by (org, day, API key,
-// owner).
+// owner), usage_daily_orgs by (org, day).
 type rollupTable struct {
 	name string
-	keys [4]string // organization_id, day, the table's own id, user_id
+	keys []string // organization_id, day, then the table's own
 }
 
 var (
-	dailyRollups = rollupTable{"usage_daily", [4]string{"organization_id", "day", "assistant_id", "user_id"}}
-	keyRollups   = rollupTable{"usage_daily_keys", [4]string{"organization_id", "day", "api_key_id", "user_id"}}
+	dailyRollups = rollupTable{"usage_daily", []string{"organization_id", "day", "assistant_id", "user_id"}}
+	keyRollups   = rollupTable{"usage_daily_keys", []string{"organization_id", "day", "api_key_id", "user_id"}}
+	orgRollups   = rollupTable{"usage_daily_orgs", []string{"organization_id", "day"}}
 )
 
 // columns lists the table's key and metric columns.
 func (r rollupTable) columns() string {
-	return strings.Join(append(r.keys[:], rollupMetrics...), ", ")
+	return strings.Join(append(slices.Clone(r.keys), rollupMetrics...), ", ")
 }
 
 // upsert adds a new row's metrics to the row of its key.
@@ -122,10 +137,11 @@ func (r rollupTable) upsert() string {
 	for i, c := range rollupMetrics {
 		set[i] = fmt.Sprintf("%s = %s.%s + excluded.%s", c, r.name, c, c)
 	}
-	return "\n\tON CONFLICT (" + strings.Join(r.keys[:], ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
+	return "\n\tON CONFLICT (" + strings.Join(r.keys, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
 }
 
-// rollupKey is a row of a rollup table: org, day, assistant or key, user.
+// rollupKey is a row of a rollup table: org, day, assistant or key, user
+// (the last two zero in usage_daily_orgs).
 type rollupKey struct {
 	org  int64
 	day  int
@@ -137,10 +153,15 @@ func (k rollupKey) compare(o rollupKey) int {
 	return cmp.Or(cmp.Compare(k.org, o.org), cmp.Compare(k.day, o.day), cmp.Compare(k.id, o.id), cmp.Compare(k.user, o.user))
 }
 
-// addRollups adds events to both rollup tables, one row per key of the
+// values are the key's columns in table.
+func (k rollupKey) values(table rollupTable) []int64 {
+	return []int64{k.org, int64(k.day), k.id, k.user}[:len(table.keys)]
+}
+
+// addRollups adds events to the rollup tables, one row per key of the
 // batch in each.
 func (q *Queries) addRollups(ctx context.Context, events []UsageEvent) error {
-	daily, keyed := map[rollupKey]*UsageTotals{}, map[rollupKey]*UsageTotals{}
+	daily, keyed, orgs := map[rollupKey]*UsageTotals{}, map[rollupKey]*UsageTotals{}, map[rollupKey]*UsageTotals{}
 	for _, e := range events {
 		day := Day(e.CreatedAt)
 		for _, r := range []struct {
@@ -149,6 +170,7 @@ func (q *Queries) addRollups(ctx context.Context, events []UsageEvent) error {
 		}{
 			{daily, rollupKey{e.OrganizationID, day, e.AssistantID, e.UserID}},
 			{keyed, rollupKey{e.OrganizationID, day, e.APIKeyID, e.UserID}},
+			{orgs, rollupKey{org: e.OrganizationID, day: day}},
 		} {
 			t := r.m[r.k]
 			if t == nil {
@@ -158,10 +180,15 @@ func (q *Queries) addRollups(ctx context.Context, events []UsageEvent) error {
 			t.Add(e)
 		}
 	}
-	if err := q.writeRollups(ctx, dailyRollups, daily); err != nil {
-		return err
+	for _, w := range []struct {
+		table rollupTable
+		rows  map[rollupKey]*UsageTotals
+	}{{dailyRollups, daily}, {keyRollups, keyed}, {orgRollups, orgs}} {
+		if err := q.writeRollups(ctx, w.table, w.rows); err != nil {
+			return err
+		}
 	}
-	return q.writeRollups(ctx, keyRollups, keyed)
+	return nil
 }
 
 // writeRollups adds rows to table in key order: two processes writing
@@ -177,10 +204,8 @@ func (q *Queries) writeRollups(ctx context.Context, table rollupTable, rows map[
 		order = append(order, k)
 	}
 	slices.SortFunc(order, rollupKey.compare)
-	width := 4 + len(rollupMetrics)
-	row := func(k rollupKey) []int64 {
-		return append([]int64{k.org, int64(k.day), k.id, k.user}, rows[k].values()...)
-	}
+	width := len(table.keys) + len(rollupMetrics)
+	row := func(k rollupKey) []int64 { return append(k.values(table), rows[k].values()...) }
 	if q.postgres {
 		cols := make([][]int64, width)
 		for _, k := range order {
@@ -226,9 +251,12 @@ func (q *Queries) writeRollups(ctx context.Context, table rollupTable, rows map[
 }
 
 // AddUsageDaily adds to a row of usage_daily (org, day, assistant, user),
-// creating it when missing.
+// creating it when missing, and to its org's row of the day.
 func (q *Queries) AddUsageDaily(ctx context.Context, orgID int64, day int, assistantID, userID int64, t UsageTotals) error {
-	return q.writeRollups(ctx, dailyRollups, map[rollupKey]*UsageTotals{{orgID, day, assistantID, userID}: &t})
+	if err := q.writeRollups(ctx, dailyRollups, map[rollupKey]*UsageTotals{{orgID, day, assistantID, userID}: &t}); err != nil {
+		return err
+	}
+	return q.writeRollups(ctx, orgRollups, map[rollupKey]*UsageTotals{{org: orgID, day: day}: &t})
 }
 
 // AddUsageDailyKey adds to a row of usage_daily_keys (org, day, API key,
@@ -268,14 +296,19 @@ func (f UsageFilter) where() (string, []any, error) {
 	return where, args, nil
 }
 
-// SumUsage sums the usage_daily rows of the filter.
+// SumUsage sums the rollups of the filter: of usage_daily_orgs, or of
+// usage_daily for one user.
 func (q *Queries) SumUsage(ctx context.Context, f UsageFilter) (UsageTotals, error) {
 	where, args, err := f.where()
 	if err != nil {
 		return UsageTotals{}, err
 	}
+	table := orgRollups
+	if f.UserID != 0 {
+		table = dailyRollups
+	}
 	var t UsageTotals
-	if err := q.r.QueryRowContext(ctx, `SELECT `+sums+` FROM usage_daily`+where, args...).Scan(t.targets()...); err != nil {
+	if err := q.r.QueryRowContext(ctx, `SELECT `+sums+` FROM `+table.name+where, args...).Scan(t.targets()...); err != nil {
 		return UsageTotals{}, fmt.Errorf("sum usage: %w", mapErr(err))
 	}
 	return t, nil
@@ -290,13 +323,18 @@ type UsageGroup struct {
 // UsageGroupings are what GroupUsage groups by.
 var UsageGroupings = []string{"day", "org", "assistant", "user", "key"}
 
-// grouping is the table and column of a grouping.
-func grouping(by string) (rollupTable, string, error) {
+// grouping is the table and column of a grouping: days and orgs come from
+// usage_daily_orgs unless one user's usage is asked for.
+func grouping(by string, f UsageFilter) (rollupTable, string, error) {
+	whole := orgRollups
+	if f.UserID != 0 {
+		whole = dailyRollups
+	}
 	switch by {
 	case "day":
-		return dailyRollups, "day", nil
+		return whole, "day", nil
 	case "org":
-		return dailyRollups, "organization_id", nil
+		return whole, "organization_id", nil
 	case "assistant":
 		return dailyRollups, "assistant_id", nil
 	case "user":
@@ -310,45 +348,52 @@ func grouping(by string) (rollupTable, string, error) {
 // GroupUsage sums the rollups of the filter by "day", "org", "assistant",
 // "user" or "key", ordered by the group's key.
 func (q *Queries) GroupUsage(ctx context.Context, f UsageFilter, by string) ([]UsageGroup, error) {
-	return q.groupUsage(ctx, f, by, 0)
-}
-
-// TopUsage is GroupUsage's n groups with the most tokens (then requests).
-func (q *Queries) TopUsage(ctx context.Context, f UsageFilter, by string, n int) ([]UsageGroup, error) {
-	if n <= 0 {
-		return nil, fmt.Errorf("top usage: n must be positive, got %d", n)
-	}
-	return q.groupUsage(ctx, f, by, n)
-}
-
-func (q *Queries) groupUsage(ctx context.Context, f UsageFilter, by string, top int) ([]UsageGroup, error) {
-	table, col, err := grouping(by)
+	table, col, err := grouping(by, f)
 	if err != nil {
 		return nil, err
 	}
+	return groupRows(ctx, q, f, table, []string{col}, func(keys []int64, t UsageTotals) UsageGroup { return UsageGroup{keys[0], t} })
+}
+
+// AssistantUsage is the usage of one assistant and owner.
+type AssistantUsage struct {
+	AssistantID, UserID int64
+	UsageTotals
+}
+
+// UsageByAssistant sums usage_daily by assistant and owner: one read for
+// a report's assistants and users together.
+func (q *Queries) UsageByAssistant(ctx context.Context, f UsageFilter) ([]AssistantUsage, error) {
+	return groupRows(ctx, q, f, dailyRollups, []string{"assistant_id", "user_id"}, func(keys []int64, t UsageTotals) AssistantUsage {
+		return AssistantUsage{keys[0], keys[1], t}
+	})
+}
+
+// groupRows sums table's rows of the filter grouped by cols, ordered by
+// them, each made a T by row.
+func groupRows[T any](ctx context.Context, q *Queries, f UsageFilter, table rollupTable, cols []string, row func([]int64, UsageTotals) T) ([]T, error) {
 	where, args, err := f.where()
 	if err != nil {
 		return nil, err
 	}
-	query := `SELECT ` + col + `, ` + sums + ` FROM ` + table.name + where + ` GROUP BY ` + col
-	if top > 0 {
-		query += ` ORDER BY SUM(prompt_tokens) + SUM(completion_tokens) DESC, SUM(requests) DESC, ` + col + ` LIMIT ?`
-		args = append(args, top)
-	} else {
-		query += ` ORDER BY ` + col
-	}
-	rows, err := q.r.QueryContext(ctx, query, args...)
+	by := strings.Join(cols, ", ")
+	rows, err := q.r.QueryContext(ctx, `SELECT `+by+`, `+sums+` FROM `+table.name+where+` GROUP BY `+by+` ORDER BY `+by, args...)
 	if err != nil {
 		return nil, fmt.Errorf("group usage by %s: %w", by, mapErr(err))
 	}
 	defer rows.Close()
-	var out []UsageGroup
+	var out []T
+	keys := make([]int64, len(cols))
 	for rows.Next() {
-		var g UsageGroup
-		if err := rows.Scan(append([]any{&g.Key}, g.targets()...)...); err != nil {
+		var t UsageTotals
+		dest := make([]any, 0, len(cols)+len(rollupMetrics))
+		for i := range keys {
+			dest = append(dest, &keys[i])
+		}
+		if err := rows.Scan(append(dest, t.targets()...)...); err != nil {
 			return nil, mapErr(err)
 		}
-		out = append(out, g)
+		out = append(out, row(keys, t))
 	}
 	return out, mapErr(rows.Err())
 }

@@ -108,7 +108,7 @@ func testRollupsEqualRawEvents(t *testing.T, e engine) {
 		id   int64
 		user int64
 	}
-	want := map[string]map[key]*UsageTotals{"usage_daily": {}, "usage_daily_keys": {}}
+	want := map[string]map[key]*UsageTotals{"usage_daily": {}, "usage_daily_keys": {}, "usage_daily_orgs": {}}
 	count := func(table string, k key, status string, p, c, lat int64, est bool) {
 		tot := want[table][k]
 		if tot == nil {
@@ -147,6 +147,7 @@ func testRollupsEqualRawEvents(t *testing.T, e engine) {
 		day := Day(time.Unix(at, 0))
 		count("usage_daily", key{org, day, aid, uid}, status, p, c, lat, est)
 		count("usage_daily_keys", key{org, day, kid, uid}, status, p, c, lat, est)
+		count("usage_daily_orgs", key{org: org, day: day}, status, p, c, lat, est)
 		raw++
 	}
 	rows.Close()
@@ -156,6 +157,7 @@ func testRollupsEqualRawEvents(t *testing.T, e engine) {
 			day := Day(ev.CreatedAt)
 			count("usage_daily", key{ev.OrganizationID, day, ev.AssistantID, ev.UserID}, ev.Status, 0, 0, ev.LatencyMS, ev.Estimated)
 			count("usage_daily_keys", key{ev.OrganizationID, day, ev.APIKeyID, ev.UserID}, ev.Status, 0, 0, ev.LatencyMS, ev.Estimated)
+			count("usage_daily_orgs", key{org: ev.OrganizationID, day: day}, ev.Status, 0, 0, ev.LatencyMS, ev.Estimated)
 			only++
 		}
 	}
@@ -164,7 +166,7 @@ func testRollupsEqualRawEvents(t *testing.T, e engine) {
 	}
 
 	// Every rollup row, as stored.
-	for table, rollups := range map[string]rollupTable{"usage_daily": dailyRollups, "usage_daily_keys": keyRollups} {
+	for table, rollups := range map[string]rollupTable{"usage_daily": dailyRollups, "usage_daily_keys": keyRollups, "usage_daily_orgs": orgRollups} {
 		got := map[key]UsageTotals{}
 		rows, err := st.r.QueryContext(ctx, `SELECT `+rollups.columns()+` FROM `+table)
 		if err != nil {
@@ -173,7 +175,7 @@ func testRollupsEqualRawEvents(t *testing.T, e engine) {
 		for rows.Next() {
 			var k key
 			var tot UsageTotals
-			if err := rows.Scan(append([]any{&k.org, &k.day, &k.id, &k.user}, tot.targets()...)...); err != nil {
+			if err := rows.Scan(append([]any{&k.org, &k.day, &k.id, &k.user}[:len(rollups.keys)], tot.targets()...)...); err != nil {
 				t.Fatal(err)
 			}
 			got[k] = tot
@@ -253,17 +255,38 @@ func testRollupsEqualRawEvents(t *testing.T, e engine) {
 					t.Errorf("GroupUsage by %s not ordered by key: %d after %d", by, g.Key, gs[i-1].Key)
 				}
 			}
-			top, err := st.TopUsage(ctx, f, by, 2)
-			if err != nil || len(top) > 2 {
-				t.Fatalf("TopUsage by %s: %d groups, %v", by, len(top), err)
-			}
-			for _, tg := range top {
-				for _, g := range gs {
-					if g.Tokens() > tg.Tokens() && !containsKey(top, g.Key) && len(top) == 2 {
-						t.Errorf("TopUsage by %s left out %d (%d tokens) for %d (%d tokens)", by, g.Key, g.Tokens(), tg.Key, tg.Tokens())
-					}
+		}
+		pairs, err := st.UsageByAssistant(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantPairs := map[[2]int64]*UsageTotals{}
+		for k, w := range want["usage_daily"] {
+			if in(k) {
+				p := wantPairs[[2]int64{k.id, k.user}]
+				if p == nil {
+					p = &UsageTotals{}
+					wantPairs[[2]int64{k.id, k.user}] = p
 				}
+				merge(p, *w)
 			}
+		}
+		if len(pairs) != len(wantPairs) {
+			t.Errorf("UsageByAssistant(%+v): %d pairs, want %d", f, len(pairs), len(wantPairs))
+		}
+		for _, p := range pairs {
+			if w := wantPairs[[2]int64{p.AssistantID, p.UserID}]; w == nil || *w != p.UsageTotals {
+				t.Errorf("UsageByAssistant(%+v), %d of %d: %+v, want %+v", f, p.AssistantID, p.UserID, p.UsageTotals, w)
+			}
+		}
+		var orgTotal UsageTotals
+		for k, w := range want["usage_daily_orgs"] {
+			if in(k) && f.UserID == 0 {
+				merge(&orgTotal, *w)
+			}
+		}
+		if f.UserID == 0 && orgTotal != total {
+			t.Errorf("%+v: the org rollups add up to %+v, the daily ones to %+v", f, orgTotal, total)
 		}
 	}
 	if _, err := st.SumUsage(ctx, UsageFilter{From: from, To: to}); err == nil {
@@ -284,11 +307,43 @@ func merge(into *UsageTotals, t UsageTotals) {
 	}
 }
 
-func containsKey(gs []UsageGroup, k int64) bool {
-	for _, g := range gs {
-		if g.Key == k {
-			return true
+
+// Rollups written before migration 0010 keep counting: the org rollups
+// start with what usage_daily held, on both engines.
+func TestMigrationCarriesRollupsToTheOrgTable(t *testing.T) { eachEngine(t, testMigrationCarriesRollups) }
+
+func testMigrationCarriesRollups(t *testing.T, e engine) {
+	ctx := context.Background()
+	st, _ := e.open(t, Options{})
+	if err := st.MigrateTo(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	org, err := st.CreateOrg(ctx, Org{Slug: "acme", Name: "Acme", Config: "{}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		day                   int
+		assistant, user       int64
+		req, errs, ref, p, cp int64
+	}{
+		{20260301, 1, 1, 10, 1, 0, 100, 50}, {20260301, 2, 1, 5, 0, 2, 40, 0}, {20260302, 1, 2, 7, 3, 0, 70, 30},
+	} {
+		if _, err := st.Queries.w.ExecContext(ctx, `INSERT INTO usage_daily (organization_id, day, assistant_id, user_id, requests, errors, refused,
+			prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, org.ID, r.day, r.assistant, r.user, r.req, r.errs, r.ref, r.p, r.cp); err != nil {
+			t.Fatalf("seed usage_daily: %v", err)
 		}
 	}
-	return false
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	f := UsageFilter{OrganizationID: org.ID, From: 20260301, To: 20260331}
+	sum, err := st.SumUsage(ctx, f)
+	if err != nil || sum != (UsageTotals{Requests: 22, Errors: 4, Refused: 2, PromptTokens: 210, CompletionTokens: 80}) {
+		t.Fatalf("after the migration: %+v, %v", sum, err)
+	}
+	days, err := st.GroupUsage(ctx, f, "day")
+	if err != nil || len(days) != 2 || days[0].Requests != 15 || days[1].Requests != 7 {
+		t.Fatalf("days after the migration: %+v, %v", days, err)
+	}
 }

@@ -29,8 +29,7 @@ type Usage struct {
 	rng     int    // index in service.UsageRanges
 	by      string // the table's grouping
 	tokens  bool   // the chart shows tokens (else requests)
-	summary *service.UsageSummary
-	report  *service.UsageReport
+	summary *service.UsageSummary // with the table by the screen's grouping
 	err     error
 	form    *tui.Form // choosing another org
 	top     int       // the first line shown
@@ -51,7 +50,6 @@ type usageMsg struct {
 	slug    string
 	chosen  bool // asked for by the org form, which the answer closes
 	summary service.UsageSummary
-	report  service.UsageReport
 	err     error
 }
 
@@ -109,9 +107,6 @@ func (m *Usage) load(slug string, chosen bool) tea.Cmd {
 	return m.c.Do(func(ctx context.Context) tea.Msg {
 		msg := usageMsg{owner: m, slug: slug, chosen: chosen}
 		msg.summary, msg.err = m.c.Svc.UsageSummary(ctx, a, q)
-		if msg.err == nil {
-			msg.report, msg.err = m.c.Svc.Usage(ctx, a, q)
-		}
 		return msg
 	})
 }
@@ -122,7 +117,9 @@ func (m *Usage) groupings() []string {
 	case !m.org:
 		return []string{"assistant", "key", "day"}
 	case m.pick && m.slug == "":
-		return []string{"org", "assistant", "user", "key", "day"}
+		// Across every organization the table ranks orgs (or days): one
+		// of them shows its assistants, users and keys.
+		return []string{"org", "day"}
 	}
 	return []string{"assistant", "user", "key", "day"}
 }
@@ -155,7 +152,7 @@ func (m *Usage) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 		}
 		m.err = msg.err
 		if msg.err == nil {
-			m.summary, m.report = &msg.summary, &msg.report
+			m.summary = &msg.summary
 		}
 	case tea.KeyMsg:
 		if m.form != nil {
@@ -280,17 +277,19 @@ func (m *Usage) lines(w int) []string {
 	if s.AllOrgs {
 		add("")
 		add(m.topTable("Top organizations", s.TopOrgs, w)...)
-	}
-	add("")
-	add(m.topTable("Top assistants", s.TopAssistants, w)...)
-	if s.TopUsers != nil {
+		add(" " + st.Muted.Render("o picks one: its top assistants, users and API keys"))
+	} else {
 		add("")
-		add(m.topTable("Top users", s.TopUsers, w)...)
+		add(m.topTable("Top assistants", s.TopAssistants, w)...)
+		if s.TopUsers != nil {
+			add("")
+			add(m.topTable("Top users", s.TopUsers, w)...)
+		}
+		add("")
+		add(m.topTable("Top API keys", s.TopKeys, w)...)
 	}
 	add("")
-	add(m.topTable("Top API keys", s.TopKeys, w)...)
-	add("")
-	add(m.table(w)...)
+	add(m.table(s, w)...)
 	return out
 }
 
@@ -442,10 +441,9 @@ const (
 
 // table is the report grouped by the screen's grouping, with retrieval
 // under assistants with collections.
-func (m *Usage) table(w int) []string {
+func (m *Usage) table(r *service.UsageSummary, w int) []string {
 	st := m.c.Styles
-	r := m.report
-	if r == nil {
+	if r.By == "" {
 		return nil
 	}
 	var next []string

@@ -58,3 +58,38 @@ CREATE TABLE usage_daily_keys (
 );
 CREATE INDEX usage_daily_keys_day ON usage_daily_keys (day);
 CREATE INDEX usage_daily_keys_user ON usage_daily_keys (user_id, day);
+
+-- Usage per organization and day, the same figures again: totals, days
+-- and organizations are read from here (40 orgs make 40 rows a day, where
+-- usage_daily holds a row per assistant), so that a report of every
+-- organization, or of a large one, reads a few thousand rows.
+CREATE TABLE usage_daily_orgs (
+    organization_id   INTEGER NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    day               INTEGER NOT NULL, -- YYYYMMDD in UTC
+    requests          INTEGER NOT NULL DEFAULT 0,
+    errors            INTEGER NOT NULL DEFAULT 0,
+    refused           INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    estimated         INTEGER NOT NULL DEFAULT 0,
+    estimated_tokens  INTEGER NOT NULL DEFAULT 0,
+    lat_0             INTEGER NOT NULL DEFAULT 0,
+    lat_1             INTEGER NOT NULL DEFAULT 0,
+    lat_2             INTEGER NOT NULL DEFAULT 0,
+    lat_3             INTEGER NOT NULL DEFAULT 0,
+    lat_4             INTEGER NOT NULL DEFAULT 0,
+    lat_5             INTEGER NOT NULL DEFAULT 0,
+    lat_6             INTEGER NOT NULL DEFAULT 0,
+    lat_7             INTEGER NOT NULL DEFAULT 0,
+    lat_8             INTEGER NOT NULL DEFAULT 0,
+    lat_9             INTEGER NOT NULL DEFAULT 0,
+    lat_10            INTEGER NOT NULL DEFAULT 0,
+    lat_11            INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (organization_id, day)
+);
+CREATE INDEX usage_daily_orgs_day ON usage_daily_orgs (day);
+-- The days before this migration, from usage_daily (their new columns are
+-- zero there too).
+INSERT INTO usage_daily_orgs (organization_id, day, requests, errors, refused, prompt_tokens, completion_tokens)
+SELECT organization_id, day, SUM(requests), SUM(errors), SUM(refused), SUM(prompt_tokens), SUM(completion_tokens)
+FROM usage_daily GROUP BY organization_id, day;
