@@ -307,10 +307,11 @@ func merge(into *UsageTotals, t UsageTotals) {
 	}
 }
 
-
 // Rollups written before migration 0010 keep counting: the org rollups
 // start with what usage_daily held, on both engines.
-func TestMigrationCarriesRollupsToTheOrgTable(t *testing.T) { eachEngine(t, testMigrationCarriesRollups) }
+func TestMigrationCarriesRollupsToTheOrgTable(t *testing.T) {
+	eachEngine(t, testMigrationCarriesRollups)
+}
 
 func testMigrationCarriesRollups(t *testing.T, e engine) {
 	ctx := context.Background()

@@ -23,12 +23,12 @@ import (
 // picked with o. The screen scrolls when it is taller than the terminal.
 type Usage struct {
 	c       *tui.Common
-	org     bool   // the whole org, not the actor's own assistants
-	pick    bool   // the actor chooses the org: a system admin
-	slug    string // the org reported; "" is the actor's own, or every org when pick
-	rng     int    // index in service.UsageRanges
-	by      string // the table's grouping
-	tokens  bool   // the chart shows tokens (else requests)
+	org     bool                  // the whole org, not the actor's own assistants
+	pick    bool                  // the actor chooses the org: a system admin
+	slug    string                // the org reported; "" is the actor's own, or every org when pick
+	rng     int                   // index in service.UsageRanges
+	by      string                // the table's grouping
+	tokens  bool                  // the chart shows tokens (else requests)
 	summary *service.UsageSummary // with the table by the screen's grouping
 	err     error
 	form    *tui.Form // choosing another org
