@@ -193,7 +193,7 @@ func usageBy(by string) (string, error) {
 		return "assistant", nil
 	}
 	if !slices.Contains(UsageGroupings, by) {
-		return "", invalid("by", "want day, assistant, user or key, got %q", by)
+		return "", invalid("by", "want day, assistant, user, key or org (every organization), got %q", by)
 	}
 	return by, nil
 }

@@ -147,7 +147,7 @@ func TestUsageOrgAdmin(t *testing.T) {
 	}
 	for _, by := range []string{"week", "Day", "model"} {
 		_, err := e.svc.Usage(ctx, e.adminA, UsageQuery{From: thisMonth, By: by})
-		wantInvalidSays(t, err, "by", "day, assistant, user or key")
+		wantInvalidSays(t, err, "by", "day, assistant, user, key or org")
 	}
 	for _, a := range []Actor{{}, {Role: RoleAPIKey, OrgID: e.a1.OrgID, OrgSlug: "acme", KeyID: 1}} {
 		if _, err := e.svc.Usage(ctx, a, UsageQuery{Org: "acme", From: thisMonth, By: "day"}); !errors.Is(err, ErrForbidden) {

@@ -151,6 +151,10 @@ func TestConsoleUsageFits60Columns(t *testing.T) {
 				d.press("b")
 				d.fitsAll(size.w, size.h)
 			}
+			d.press("?") // every key, in columns that fit
+			d.want("range back", "tokens/requests")
+			d.fits(size.w, size.h)
+			d.press("?")
 			if t.Failed() {
 				t.Fatalf("%s at %dx%d", who.name, size.w, size.h)
 			}
