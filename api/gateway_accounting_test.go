@@ -88,7 +88,7 @@ func TestEstimatedPromptIgnoresMaxTokens(t *testing.T) {
 		}
 	}
 	e.svc.Close()
-	r, err := e.svc.Usage(context.Background(), e.admins["acme"], "acme", time.Now().AddDate(0, 0, -1), "day", false)
+	r, err := e.svc.Usage(context.Background(), e.admins["acme"], service.UsageQuery{Org: "acme", From: time.Now().AddDate(0, 0, -1), By: "day"})
 	if err != nil {
 		t.Fatal(err)
 	}

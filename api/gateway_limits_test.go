@@ -208,7 +208,7 @@ func TestUsageRowPerRequest(t *testing.T) {
 	if err != nil || n != 6 {
 		t.Fatalf("usage rows = %d, %v; want 6", n, err)
 	}
-	r, err := e.svc.Usage(ctx, e.admins["acme"], "acme", time.Now().AddDate(0, 0, -1), "day", false)
+	r, err := e.svc.Usage(ctx, e.admins["acme"], service.UsageQuery{Org: "acme", From: time.Now().AddDate(0, 0, -1), By: "day"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func TestRefusalFloodDoesNotWriteARowEach(t *testing.T) {
 	if rows == 0 || rows > 60 {
 		t.Fatalf("%d raw rows for %d refusals, want a sample of at most 60", rows, flood)
 	}
-	r, err := e.svc.Usage(context.Background(), e.admins["acme"], "acme", time.Now().AddDate(0, 0, -1), "day", false)
+	r, err := e.svc.Usage(context.Background(), e.admins["acme"], service.UsageQuery{Org: "acme", From: time.Now().AddDate(0, 0, -1), By: "day"})
 	if err != nil {
 		t.Fatal(err)
 	}

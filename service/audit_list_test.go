@@ -23,7 +23,7 @@ func TestAuditPageAppliesTheOrgFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	all, err := e.svc.AuditPage(ctx, sys, "", "", 0, 1000)
+	all, err := e.svc.AuditPage(ctx, sys, AuditQuery{}, 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestAuditPageAppliesTheOrgFilter(t *testing.T) {
 		t.Fatalf("unfiltered page: %d items of %d, by org %v", len(all.Items), all.Total, orgs)
 	}
 	for _, q := range []string{"", "org.rename"} {
-		p, err := e.svc.AuditPage(ctx, sys, "acme", q, 0, 1000)
+		p, err := e.svc.AuditPage(ctx, sys, AuditQuery{Org: "acme", Query: q}, 0, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,10 +61,10 @@ func TestAuditPageAppliesTheOrgFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.AuditPage(ctx, b, "acme", "", 0, 10); !errors.Is(err, ErrNotFound) {
+	if _, err := e.svc.AuditPage(ctx, b, AuditQuery{Org: "acme"}, 0, 10); !errors.Is(err, ErrNotFound) {
 		t.Errorf("org admin of beta paging acme's audit: %v, want ErrNotFound", err)
 	}
-	own, err := e.svc.AuditPage(ctx, b, "", "", 0, 1000)
+	own, err := e.svc.AuditPage(ctx, b, AuditQuery{}, 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func BenchmarkListUsers100k(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				p, err := e.svc.ListUsers(ctx, root, "big", bc.query, bc.offset, 30)
+				p, err := e.svc.ListUsers(ctx, root, UserQuery{Org: "big", Query: bc.query}, bc.offset, 30)
 				if err != nil || p.Total == 0 {
 					b.Fatalf("%v %d", err, p.Total)
 				}

@@ -72,11 +72,19 @@ func testServiceOn(t *testing.T, engine string) {
 		t.Fatalf("chat: %q, %v", ans.Model, err)
 	}
 	e.svc.Close() // flushes the usage queue
-	r, err := e.svc.Usage(ctx, admin, "acme", thisMonth, "assistant", false)
+	r, err := e.svc.Usage(ctx, admin, UsageQuery{Org: "acme", From: thisMonth, By: "assistant"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Total.Requests != 1 || r.Total.PromptTokens != 12 || r.Total.CompletionTokens != 3 || len(r.Rows) != 1 {
 		t.Fatalf("usage after one completion: %+v", r)
+	}
+	// The completion's latency and its key reach the summary's rollups.
+	s, err := e.svc.UsageSummary(ctx, admin, UsageQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Total.P50MS == nil || len(s.TopKeys) != 1 || s.TopKeys[0].Key != fmt.Sprintf("lms (#%d)", key.ID) || s.TopKeys[0].Tokens != 15 {
+		t.Fatalf("summary after one completion: total %+v, keys %+v", s.Total, s.TopKeys)
 	}
 }

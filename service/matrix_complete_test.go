@@ -278,7 +278,7 @@ var fullOps = []fullOp{
 
 	// Users.
 	{"ListUsers", "acme", adminsOfA, "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
-		_, err := e.svc.ListUsers(ctx, a, "acme", "", 0, 0)
+		_, err := e.svc.ListUsers(ctx, a, UserQuery{Org: "acme"}, 0, 0)
 		return err
 	}},
 	{"GetUser", "target", adminsOfA, "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
@@ -355,11 +355,11 @@ var fullOps = []fullOp{
 
 	// Audit.
 	{"ListAudit", "acme", adminsOfA, "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
-		_, err := e.svc.ListAudit(ctx, a, "acme", time.Time{}, 0, 0)
+		_, err := e.svc.ListAudit(ctx, a, AuditQuery{Org: "acme"})
 		return err
 	}},
 	{"AuditPage", "acme", adminsOfA, "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
-		p, err := e.svc.AuditPage(ctx, a, "acme", "", 0, 1000)
+		p, err := e.svc.AuditPage(ctx, a, AuditQuery{Org: "acme"}, 0, 1000)
 		for _, ev := range p.Items {
 			if ev.OrgSlug != "acme" {
 				return fmt.Errorf("acme's audit page lists an event of %q", ev.OrgSlug)
@@ -368,7 +368,7 @@ var fullOps = []fullOp{
 		return err
 	}},
 	{"AuditPage", "default org", "aaaaFFF", "", func(ctx context.Context, e *testEnv, _ fullFixture, shape string, a Actor) error {
-		p, err := e.svc.AuditPage(ctx, a, "", "", 0, 1000)
+		p, err := e.svc.AuditPage(ctx, a, AuditQuery{}, 0, 1000)
 		for _, ev := range p.Items {
 			if shape != "system admin" && ev.OrgSlug != a.OrgSlug {
 				return fmt.Errorf("%s sees an event of %q", shape, ev.OrgSlug)
@@ -556,11 +556,27 @@ var fullOps = []fullOp{
 
 	// Usage.
 	{"Usage", "acme", "aaaNaFa", "", func(ctx context.Context, e *testEnv, _ fullFixture, shape string, a Actor) error {
-		r, err := e.svc.Usage(ctx, a, "acme", e.now.AddDate(0, 0, -30), "user", false)
+		r, err := e.svc.Usage(ctx, a, UsageQuery{Org: "acme", From: e.now.AddDate(0, 0, -30), By: "user"})
 		want := map[string]int64{"member A": 3, "member A2": 0}
 		if w, ok := want[shape]; ok && err == nil && r.Total.Requests != w {
 			return fmt.Errorf("%s's report totals %d requests, want %d", shape, r.Total.Requests, w)
 		}
+		return err
+	}},
+	{"UsageSummary", "acme", "aaaNaFa", "", func(ctx context.Context, e *testEnv, _ fullFixture, shape string, a Actor) error {
+		s, err := e.svc.UsageSummary(ctx, a, UsageQuery{Org: "acme", From: e.now.AddDate(0, 0, -30)})
+		want := map[string]int64{"member A": 3, "member A2": 0, "org admin A": 3}
+		if w, ok := want[shape]; ok && err == nil && s.Total.Requests != w {
+			return fmt.Errorf("%s's summary totals %d requests, want %d", shape, s.Total.Requests, w)
+		}
+		return err
+	}},
+	{"UsageSummary", "every org", "aFFFFFF", "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		_, err := e.svc.UsageSummary(ctx, a, UsageQuery{AllOrgs: true})
+		return err
+	}},
+	{"Usage", "every org", "aFFFFFF", "", func(ctx context.Context, e *testEnv, _ fullFixture, _ string, a Actor) error {
+		_, err := e.svc.Usage(ctx, a, UsageQuery{AllOrgs: true, By: "key"})
 		return err
 	}},
 }

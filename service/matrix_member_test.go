@@ -185,7 +185,7 @@ var memberOps = []memberOp{
 		return e.svc.RevokeAPIKey(ctx, a, fx.orgKey)
 	}},
 	{"Usage(acme)", "aaNaaFFF", "", func(ctx context.Context, e *testEnv, fx memberMatrixFixture, role string, a Actor) error {
-		r, err := e.svc.Usage(ctx, a, "acme", e.now.AddDate(0, 0, -30), "user", false)
+		r, err := e.svc.Usage(ctx, a, UsageQuery{Org: "acme", From: e.now.AddDate(0, 0, -30), By: "user"})
 		if err == nil && r.Total.Requests != fx.usage[role] {
 			return fmt.Errorf("%s's report totals %d requests, want %d: %+v", role, r.Total.Requests, fx.usage[role], r.Rows)
 		}

@@ -223,14 +223,14 @@ var matrixOps = []matrixOp{
 		return err
 	}},
 	{"ListUsers(acme)", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
-		p, err := e.svc.ListUsers(ctx, a, "acme", "", 0, 0)
+		p, err := e.svc.ListUsers(ctx, a, UserQuery{Org: "acme"}, 0, 0)
 		if err == nil && p.Total != 3 {
 			return fmt.Errorf("listed %d users of acme, want 3", p.Total)
 		}
 		return err
 	}},
 	{"ListUsers(default org)", "aaaFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, role string, a Actor) error {
-		p, err := e.svc.ListUsers(ctx, a, "", "", 0, 0)
+		p, err := e.svc.ListUsers(ctx, a, UserQuery{}, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -315,7 +315,7 @@ var matrixOps = []matrixOp{
 		return e.svc.RemoveSSHKey(ctx, a, fx.targetFP)
 	}},
 	{"ListAudit(acme)", "aaNFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
-		evs, err := e.svc.ListAudit(ctx, a, "acme", e.now.AddDate(0, 0, -1), 0, 0)
+		evs, err := e.svc.ListAudit(ctx, a, AuditQuery{Org: "acme", Since: e.now.AddDate(0, 0, -1)})
 		if err == nil && len(evs) == 0 {
 			return errors.New("no events")
 		}
@@ -327,12 +327,27 @@ var matrixOps = []matrixOp{
 		return err
 	}},
 	{"ListAudit(default org)", "aaaFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, role string, a Actor) error {
-		evs, err := e.svc.ListAudit(ctx, a, "", e.now.AddDate(0, 0, -1), 0, 0)
+		evs, err := e.svc.ListAudit(ctx, a, AuditQuery{Since: e.now.AddDate(0, 0, -1)})
 		for _, ev := range evs {
 			if role != "system admin" && ev.OrgSlug != a.OrgSlug {
 				return fmt.Errorf("event of %s listed", ev.OrgSlug)
 			}
 		}
+		return err
+	}},
+	{"UsageSummary(acme)", "aaNaFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, role string, a Actor) error {
+		s, err := e.svc.UsageSummary(ctx, a, UsageQuery{Org: "acme"})
+		if err == nil && (s.OrgSlug != "acme" || (role == "member A" && s.User != a.Email)) {
+			return fmt.Errorf("%s got the summary of %q for %q", role, s.OrgSlug, s.User)
+		}
+		return err
+	}},
+	{"UsageSummary(every org)", "aFFFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.UsageSummary(ctx, a, UsageQuery{AllOrgs: true})
+		return err
+	}},
+	{"Usage(every org)", "aFFFFFF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {
+		_, err := e.svc.Usage(ctx, a, UsageQuery{AllOrgs: true, By: "org"})
 		return err
 	}},
 	{"Whoami", "aaaaFaF", "", func(t *testing.T, ctx context.Context, e *testEnv, _ matrixFixture, _ string, a Actor) error {

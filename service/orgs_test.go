@@ -380,7 +380,7 @@ func TestDeleteOrgMovingUsersToSystem(t *testing.T) {
 	e, sys := deleteFixture(t)
 	ctx := context.Background()
 	sysOrg := e.mustOrg(t, SystemSlug)
-	before, err := e.svc.ListUsers(ctx, sys, SystemSlug, "", 0, 0)
+	before, err := e.svc.ListUsers(ctx, sys, UserQuery{Org: SystemSlug}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func TestDeleteOrgMovingUsersToSystem(t *testing.T) {
 	if res.UsersMoved != 2 || res.UsersDeleted != 0 {
 		t.Fatalf("result = %+v", res)
 	}
-	after, err := e.svc.ListUsers(ctx, sys, SystemSlug, "", 0, 0)
+	after, err := e.svc.ListUsers(ctx, sys, UserQuery{Org: SystemSlug}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

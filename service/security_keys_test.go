@@ -174,7 +174,7 @@ func TestSignupIntoOrgIsAuditedInThatOrg(t *testing.T) {
 		SignupKey: victimKey, RemoteAddr: "203.0.113.7:4242"}); err != nil {
 		t.Fatal(err)
 	}
-	evs, err := e.svc.ListAudit(ctx, oe.acme, "acme", e.now.Add(-time.Hour), 0, 0)
+	evs, err := e.svc.ListAudit(ctx, oe.acme, AuditQuery{Org: "acme", Since: e.now.Add(-time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

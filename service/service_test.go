@@ -99,7 +99,7 @@ func newKey(t *testing.T, comment string) (line, fingerprint string) {
 
 func strp(s string) *string { return &s }
 
-func mustSync(t *testing.T, e *testEnv, env config.System) []config.Change {
+func mustSync(t testing.TB, e *testEnv, env config.System) []config.Change {
 	t.Helper()
 	ch, err := e.svc.SyncSystemOrg(context.Background(), SystemActor(), env)
 	if err != nil {
@@ -143,7 +143,7 @@ func readFileIfExists(path string) ([]byte, error) { return os.ReadFile(path) }
 
 // rawDB opens a second connection to the test database, for rows the store
 // has no query for yet (assistants, API keys) and for whole-table checks.
-func (e *testEnv) rawDB(t *testing.T) *sql.DB {
+func (e *testEnv) rawDB(t testing.TB) *sql.DB {
 	t.Helper()
 	driver, dsn := "sqlite3", "file:"+filepath.Join(e.dir, "lamb.db")+"?_foreign_keys=on&_busy_timeout=5000"
 	if e.url != "" {

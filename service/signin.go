@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"net"
 	"time"
 
 	"lamb/store"
@@ -116,6 +117,24 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 	if wait > 0 {
 		return Actor{}, &ThrottledError{RetryAfter: wait}
 	}
+	// An unknown email, or an account without a password, costs the same
+	// argon2 run as a wrong password, so timing tells nothing.
+	hash, user, oneTime, expires := dummyHash, store.User{}, false, time.Time{}
+	var account store.User // the account the email names, if any
+	if norm, err := normalizeEmail(in.Email); err == nil {
+		u, err := bounded(ctx, s.lookupTimeout, func(ctx context.Context) (store.User, error) {
+			return s.st.UserByEmail(ctx, norm)
+		})
+		switch {
+		case err == nil:
+			account = u
+			if h, ot, exp := splitStored(u.PasswordHash); h != "" {
+				hash, user, oneTime, expires = h, u, ot, exp
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return Actor{}, err
+		}
+	}
 	fail := func() (Actor, error) {
 		_, err := bounded(ctx, s.lookupTimeout, func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, s.signIns.failures.add(ctx, now, keys.key, keys.email, keys.pair, keys.addr)
@@ -123,23 +142,12 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 		if err != nil {
 			return Actor{}, err
 		}
-		return Actor{}, ErrBadCredentials
-	}
-	// An unknown email, or an account without a password, costs the same
-	// argon2 run as a wrong password, so timing tells nothing.
-	hash, user, oneTime, expires := dummyHash, store.User{}, false, time.Time{}
-	if norm, err := normalizeEmail(in.Email); err == nil {
-		u, err := bounded(ctx, s.lookupTimeout, func(ctx context.Context) (store.User, error) {
-			return s.st.UserByEmail(ctx, norm)
-		})
-		switch {
-		case err == nil:
-			if h, ot, exp := splitStored(u.PasswordHash); h != "" {
-				hash, user, oneTime, expires = h, u, ot, exp
-			}
-		case !errors.Is(err, store.ErrNotFound):
-			return Actor{}, err
+		reason := "wrong password"
+		if hash == dummyHash {
+			reason = "the account has no password"
 		}
+		s.auditSignInFailure(ctx, account, k.fingerprint, in.RemoteAddr, reason)
+		return Actor{}, ErrBadCredentials
 	}
 	ok, err := s.verifyPassword(ctx, hash, in.Password)
 	if err != nil {
@@ -155,6 +163,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (Actor, error) {
 		return Actor{}, err
 	}
 	if oneTime && !now.Before(expires) {
+		s.auditSignInFailure(ctx, account, k.fingerprint, in.RemoteAddr, "one-time password expired")
 		return Actor{}, ErrOneTimeExpired
 	}
 	return s.linkSignedInKey(ctx, user, k)
@@ -209,4 +218,29 @@ func (s *Service) linkSignedInKey(ctx context.Context, u store.User, k parsedKey
 		}
 		return actor, err
 	})
+}
+
+// auditSignInFailure records a failed sign-in on an account in its org's
+// audit (user.signin_failed), so that its admins see attempts on their
+// users: the key that tried, the address it came from, and why it failed.
+// An email of no account is not audited — no org owns it, and a spray of
+// made-up emails must not grow the audit — but logged. Only attempts that
+// passed the throttles get here, which bounds the rows one attacker can
+// write. A failure to write is logged: the person's answer stays the same.
+func (s *Service) auditSignInFailure(ctx context.Context, u store.User, fingerprint, remote, reason string) {
+	addr := remote
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		addr = host
+	}
+	if u.ID == 0 {
+		s.log.Info("sign-in failed for an email of no account", "ssh_key", fingerprint, "address", addr)
+		return
+	}
+	_, err := bounded(ctx, s.lookupTimeout, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.audit(ctx, s.st.Queries, Actor{Role: RoleNone, Via: fingerprint}, u.OrganizationID,
+			"user.signin_failed", u.Email, map[string]any{"reason": reason, "address": addr, "ssh_key": fingerprint})
+	})
+	if err != nil {
+		s.log.Warn("audit a failed sign-in", "user", u.Email, "err", err)
+	}
 }

@@ -67,7 +67,7 @@ func rows(r UsageReport) string {
 func TestUsageMemberSeesOwnOnly(t *testing.T) {
 	e := newUsageEnv(t)
 	ctx := context.Background()
-	r, err := e.svc.Usage(ctx, e.a1, "", thisMonth, "day", false)
+	r, err := e.svc.Usage(ctx, e.a1, UsageQuery{From: thisMonth, By: "day"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,14 +80,14 @@ func TestUsageMemberSeesOwnOnly(t *testing.T) {
 	if r.Total != (UsageRow{Key: "total", Requests: 15, Errors: 1, PromptTokens: 140, CompletionTokens: 70, Tokens: 210}) {
 		t.Fatalf("a1 total %+v", r.Total)
 	}
-	r, err = e.svc.Usage(ctx, e.a1, "acme", lastMonth, "assistant", false)
+	r, err = e.svc.Usage(ctx, e.a1, UsageQuery{Org: "acme", From: lastMonth, By: "assistant"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := rows(r), fmt.Sprintf("Tutor (#%d):115/1/1710", e.x1.ID); got != want {
 		t.Fatalf("a1 by assistant since last month: %s, want %s", got, want)
 	}
-	r, err = e.svc.Usage(ctx, e.a2, "", thisMonth, "user", false)
+	r, err = e.svc.Usage(ctx, e.a2, UsageQuery{From: thisMonth, By: "user"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,14 +95,14 @@ func TestUsageMemberSeesOwnOnly(t *testing.T) {
 		t.Fatalf("a2 by user: %s", got)
 	}
 	// "mine" changes nothing for a member; another org is refused.
-	if r2, err := e.svc.Usage(ctx, e.a2, "", thisMonth, "user", true); err != nil || rows(r2) != rows(r) {
+	if r2, err := e.svc.Usage(ctx, e.a2, UsageQuery{From: thisMonth, By: "user", Mine: true}); err != nil || rows(r2) != rows(r) {
 		t.Fatalf("a2 mine: %+v, %v", r2, err)
 	}
-	if _, err := e.svc.Usage(ctx, e.a1, "beta", thisMonth, "day", false); !errors.Is(err, ErrForbidden) {
+	if _, err := e.svc.Usage(ctx, e.a1, UsageQuery{Org: "beta", From: thisMonth, By: "day"}); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("member naming beta: %v", err)
 	}
 	// A member with no usage gets an empty report (rows [] in JSON).
-	empty, err := e.svc.Usage(ctx, e.adminA, "", thisMonth, "day", true)
+	empty, err := e.svc.Usage(ctx, e.adminA, UsageQuery{From: thisMonth, By: "day", Mine: true})
 	if err != nil || empty.Rows == nil || len(empty.Rows) != 0 || empty.Total.Requests != 0 || empty.User != emailAdminA {
 		t.Fatalf("admin's own usage: %#v, %v", empty, err)
 	}
@@ -122,7 +122,7 @@ func TestUsageOrgAdmin(t *testing.T) {
 		{"assistant", thisMonth, fmt.Sprintf("Tutor (#%d):15/1/210 Grader (#%d):7/2/100", e.x1.ID, e.x2.ID)},
 		{"", thisMonth, fmt.Sprintf("Tutor (#%d):15/1/210 Grader (#%d):7/2/100", e.x1.ID, e.x2.ID)}, // by assistant by default
 	} {
-		r, err := e.svc.Usage(ctx, e.adminA, "", c.since, c.by, false)
+		r, err := e.svc.Usage(ctx, e.adminA, UsageQuery{From: c.since, By: c.by})
 		if err != nil {
 			t.Fatalf("by %q: %v", c.by, err)
 		}
@@ -130,27 +130,27 @@ func TestUsageOrgAdmin(t *testing.T) {
 			t.Fatalf("by %q since %s: %s, want %s", c.by, r.From, got, c.want)
 		}
 	}
-	r, err := e.svc.Usage(ctx, e.adminA, "acme", lastMonth, "day", false)
+	r, err := e.svc.Usage(ctx, e.adminA, UsageQuery{Org: "acme", From: lastMonth, By: "day"})
 	if err != nil || r.Total.Requests != 322 || r.Total.Tokens != 4810 || r.Total.Errors != 3 {
 		t.Fatalf("acme total since last month: %+v, %v", r.Total, err)
 	}
 	// The system admin names any org.
-	r, err = e.svc.Usage(ctx, e.sys, "beta", thisMonth, "user", false)
+	r, err = e.svc.Usage(ctx, e.sys, UsageQuery{Org: "beta", From: thisMonth, By: "user"})
 	if err != nil || rows(r) != emailAdminB+":9999/0/199998" {
 		t.Fatalf("system admin on beta: %s, %v", rows(r), err)
 	}
 	// B's admin gets the answer for an org that doesn't exist.
-	_, err = e.svc.Usage(ctx, e.adminB, "acme", thisMonth, "day", false)
-	_, errMissing := e.svc.Usage(ctx, e.adminB, "nope", thisMonth, "day", false)
+	_, err = e.svc.Usage(ctx, e.adminB, UsageQuery{Org: "acme", From: thisMonth, By: "day"})
+	_, errMissing := e.svc.Usage(ctx, e.adminB, UsageQuery{Org: "nope", From: thisMonth, By: "day"})
 	if !errors.Is(err, ErrNotFound) || strings.ReplaceAll(err.Error(), "acme", "nope") != errMissing.Error() {
 		t.Fatalf("B's admin naming acme: %v (missing: %v)", err, errMissing)
 	}
 	for _, by := range []string{"week", "Day", "model"} {
-		_, err := e.svc.Usage(ctx, e.adminA, "", thisMonth, by, false)
-		wantInvalidSays(t, err, "by", "day, assistant or user")
+		_, err := e.svc.Usage(ctx, e.adminA, UsageQuery{From: thisMonth, By: by})
+		wantInvalidSays(t, err, "by", "day, assistant, user, key or org")
 	}
 	for _, a := range []Actor{{}, {Role: RoleAPIKey, OrgID: e.a1.OrgID, OrgSlug: "acme", KeyID: 1}} {
-		if _, err := e.svc.Usage(ctx, a, "acme", thisMonth, "day", false); !errors.Is(err, ErrForbidden) {
+		if _, err := e.svc.Usage(ctx, a, UsageQuery{Org: "acme", From: thisMonth, By: "day"}); !errors.Is(err, ErrForbidden) {
 			t.Fatalf("%v: %v", a, err)
 		}
 	}
@@ -198,7 +198,7 @@ func TestUsageDoesNotNameAnotherOrgsReusedIDs(t *testing.T) {
 		"assistant": fmt.Sprintf("deleted assistant #%d:3/0/0", xID),
 		"user":      fmt.Sprintf("deleted user #%d:3/0/0", goneID),
 	} {
-		r, err := e.svc.Usage(ctx, adminA, "", thisMonth, by, false)
+		r, err := e.svc.Usage(ctx, adminA, UsageQuery{From: thisMonth, By: by})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +260,7 @@ func TestUsageShowsRetrieval(t *testing.T) {
 		}
 		t.Errorf("%s: no row in %s", name, rows(r))
 	}
-	admin, err := e.svc.Usage(ctx, e.adminA, "", thisMonth, "assistant", false)
+	admin, err := e.svc.Usage(ctx, e.adminA, UsageQuery{From: thisMonth, By: "assistant"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestUsageShowsRetrieval(t *testing.T) {
 	check(admin, "Plain", nil) // no collections: nothing to show
 	check(admin, "Other", &RetrievalFigures{Sampled: 1, Retrieved: 1, AvgMS: 700, AvgChunks: 2})
 
-	mine, err := e.svc.Usage(ctx, e.a1, "", thisMonth, "assistant", false)
+	mine, err := e.svc.Usage(ctx, e.a1, UsageQuery{From: thisMonth, By: "assistant"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestUsageShowsRetrieval(t *testing.T) {
 		t.Errorf("a1 sees a2's assistant: %s", rows(mine))
 	}
 	// By day or user there is no assistant to describe.
-	byDay, err := e.svc.Usage(ctx, e.adminA, "", thisMonth, "day", false)
+	byDay, err := e.svc.Usage(ctx, e.adminA, UsageQuery{From: thisMonth, By: "day"})
 	if err != nil {
 		t.Fatal(err)
 	}

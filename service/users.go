@@ -43,13 +43,23 @@ func guardSystemAdmin(a Actor, u store.User) error {
 	return nil
 }
 
+// UserQuery selects users.
+type UserQuery struct {
+	Org   string // an organization's slug; "" is every org for system admins, the own org for org admins
+	Query string // a substring of the email or name, or an org's slug
+	// QuietDays, when positive, selects accounts unused for that many days:
+	// older than that, with no sign-in (SSH or console) and no use of a
+	// personal API key since.
+	QuietDays int
+}
+
 // ListUsers lists users: system admins see every org (or the one named),
 // org admins their own org (naming another is not found).
-func (s *Service) ListUsers(ctx context.Context, a Actor, orgSlug, query string, offset, limit int) (Page[User], error) {
-	f := store.UserFilter{Query: strings.TrimSpace(query), Offset: offset, Limit: limit}
+func (s *Service) ListUsers(ctx context.Context, a Actor, q UserQuery, offset, limit int) (Page[User], error) {
+	f := store.UserFilter{Query: strings.TrimSpace(q.Query), Offset: offset, Limit: limit}
 	switch {
-	case orgSlug != "":
-		o, err := s.orgForAdmin(ctx, s.st.Queries, a, orgSlug)
+	case q.Org != "":
+		o, err := s.orgForAdmin(ctx, s.st.Queries, a, q.Org)
 		if err != nil {
 			return Page[User]{}, err
 		}
@@ -59,6 +69,12 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, orgSlug, query string,
 		f.OrganizationID = a.OrgID
 	default:
 		return Page[User]{}, ErrForbidden
+	}
+	switch {
+	case q.QuietDays < 0 || q.QuietDays > maxUsageDays:
+		return Page[User]{}, invalid("quiet", "want a number of days from 1 to %d, got %d", maxUsageDays, q.QuietDays)
+	case q.QuietDays > 0:
+		f.QuietSince = s.now().AddDate(0, 0, -q.QuietDays)
 	}
 	rows, total, err := s.st.ListUsers(ctx, f)
 	if err != nil {
@@ -71,21 +87,42 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, orgSlug, query string,
 	return p, nil
 }
 
-// GetUser returns one user. System admins, the user's org admins, and the
-// user themselves.
+// GetUser returns one user, with the failed sign-ins on the account in
+// the last FailedSignInDays days. System admins, the user's org admins,
+// and the user themselves.
 func (s *Service) GetUser(ctx context.Context, a Actor, email string) (User, error) {
+	var u store.User
+	var slug string
 	if a.UserID != 0 && normalizeLoose(email) == a.Email {
-		u, err := s.st.UserByID(ctx, a.UserID)
-		if err != nil {
+		var err error
+		if u, err = s.st.UserByID(ctx, a.UserID); err != nil {
 			return User{}, storeErr(err, "user")
 		}
-		return userView(u, a.OrgSlug), nil
+		slug = a.OrgSlug
+	} else {
+		found, o, err := s.userForAdmin(ctx, s.st.Queries, a, email)
+		if err != nil {
+			return User{}, err
+		}
+		u, slug = found, o.Slug
 	}
-	u, o, err := s.userForAdmin(ctx, s.st.Queries, a, email)
+	v := userView(u, slug)
+	f := store.AuditFilter{OrganizationID: u.OrganizationID, Action: "user.signin_failed", Target: u.Email,
+		Since: s.now().AddDate(0, 0, -FailedSignInDays), Limit: 1}
+	n, err := s.st.CountAudit(ctx, f)
 	if err != nil {
 		return User{}, err
 	}
-	return userView(u, o.Slug), nil
+	if v.FailedSignIns = n; n > 0 {
+		last, err := s.st.ListAudit(ctx, f)
+		if err != nil {
+			return User{}, err
+		}
+		if len(last) > 0 {
+			v.LastFailedSignInAt = last[0].CreatedAt
+		}
+	}
+	return v, nil
 }
 
 // CreateUserInput is a user created directly by an admin.

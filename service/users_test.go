@@ -421,7 +421,7 @@ func TestListUsersPaging(t *testing.T) {
 	const total = n + 1 // and the admin
 	var emails []string
 	for offset, pages := 0, 0; pages < 100; offset, pages = offset+50, pages+1 {
-		p, err := e.svc.ListUsers(ctx, admin, "", "", offset, 50)
+		p, err := e.svc.ListUsers(ctx, admin, UserQuery{}, offset, 50)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -445,26 +445,26 @@ func TestListUsersPaging(t *testing.T) {
 		t.Fatalf("paged through %d users (sorted %v), want %d distinct", len(emails), slices.IsSorted(emails), total)
 	}
 
-	p, err := e.svc.ListUsers(ctx, admin, "", "teacher", 0, 10)
+	p, err := e.svc.ListUsers(ctx, admin, UserQuery{Query: "teacher"}, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Total != 30 || len(p.Items) != 10 || p.Items[0].Email != "user000@acme.edu" {
 		t.Fatalf("filter teacher: total %d, %d items, first %v", p.Total, len(p.Items), p.Items)
 	}
-	p, err = e.svc.ListUsers(ctx, admin, "", "USER29", 0, 0)
+	p, err = e.svc.ListUsers(ctx, admin, UserQuery{Query: "USER29"}, 0, 0)
 	if err != nil || p.Total != 10 {
 		t.Fatalf("filter USER29: %d, %v", p.Total, err)
 	}
 	// LIKE wildcards in the filter are literal.
-	if p, err = e.svc.ListUsers(ctx, admin, "", "%", 0, 0); err != nil || p.Total != 0 {
+	if p, err = e.svc.ListUsers(ctx, admin, UserQuery{Query: "%"}, 0, 0); err != nil || p.Total != 0 {
 		t.Fatalf("filter %%: %d, %v", p.Total, err)
 	}
 	// A system admin sees all orgs, or the one named.
-	if p, err = e.svc.ListUsers(ctx, sys, "", "user", 0, 1); err != nil || p.Total != n+1 {
+	if p, err = e.svc.ListUsers(ctx, sys, UserQuery{Query: "user"}, 0, 1); err != nil || p.Total != n+1 {
 		t.Fatalf("all orgs: %d, %v", p.Total, err)
 	}
-	if p, err = e.svc.ListUsers(ctx, sys, "beta", "", 0, 0); err != nil || p.Total != 1 {
+	if p, err = e.svc.ListUsers(ctx, sys, UserQuery{Org: "beta"}, 0, 0); err != nil || p.Total != 1 {
 		t.Fatalf("beta: %d, %v", p.Total, err)
 	}
 }

@@ -33,8 +33,15 @@ type User struct {
 	Enabled     bool      `json:"enabled"`
 	HasPassword bool      `json:"has_password"`
 	CreatedAt   time.Time `json:"created_at"`
-	LastSeenAt  time.Time `json:"last_seen_at,omitzero"`
+	LastSeenAt  time.Time `json:"last_seen_at,omitzero"` // the last sign-in, SSH command or console
+	// FailedSignIns counts failed sign-ins on the account in the last
+	// FailedSignInDays days (user show, GetUser only).
+	FailedSignIns      int       `json:"failed_sign_ins,omitempty"`
+	LastFailedSignInAt time.Time `json:"last_failed_sign_in_at,omitzero"`
 }
+
+// FailedSignInDays is how far back GetUser counts failed sign-ins.
+const FailedSignInDays = 30
 
 // SSHKey is a user's SSH public key.
 type SSHKey struct {

@@ -34,7 +34,7 @@ func TestUserImportCommand(t *testing.T) {
 		t.Fatalf("stdout is not the codes' CSV: %q (%v)", r.stdout, err)
 	}
 	// The new admin signs in with the key of the list.
-	page, err := ts.svc.ListUsers(context.Background(), ts.adminActor(t), "acme", "ben@", 0, 10)
+	page, err := ts.svc.ListUsers(context.Background(), ts.adminActor(t), service.UserQuery{Org: "acme", Query: "ben@"}, 0, 10)
 	if err != nil || page.Total != 1 || page.Items[0].Role != "admin" {
 		t.Fatalf("ben: %+v, %v", page, err)
 	}

@@ -35,50 +35,78 @@ func (c *cli) whoamiCommand() *cobra.Command {
 
 func (c *cli) auditCommand() *cobra.Command {
 	var (
-		org, since string
-		limit      int
-		before     int64
+		q     service.AuditQuery
+		since string
+		out   outputFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "audit",
+		Use:   "audit [--org SLUG] [--since 7d] [--actor EMAIL] [--action PREFIX] [--json | --csv]",
 		Short: "List audited changes, newest first",
 		Long: "List audited changes, newest first. System admins see every organization (or the one\n" +
-			"named with --org); org admins see their own.",
-		Example: c.example("SSH audit --since 24h", "SSH audit --org acme --since 2026-01-01 --json"),
-		Args:    cobra.NoArgs,
+			"named with --org); org admins see their own. --actor keeps the events of one person (an\n" +
+			"email, or an SSH key's fingerprint for a failed sign-in); --action those whose action\n" +
+			"starts with a prefix: user. for every change of a user, user.signin_failed for failed\n" +
+			"sign-ins. --csv prints a header row and one event per row (details as JSON).",
+		Example: c.example("SSH audit --since 24h", "SSH audit --action user.signin_failed --since 30d",
+			"SSH audit --org acme --actor ana@acme.example --since 2026-01-01 --csv > acme-audit.csv"),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			from, err := parseSince(since, time.Now())
+			if err := out.check(c); err != nil {
+				return err
+			}
+			var err error
+			if q.Since, err = parseSince(since, time.Now()); err != nil {
+				return err
+			}
+			if q.Limit < 1 || q.Limit > 1000 {
+				return usageErrorf("--limit must be 1-1000, got %d", q.Limit)
+			}
+			events, err := c.svc.ListAudit(cmd.Context(), c.actor, q)
 			if err != nil {
 				return err
 			}
-			if limit < 1 || limit > 1000 {
-				return usageErrorf("--limit must be 1-1000, got %d", limit)
+			more := func() {
+				if len(events) == q.Limit {
+					fmt.Fprintf(cmd.ErrOrStderr(), "showing the newest %d; use --before %d for older events\n", q.Limit, events[len(events)-1].ID)
+				}
 			}
-			events, err := c.svc.ListAudit(cmd.Context(), c.actor, org, from, before, limit)
-			if err != nil {
-				return err
+			detailsOf := func(e service.AuditEvent) string {
+				if len(e.Details) == 0 {
+					return ""
+				}
+				b, _ := json.Marshal(e.Details)
+				return string(b)
+			}
+			if out.csv {
+				rows := make([][]string, 0, len(events))
+				for _, e := range events {
+					rows = append(rows, []string{fmt.Sprint(e.ID), e.CreatedAt.UTC().Format(time.RFC3339), e.OrgSlug, e.Actor, e.Action,
+						e.Target, detailsOf(e)})
+				}
+				if err := writeCSV(cmd.OutOrStdout(), []string{"id", "time", "organization", "actor", "action", "target", "details"}, rows); err != nil {
+					return err
+				}
+				more()
+				return nil
 			}
 			return c.show(cmd, events, func(w io.Writer) {
 				t := newTable(w, "ID", "TIME", "ORG", "ACTOR", "ACTION", "TARGET", "DETAILS")
 				for _, e := range events {
-					details := ""
-					if len(e.Details) > 0 {
-						b, _ := json.Marshal(e.Details)
-						details = string(b)
-					}
-					t.row(fmt.Sprint(e.ID), when(e.CreatedAt), e.OrgSlug, e.Actor, e.Action, e.Target, details)
+					t.row(fmt.Sprint(e.ID), when(e.CreatedAt), e.OrgSlug, e.Actor, e.Action, e.Target, detailsOf(e))
 				}
 				t.flush()
-				if len(events) == limit {
-					fmt.Fprintf(cmd.ErrOrStderr(), "showing the newest %d; use --before %d for older events\n", limit, events[len(events)-1].ID)
-				}
+				more()
 			})
 		},
 	}
-	cmd.Flags().StringVar(&org, "org", "", "organization slug (system admins: default all)")
-	cmd.Flags().StringVar(&since, "since", "7d", "how far back: a duration (7d, 12h) or a date (2026-01-31)")
-	cmd.Flags().IntVar(&limit, "limit", 100, "events to show (1-1000)")
-	cmd.Flags().Int64Var(&before, "before", 0, "show events older than this event id (paging)")
+	f := cmd.Flags()
+	f.StringVar(&q.Org, "org", "", "organization slug (system admins: default all)")
+	f.StringVar(&since, "since", "7d", "how far back: a duration (7d, 12h) or a date (2026-01-31)")
+	f.StringVar(&q.Actor, "actor", "", "only events of this actor: an email, or an SSH key fingerprint")
+	f.StringVar(&q.Action, "action", "", "only actions that start with this: user., user.signin_failed, config.")
+	f.IntVar(&q.Limit, "limit", 100, "events to show (1-1000)")
+	f.Int64Var(&q.BeforeID, "before", 0, "show events older than this event id (paging)")
+	out.add(cmd)
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"strings"
 	"testing"
@@ -132,4 +133,74 @@ func TestOneTimePasswordSessionChoosesFirst(t *testing.T) {
 	e.run(t, e.acmeMember, "", "whoami").wantOK(t)
 	e.run(t, e.acmeMember, "\nmy-own-password\n", "password").wantOK(t)
 	e.run(t, e.acmeMember, "", "assistant", "list").wantOK(t)
+}
+
+// audit --actor and --action narrow the list; --csv prints a header and
+// one event per row with its details as JSON; an org admin's filters
+// never reach another org's events.
+func TestAuditFiltersAndCSV(t *testing.T) {
+	t.Parallel()
+	e := newTwoOrgs(t)
+	e.run(t, e.acmeAdmin, "", "user", "disable", acmeMemberEmail).wantOK(t)
+	e.run(t, e.acmeAdmin, "", "user", "create", "--email", "new@acme.example", "--name", "New, \"Quoted\"").wantOK(t)
+	e.run(t, e.globexAdmin, "", "user", "create", "--email", "x@globex.example", "--name", "X").wantOK(t)
+
+	r := e.run(t, e.acmeAdmin, "", "audit", "--action", "user.dis").wantOK(t)
+	if strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stdout, "user.disable") {
+		t.Fatalf("audit --action user.dis:\n%s", r.stdout)
+	}
+	r = e.run(t, e.acmeAdmin, "", "audit", "--actor", "BOSS@acme.example", "--action", "user.", "--csv").wantOK(t)
+	recs, err := csv.NewReader(strings.NewReader(r.stdout)).ReadAll()
+	if err != nil {
+		t.Fatalf("not CSV: %v\n%s", err, r.stdout)
+	}
+	if len(recs) != 3 || strings.Join(recs[0], ",") != "id,time,organization,actor,action,target,details" {
+		t.Fatalf("audit --csv:\n%s", r.stdout)
+	}
+	for _, rec := range recs[1:] {
+		if _, err := time.Parse(time.RFC3339, rec[1]); err != nil || rec[2] != "acme" || rec[3] != acmeAdminEmail || !strings.HasPrefix(rec[4], "user.") {
+			t.Errorf("audit CSV row %q", rec)
+		}
+	}
+	if recs[1][4] != "user.create" || recs[1][5] != "new@acme.example" || !strings.Contains(recs[1][6], `"role":"member"`) {
+		t.Errorf("newest row %q", recs[1])
+	}
+	// Another org's actor: nothing, for acme's admin.
+	r = e.run(t, e.acmeAdmin, "", "audit", "--actor", globexAdminEmail).wantOK(t)
+	if strings.Contains(r.stdout, "globex") {
+		t.Fatalf("acme's admin sees globex's events:\n%s", r.stdout)
+	}
+	var evs []service.AuditEvent
+	decode(t, e.run(t, e.admin, "", "audit", "--actor", globexAdminEmail, "--json").wantOK(t), &evs)
+	if len(evs) != 1 || evs[0].OrgSlug != "globex" {
+		t.Fatalf("system admin, globex's admin's events: %+v", evs)
+	}
+	e.run(t, e.acmeAdmin, "", "audit", "--action", "user%").wantFail(t, 1, "action", "lower-case words joined by dots")
+	e.run(t, e.acmeAdmin, "", "audit", "--csv", "--json").wantFail(t, 2, "--csv and --json can't be combined")
+	e.run(t, e.acmeAdmin, "", "user", "enable", acmeMemberEmail).wantOK(t)
+	e.run(t, e.acmeMember, "", "audit", "--actor", acmeMemberEmail).wantFail(t, 1, "permission denied")
+}
+
+// A failed sign-in on an account shows in its org's audit and in user
+// show, for the org's admins.
+func TestFailedSignInsVisibleToAdmins(t *testing.T) {
+	t.Parallel()
+	e := newTwoOrgs(t)
+	ctx := context.Background()
+	e.run(t, e.acmeAdmin, "a-good-password\n", "user", "create", "--email", "pw@acme.example", "--name", "Pw", "--password-stdin").wantOK(t)
+	stranger, line := newTestSigner(t)
+	if _, err := e.svc.SignIn(ctx, service.SignInInput{Key: line, Email: "pw@acme.example", Password: "guess-1", RemoteAddr: "198.51.100.9:5555"}); !errors.Is(err, service.ErrBadCredentials) {
+		t.Fatalf("sign-in with a wrong password: %v", err)
+	}
+	r := e.run(t, e.acmeAdmin, "", "audit", "--action", "user.signin_failed").wantOK(t)
+	if !strings.Contains(r.stdout, "pw@acme.example") || !strings.Contains(r.stdout, "198.51.100.9") || !strings.Contains(r.stdout, gossh.FingerprintSHA256(stranger.PublicKey())) {
+		t.Fatalf("failed sign-ins in acme's audit:\n%s", r.stdout)
+	}
+	r = e.run(t, e.acmeAdmin, "", "user", "show", "pw@acme.example").wantOK(t)
+	if !strings.Contains(r.stdout, "failed sign-ins (30 days):  1, the last ") {
+		t.Fatalf("user show:\n%s", r.stdout)
+	}
+	if r := e.run(t, e.globexAdmin, "", "audit", "--action", "user.signin_failed").wantOK(t); strings.Contains(r.stdout, "pw@acme.example") {
+		t.Fatalf("globex's admin sees acme's failed sign-ins:\n%s", r.stdout)
+	}
 }

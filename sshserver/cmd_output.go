@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"bufio"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -188,4 +189,42 @@ func parseWhen(s string, now time.Time, dir int) (time.Time, bool) {
 		return t, true
 	}
 	return time.Time{}, false
+}
+
+// writeCSV prints a header and rows as CSV (RFC 4180 quoting, by
+// encoding/csv; lines end in \n). A cell that a spreadsheet would take
+// for a formula (=, +, -, @, or a tab first) gets a ' in front: names
+// are typed by people, and a CSV export is opened in spreadsheets.
+func writeCSV(w io.Writer, header []string, rows [][]string) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		for i, cell := range r {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				r[i] = "'" + cell
+			}
+		}
+		if err := cw.Write(r); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// outputFlags is --csv beside the global --json, for reports.
+type outputFlags struct{ csv bool }
+
+func (o *outputFlags) add(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.csv, "csv", false, "print CSV (a header row, then one row per line) instead of text")
+}
+
+// check refuses --csv with --json.
+func (o *outputFlags) check(c *cli) error {
+	if o.csv && c.json {
+		return usageErrorf("--csv and --json can't be combined: choose one")
+	}
+	return nil
 }

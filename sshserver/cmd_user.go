@@ -3,6 +3,8 @@ package sshserver
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -41,19 +43,32 @@ func roleText(u service.User) string {
 
 func (c *cli) userListCommand() *cobra.Command {
 	var (
-		lf  listFlags
-		org string
+		lf         listFlags
+		org, quiet string
 	)
 	cmd := &cobra.Command{
-		Use:   "list",
+		Use:   "list [--org SLUG] [--quiet 30d] [--filter TEXT]",
 		Short: "List users",
-		Long:  "List users. System admins see every organization (or the one named with --org); org\nadmins see their own.",
-		Args:  cobra.NoArgs,
+		Long: "List users. System admins see every organization (or the one named with --org); org\n" +
+			"admins see their own. LAST SEEN is the last sign-in, by SSH command or console.\n" +
+			"--quiet 30d keeps the accounts unused for 30 days: older than that, not signed in\n" +
+			"since, and none of their personal API keys used since.",
+		Example: c.example("SSH user list --quiet 90d", "SSH user list --org acme --filter ana"),
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := lf.check(); err != nil {
 				return err
 			}
-			page, err := c.svc.ListUsers(cmd.Context(), c.actor, org, lf.filter, lf.offset, lf.limit)
+			q := service.UserQuery{Org: org, Query: lf.filter}
+			if quiet != "" {
+				days, ok := strings.CutSuffix(quiet, "d")
+				n, err := strconv.Atoi(days)
+				if !ok || err != nil || n < 1 {
+					return usageErrorf("--quiet %q: want a number of days such as 30d", quiet)
+				}
+				q.QuietDays = n
+			}
+			page, err := c.svc.ListUsers(cmd.Context(), c.actor, q, lf.offset, lf.limit)
 			if err != nil {
 				return err
 			}
@@ -68,12 +83,17 @@ func (c *cli) userListCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&org, "org", "", "organization slug (org admins: their own)")
+	cmd.Flags().StringVar(&quiet, "quiet", "", "only accounts unused for this many days, e.g. 30d")
 	lf.add(cmd)
 	return cmd
 }
 
 // printUser prints one user as text.
 func printUser(w io.Writer, u service.User) {
+	failed := "none"
+	if u.FailedSignIns > 0 {
+		failed = fmt.Sprintf("%d, the last %s (audit --action user.signin_failed lists them)", u.FailedSignIns, when(u.LastFailedSignInAt))
+	}
 	fields(w,
 		"email", u.Email,
 		"name", u.Name,
@@ -83,6 +103,7 @@ func printUser(w io.Writer, u service.User) {
 		"password", yesNo(u.HasPassword),
 		"created", when(u.CreatedAt),
 		"last seen", when(u.LastSeenAt),
+		fmt.Sprintf("failed sign-ins (%d days)", service.FailedSignInDays), failed,
 	)
 }
 

@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -248,4 +249,22 @@ func TestLambOrgAdminCannotTakeOverSystemAdmin(t *testing.T) {
 	// Other users of lamb stay theirs to manage.
 	e.userWithKey(t, "lamb", "helper@lamb.local", "member")
 	e.run(t, lambAdmin, "", "user", "reset-password", "helper@lamb.local").wantOK(t)
+}
+
+// user list --quiet Nd keeps accounts unused for N days (the rule is the
+// service's: service.TestQuietAccounts); here the flag's shapes. Accounts
+// made just now are not quiet for a day.
+func TestUserListQuiet(t *testing.T) {
+	t.Parallel()
+	e := newTwoOrgs(t)
+	var p service.Page[service.User]
+	decode(t, e.run(t, e.acmeAdmin, "", "user", "list", "--quiet", "1d", "--json").wantOK(t), &p)
+	if p.Total != 0 || len(p.Items) != 0 {
+		t.Fatalf("quiet for a day, among accounts made now: %+v", p)
+	}
+	for _, bad := range []string{"0d", "30", "a week", "-3d"} {
+		e.run(t, e.acmeAdmin, "", "user", "list", "--quiet", bad).wantFail(t, 2, fmt.Sprintf("--quiet %q: want a number of days such as 30d", bad))
+	}
+	e.run(t, e.acmeAdmin, "", "user", "list", "--quiet", "99999d").wantFail(t, 1, "quiet: want a number of days from 1 to 3660")
+	e.run(t, e.acmeMember, "", "user", "list", "--quiet", "30d").wantFail(t, 1, "permission denied")
 }

@@ -302,3 +302,28 @@ func TestTUISaysGoodbyeWhenTheServerStops(t *testing.T) {
 	p.out.waitFor(t, from, "lamb is restarting")
 	p.ended(t)
 }
+
+// The usage screen over a real SSH terminal of 60 columns: a member's own
+// usage, the range switch and the chart's switch between tokens and
+// requests.
+func TestTUIUsageOverSSHAt60Columns(t *testing.T) {
+	ts := newTwoOrgs(t)
+	p := ts.openConsole(t, ts.acmeMember)
+	p.out.waitFor(t, 0, acmeMemberEmail, "(member)")
+	mark := p.out.len()
+	if err := p.sess.WindowChange(24, 60); err != nil {
+		t.Fatal(err)
+	}
+	p.out.waitFor(t, mark, "My assistants")
+	mark = p.out.len()
+	p.send(t, "3")
+	p.out.waitFor(t, mark, "Your assistants", "[this month]", "Tokens per day", "Budget")
+	mark = p.out.len()
+	p.send(t, "t")
+	p.out.waitFor(t, mark, "[last month]")
+	mark = p.out.len()
+	p.send(t, "c")
+	p.out.waitFor(t, mark, "Requests per day")
+	p.send(t, "q")
+	p.ended(t)
+}

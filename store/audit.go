@@ -42,7 +42,10 @@ func (q *Queries) InsertAudit(ctx context.Context, e AuditEvent) error {
 // AuditFilter selects audit events. Zero fields don't filter.
 type AuditFilter struct {
 	OrganizationID int64
-	Action         string
+	Action         string // exactly this action
+	ActionPrefix   string // actions that start with this (user. for user.create, user.delete…)
+	Actor          string // exactly this actor (an email, a key), any case
+	Target         string // exactly this target, any case
 	Since          time.Time
 	Query          string // substring of action, actor or target
 	BeforeID       int64  // paging: events with a smaller id
@@ -59,6 +62,18 @@ func auditWhere(f AuditFilter) (string, []any) {
 	if f.Action != "" {
 		where += ` AND action = ?`
 		args = append(args, f.Action)
+	}
+	if f.ActionPrefix != "" {
+		where += ` AND action LIKE ? ESCAPE '\'`
+		args = append(args, escapeLike(f.ActionPrefix)+"%")
+	}
+	if f.Actor != "" {
+		where += ` AND LOWER(actor) = LOWER(?)`
+		args = append(args, f.Actor)
+	}
+	if f.Target != "" {
+		where += ` AND LOWER(target) = LOWER(?)`
+		args = append(args, f.Target)
 	}
 	if f.Query != "" {
 		like := "%" + escapeLike(f.Query) + "%"

@@ -217,7 +217,7 @@ func testPortableQueries(t *testing.T, e engine) {
 	}
 	f := UsageFilter{OrganizationID: org.ID, From: Day(at), To: Day(at)}
 	sum, err := st.SumUsage(ctx, f)
-	if err != nil || sum != (UsageTotals{Requests: 6, Errors: 2, Refused: 2, PromptTokens: 40, CompletionTokens: 20}) {
+	if err != nil || sum != (UsageTotals{Requests: 6, Errors: 2, Refused: 2, PromptTokens: 40, CompletionTokens: 20, Latency: [LatencyBuckets]int64{4}}) {
 		t.Errorf("SumUsage = %+v, %v", sum, err)
 	}
 	groups, err := st.GroupUsage(ctx, f, "assistant")

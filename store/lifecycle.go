@@ -279,15 +279,12 @@ func (q *Queries) MergeOrgRows(ctx context.Context, src, dst int64) error {
 		{`UPDATE assistants SET organization_id = ?, updated_at = ? WHERE organization_id = ?`, []any{dst, now, src}},
 		{`UPDATE users SET organization_id = ?, role = 'member', updated_at = ? WHERE organization_id = ?`, []any{dst, now, src}},
 		{`UPDATE usage_events SET organization_id = ? WHERE organization_id = ?`, []any{dst, src}},
-		{`INSERT INTO usage_daily (organization_id, day, assistant_id, user_id, requests, errors, prompt_tokens, completion_tokens, refused)
-			SELECT ?, day, assistant_id, user_id, requests, errors, prompt_tokens, completion_tokens, refused
-			FROM usage_daily WHERE organization_id = ?
-			ON CONFLICT (organization_id, day, assistant_id, user_id) DO UPDATE SET
-				requests = usage_daily.requests + excluded.requests, errors = usage_daily.errors + excluded.errors,
-				prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens,
-				completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens,
-				refused = usage_daily.refused + excluded.refused`, []any{dst, src}},
+		{mergeRollups("usage_daily", "day", "assistant_id", "user_id"), []any{dst, src}},
 		{`DELETE FROM usage_daily WHERE organization_id = ?`, []any{src}},
+		{mergeRollups("usage_daily_keys", "day", "api_key_id", "user_id"), []any{dst, src}},
+		{`DELETE FROM usage_daily_keys WHERE organization_id = ?`, []any{src}},
+		{mergeRollups("usage_daily_orgs", "day"), []any{dst, src}},
+		{`DELETE FROM usage_daily_orgs WHERE organization_id = ?`, []any{src}},
 		// A month ledger dst has already started gets src's spending; one
 		// it hasn't starts from the rollups, which now hold src's.
 		{`UPDATE budget_ledgers SET spent = spent + COALESCE((SELECT s.spent FROM budget_ledgers s
@@ -301,4 +298,22 @@ func (q *Queries) MergeOrgRows(ctx context.Context, src, dst int64) error {
 		}
 	}
 	return nil
+}
+
+// rollupCounts are the columns every rollup table adds up.
+var rollupCounts = []string{"requests", "errors", "refused", "prompt_tokens", "completion_tokens", "estimated", "estimated_tokens",
+	"lat_0", "lat_1", "lat_2", "lat_3", "lat_4", "lat_5", "lat_6", "lat_7", "lat_8", "lat_9", "lat_10", "lat_11"}
+
+// mergeRollups is the statement that adds a rollup table's rows of one org
+// (the second argument) to another's (the first), by the table's key
+// after organization_id.
+func mergeRollups(table string, key ...string) string {
+	cols := strings.Join(append(append([]string{}, key...), rollupCounts...), ", ")
+	sets := make([]string, len(rollupCounts))
+	for i, c := range rollupCounts {
+		sets[i] = c + " = " + table + "." + c + " + excluded." + c
+	}
+	return `INSERT INTO ` + table + ` (organization_id, ` + cols + `)
+		SELECT ?, ` + cols + ` FROM ` + table + ` WHERE organization_id = ?
+		ON CONFLICT (organization_id, ` + strings.Join(key, ", ") + `) DO UPDATE SET ` + strings.Join(sets, ", ")
 }

@@ -1,10 +1,8 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -13,90 +11,6 @@ import (
 func Day(t time.Time) int {
 	t = t.UTC()
 	return t.Year()*10000 + int(t.Month())*100 + t.Day()
-}
-
-// UsageTotals are summed rollups.
-type UsageTotals struct {
-	Requests         int64
-	Errors           int64 // refusals included
-	Refused          int64 // refused before reaching a provider
-	PromptTokens     int64
-	CompletionTokens int64
-}
-
-// Tokens is prompt plus completion tokens.
-func (u UsageTotals) Tokens() int64 { return u.PromptTokens + u.CompletionTokens }
-
-// UsageFilter selects rollups: an org (required), optionally one user, from
-// day From to day To inclusive (YYYYMMDD).
-type UsageFilter struct {
-	OrganizationID int64
-	UserID         int64
-	From, To       int
-}
-
-// SumUsage sums the rollups of the filter.
-func (q *Queries) SumUsage(ctx context.Context, f UsageFilter) (UsageTotals, error) {
-	query := `SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(errors), 0), COALESCE(SUM(refused), 0), COALESCE(SUM(prompt_tokens), 0),
-		COALESCE(SUM(completion_tokens), 0) FROM usage_daily WHERE organization_id = ? AND day BETWEEN ? AND ?`
-	args := []any{f.OrganizationID, f.From, f.To}
-	if f.UserID != 0 {
-		query += ` AND user_id = ?`
-		args = append(args, f.UserID)
-	}
-	var t UsageTotals
-	err := q.r.QueryRowContext(ctx, query, args...).Scan(&t.Requests, &t.Errors, &t.Refused, &t.PromptTokens, &t.CompletionTokens)
-	if err != nil {
-		return UsageTotals{}, fmt.Errorf("sum usage: %w", mapErr(err))
-	}
-	return t, nil
-}
-
-// AddUsageDaily adds to a rollup row, creating it when missing.
-func (q *Queries) AddUsageDaily(ctx context.Context, orgID int64, day int, assistantID, userID int64, t UsageTotals) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO usage_daily
-		(organization_id, day, assistant_id, user_id, requests, errors, refused, prompt_tokens, completion_tokens)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`+rollupUpsert,
-		orgID, day, assistantID, userID, t.Requests, t.Errors, t.Refused, t.PromptTokens, t.CompletionTokens)
-	if err != nil {
-		return fmt.Errorf("add usage rollup: %w", mapErr(err))
-	}
-	return nil
-}
-
-// UsageGroup is the totals of one day, assistant or user.
-type UsageGroup struct {
-	Key int64 // the day (YYYYMMDD), assistant id or user id
-	UsageTotals
-}
-
-// GroupUsage sums the rollups of the filter by "day", "assistant" or "user".
-func (q *Queries) GroupUsage(ctx context.Context, f UsageFilter, by string) ([]UsageGroup, error) {
-	col := map[string]string{"day": "day", "assistant": "assistant_id", "user": "user_id"}[by]
-	if col == "" {
-		return nil, fmt.Errorf("group usage by %q: want day, assistant or user", by)
-	}
-	query := `SELECT ` + col + `, SUM(requests), SUM(errors), SUM(refused), SUM(prompt_tokens), SUM(completion_tokens)
-		FROM usage_daily WHERE organization_id = ? AND day BETWEEN ? AND ?`
-	args := []any{f.OrganizationID, f.From, f.To}
-	if f.UserID != 0 {
-		query += ` AND user_id = ?`
-		args = append(args, f.UserID)
-	}
-	rows, err := q.r.QueryContext(ctx, query+` GROUP BY `+col+` ORDER BY `+col, args...)
-	if err != nil {
-		return nil, fmt.Errorf("group usage: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []UsageGroup
-	for rows.Next() {
-		var g UsageGroup
-		if err := rows.Scan(&g.Key, &g.Requests, &g.Errors, &g.Refused, &g.PromptTokens, &g.CompletionTokens); err != nil {
-			return nil, mapErr(err)
-		}
-		out = append(out, g)
-	}
-	return out, mapErr(rows.Err())
 }
 
 // UsageEvent is a row of usage_events: one completion request. IDs of 0
@@ -222,92 +136,6 @@ func (q *Queries) insertEventsPostgres(ctx context.Context, raw []UsageEvent) er
 	}
 	return nil
 }
-
-// addRollups adds events to the daily rollups, once per (org, day,
-// assistant, user) of the batch.
-func (q *Queries) addRollups(ctx context.Context, events []UsageEvent) error {
-	type rollupKey struct {
-		org       int64
-		day       int
-		assistant int64
-		user      int64
-	}
-	sums := map[rollupKey]*UsageTotals{}
-	var order []rollupKey
-	for _, e := range events {
-		k := rollupKey{e.OrganizationID, Day(e.CreatedAt), e.AssistantID, e.UserID}
-		t := sums[k]
-		if t == nil {
-			t = &UsageTotals{}
-			sums[k] = t
-			order = append(order, k)
-		}
-		t.Requests++
-		if e.Status != "ok" {
-			t.Errors++
-		}
-		if e.Refused {
-			t.Refused++
-		}
-		t.PromptTokens += e.PromptTokens
-		t.CompletionTokens += e.CompletionTokens
-	}
-	// In key order: two processes writing rollups of the same keys at
-	// once then wait for each other instead of deadlocking.
-	slices.SortFunc(order, func(a, b rollupKey) int {
-		return cmp.Or(cmp.Compare(a.org, b.org), cmp.Compare(a.day, b.day), cmp.Compare(a.assistant, b.assistant), cmp.Compare(a.user, b.user))
-	})
-	if q.postgres && len(order) > 0 {
-		cols := make([][]int64, 9)
-		for _, k := range order {
-			t := sums[k]
-			for i, v := range []int64{k.org, int64(k.day), k.assistant, k.user, t.Requests, t.Errors, t.Refused, t.PromptTokens, t.CompletionTokens} {
-				cols[i] = append(cols[i], v)
-			}
-		}
-		args := make([]any, len(cols))
-		for i, c := range cols {
-			args[i] = c
-		}
-		_, err := q.w.ExecContext(ctx, `INSERT INTO usage_daily
-			(organization_id, day, assistant_id, user_id, requests, errors, refused, prompt_tokens, completion_tokens)
-			SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])`+
-			rollupUpsert, args...)
-		if err != nil {
-			return fmt.Errorf("add usage rollups: %w", mapErr(err))
-		}
-		return nil
-	}
-	const per = 50
-	for start := 0; start < len(order); start += per {
-		chunk := order[start:min(start+per, len(order))]
-		var sb strings.Builder
-		sb.WriteString(`INSERT INTO usage_daily
-			(organization_id, day, assistant_id, user_id, requests, errors, refused, prompt_tokens, completion_tokens) VALUES `)
-		args := make([]any, 0, len(chunk)*9)
-		for i, k := range chunk {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			t := sums[k]
-			args = append(args, k.org, k.day, k.assistant, k.user, t.Requests, t.Errors, t.Refused, t.PromptTokens, t.CompletionTokens)
-		}
-		sb.WriteString(rollupUpsert)
-		if _, err := q.w.ExecContext(ctx, sb.String(), args...); err != nil {
-			return fmt.Errorf("add usage rollups: %w", mapErr(err))
-		}
-	}
-	return nil
-}
-
-// rollupUpsert adds a rollup row's counts to the row of its key.
-const rollupUpsert = `
-	ON CONFLICT (organization_id, day, assistant_id, user_id) DO UPDATE SET
-	requests = usage_daily.requests + excluded.requests, errors = usage_daily.errors + excluded.errors,
-	refused = usage_daily.refused + excluded.refused,
-	prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens,
-	completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens`
 
 // Retrieval sums the knowledge-base step of a sample of requests.
 type Retrieval struct {

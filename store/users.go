@@ -118,8 +118,11 @@ type UserFilter struct {
 	OrganizationID int64
 	Query          string
 	Role           string
-	Offset         int
-	Limit          int
+	// QuietSince selects accounts unused since then: created before it,
+	// not signed in since, and no personal API key used since.
+	QuietSince time.Time
+	Offset     int
+	Limit      int
 }
 
 // ListUsers returns users ordered by email, and the total that match. The
@@ -139,6 +142,12 @@ func (q *Queries) ListUsers(ctx context.Context, f UserFilter) ([]UserWithOrg, i
 	if f.Role != "" {
 		where += ` AND u.role = ?`
 		args = append(args, f.Role)
+	}
+	if !f.QuietSince.IsZero() {
+		cut := f.QuietSince.Unix()
+		where += ` AND COALESCE(u.last_seen_at, u.created_at) < ? AND u.created_at < ?
+			AND NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = u.id AND k.last_used_at >= ?)`
+		args = append(args, cut, cut, cut)
 	}
 	var total int
 	if err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u JOIN organizations o ON o.id = u.organization_id`+where, args...).Scan(&total); err != nil {

@@ -66,6 +66,9 @@ type List struct {
 	height    int
 	// Empty is shown when nothing matches.
 	Empty string
+	// Note is shown in the footer: filters the screen applies besides the
+	// typed one ("unused for 30 days").
+	Note string
 }
 
 type listPageMsg struct {
@@ -233,6 +236,13 @@ func (l *List) Update(msg tea.Msg) (bool, tea.Cmd) {
 	return false, nil
 }
 
+// Reset goes back to the first page and loads it: the screen changed
+// what the list fetches (a filter of its own).
+func (l *List) Reset() tea.Cmd {
+	l.offset, l.cursor = 0, 0
+	return l.Load()
+}
+
 func (l *List) setQuery(q string) tea.Cmd {
 	l.query, l.offset, l.cursor = q, 0, 0
 	return l.Load()
@@ -268,10 +278,16 @@ func (l *List) View() string {
 	if l.page.Total > 0 {
 		footer = fmt.Sprintf("%d–%d of %d", l.offset+1, l.offset+len(l.page.Rows), l.page.Total)
 	}
+	if l.Note != "" {
+		footer += "  " + safetext.Sanitize(l.Note)
+	}
 	if l.filtering {
 		footer += "  " + l.filter.View()
 	} else if l.query != "" {
 		footer += "  filter: " + safetext.Sanitize(l.query)
+	}
+	if l.width > 0 && !l.filtering {
+		footer = truncate(footer, l.width-2)
 	}
 	b.WriteString(st.Muted.Render(" " + footer))
 	return b.String()

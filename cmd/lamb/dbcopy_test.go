@@ -229,12 +229,12 @@ func read(t *testing.T, svc *service.Service, root service.Actor) deployment {
 		}
 		d.exports[o.Slug] = mustJSON(t, ex)
 	}
-	u, err := svc.Usage(ctx, root, "acme", time.Now().AddDate(0, -1, 0), "assistant", false)
+	u, err := svc.Usage(ctx, root, service.UsageQuery{Org: "acme", From: time.Now().AddDate(0, -1, 0), By: "assistant"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.usage = mustJSON(t, u)
-	a, err := svc.ListAudit(ctx, root, "acme", time.Time{}, 0, 1000)
+	a, err := svc.ListAudit(ctx, root, service.AuditQuery{Org: "acme", Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func TestDBCopyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a new user with an SSH key on the copy: %v", err)
 	}
-	users, err := psvc.ListUsers(ctx, root, "", "", 0, 100)
+	users, err := psvc.ListUsers(ctx, root, service.UserQuery{}, 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestDBCopyRoundTrip(t *testing.T) {
 	chat(t, psvc, k.Key, as.ID)                     // a new assistant, key and usage row
 	chat(t, psvc, fx.apiKey, fx.assistants["acme"]) // the provider key, sealed on SQLite, opens here
 	psvc.Close()                                    // flush the usage event
-	u, err := psvc.Usage(ctx, root, "acme", time.Now().AddDate(0, -1, 0), "assistant", false)
+	u, err := psvc.Usage(ctx, root, service.UsageQuery{Org: "acme", From: time.Now().AddDate(0, -1, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -347,11 +347,11 @@ func TestConsoleUsageShowsRetrieval(t *testing.T) {
 		d := o.console(who)
 		d.send(tea.WindowSizeMsg{Width: 80, Height: 24})
 		d.tab(map[bool]string{true: "My usage", false: "Usage"}[who == o.member])
-		row, next := d.line("Tutor (#")
+		row, next := d.scrollTo("By assistant", "Tutor (#")
 		if !strings.Contains(next, want) {
 			t.Errorf("%s: under %q: %q, want %q", who.Email, row, next, want)
 		}
-		if _, next := d.line("Plain (#"); strings.Contains(next, "knowledge base") {
+		if _, next := d.scrollTo("By assistant", "Plain (#"); strings.Contains(next, "knowledge base") {
 			t.Errorf("%s: an assistant without collections shows retrieval: %q", who.Email, next)
 		}
 		d.fits(80, 24)

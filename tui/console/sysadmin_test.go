@@ -215,7 +215,7 @@ func TestConsoleDeleteOrg(t *testing.T) {
 	if _, err := e.svc.GetOrg(e.ctx, e.root(), "physics"); !errors.Is(err, service.ErrNotFound) {
 		t.Fatalf("physics after delete: %v", err)
 	}
-	users, err := e.svc.ListUsers(e.ctx, e.root(), "lamb", "", 0, 100)
+	users, err := e.svc.ListUsers(e.ctx, e.root(), service.UserQuery{Org: "lamb"}, 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,7 @@ type Users struct {
 	// form to fix its rows, or the list.
 	detailBack usersMode
 	importArea *tui.TextArea // the pasted list of the import form
+	quiet      int           // show accounts unused for this many days; 0: every account
 	width      int
 	height     int
 }
@@ -58,7 +59,7 @@ func NewUsers(c *tui.Common) *Users {
 	}
 	cols = append(cols, tui.Column{Title: "Role", Width: 8}, tui.Column{Title: "Last seen", Width: 10})
 	m.list = tui.NewList(c, cols, func(ctx context.Context, q string, off, lim int) (tui.Page, error) {
-		p, err := c.Svc.ListUsers(ctx, c.Actor, "", q, off, lim)
+		p, err := c.Svc.ListUsers(ctx, c.Actor, service.UserQuery{Query: q, QuietDays: m.quiet}, off, lim)
 		if err != nil {
 			return tui.Page{}, err
 		}
@@ -80,6 +81,7 @@ func NewUsers(c *tui.Common) *Users {
 		return out, nil
 	})
 	m.list.Empty = "no users yet: press n to create one"
+
 	return m
 }
 
@@ -144,7 +146,28 @@ var (
 	keySSH      = tui.Bind("enter", "ssh keys")
 	keyDelete   = tui.Bind("d", "delete")
 	keyImport   = tui.Bind("i", "import a list")
+	keyQuiet    = tui.Bind("u", "unused for 30/90/180 days")
 )
+
+// quietSteps are what u goes through: every account, then those unused
+// for 30, 90 and 180 days.
+var quietSteps = []int{0, 30, 90, 180}
+
+// nextQuiet shows the accounts unused for the next number of days.
+func (m *Users) nextQuiet() tea.Cmd {
+	for i, q := range quietSteps {
+		if q == m.quiet {
+			m.quiet = quietSteps[(i+1)%len(quietSteps)]
+			break
+		}
+	}
+	m.list.Note, m.list.Empty = "", "no users yet: press n to create one"
+	if m.quiet > 0 {
+		m.list.Note = fmt.Sprintf("unused for %d days", m.quiet)
+		m.list.Empty = fmt.Sprintf("no account is unused for %d days: u shows the next step, then every account", m.quiet)
+	}
+	return m.list.Reset()
+}
 
 func (m *Users) Keys() []key.Binding {
 	switch m.mode {
@@ -166,7 +189,7 @@ func (m *Users) Keys() []key.Binding {
 	if m.c.Actor.Role == service.RoleSystemAdmin {
 		ks = append(ks, keySysAdmin)
 	}
-	return append(append(ks, keyPassword, keySetPass, keySSH, keyDelete), m.list.Keys()...)
+	return append(append(ks, keyPassword, keySetPass, keySSH, keyDelete, keyQuiet), m.list.Keys()...)
 }
 
 func (m *Users) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
@@ -239,6 +262,9 @@ func (m *Users) Update(msg tea.Msg) (tui.Screen, tea.Cmd) {
 	}
 	if key.Matches(km, keyImport) {
 		return m, m.importForm()
+	}
+	if key.Matches(km, keyQuiet) {
+		return m, m.nextQuiet()
 	}
 	u, ok := m.list.Selected().(service.User)
 	if !ok {
