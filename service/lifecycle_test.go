@@ -726,6 +726,10 @@ func testMergeOrgs(t *testing.T, engine string) {
 	if after["beta"].Tokens() != before["acme"].Tokens()+before["beta"].Tokens() || after["beta"].Requests != 2 {
 		t.Fatalf("usage after the merge: %+v (before %+v)", after, before)
 	}
+	// Per user (and so per assistant) too, not only the org's totals.
+	if ana, err := e.st.SumUsage(ctx, store.UsageFilter{OrganizationID: e.adminB.OrgID, UserID: e.ana.UserID, From: 0, To: 99991231}); err != nil || ana.Tokens() != 41 {
+		t.Fatalf("ana's usage in beta after the merge: %+v, %v; want acme's 41 tokens", ana, err)
+	}
 	if n := e.count(t, `SELECT COUNT(*) FROM budget_ledgers WHERE organization_id = ? AND user_id = 0 AND spent = 44`, e.adminB.OrgID); n != 1 {
 		t.Errorf("beta's month ledger doesn't hold acme's spending")
 	}
