@@ -290,7 +290,7 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 		return tx.SetLease(ctx, key, sl.instance, b.Mine+got, now.Add(leaseTTL))
 	})
 	if err != nil {
-		return 0, false, databaseError("lease budget", err)
+		return 0, false, fmt.Errorf("lease budget: %w", err) // asGatewayError: 503 when the database is unreachable
 	}
 	if got == 0 {
 		return max(have+room, 0), false, nil
@@ -314,14 +314,6 @@ func (sl *sharedLimits) refill(k ledgerKey, limit, need int64, now time.Time) {
 		l.refilling = false
 	}
 	sl.mu.Unlock()
-}
-
-// databaseError answers a request whose admission needs the database
-// while it can't be reached.
-func databaseError(what string, err error) *GatewayError {
-	return &GatewayError{Status: 503, Type: "api_error", Code: "service_unavailable",
-		Message: "lamb can't reach its database right now; retry in a moment", RetryAfter: 5 * time.Second,
-		cause: fmt.Errorf("%s: %w", what, err)}
 }
 
 // permit admits one request against an org's requests_per_minute.
@@ -382,7 +374,7 @@ func (sl *sharedLimits) grantPermits(ctx context.Context, orgID, rpm int64, now 
 		return tx.AddRequests(ctx, orgID, until, got)
 	})
 	if err != nil {
-		return 0, databaseError("count requests", err)
+		return 0, fmt.Errorf("count requests: %w", err)
 	}
 	if got > 0 {
 		sl.mu.Lock()
