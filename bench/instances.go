@@ -23,10 +23,11 @@ import (
 
 // instance is a lamb process the benchmark started.
 type instance struct {
-	url  string
-	ssh  string // its SSH address
-	cmd  *exec.Cmd
-	once sync.Once
+	url    string
+	ssh    string // its SSH address
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has exited
+	once   sync.Once
 }
 
 // startLamb starts bin in dir as the README says, default logging to
@@ -51,8 +52,8 @@ func startLamb(bin, dir string, env []string) (*instance, error) {
 		logFile.Close()
 		return nil, err
 	}
-	go func() { cmd.Wait(); logFile.Close() }()
-	in := &instance{url: "http://" + httpAddr, ssh: sshAddr, cmd: cmd}
+	in := &instance{url: "http://" + httpAddr, ssh: sshAddr, cmd: cmd, exited: make(chan struct{})}
+	go func() { cmd.Wait(); logFile.Close(); close(in.exited) }()
 	if err := waitHealthy(in.url, 60*time.Second); err != nil {
 		in.stop()
 		return nil, fmt.Errorf("%w (its log: %s)", err, filepath.Join(dir, "lamb.log"))
@@ -65,9 +66,7 @@ func startLamb(bin, dir string, env []string) (*instance, error) {
 func (in *instance) stop() {
 	in.once.Do(func() {
 		in.cmd.Process.Signal(syscall.SIGTERM)
-		for in.cmd.ProcessState == nil {
-			time.Sleep(20 * time.Millisecond)
-		}
+		<-in.exited
 	})
 }
 
