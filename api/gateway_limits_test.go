@@ -241,6 +241,13 @@ func TestMetrics(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^lamb_database_statements_total [1-9][0-9]*$`).Match(body) {
 		t.Errorf("metrics lack a count of database statements:\n%s", body)
 	}
+	// The runtime's view of the latency tail: CPU waits and GC pauses.
+	for _, re := range []string{`(?m)^go_sched_latencies_seconds_bucket\{le="0\.001"\} \d+$`, `(?m)^go_sched_latencies_seconds_count [1-9]`,
+		`(?m)^go_gc_pauses_seconds_bucket\{le="\+Inf"\} \d+$`, `(?m)^go_goroutines [1-9]`, `(?m)^go_heap_objects_bytes [1-9]`} {
+		if !regexp.MustCompile(re).Match(body) {
+			t.Errorf("metrics lack %s:\n%s", re, body)
+		}
+	}
 	// Off by default.
 	if resp, _ := http.Get(e.srv.URL + "/metrics"); resp.StatusCode != 404 {
 		t.Errorf("/metrics served without LAMB_METRICS: %d", resp.StatusCode)

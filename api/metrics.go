@@ -60,6 +60,7 @@ func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	metric("lamb_database_up", "gauge", "1 when the database answers.")
 	fmt.Fprintf(&b, "lamb_database_up %d\n", healthy)
+	writeRuntimeMetrics(&b, metric)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write([]byte(b.String()))
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,18 +73,80 @@ func (in *instance) stop() {
 
 // statements reads lamb_database_statements_total from /metrics.
 func (in *instance) statements() (int64, error) {
-	resp, err := http.Get(in.url + "/metrics")
+	m, err := in.metrics()
 	if err != nil {
 		return 0, err
 	}
+	v, ok := m["lamb_database_statements_total"]
+	if !ok {
+		return 0, fmt.Errorf("%s/metrics has no lamb_database_statements_total", in.url)
+	}
+	return int64(v), nil
+}
+
+// metrics reads every sample of /metrics, by name and labels as written.
+func (in *instance) metrics() (map[string]float64, error) {
+	resp, err := http.Get(in.url + "/metrics")
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
+	m := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "lamb_database_statements_total "); ok {
-			return strconv.ParseInt(v, 10, 64)
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if strings.HasPrefix(line, "#") || i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			m[line[:i]] = v
 		}
 	}
-	return 0, fmt.Errorf("%s/metrics has no lamb_database_statements_total", in.url)
+	return m, sc.Err()
+}
+
+// runtimeTail is what lamb's Go runtime says about a phase: the p99 of
+// the time its runnable goroutines waited for a CPU, and its GC pauses.
+type runtimeTail struct {
+	schedP99 string // "≤ 250µs": the histogram bound holding the 99th percentile
+	gcPauses int
+	gcWorst  string
+}
+
+// runtimeDuring diffs two /metrics reads of the processes behind a target.
+func runtimeDuring(before, after []map[string]float64) runtimeTail {
+	var t runtimeTail
+	delta := func(name, le string) float64 {
+		var d float64
+		for i := range after {
+			k := name + `_bucket{le="` + le + `"}`
+			d += after[i][k] - before[i][k]
+		}
+		return d
+	}
+	bounds := []string{"1e-05", "5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "1", "+Inf"}
+	quantile := func(name string, q float64) string {
+		total := delta(name, "+Inf")
+		for _, le := range bounds {
+			if total > 0 && delta(name, le) >= q*total {
+				return "≤ " + humanSeconds(le)
+			}
+		}
+		return "n/a"
+	}
+	t.schedP99 = quantile("go_sched_latencies_seconds", 0.99)
+	t.gcPauses = int(delta("go_gc_pauses_seconds", "+Inf"))
+	t.gcWorst = quantile("go_gc_pauses_seconds", 1)
+	return t
+}
+
+func humanSeconds(le string) string {
+	if le == "+Inf" {
+		return "∞"
+	}
+	v, _ := strconv.ParseFloat(le, 64)
+	return time.Duration(v * float64(time.Second)).String()
 }
 
 // scratchDatabase creates an empty database beside the one rawURL names,
@@ -125,7 +188,6 @@ type measure struct {
 	targets           []target
 	serving           map[string][]*instance // lamb's processes behind a target
 	rps               map[string]float64
-	direct            latency
 }
 
 func (m *measure) wants(phase string) bool {
@@ -133,6 +195,9 @@ func (m *measure) wants(phase string) bool {
 }
 
 func (m *measure) add(t target, by []*instance) {
+	for _, in := range by {
+		t.procs = append(t.procs, in.cmd.Process.Pid)
+	}
 	m.targets = append(m.targets, t)
 	if m.serving == nil {
 		m.serving = map[string][]*instance{}
@@ -166,18 +231,70 @@ func (m *measure) run(ts []target) {
 		}
 	}
 	if m.wants("latency") {
-		fmt.Printf("\nLatency at %d req/s, non-streaming\n", m.rate)
-		for _, t := range ts {
-			l := openLoop(m.client, t, m.rate, m.duration)
+		// The baseline runs in the same turns as what it is compared with.
+		group := ts
+		if ts[0].name != "direct" {
+			group = append(m.baselines(), ts...)
+		}
+		fmt.Printf("\nLatency at %d req/s, non-streaming, the targets taking turns of %s\n", m.rate, latencySlice)
+		lambs := m.instances(ts)
+		before := metricsOf(lambs)
+		all := interleaved(m.client, group, m.rate, m.duration)
+		after := metricsOf(lambs)
+		direct := all[0].summary()
+		for i, t := range group {
+			l := all[i].summary()
 			extra := ""
-			if t.name == "direct" {
-				m.direct = l
-			} else {
-				extra = fmt.Sprintf("  overhead p50 %+.2f ms, p99 %+.2f ms", ms(l.p50-m.direct.p50), ms(l.p99-m.direct.p99))
+			if i > 0 {
+				extra = fmt.Sprintf("  overhead p50 %+.2f ms, p99 %+.2f ms", ms(l.p50-direct.p50), ms(l.p99-direct.p99))
+			}
+			if c := all[i].cpuPerRequest(); c != "" {
+				extra += "; " + c
 			}
 			fmt.Printf("  %-22s p50 %6.2f ms  p99 %6.2f ms  (%d sent, %d errors)%s\n", t.name, ms(l.p50), ms(l.p99), l.sent, l.errors, extra)
 		}
+		if before != nil && after != nil && len(lambs) > 0 {
+			rt := runtimeDuring(before, after)
+			fmt.Printf("  inside lamb: runnable goroutines waited p99 %s; %d GC pauses, the longest %s\n", rt.schedP99, rt.gcPauses, rt.gcWorst)
+		}
 	}
+}
+
+// baselines are the targets that aren't lamb: direct and the bare hops.
+func (m *measure) baselines() []target {
+	var ts []target
+	for _, t := range m.targets {
+		if len(m.serving[t.name]) == 0 {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// instances are the lamb processes behind ts, each once.
+func (m *measure) instances(ts []target) []*instance {
+	var all []*instance
+	for _, t := range ts {
+		for _, in := range m.serving[t.name] {
+			if !slices.Contains(all, in) {
+				all = append(all, in)
+			}
+		}
+	}
+	return all
+}
+
+// metricsOf reads /metrics of each instance; nil if one can't be read.
+func metricsOf(ins []*instance) []map[string]float64 {
+	var all []map[string]float64
+	for _, in := range ins {
+		v, err := in.metrics()
+		if err != nil {
+			return nil
+		}
+		all = append(all, v)
+	}
+	return all
 }
 
 // statements sums the statements of the processes behind t; -1 when

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,8 +53,10 @@ func main() {
 	assistants := flag.Int("assistants", 50, "-process: assistants per org of the spread traffic")
 	databaseURL := flag.String("database-url", "", "-process: also measure lamb on PostgreSQL, one instance and two, in a scratch database created beside this one (postgres://…, a role with CREATEDB)")
 	phases := flag.String("phases", "", "-process: only these phases (throughput,latency,stream); all when empty")
+	compareEnv := flag.String("compare-env", "", "-process: also measure a second lamb on a copy of the SQLite database, started with these settings added (\"GOGC=200 LAMB_LOG_FORMAT=json\"), in the same turns as the first")
 	clients := flag.String("ssh-clients", "", "internal: run as the SSH client process")
 	ups := flag.Bool("upstreams", false, "internal: run as the fake providers' process")
+	proxyTo := flag.String("proxy-to", "", "internal: run as a bare reverse proxy's process, to this URL")
 	setupOrgs := flag.Int("setup", 0, "measure setting up this many orgs (an admin, 10 assistants, 10 API keys each) through SSH commands")
 	setupWorkers := flag.Int("setup-workers", 4, "-setup: SSH commands running at once")
 	setupReconnect := flag.Bool("setup-reconnect", false, "-setup: a new SSH connection for every command (plain ssh without ControlMaster)")
@@ -63,12 +66,14 @@ func main() {
 	switch {
 	case *ups:
 		err = upstreams()
+	case *proxyTo != "":
+		err = proxyProcess(*proxyTo)
 	case *clients != "":
 		err = sshClients(*clients)
 	case *setupOrgs > 0:
 		err = runSetup(*setupOrgs, *setupWorkers, *setupReconnect, *setupOpenSSH)
 	case *process:
-		err = runProcess(*duration, *rate, *concurrency, spread{*orgs, *keys, *assistants}, *phases, *databaseURL)
+		err = runProcess(*duration, *rate, *concurrency, spread{*orgs, *keys, *assistants}, *phases, *databaseURL, strings.Fields(*compareEnv))
 	case *sessions > 0:
 		err = runSSH(*sessions)
 	default:
@@ -88,6 +93,7 @@ type target struct {
 	auth    string   // Authorization header
 	model   string
 	callers []caller // spread traffic: each request picks one of these instead
+	procs   []int    // the processes that serve it alone, whose CPU time is counted
 }
 
 func run(duration time.Duration, rate, concurrency int) error {
@@ -151,14 +157,13 @@ func run(duration time.Duration, rate, concurrency int) error {
 		fmt.Printf("  %-14s %8.0f req/s  (%d errors)%s\n", t.name, rps, r.errors, ratio)
 	}
 
-	fmt.Printf("\nLatency at %d req/s, non-streaming\n", rate)
-	var direct latency
-	for _, t := range targets {
-		l := openLoop(client, t, rate, duration)
+	fmt.Printf("\nLatency at %d req/s, non-streaming, the targets taking turns of %s\n", rate, latencySlice)
+	all := interleaved(client, targets, rate, duration)
+	direct := all[0].summary()
+	for i, t := range targets {
+		l := all[i].summary()
 		extra := ""
-		if t.name == "direct" {
-			direct = l
-		} else {
+		if i > 0 {
 			extra = fmt.Sprintf("  overhead p50 %+.2f ms, p99 %+.2f ms", ms(l.p50-direct.p50), ms(l.p99-direct.p99))
 			if t.name == "lamb" {
 				extra += " (targets ≤ 1 ms, ≤ 5 ms)"
@@ -191,10 +196,14 @@ var lambAnswered atomic.Int64
 
 // checkUsage fails the run if a single request lamb answered lacks its
 // usage row.
-func checkUsage(ctx context.Context, st *store.Store) error {
-	rows, err := st.CountUsageEventsWithStatus(ctx, "ok")
-	if err != nil {
-		return err
+func checkUsage(ctx context.Context, stores ...*store.Store) error {
+	var rows int64
+	for _, st := range stores {
+		n, err := st.CountUsageEventsWithStatus(ctx, "ok")
+		if err != nil {
+			return err
+		}
+		rows += n
 	}
 	fmt.Printf("\nUsage rows of answered requests: %d, requests lamb answered: %d", rows, lambAnswered.Load())
 	if rows != lambAnswered.Load() {
@@ -322,9 +331,65 @@ type latency struct {
 	sent, errors int
 }
 
+// samples are what an open loop saw: the latency of each good answer, and
+// how many requests were sent.
+type samples struct {
+	good []time.Duration
+	sent int
+	cpu  time.Duration // used by the target's own processes, when known
+}
+
+func (s *samples) add(o samples) {
+	s.good = append(s.good, o.good...)
+	s.sent += o.sent
+	s.cpu += o.cpu
+}
+
+// cpuPerRequest is the CPU time the target's processes spent on each
+// request sent, or "" when not known.
+func (s samples) cpuPerRequest() string {
+	if s.cpu <= 0 || s.sent == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f µs CPU a request", float64(s.cpu.Microseconds())/float64(s.sent))
+}
+
+// cpuTime is the user and system CPU time the processes have used, from
+// /proc (0 where there is none).
+func cpuTime(pids []int) time.Duration {
+	var ticks int64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0
+		}
+		// The fields after the command's closing parenthesis; utime and
+		// stime are the 12th and 13th of them.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			return 0
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+}
+
+func (s samples) summary() latency {
+	l := latency{sent: s.sent, errors: s.sent - len(s.good)}
+	if len(s.good) == 0 {
+		return l
+	}
+	good := slices.Clone(s.good)
+	slices.Sort(good)
+	l.p50, l.p99 = good[len(good)/2], good[len(good)*99/100]
+	return l
+}
+
 // openLoop sends rate requests per second for d regardless of answers, so
 // a slow target can't slow the load down (no coordinated omission).
-func openLoop(client *http.Client, t target, rate int, d time.Duration) latency {
+func openLoop(client *http.Client, t target, rate int, d time.Duration) samples {
 	total := int(d.Seconds() * float64(rate))
 	lat := make([]time.Duration, total)
 	oks := make([]bool, total)
@@ -342,20 +407,35 @@ func openLoop(client *http.Client, t target, rate int, d time.Duration) latency 
 		}()
 	}
 	wg.Wait()
-	var good []time.Duration
-	errs := 0
+	s := samples{sent: total}
 	for i, l := range lat {
 		if oks[i] {
-			good = append(good, l)
-		} else {
-			errs++
+			s.good = append(s.good, l)
 		}
 	}
-	slices.Sort(good)
-	if len(good) == 0 {
-		return latency{sent: total, errors: errs}
+	return s
+}
+
+// latencySlice is how long each target is driven before the next takes
+// its turn in interleaved.
+const latencySlice = time.Second
+
+// interleaved drives the targets at rate in turns of latencySlice until
+// each had d, so the machine's hiccups (a virtual CPU descheduled, another
+// process's garbage collection) fall on every target alike instead of on
+// whichever ran when they came.
+func interleaved(client *http.Client, ts []target, rate int, d time.Duration) []samples {
+	all := make([]samples, len(ts))
+	for done := time.Duration(0); done < d; done += latencySlice {
+		turn := min(latencySlice, d-done)
+		for i, t := range ts {
+			before := cpuTime(t.procs)
+			s := openLoop(client, t, rate, turn)
+			s.cpu = cpuTime(t.procs) - before
+			all[i].add(s)
+		}
 	}
-	return latency{p50: good[len(good)/2], p99: good[len(good)*99/100], sent: total, errors: errs}
+	return all
 }
 
 // firstByte returns the median time to the first streamed chunk.

@@ -51,16 +51,63 @@ func upstreams() error {
 	if err != nil {
 		return err
 	}
-	u, _ := url.Parse(fastURL)
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024}
-	proxyURL, _, err := serve(proxy)
+	proxyURL, _, err := serve(bareProxy(fastURL))
 	if err != nil {
 		return err
 	}
 	fmt.Printf("%s %s %s\n", fastURL, slowURL, proxyURL)
 	io.Copy(io.Discard, os.Stdin)
 	return nil
+}
+
+// bareProxy is the floor a gateway is measured against: a reverse proxy
+// that does nothing but relay.
+func bareProxy(to string) http.Handler {
+	u, _ := url.Parse(to)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024}
+	return proxy
+}
+
+// proxyProcess runs in a child process: the bare reverse proxy on its
+// own, a process between client and provider as lamb is. It prints its
+// URL and serves until its stdin closes.
+func proxyProcess(to string) error {
+	proxyURL, _, err := serve(bareProxy(to))
+	if err != nil {
+		return err
+	}
+	fmt.Println(proxyURL)
+	io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// child starts this program with args and reads the words it prints
+// first; stop ends it. pid, when not nil, is set to its process id.
+func child(args []string, pid *int, words ...*string) (stop func(), err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, args...)
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop = func() { in.Close(); cmd.Wait() }
+	if pid != nil {
+		*pid = cmd.Process.Pid
+	}
+	r := bufio.NewReader(out)
+	for _, w := range words {
+		if _, err := fmt.Fscan(r, w); err != nil {
+			stop()
+			return nil, fmt.Errorf("start %v: %w", args, err)
+		}
+	}
+	return stop, nil
 }
 
 // spread is the shape of spread traffic.
@@ -71,8 +118,9 @@ type caller struct{ key, model string }
 
 // runProcess measures lamb as its own process: on SQLite, and with
 // databaseURL also on PostgreSQL, one instance and then two behind the
-// load generator.
-func runProcess(duration time.Duration, rate, concurrency int, sp spread, phases, databaseURL string) error {
+// load generator. With compareEnv a second lamb, on a copy of the SQLite
+// database and with those settings added, takes the same turns.
+func runProcess(duration time.Duration, rate, concurrency int, sp spread, phases, databaseURL string, compareEnv []string) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "lamb-bench-process")
 	if err != nil {
@@ -80,22 +128,18 @@ func runProcess(duration time.Duration, rate, concurrency int, sp spread, phases
 	}
 	defer os.RemoveAll(dir)
 
-	self, err := os.Executable()
+	var fastURL, slowURL, proxyURL, ownProxyURL string
+	stopUpstreams, err := child([]string{"-upstreams"}, nil, &fastURL, &slowURL, &proxyURL)
 	if err != nil {
 		return err
 	}
-	up := exec.Command(self, "-upstreams")
-	upIn, _ := up.StdinPipe()
-	upOut, _ := up.StdoutPipe()
-	up.Stderr = os.Stderr
-	if err := up.Start(); err != nil {
+	defer stopUpstreams()
+	var proxyPid int
+	stopProxy, err := child([]string{"-proxy-to", fastURL}, &proxyPid, &ownProxyURL)
+	if err != nil {
 		return err
 	}
-	defer func() { upIn.Close(); up.Wait() }()
-	var fastURL, slowURL, proxyURL string
-	if _, err := fmt.Fscan(bufio.NewReader(upOut), &fastURL, &slowURL, &proxyURL); err != nil {
-		return fmt.Errorf("start the upstreams: %w", err)
-	}
+	defer stopProxy()
 	bin := filepath.Join(dir, "lamb")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/lamb")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -111,6 +155,7 @@ func runProcess(duration time.Duration, rate, concurrency int, sp spread, phases
 		duration: duration, rate: rate, concurrency: concurrency, phases: phases, rps: map[string]float64{}}
 	m.add(target{name: "direct", url: fastURL + "/v1/chat/completions", auth: "Bearer sk-bench", model: "gpt-4o-mini"}, nil)
 	m.add(target{name: "reverse proxy", url: proxyURL + "/v1/chat/completions", auth: "Bearer sk-bench", model: "gpt-4o-mini"}, nil)
+	m.add(target{name: "proxy process", url: ownProxyURL + "/v1/chat/completions", auth: "Bearer sk-bench", model: "gpt-4o-mini", procs: []int{proxyPid}}, nil)
 
 	// SQLite, the embedded default.
 	sqliteDir := filepath.Join(dir, "sqlite")
@@ -128,13 +173,31 @@ func runProcess(duration time.Duration, rate, concurrency int, sp spread, phases
 		return fmt.Errorf("provision: %w", err)
 	}
 	env := []string{"LAMB_DATA_DIR=" + dataDir, "LAMB_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key)}
+	var variant *instance
+	if len(compareEnv) > 0 {
+		vdir := filepath.Join(dir, "compared")
+		if err := os.CopyFS(vdir, os.DirFS(sqliteDir)); err != nil {
+			return fmt.Errorf("copy the database for -compare-env: %w", err)
+		}
+		venv := append([]string{"LAMB_DATA_DIR=" + filepath.Join(vdir, "data"), "LAMB_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key)}, compareEnv...)
+		if variant, err = startLamb(bin, vdir, venv); err != nil {
+			return err
+		}
+		defer variant.stop()
+	}
 	lamb, err := startLamb(bin, sqliteDir, env)
 	if err != nil {
 		return err
 	}
 	lambAnswered.Store(0)
 	m.add(target{name: "lamb", urls: []string{lamb.url}, auth: "Bearer " + one.key, model: one.model}, []*instance{lamb})
+	if variant != nil {
+		m.add(target{name: "lamb compared", urls: []string{variant.url}, auth: "Bearer " + one.key, model: one.model}, []*instance{variant})
+	}
 	m.add(target{name: "lamb spread", urls: []string{lamb.url}, callers: many}, []*instance{lamb})
+	if variant != nil {
+		m.add(target{name: "lamb compared spread", urls: []string{variant.url}, callers: many}, []*instance{variant})
+	}
 	m.run(m.targets)
 	if m.wants("stream") {
 		fmt.Printf("\nStreaming time to first byte (provider sends a chunk every 20 ms)\n")
@@ -145,11 +208,21 @@ func runProcess(duration time.Duration, rate, concurrency int, sp spread, phases
 	}
 	// SIGTERM flushes the usage queue: every answered request has its row.
 	lamb.stop()
-	if st, err = store.Open(filepath.Join(dataDir, "lamb.db"), store.Options{}); err != nil {
-		return err
+	dbs := []string{filepath.Join(dataDir, "lamb.db")}
+	if variant != nil {
+		variant.stop()
+		dbs = append(dbs, filepath.Join(dir, "compared", "data", "lamb.db"))
 	}
-	err = checkUsage(ctx, st)
-	st.Close()
+	var stores []*store.Store
+	for _, path := range dbs {
+		st, err := store.Open(path, store.Options{})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		stores = append(stores, st)
+	}
+	err = checkUsage(ctx, stores...)
 	if err != nil || databaseURL == "" {
 		return err
 	}
