@@ -71,8 +71,13 @@ const (
 	leaseRenew  = 20 * time.Second
 	leaseShare  = 8
 	// leaseIdle: a lease nothing was admitted against for this long goes
-	// back, so that another process can use it.
-	leaseIdle  = 2 * time.Second
+	// back, so that another process can use it. A loose lease (see lease)
+	// is kept for leaseIdleLoose: traffic that pauses — a student reading
+	// an answer, a class between exercises — then finds it still there
+	// instead of waiting for the database, while a budget running out
+	// still moves between processes within leaseIdle.
+	leaseIdle      = 2 * time.Second
+	leaseIdleLoose = time.Minute
 	limitsSync = 250 * time.Millisecond
 	// permitSeconds is how long permits of requests_per_minute may be used.
 	permitSeconds = 5
@@ -95,6 +100,17 @@ type lease struct {
 	// refilling: a grant runs in the background, asked for before this
 	// process runs out, so that requests rarely wait for the database.
 	refilling bool
+	// loose: its last grant was a 1/leaseShare share of what no process
+	// held, not the size a request needed: the budget had plenty left.
+	loose bool
+}
+
+// idleAfter is how long l may go unused before it goes back.
+func (l *lease) idleAfter() time.Duration {
+	if l.loose {
+		return leaseIdleLoose
+	}
+	return leaseIdle
 }
 
 func (l *lease) free() int64 { return l.tokens - l.pending - l.reserved }
@@ -297,6 +313,7 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 	}
 	sl.mu.Lock()
 	l.tokens += got
+	l.loose = short <= room/leaseShare
 	sl.mu.Unlock()
 	return have + got, true, nil
 }
@@ -563,7 +580,7 @@ func (sl *sharedLimits) sync(final bool) {
 		if l.pending > 0 {
 			spends = append(spends, spend{k, l.pending})
 		}
-		if l.reserved == 0 && l.pending == 0 && (final || k.month != month || now.Sub(l.used) >= leaseIdle) {
+		if l.reserved == 0 && l.pending == 0 && (final || k.month != month || now.Sub(l.used) >= l.idleAfter()) {
 			idle = append(idle, spend{k, l.tokens})
 			l.tokens = 0
 		}

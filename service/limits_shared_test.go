@@ -309,7 +309,7 @@ func TestSpendingIsSeenByTheOtherProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.svc.settle(r, 700)
-			clk.add(leaseIdle)
+			clk.add(leaseIdleLoose) // the lease was a slice of plenty: kept this long
 			e.svc.limits.(*sharedLimits).sync(false) // writes the 700, gives the lease back
 			if _, err := other.admit(ctx, org, 0, l, need{prompt: 301}); !isQuota(err) {
 				t.Fatalf("700 of 1000 spent by the other process, 301 more: %v, want insufficient_quota", err)
@@ -334,6 +334,72 @@ func TestSpendingIsSeenByTheOtherProcess(t *testing.T) {
 				return err
 			}); err != nil || spent != 700 {
 				t.Fatalf("ledger spent %d, %v; want 700", spent, err)
+			}
+		})
+	}
+}
+
+// A lease that was a small slice of plenty outlives a pause in the
+// traffic, so that the next request doesn't wait for the database; a
+// lease sized by what a request needed (the budget is running out) goes
+// back after leaseIdle, for the other processes.
+func TestIdleLeaseIsKeptOnlyWhileTheBudgetHasPlenty(t *testing.T) {
+	for _, kind := range limitsKinds[1:] {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org, clk := newLimitsEnv(t, kind)
+			ctx := context.Background()
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = 100_000
+			sl := e.svc.limits.(*sharedLimits)
+			leased := func() (n int64) {
+				t.Helper()
+				if err := e.rawDB(t).QueryRow(`SELECT COALESCE(SUM(tokens), 0) FROM budget_leases`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			// request admits, settles and writes what it spent.
+			request := func(tokens int64) {
+				t.Helper()
+				r, err := e.svc.admit(ctx, org, 0, l, need{prompt: tokens})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.svc.settle(r, 10)
+				sl.refills.Wait()
+				sl.sync(false)
+			}
+
+			// 100 of 100,000: the slice is an eighth of the room, loose.
+			request(100)
+			clk.add(leaseIdle + time.Second)
+			sl.sync(false)
+			if got := leased(); got == 0 {
+				t.Fatalf("a loose lease went back after %s idle", leaseIdle+time.Second)
+			}
+			before := e.st.Statements()
+			r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := e.st.Statements() - before; n != 0 {
+				t.Errorf("the request after a pause cost %d database statements, want 0", n)
+			}
+			e.svc.settle(r, 10)
+			sl.sync(false)
+			clk.add(leaseIdleLoose)
+			sl.sync(false)
+			if got := leased(); got != 0 {
+				t.Fatalf("a loose lease idle for %s still holds %d tokens", leaseIdleLoose, got)
+			}
+
+			// 90,000 of the 99,970 left: the slice is what the request
+			// needed, far more than an eighth of the room — tight.
+			request(90_000)
+			clk.add(leaseIdle)
+			sl.sync(false)
+			if got := leased(); got != 0 {
+				t.Fatalf("a tight lease idle for %s still holds %d tokens", leaseIdle, got)
 			}
 		})
 	}
