@@ -78,7 +78,7 @@ const (
 	// still moves between processes within leaseIdle.
 	leaseIdle      = 2 * time.Second
 	leaseIdleLoose = time.Minute
-	limitsSync = 250 * time.Millisecond
+	limitsSync     = 250 * time.Millisecond
 	// permitSeconds is how long permits of requests_per_minute may be used.
 	permitSeconds = 5
 	// A budget this process holds less than refillBelow requests' worth

@@ -309,7 +309,7 @@ func TestSpendingIsSeenByTheOtherProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.svc.settle(r, 700)
-			clk.add(leaseIdleLoose) // the lease was a slice of plenty: kept this long
+			clk.add(leaseIdleLoose)                  // the lease was a slice of plenty: kept this long
 			e.svc.limits.(*sharedLimits).sync(false) // writes the 700, gives the lease back
 			if _, err := other.admit(ctx, org, 0, l, need{prompt: 301}); !isQuota(err) {
 				t.Fatalf("700 of 1000 spent by the other process, 301 more: %v, want insufficient_quota", err)
