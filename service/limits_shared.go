@@ -103,6 +103,11 @@ type lease struct {
 	// loose: its last grant was a 1/leaseShare share of what no process
 	// held, not the size a request needed: the budget had plenty left.
 	loose bool
+	// limit is the budget's limit when it was last granted. Once the
+	// limit is lower, what is held free goes back at the next admission
+	// and the rest is granted again under the new limit: a lowered limit
+	// binds at once, as on one process.
+	limit int64
 }
 
 // idleAfter is how long l may go unused before it goes back.
@@ -231,7 +236,8 @@ func (sl *sharedLimits) take(ctx context.Context, keys []ledgerKey, limits []int
 				l = &lease{}
 				sl.leases[k] = l
 			}
-			if f := l.free(); limits[i] != config.Unlimited && f < want && (tight < 0 || f < tightFree) {
+			lowered := l.limit > limits[i]
+			if f := l.free(); limits[i] != config.Unlimited && (f < want || lowered) && (tight < 0 || f < tightFree || lowered) {
 				tight, tightFree = i, f
 			}
 		}
@@ -284,12 +290,19 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 		l = &lease{}
 		sl.leases[k] = l
 	}
+	// The limit was lowered since the last grant: what this process holds
+	// free was granted under the old one, and goes back.
+	var back int64
+	if l.limit > limit {
+		back = max(l.free(), 0)
+		l.tokens -= back
+	}
 	have := l.free()
 	sl.mu.Unlock()
-	if have >= need { // another request's grant came first
+	if have >= need && back == 0 { // another request's grant came first
 		return have, true, nil
 	}
-	short := need - have
+	short := max(need-have, 0)
 	key := store.BudgetKey{OrganizationID: k.org, UserID: k.user, Month: k.month}
 	var got, room int64
 	err = sl.st.InTx(ctx, func(tx *store.Tx) error {
@@ -298,23 +311,35 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 		if err != nil {
 			return err
 		}
-		room = max(limit-b.Spent-b.Leased-b.Mine, 0)
+		mine := max(b.Mine-back, 0)
+		room = max(limit-b.Spent-b.Leased-mine, 0)
 		if room < short {
+			if back > 0 {
+				return tx.SetLease(ctx, key, sl.instance, mine, now.Add(leaseTTL))
+			}
 			return nil
 		}
-		got = min(room, max(short, room/leaseShare))
-		return tx.SetLease(ctx, key, sl.instance, b.Mine+got, now.Add(leaseTTL))
+		if short > 0 {
+			got = min(room, max(short, room/leaseShare))
+		}
+		return tx.SetLease(ctx, key, sl.instance, mine+got, now.Add(leaseTTL))
 	})
 	if err != nil {
+		sl.mu.Lock()
+		l.tokens += back // still held: the database wasn't told
+		sl.mu.Unlock()
 		return 0, false, fmt.Errorf("lease budget: %w", err) // asGatewayError: 503 when the database is unreachable
 	}
-	if got == 0 {
+	sl.mu.Lock()
+	l.limit = limit
+	if got > 0 {
+		l.tokens += got
+		l.loose = short <= room/leaseShare
+	}
+	sl.mu.Unlock()
+	if have+got < need {
 		return max(have+room, 0), false, nil
 	}
-	sl.mu.Lock()
-	l.tokens += got
-	l.loose = short <= room/leaseShare
-	sl.mu.Unlock()
 	return have + got, true, nil
 }
 

@@ -405,6 +405,56 @@ func TestIdleLeaseIsKeptOnlyWhileTheBudgetHasPlenty(t *testing.T) {
 	}
 }
 
+// An admin lowers a budget because it is being overspent: the slice a
+// process already holds, taken under the old limit, must not let it spend
+// past the new one (on one process the new limit binds at the next
+// request, and so must it here).
+func TestLoweredLimitBindsASliceAlreadyHeld(t *testing.T) {
+	for _, kind := range limitsKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org, clk := newLimitsEnv(t, kind)
+			ctx := context.Background()
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = 1_000_000
+			// Plenty: the first request leases an eighth of the budget.
+			r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.svc.settle(r, 100)
+			clk.add(time.Second)
+
+			l.TokensPerMonth = 1000 // lowered: 900 left
+			admitted := 0
+			for range 20 {
+				r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+				if err != nil {
+					if !isQuota(err) {
+						t.Fatalf("want insufficient_quota once the lowered budget is spent, got %v", err)
+					}
+					continue
+				}
+				e.svc.settle(r, 100)
+				admitted++
+			}
+			if admitted != 9 {
+				t.Fatalf("limit lowered to 1000 with 100 spent: %d requests of 100 admitted, want 9", admitted)
+			}
+			if sl, ok := e.svc.limits.(*sharedLimits); ok {
+				sl.refills.Wait()
+				sl.sync(false)
+				var held int64
+				if err := e.rawDB(t).QueryRow(`SELECT COALESCE(SUM(tokens), 0) FROM budget_leases`).Scan(&held); err != nil {
+					t.Fatal(err)
+				}
+				if held > 0 {
+					t.Errorf("the lowered budget is spent, yet %d tokens are still leased", held)
+				}
+			}
+		})
+	}
+}
+
 // A process that dies (kill -9) holds its leases only until they expire:
 // its budget is not locked for the month.
 func TestDeadProcessLeaseExpires(t *testing.T) {
