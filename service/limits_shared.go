@@ -9,6 +9,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -46,14 +47,17 @@ type sharedLimits struct {
 	syncMu sync.Mutex     // one sync at a time: each writes what it took
 	seed   maphash.Seed
 
-	mu         sync.Mutex
-	leases     map[ledgerKey]*lease
-	permits    map[int64][]*permits // by org, the oldest first
-	refilling  map[int64]bool       // orgs whose next permits are being taken
-	retired    []retiredPermits     // permits past their time, to account for
-	validUntil time.Time            // the leases may be spent until then
-	lastRenew  time.Time
-	lastPrune  time.Time
+	mu        sync.Mutex
+	leases    map[ledgerKey]*lease
+	permits   map[int64][]*permits // by org, the oldest first
+	refilling map[int64]bool       // orgs whose next permits are being taken
+	retired   []retiredPermits     // permits past their time, to account for
+	giveBack  []tokensOf           // parts of leases to give back at the next sync
+
+	afterGrantTx func()    // tests: runs between a grant's transaction and its bookkeeping
+	validUntil   time.Time // the leases may be spent until then
+	lastRenew    time.Time
+	lastPrune    time.Time
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -71,14 +75,9 @@ const (
 	leaseRenew  = 20 * time.Second
 	leaseShare  = 8
 	// leaseIdle: a lease nothing was admitted against for this long goes
-	// back, so that another process can use it. A loose lease (see lease)
-	// is kept for leaseIdleLoose: traffic that pauses — a student reading
-	// an answer, a class between exercises — then finds it still there
-	// instead of waiting for the database, while a budget running out
-	// still moves between processes within leaseIdle.
-	leaseIdle      = 2 * time.Second
-	leaseIdleLoose = time.Minute
-	limitsSync     = 250 * time.Millisecond
+	// back, so that another process can use it.
+	leaseIdle  = 2 * time.Second
+	limitsSync = 250 * time.Millisecond
 	// permitSeconds is how long permits of requests_per_minute may be used.
 	permitSeconds = 5
 	// A budget this process holds less than refillBelow requests' worth
@@ -100,22 +99,15 @@ type lease struct {
 	// refilling: a grant runs in the background, asked for before this
 	// process runs out, so that requests rarely wait for the database.
 	refilling bool
-	// loose: its last grant was a 1/leaseShare share of what no process
-	// held, not the size a request needed: the budget had plenty left.
-	loose bool
 	// limit is the budget's limit when it was last granted. Once the
 	// limit is lower, what is held free goes back at the next admission
 	// and the rest is granted again under the new limit: a lowered limit
 	// binds at once, as on one process.
 	limit int64
-}
-
-// idleAfter is how long l may go unused before it goes back.
-func (l *lease) idleAfter() time.Duration {
-	if l.loose {
-		return leaseIdleLoose
-	}
-	return leaseIdle
+	// stale: tokens reserved by requests admitted under a limit since
+	// lowered. What they leave unused goes back as they settle, instead
+	// of becoming free to spend under the new limit.
+	stale int64
 }
 
 func (l *lease) free() int64 { return l.tokens - l.pending - l.reserved }
@@ -291,17 +283,26 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 		sl.leases[k] = l
 	}
 	// The limit was lowered since the last grant: what this process holds
-	// free was granted under the old one, and goes back.
+	// free was granted under the old one, and goes back; so does what the
+	// requests in flight leave unused.
 	var back int64
 	if l.limit > limit {
 		back = max(l.free(), 0)
 		l.tokens -= back
+		l.stale = l.reserved
+		if back == 0 {
+			l.limit = limit
+		}
 	}
 	have := l.free()
-	sl.mu.Unlock()
 	if have >= need && back == 0 { // another request's grant came first
+		sl.mu.Unlock()
 		return have, true, nil
 	}
+	// What settling requests gave back and sync hasn't written yet is
+	// written by this grant instead, so that it doesn't count as held.
+	given := sl.takeGiveBackLocked(k)
+	sl.mu.Unlock()
 	short := max(need-have, 0)
 	key := store.BudgetKey{OrganizationID: k.org, UserID: k.user, Month: k.month}
 	var got, room int64
@@ -311,10 +312,10 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 		if err != nil {
 			return err
 		}
-		mine := max(b.Mine-back, 0)
+		mine := max(b.Mine-back-given, 0)
 		room = max(limit-b.Spent-b.Leased-mine, 0)
 		if room < short {
-			if back > 0 {
+			if back+given > 0 {
 				return tx.SetLease(ctx, key, sl.instance, mine, now.Add(leaseTTL))
 			}
 			return nil
@@ -324,23 +325,55 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 		}
 		return tx.SetLease(ctx, key, sl.instance, mine+got, now.Add(leaseTTL))
 	})
+	if sl.afterGrantTx != nil {
+		sl.afterGrantTx()
+	}
+	sl.mu.Lock()
+	l = sl.attachLocked(k, l)
 	if err != nil {
-		sl.mu.Lock()
 		l.tokens += back // still held: the database wasn't told
+		if given > 0 {
+			sl.giveBack = append(sl.giveBack, tokensOf{k, given})
+		}
 		sl.mu.Unlock()
 		return 0, false, fmt.Errorf("lease budget: %w", err) // asGatewayError: 503 when the database is unreachable
 	}
-	sl.mu.Lock()
 	l.limit = limit
-	if got > 0 {
-		l.tokens += got
-		l.loose = short <= room/leaseShare
-	}
+	l.tokens += got
 	sl.mu.Unlock()
 	if have+got < need {
 		return max(have+room, 0), false, nil
 	}
 	return have + got, true, nil
+}
+
+// attachLocked returns the lease of k that sl.leases holds, putting l back
+// when sync gave it up (it was empty and idle) while a grant for it ran,
+// so that what the grant leased is never held by a lease nobody sees.
+// sl.mu is held.
+func (sl *sharedLimits) attachLocked(k ledgerKey, l *lease) *lease {
+	cur := sl.leases[k]
+	if cur == nil {
+		sl.leases[k] = l
+		return l
+	}
+	return cur
+}
+
+// takeGiveBackLocked removes k's tokens waiting to be given back and
+// returns how many they were. sl.mu is held.
+func (sl *sharedLimits) takeGiveBackLocked(k ledgerKey) int64 {
+	var n int64
+	kept := sl.giveBack[:0]
+	for _, g := range sl.giveBack {
+		if g.key == k {
+			n += g.n
+		} else {
+			kept = append(kept, g)
+		}
+	}
+	sl.giveBack = kept
+	return n
 }
 
 // refill leases more of k's budget in the background, to hold need free.
@@ -519,9 +552,19 @@ func (sl *sharedLimits) settle(r reservation, used int64) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	for _, k := range r.keys {
-		if l := sl.leases[k]; l != nil {
-			l.reserved -= r.tokens
-			l.pending += used
+		l := sl.leases[k]
+		if l == nil {
+			continue
+		}
+		l.reserved -= r.tokens
+		l.pending += used
+		if l.stale > 0 { // admitted under a limit since lowered
+			unused := min(max(r.tokens-used, 0), l.stale, max(l.free(), 0))
+			l.stale = max(l.stale-r.tokens, 0)
+			if unused > 0 {
+				l.tokens -= unused
+				sl.giveBack = append(sl.giveBack, tokensOf{k, unused})
+			}
 		}
 	}
 }
@@ -593,19 +636,18 @@ func (sl *sharedLimits) sync(final bool) {
 	sl.syncMu.Lock()
 	defer sl.syncMu.Unlock()
 	now := sl.now()
-	type spend struct {
-		key ledgerKey
-		n   int64
-	}
+	type spend = tokensOf
 	var spends []spend
 	var idle []spend // leases given back, with the tokens they held
 	sl.mu.Lock()
+	idle = append(idle, sl.giveBack...) // parts of leases, as they settled under a lowered limit
+	sl.giveBack = nil
 	month := monthKey(now)
 	for k, l := range sl.leases {
 		if l.pending > 0 {
 			spends = append(spends, spend{k, l.pending})
 		}
-		if l.reserved == 0 && l.pending == 0 && (final || k.month != month || now.Sub(l.used) >= l.idleAfter()) {
+		if l.reserved == 0 && l.pending == 0 && (final || k.month != month || now.Sub(l.used) >= leaseIdle) {
 			idle = append(idle, spend{k, l.tokens})
 			l.tokens = 0
 		}
@@ -697,6 +739,9 @@ func (sl *sharedLimits) sync(final bool) {
 		for _, s := range idle {
 			if l := sl.leases[s.key]; l != nil {
 				l.tokens += s.n
+				// Held again, maybe under a limit lowered meanwhile: the
+				// next admission checks them against the limit it sees.
+				l.limit = math.MaxInt64
 			}
 		}
 		sl.log.Error("write shared limits; retrying", "err", err)
@@ -723,6 +768,12 @@ func (sl *sharedLimits) sync(final bool) {
 }
 
 type requestCount struct{ org, second, n int64 }
+
+// tokensOf are tokens of one budget: spent, or given back.
+type tokensOf struct {
+	key ledgerKey
+	n   int64
+}
 
 func budgetKey(k ledgerKey) store.BudgetKey {
 	return store.BudgetKey{OrganizationID: k.org, UserID: k.user, Month: k.month}

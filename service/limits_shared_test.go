@@ -309,7 +309,7 @@ func TestSpendingIsSeenByTheOtherProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.svc.settle(r, 700)
-			clk.add(leaseIdleLoose)                  // the lease was a slice of plenty: kept this long
+			clk.add(leaseIdle)
 			e.svc.limits.(*sharedLimits).sync(false) // writes the 700, gives the lease back
 			if _, err := other.admit(ctx, org, 0, l, need{prompt: 301}); !isQuota(err) {
 				t.Fatalf("700 of 1000 spent by the other process, 301 more: %v, want insufficient_quota", err)
@@ -334,72 +334,6 @@ func TestSpendingIsSeenByTheOtherProcess(t *testing.T) {
 				return err
 			}); err != nil || spent != 700 {
 				t.Fatalf("ledger spent %d, %v; want 700", spent, err)
-			}
-		})
-	}
-}
-
-// A lease that was a small slice of plenty outlives a pause in the
-// traffic, so that the next request doesn't wait for the database; a
-// lease sized by what a request needed (the budget is running out) goes
-// back after leaseIdle, for the other processes.
-func TestIdleLeaseIsKeptOnlyWhileTheBudgetHasPlenty(t *testing.T) {
-	for _, kind := range limitsKinds[1:] {
-		t.Run(kind.name, func(t *testing.T) {
-			e, org, clk := newLimitsEnv(t, kind)
-			ctx := context.Background()
-			l := config.UnlimitedLimits()
-			l.TokensPerMonth = 100_000
-			sl := e.svc.limits.(*sharedLimits)
-			leased := func() (n int64) {
-				t.Helper()
-				if err := e.rawDB(t).QueryRow(`SELECT COALESCE(SUM(tokens), 0) FROM budget_leases`).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}
-			// request admits, settles and writes what it spent.
-			request := func(tokens int64) {
-				t.Helper()
-				r, err := e.svc.admit(ctx, org, 0, l, need{prompt: tokens})
-				if err != nil {
-					t.Fatal(err)
-				}
-				e.svc.settle(r, 10)
-				sl.refills.Wait()
-				sl.sync(false)
-			}
-
-			// 100 of 100,000: the slice is an eighth of the room, loose.
-			request(100)
-			clk.add(leaseIdle + time.Second)
-			sl.sync(false)
-			if got := leased(); got == 0 {
-				t.Fatalf("a loose lease went back after %s idle", leaseIdle+time.Second)
-			}
-			before := e.st.Statements()
-			r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := e.st.Statements() - before; n != 0 {
-				t.Errorf("the request after a pause cost %d database statements, want 0", n)
-			}
-			e.svc.settle(r, 10)
-			sl.sync(false)
-			clk.add(leaseIdleLoose)
-			sl.sync(false)
-			if got := leased(); got != 0 {
-				t.Fatalf("a loose lease idle for %s still holds %d tokens", leaseIdleLoose, got)
-			}
-
-			// 90,000 of the 99,970 left: the slice is what the request
-			// needed, far more than an eighth of the room — tight.
-			request(90_000)
-			clk.add(leaseIdle)
-			sl.sync(false)
-			if got := leased(); got != 0 {
-				t.Fatalf("a tight lease idle for %s still holds %d tokens", leaseIdle, got)
 			}
 		})
 	}
@@ -450,6 +384,97 @@ func TestLoweredLimitBindsASliceAlreadyHeld(t *testing.T) {
 				if held > 0 {
 					t.Errorf("the lowered budget is spent, yet %d tokens are still leased", held)
 				}
+			}
+		})
+	}
+}
+
+// Requests in flight when a budget is lowered were admitted under the old
+// limit: what they leave unused must not become spendable under the new
+// one.
+func TestLoweredLimitBindsTokensOfRequestsInFlight(t *testing.T) {
+	for _, kind := range limitsKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org, clk := newLimitsEnv(t, kind)
+			ctx := context.Background()
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = 1_000_000
+			var inFlight []reservation
+			for range 10 {
+				r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 1000})
+				if err != nil {
+					t.Fatal(err)
+				}
+				inFlight = append(inFlight, r)
+			}
+			l.TokensPerMonth = 1000 // lowered while 10,000 are reserved
+			if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100}); !isQuota(err) {
+				t.Fatalf("10,000 reserved against a budget lowered to 1,000: %v, want insufficient_quota", err)
+			}
+			for _, r := range inFlight {
+				e.svc.settle(r, 10) // 100 used in all
+			}
+			clk.add(time.Second)
+			admitted := 0
+			for range 20 {
+				r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+				if err != nil {
+					if !isQuota(err) {
+						t.Fatal(err)
+					}
+					continue
+				}
+				e.svc.settle(r, 100)
+				admitted++
+			}
+			if admitted != 9 {
+				t.Fatalf("100 of a lowered 1,000 spent by requests in flight: %d requests of 100 admitted after, want 9", admitted)
+			}
+		})
+	}
+}
+
+// A grant's transaction may overlap a sync that gives up the (still
+// empty) lease it is for: what the grant leased must stay held where the
+// process sees it, or the database keeps it leased forever.
+func TestGrantDuringSyncKeepsItsLease(t *testing.T) {
+	for _, kind := range limitsKinds[1:] {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org, clk := newLimitsEnv(t, kind)
+			ctx := context.Background()
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = 1_000_000
+			sl := e.svc.limits.(*sharedLimits)
+			var once sync.Once
+			sl.afterGrantTx = func() { once.Do(func() { sl.sync(false) }) } // the new lease looks idle
+			r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sl.afterGrantTx = nil
+			e.svc.settle(r, 100)
+			sl.refills.Wait()
+			sl.sync(false)
+			leased := func() (n int64) {
+				t.Helper()
+				if err := e.rawDB(t).QueryRow(`SELECT COALESCE(SUM(tokens), 0) FROM budget_leases`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			sl.mu.Lock()
+			var held int64
+			for _, le := range sl.leases {
+				held += le.tokens
+			}
+			sl.mu.Unlock()
+			if db := leased(); db != held {
+				t.Fatalf("the database has %d tokens leased to this process, which holds %d", db, held)
+			}
+			clk.add(leaseIdle)
+			sl.sync(false)
+			if db := leased(); db != 0 {
+				t.Fatalf("idle for %s, yet %d tokens are still leased", leaseIdle, db)
 			}
 		})
 	}
