@@ -9,7 +9,6 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"maps"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -45,7 +44,11 @@ type sharedLimits struct {
 
 	grants [64]sync.Mutex // one grant at a time per budget (or org's permits), striped
 	syncMu sync.Mutex     // one sync at a time: each writes what it took
-	seed   maphash.Seed
+	// txMu keeps grants (readers) and syncs (the writer) apart, from
+	// reading the leases to writing what their transaction did: a sync's
+	// bookkeeping never mixes with a grant's.
+	txMu sync.RWMutex
+	seed maphash.Seed
 
 	mu        sync.Mutex
 	leases    map[ledgerKey]*lease
@@ -54,7 +57,11 @@ type sharedLimits struct {
 	retired   []retiredPermits     // permits past their time, to account for
 	giveBack  []tokensOf           // parts of leases to give back at the next sync
 
-	afterGrantTx func()    // tests: runs between a grant's transaction and its bookkeeping
+	// Tests only: syncTxHook runs inside a sync's transaction (an error
+	// fails it), afterGrantTx between a grant's transaction and its
+	// bookkeeping.
+	syncTxHook   func() error
+	afterGrantTx func()
 	validUntil   time.Time // the leases may be spent until then
 	lastRenew    time.Time
 	lastPrune    time.Time
@@ -276,6 +283,8 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 	mu := &sl.grants[sl.stripe(k.org, k.user, k.month)]
 	mu.Lock()
 	defer mu.Unlock()
+	sl.txMu.RLock()
+	defer sl.txMu.RUnlock()
 	sl.mu.Lock()
 	l := sl.leases[k]
 	if l == nil {
@@ -331,15 +340,17 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 	sl.mu.Lock()
 	l = sl.attachLocked(k, l)
 	if err != nil {
-		l.tokens += back // still held: the database wasn't told
-		if given > 0 {
-			sl.giveBack = append(sl.giveBack, tokensOf{k, given})
+		if back+given > 0 {
+			sl.giveBack = append(sl.giveBack, tokensOf{k, back + given})
 		}
 		sl.mu.Unlock()
 		return 0, false, fmt.Errorf("lease budget: %w", err) // asGatewayError: 503 when the database is unreachable
 	}
 	l.limit = limit
 	l.tokens += got
+	if got > 0 {
+		l.used = now // not idle: it was just asked for
+	}
 	sl.mu.Unlock()
 	if have+got < need {
 		return max(have+room, 0), false, nil
@@ -381,8 +392,16 @@ func (sl *sharedLimits) refill(k ledgerKey, limit, need int64, now time.Time) {
 	defer sl.refills.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, _, err := sl.grant(ctx, k, need, limit, now); err != nil {
-		sl.log.Warn("lease budget ahead of need", "org_id", k.org, "err", err)
+	sl.mu.Lock()
+	l := sl.leases[k]
+	// A limit lowered since this refill was asked for: the next admission
+	// leases under the new one.
+	lowered := l != nil && l.limit > 0 && l.limit < limit
+	sl.mu.Unlock()
+	if !lowered {
+		if _, _, err := sl.grant(ctx, k, need, limit, now); err != nil {
+			sl.log.Warn("lease budget ahead of need", "org_id", k.org, "err", err)
+		}
 	}
 	sl.mu.Lock()
 	if l := sl.leases[k]; l != nil {
@@ -635,6 +654,8 @@ func (sl *sharedLimits) stopBackground() {
 func (sl *sharedLimits) sync(final bool) {
 	sl.syncMu.Lock()
 	defer sl.syncMu.Unlock()
+	sl.txMu.Lock()
+	defer sl.txMu.Unlock()
 	now := sl.now()
 	type spend = tokensOf
 	var spends []spend
@@ -693,6 +714,11 @@ func (sl *sharedLimits) sync(final bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := sl.st.InCountingTx(ctx, func(tx *store.Tx) error {
+		if h := sl.syncTxHook; h != nil {
+			if err := h(); err != nil {
+				return err
+			}
+		}
 		spent := make([]store.Spent, len(spends))
 		for i, s := range spends {
 			spent[i] = store.Spent{Key: budgetKey(s.key), Tokens: s.n}
@@ -734,16 +760,11 @@ func (sl *sharedLimits) sync(final bool) {
 	defer sl.mu.Unlock()
 	if err != nil {
 		// Kept for the next round: spends are still pending, permits
-		// still to account for, and the idle leases still held.
+		// still to account for, and what was given back waits to be
+		// written by the next sync or grant of its budget (never put back
+		// in a lease, where a limit lowered meanwhile wouldn't see it).
 		sl.retired = append(sl.retired, retired...)
-		for _, s := range idle {
-			if l := sl.leases[s.key]; l != nil {
-				l.tokens += s.n
-				// Held again, maybe under a limit lowered meanwhile: the
-				// next admission checks them against the limit it sees.
-				l.limit = math.MaxInt64
-			}
-		}
+		sl.giveBack = append(sl.giveBack, idle...)
 		sl.log.Error("write shared limits; retrying", "err", err)
 		return
 	}

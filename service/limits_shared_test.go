@@ -446,7 +446,7 @@ func TestGrantDuringSyncKeepsItsLease(t *testing.T) {
 			l.TokensPerMonth = 1_000_000
 			sl := e.svc.limits.(*sharedLimits)
 			var once sync.Once
-			sl.afterGrantTx = func() { once.Do(func() { sl.sync(false) }) } // the new lease looks idle
+			sl.afterGrantTx = func() { once.Do(func() { go sl.sync(false) }) } // the new lease looks idle
 			r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
 			if err != nil {
 				t.Fatal(err)
@@ -475,6 +475,166 @@ func TestGrantDuringSyncKeepsItsLease(t *testing.T) {
 			sl.sync(false)
 			if db := leased(); db != 0 {
 				t.Fatalf("idle for %s, yet %d tokens are still leased", leaseIdle, db)
+			}
+		})
+	}
+}
+
+// leasedInDB is what the database says this test's processes lease, and
+// heldLocally what sl holds or has yet to give back: the two must agree.
+func leasedInDB(t *testing.T, e *testEnv) (n int64) {
+	t.Helper()
+	if err := e.rawDB(t).QueryRow(`SELECT COALESCE(SUM(tokens), 0) FROM budget_leases`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func heldLocally(sl *sharedLimits) (n int64) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	for _, l := range sl.leases {
+		n += l.tokens
+	}
+	for _, g := range sl.giveBack {
+		n += g.n
+	}
+	return n
+}
+
+// A request that spends more than its lease held, then a grant racing a
+// sync: the database and the process must still agree on the lease.
+func TestOverrunAndGrantDuringSyncAgree(t *testing.T) {
+	for _, kind := range limitsKinds[1:] {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org, _ := newLimitsEnv(t, kind)
+			ctx := context.Background()
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = 1_000_000
+			sl := e.svc.limits.(*sharedLimits)
+			sl.stopForTest()
+			r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.svc.settle(r, 200_000) // far past its lease
+			// The sync runs between the grant's transaction and its
+			// bookkeeping if it can: it may not (grants and syncs are kept
+			// apart), and then it runs after.
+			var once sync.Once
+			sl.afterGrantTx = func() {
+				once.Do(func() {
+					done := make(chan struct{})
+					go func() { sl.sync(false); close(done) }()
+					select {
+					case <-done:
+					case <-time.After(200 * time.Millisecond):
+					}
+				})
+			}
+			r, err = e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+			sl.afterGrantTx = nil
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.svc.settle(r, 100)
+			sl.refills.Wait()
+			sl.sync(false)
+			if db, here := leasedInDB(t, e), heldLocally(sl); db != here {
+				t.Errorf("the database leases %d, the process holds %d", db, here)
+			}
+		})
+	}
+}
+
+// A sync that fails after an earlier one gave the lease up must not lose
+// what it was giving back: the database would keep it leased for good and
+// refuse every request.
+func TestFailedSyncKeepsWhatItGivesBack(t *testing.T) {
+	for _, kind := range limitsKinds[1:] {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org, _ := newLimitsEnv(t, kind)
+			ctx := context.Background()
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = 1_000_000
+			sl := e.svc.limits.(*sharedLimits)
+			sl.stopForTest()
+			a, err := e.svc.admit(ctx, org, 0, l, need{prompt: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := e.svc.admit(ctx, org, 0, l, need{prompt: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.TokensPerMonth = 1000 // lowered while both are in flight
+			if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100}); !isQuota(err) {
+				t.Fatalf("2,000 reserved against a budget lowered to 1,000: %v, want insufficient_quota", err)
+			}
+			e.svc.settle(a, 0)
+			sl.syncTxHook = func() error { sl.syncTxHook = nil; e.svc.settle(b, 0); return nil }
+			sl.sync(false)
+			sl.syncTxHook = func() error { return errors.New("the database blinked") }
+			sl.sync(false)
+			sl.syncTxHook = nil
+			sl.sync(false)
+			if db, here := leasedInDB(t, e), heldLocally(sl); db != here {
+				t.Errorf("the database leases %d, the process holds %d", db, here)
+			}
+			if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100}); err != nil {
+				t.Errorf("nothing spent of 1,000, yet: %v", err)
+			}
+		})
+	}
+}
+
+// Tokens leased under the old limit that a failed sync was giving back
+// must not become spendable under the lowered one, whatever a grant
+// running at the same time does.
+func TestFailedSyncDuringGrantKeepsALoweredLimit(t *testing.T) {
+	for _, kind := range limitsKinds[1:] {
+		t.Run(kind.name, func(t *testing.T) {
+			e, org, clk := newLimitsEnv(t, kind)
+			ctx := context.Background()
+			l := config.UnlimitedLimits()
+			l.TokensPerMonth = 1_000_000
+			sl := e.svc.limits.(*sharedLimits)
+			sl.stopForTest()
+			r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.svc.settle(r, 100)
+			sl.sync(false)
+			clk.add(leaseIdle) // the lease is idle: the next sync gives it back
+			l.TokensPerMonth = 1000
+			granted := make(chan error, 1)
+			sl.syncTxHook = func() error {
+				go func() {
+					_, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+					granted <- err
+				}()
+				return errors.New("the database blinked")
+			}
+			sl.sync(false)
+			sl.syncTxHook = nil
+			select {
+			case <-granted:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the admission during the failed sync never ended")
+			}
+			admitted := 0
+			for range 50 {
+				r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
+				if err != nil {
+					continue
+				}
+				e.svc.settle(r, 100)
+				admitted++
+			}
+			// 100 spent before, at most one more during the failed sync.
+			if admitted > 9 {
+				t.Errorf("limit lowered to 1,000 with 100 spent: %d more requests of 100 admitted", admitted)
 			}
 		})
 	}
