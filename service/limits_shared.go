@@ -242,24 +242,25 @@ func (sl *sharedLimits) take(ctx context.Context, keys []ledgerKey, limits []int
 		}
 		if tight < 0 {
 			var low []int
+			var seen []int64 // the limit each low lease was granted under
 			for i, k := range keys {
 				l := sl.leases[k]
 				l.reserved += want
 				l.used = now
 				if limits[i] != config.Unlimited && l.free() < refillBelow*want && !l.refilling && !sl.closing {
 					l.refilling = true
-					low = append(low, i)
+					low, seen = append(low, i), append(seen, l.limit)
 					sl.refills.Add(1)
 				}
 			}
 			sl.mu.Unlock()
-			for _, i := range low {
-				go sl.refill(keys[i], limits[i], refillTo*want, now)
+			for j, i := range low {
+				go sl.refill(keys[i], limits[i], refillTo*want, now, seen[j])
 			}
 			return want, nil, nil
 		}
 		sl.mu.Unlock()
-		left, ok, err := sl.grant(ctx, keys[tight], want, limits[tight], now)
+		left, ok, err := sl.grant(ctx, keys[tight], want, limits[tight], now, anyLimit)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -279,7 +280,12 @@ func (sl *sharedLimits) take(ctx context.Context, keys []ledgerKey, limits []int
 // what no process holds when that is more. ok tells that this process
 // now holds need free; if not, left is what it could have had: what it
 // holds free and what no process holds.
-func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int64, now time.Time) (left int64, ok bool, err error) {
+//
+// seen is the lease's limit when a refill was asked for: the refill is
+// skipped if another grant has leased under another limit since (it
+// would lease under a limit that may be stale). anyLimit for a grant a
+// request waits for.
+func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int64, now time.Time, seen int64) (left int64, ok bool, err error) {
 	mu := &sl.grants[sl.stripe(k.org, k.user, k.month)]
 	mu.Lock()
 	defer mu.Unlock()
@@ -290,6 +296,10 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 	if l == nil {
 		l = &lease{}
 		sl.leases[k] = l
+	}
+	if seen != anyLimit && l.limit != seen {
+		sl.mu.Unlock()
+		return 0, false, nil // a refill overtaken by a grant under another limit
 	}
 	// The limit was lowered since the last grant: what this process holds
 	// free was granted under the old one, and goes back; so does what the
@@ -388,20 +398,13 @@ func (sl *sharedLimits) takeGiveBackLocked(k ledgerKey) int64 {
 }
 
 // refill leases more of k's budget in the background, to hold need free.
-func (sl *sharedLimits) refill(k ledgerKey, limit, need int64, now time.Time) {
+// seen is the lease's limit when the refill was asked for.
+func (sl *sharedLimits) refill(k ledgerKey, limit, need int64, now time.Time, seen int64) {
 	defer sl.refills.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sl.mu.Lock()
-	l := sl.leases[k]
-	// A limit lowered since this refill was asked for: the next admission
-	// leases under the new one.
-	lowered := l != nil && l.limit > 0 && l.limit < limit
-	sl.mu.Unlock()
-	if !lowered {
-		if _, _, err := sl.grant(ctx, k, need, limit, now); err != nil {
-			sl.log.Warn("lease budget ahead of need", "org_id", k.org, "err", err)
-		}
+	if _, _, err := sl.grant(ctx, k, need, limit, now, seen); err != nil {
+		sl.log.Warn("lease budget ahead of need", "org_id", k.org, "err", err)
 	}
 	sl.mu.Lock()
 	if l := sl.leases[k]; l != nil {
@@ -595,7 +598,11 @@ func (sl *sharedLimits) expireLocked(now time.Time) {
 	if now.Before(sl.validUntil) {
 		return
 	}
-	for _, l := range sl.leases {
+	for k, l := range sl.leases {
+		// Not to be spent, and given back: the rows may still be live.
+		if l.tokens > 0 {
+			sl.giveBack = append(sl.giveBack, tokensOf{k, l.tokens})
+		}
 		l.tokens = 0
 	}
 	sl.validUntil = now.Add(leaseTTL - leaseMargin) // what is leased from now on
@@ -789,6 +796,10 @@ func (sl *sharedLimits) sync(final bool) {
 }
 
 type requestCount struct{ org, second, n int64 }
+
+// anyLimit: a grant that doesn't depend on the limit its lease was last
+// granted under (see grant).
+const anyLimit = -2
 
 // tokensOf are tokens of one budget: spent, or given back.
 type tokensOf struct {

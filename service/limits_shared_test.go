@@ -710,6 +710,16 @@ func TestLeasesAreNotSpentPastTheirRenewal(t *testing.T) {
 	if got != 0 {
 		t.Fatalf("still spends %d tokens of a lease it couldn't renew", got)
 	}
+	// The rows may still be live: once the database answers again, what
+	// the process gave up is given back there too, not renewed forever.
+	if _, err := e.svc.admit(ctx, org, 0, l, need{prompt: 10}); err != nil {
+		t.Fatal(err)
+	}
+	sl.refills.Wait()
+	sl.sync(false)
+	if db, here := leasedInDB(t, e), heldLocally(sl); db != here {
+		t.Errorf("after an expiry the database leases %d, the process holds %d", db, here)
+	}
 }
 
 // stopForTest stops the background sync, as a process that died would.
