@@ -359,29 +359,13 @@ func TestLoweredLimitBindsASliceAlreadyHeld(t *testing.T) {
 			clk.add(time.Second)
 
 			l.TokensPerMonth = 1000 // lowered: 900 left
-			admitted := 0
-			for range 20 {
-				r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
-				if err != nil {
-					if !isQuota(err) {
-						t.Fatalf("want insufficient_quota once the lowered budget is spent, got %v", err)
-					}
-					continue
-				}
-				e.svc.settle(r, 100)
-				admitted++
-			}
-			if admitted != 9 {
+			if admitted := admitEach(t, e, org, l, 20, 100); admitted != 9 {
 				t.Fatalf("limit lowered to 1000 with 100 spent: %d requests of 100 admitted, want 9", admitted)
 			}
 			if sl, ok := e.svc.limits.(*sharedLimits); ok {
 				sl.refills.Wait()
 				sl.sync(false)
-				var held int64
-				if err := e.rawDB(t).QueryRow(`SELECT COALESCE(SUM(tokens), 0) FROM budget_leases`).Scan(&held); err != nil {
-					t.Fatal(err)
-				}
-				if held > 0 {
+				if held := leasedInDB(t, e); held > 0 {
 					t.Errorf("the lowered budget is spent, yet %d tokens are still leased", held)
 				}
 			}
@@ -415,19 +399,7 @@ func TestLoweredLimitBindsTokensOfRequestsInFlight(t *testing.T) {
 				e.svc.settle(r, 10) // 100 used in all
 			}
 			clk.add(time.Second)
-			admitted := 0
-			for range 20 {
-				r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
-				if err != nil {
-					if !isQuota(err) {
-						t.Fatal(err)
-					}
-					continue
-				}
-				e.svc.settle(r, 100)
-				admitted++
-			}
-			if admitted != 9 {
+			if admitted := admitEach(t, e, org, l, 20, 100); admitted != 9 {
 				t.Fatalf("100 of a lowered 1,000 spent by requests in flight: %d requests of 100 admitted after, want 9", admitted)
 			}
 		})
@@ -455,19 +427,8 @@ func TestGrantDuringSyncKeepsItsLease(t *testing.T) {
 			e.svc.settle(r, 100)
 			sl.refills.Wait()
 			sl.sync(false)
-			leased := func() (n int64) {
-				t.Helper()
-				if err := e.rawDB(t).QueryRow(`SELECT COALESCE(SUM(tokens), 0) FROM budget_leases`).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}
-			sl.mu.Lock()
-			var held int64
-			for _, le := range sl.leases {
-				held += le.tokens
-			}
-			sl.mu.Unlock()
+			leased := func() int64 { return leasedInDB(t, e) }
+			held := heldLocally(sl)
 			if db := leased(); db != held {
 				t.Fatalf("the database has %d tokens leased to this process, which holds %d", db, held)
 			}
@@ -488,6 +449,26 @@ func leasedInDB(t *testing.T, e *testEnv) (n int64) {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// admitEach admits times requests of tokens against l one after the
+// other, settling each in full, and returns how many were admitted; a
+// refusal other than insufficient_quota fails the test.
+func admitEach(t *testing.T, e *testEnv, org int64, l config.Limits, times int, tokens int64) int {
+	t.Helper()
+	admitted := 0
+	for range times {
+		r, err := e.svc.admit(context.Background(), org, 0, l, need{prompt: tokens})
+		if err != nil {
+			if !isQuota(err) {
+				t.Fatalf("want insufficient_quota once the budget is spent, got %v", err)
+			}
+			continue
+		}
+		e.svc.settle(r, tokens)
+		admitted++
+	}
+	return admitted
 }
 
 func heldLocally(sl *sharedLimits) (n int64) {
@@ -623,17 +604,8 @@ func TestFailedSyncDuringGrantKeepsALoweredLimit(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the admission during the failed sync never ended")
 			}
-			admitted := 0
-			for range 50 {
-				r, err := e.svc.admit(ctx, org, 0, l, need{prompt: 100})
-				if err != nil {
-					continue
-				}
-				e.svc.settle(r, 100)
-				admitted++
-			}
 			// 100 spent before, at most one more during the failed sync.
-			if admitted > 9 {
+			if admitted := admitEach(t, e, org, l, 50, 100); admitted > 9 {
 				t.Errorf("limit lowered to 1,000 with 100 spent: %d more requests of 100 admitted", admitted)
 			}
 		})
