@@ -347,8 +347,7 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 	if sl.afterGrantTx != nil {
 		sl.afterGrantTx()
 	}
-	sl.mu.Lock()
-	l = sl.attachLocked(k, l)
+	sl.mu.Lock() // l is still sl.leases[k]: only sync drops leases, and txMu keeps it out
 	if err != nil {
 		if back+given > 0 {
 			sl.giveBack = append(sl.giveBack, tokensOf{k, back + given})
@@ -366,19 +365,6 @@ func (sl *sharedLimits) grant(ctx context.Context, k ledgerKey, need, limit int6
 		return max(have+room, 0), false, nil
 	}
 	return have + got, true, nil
-}
-
-// attachLocked returns the lease of k that sl.leases holds, putting l back
-// when sync gave it up (it was empty and idle) while a grant for it ran,
-// so that what the grant leased is never held by a lease nobody sees.
-// sl.mu is held.
-func (sl *sharedLimits) attachLocked(k ledgerKey, l *lease) *lease {
-	cur := sl.leases[k]
-	if cur == nil {
-		sl.leases[k] = l
-		return l
-	}
-	return cur
 }
 
 // takeGiveBackLocked removes k's tokens waiting to be given back and
